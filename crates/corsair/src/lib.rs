@@ -1,0 +1,59 @@
+//! # corsair
+//!
+//! Cross-Origin Resource Sharing, both sides, as browsers do it.
+//!
+//! - [`Cors`]: a policy, validated and compiled once by [`Cors::builder`]. Every configuration
+//!   problem comes back at once as [`ConfigErrors`], each with a stable [`ErrorCode`] and a fix.
+//! - [`server`]: the engine that turns a request into a [`server::Decision`]: forward and decorate,
+//!   or answer a preflight. Pure, allocation-free on the paths browsers take.
+//! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic.
+//! - [`CorsHandle`]: replace a policy atomically while serving.
+//! - [`origin`]: origins and origin patterns; [`syntax`]: the header grammar both engines share.
+//!
+//! # Example: the explainer's server
+//!
+//! A server on `localhost:9000` that lets pages from `http://localhost:8000` read `/api`:
+//!
+//! ```
+//! # #[cfg(feature = "tower")] {
+//! use axum::{routing::get, Json, Router};
+//! use corsair::{tower::CorsLayer, Cors};
+//!
+//! let cors = Cors::builder()
+//!     .allow_origins(["http://localhost:8000"])
+//!     .build()
+//!     .expect("a valid policy");
+//! let app: Router = Router::new()
+//!     .route("/api", get(|| async { Json(serde_json::json!({ "msg": "success" })) }))
+//!     .layer(CorsLayer::new(cors));
+//! # }
+//! ```
+//!
+//! # Example: a configuration mistake
+//!
+//! ```
+//! use corsair::{Cors, ErrorCode};
+//!
+//! let err = Cors::builder()
+//!     .allow_origins(["*"])
+//!     .allow_credentials(true)
+//!     .build()
+//!     .unwrap_err();
+//! assert_eq!(err.codes(), [ErrorCode::CredentialsWithAnyOrigin]);
+//! println!("{err}");
+//! ```
+
+mod error;
+pub mod origin;
+mod policy;
+mod reload;
+pub mod server;
+pub mod syntax;
+#[cfg(feature = "tower")]
+pub mod tower;
+mod trace;
+
+pub use error::{ConfigError, ConfigErrors, ErrorCode};
+pub use policy::{Cors, CorsBuilder};
+pub use reload::CorsHandle;
+pub use trace::rejection as trace_rejection;

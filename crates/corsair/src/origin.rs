@@ -1,0 +1,616 @@
+//! Origins as the URL Standard defines them, and the origin patterns a policy allows.
+//!
+//! Two directions live here:
+//! - configuration: [`OriginPattern::parse`] reads what a person wrote (`https://app.example.com`,
+//!   `https://*.example.com`, `http://localhost:*`) with the `url` crate, which implements the URL
+//!   Standard, and refuses anything that is not exactly a serialized origin, with a code and a fix;
+//! - requests: [`RequestOrigin::parse`] reads an `Origin` header value as bytes, in one pass,
+//!   without allocating, and accepts only the serialized form browsers send.
+
+use std::net::IpAddr;
+
+use crate::error::{ConfigError, ErrorCode};
+
+/// A syntactically valid serialized origin taken from an `Origin` request header:
+/// `scheme "://" host [ ":" port ]`, lowercase, as browsers send it. Borrowed, never allocated.
+///
+/// ```
+/// use corsair::origin::RequestOrigin;
+/// let o = RequestOrigin::parse(b"https://app.example.com:8443").unwrap();
+/// assert_eq!((o.scheme(), o.host(), o.port()), ("https", "app.example.com", Some(8443)));
+/// assert!(RequestOrigin::parse(b"https://app.example.com/").is_none());
+/// assert!(RequestOrigin::parse(b"null").is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestOrigin<'a> {
+    serialized: &'a str,
+    scheme: &'a str,
+    host: &'a str,
+    port: Option<u16>,
+}
+
+impl<'a> RequestOrigin<'a> {
+    /// Parses the bytes of an `Origin` header. Returns `None` for `null` and for anything that is
+    /// not a lowercase serialized tuple origin (a path, userinfo, uppercase, a default or invalid
+    /// port, stray bytes).
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let s = std::str::from_utf8(bytes).ok()?;
+        let (scheme, rest) = s.split_once("://")?;
+        let sb = scheme.as_bytes();
+        if sb.is_empty()
+            || !sb[0].is_ascii_lowercase()
+            || !sb
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        {
+            return None;
+        }
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            let v6 = &inner[..close];
+            if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                || v6.bytes().any(|b| b.is_ascii_uppercase())
+            {
+                return None;
+            }
+            let after = &inner[close + 1..];
+            (&rest[..close + 2], after)
+        } else {
+            match rest.find(':') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            }
+        };
+        if !host.starts_with('[') && !valid_host(host) {
+            return None;
+        }
+        let port = if port.is_empty() {
+            None
+        } else {
+            let digits = port.strip_prefix(':')?;
+            let p = parse_port(digits)?;
+            if default_port(scheme) == Some(p) {
+                return None;
+            }
+            Some(p)
+        };
+        Some(RequestOrigin {
+            serialized: s,
+            scheme,
+            host,
+            port,
+        })
+    }
+
+    /// The whole serialized origin.
+    pub fn as_str(&self) -> &'a str {
+        self.serialized
+    }
+
+    /// The scheme, without `://`.
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+
+    /// The host: a lowercase domain, an IPv4 address, or an IPv6 address in brackets.
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The port, when it is not the scheme's default.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether the host is loopback: `localhost`, a subdomain of it, `127.0.0.0/8` or `[::1]`.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(self.host)
+    }
+}
+
+/// A lowercase domain or IPv4 address: non-empty labels of `[a-z0-9_-]`, separated by dots.
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
+}
+
+/// A port number without a leading zero, 0–65535.
+fn parse_port(digits: &str) -> Option<u16> {
+    if digits.is_empty()
+        || digits.len() > 5
+        || (digits.len() > 1 && digits.starts_with('0'))
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The default port of a special scheme that can be an origin.
+pub(crate) fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+/// Whether a host names this machine: `localhost` and its subdomains, `127.0.0.0/8`, `[::1]`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Which ports an origin pattern accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortPattern {
+    /// The scheme's default port only (no port in the serialized origin).
+    Default,
+    /// Exactly this port.
+    Exact(u16),
+    /// Any port, written `:*`.
+    Any,
+}
+
+impl PortPattern {
+    /// Whether a request origin's port (`None`: the default port) is accepted.
+    pub fn matches(self, port: Option<u16>) -> bool {
+        match self {
+            PortPattern::Default => port.is_none(),
+            PortPattern::Exact(p) => port == Some(p),
+            PortPattern::Any => true,
+        }
+    }
+}
+
+/// One entry of an allowed-origins list, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OriginPattern {
+    /// `*`: any origin.
+    Any,
+    /// The opaque origin `null`.
+    Null,
+    /// One serialized origin, such as `https://app.example.com`.
+    Exact(String),
+    /// A scheme and host with a port pattern, and whether subdomains (one or more labels, never
+    /// the host itself) are meant: `https://*.example.com`, `http://localhost:*`,
+    /// `https://*.example.com:*`.
+    Pattern {
+        /// The scheme, e.g. `https`.
+        scheme: String,
+        /// The host, or for a subdomain pattern the domain below which subdomains match.
+        host: String,
+        /// Whether this matches strict subdomains of `host` rather than `host` itself.
+        subdomains: bool,
+        /// The ports accepted.
+        port: PortPattern,
+    },
+}
+
+impl OriginPattern {
+    /// Parses one allowed origin as written in a configuration.
+    ///
+    /// Accepted forms: `*`; `null`; a serialized origin (`https://app.example.com`,
+    /// `http://localhost:8000`); a subdomain pattern `https://*.example.com`; an any-port pattern
+    /// `http://localhost:*`; and both at once. Internationalized host names are accepted and
+    /// stored in their ASCII (punycode) form, which is what browsers send.
+    ///
+    /// # Errors
+    /// One [`ConfigError`] saying what is wrong and how to write it instead: a path, trailing
+    /// slash, query, fragment, userinfo, uppercase letters, an explicit default port, a misplaced
+    /// `*`, a scheme that never appears in `Origin` headers, a subdomain pattern over a public
+    /// suffix or an IP address.
+    ///
+    /// ```
+    /// use corsair::origin::{OriginPattern, PortPattern};
+    /// use corsair::ErrorCode;
+    ///
+    /// assert_eq!(
+    ///     OriginPattern::parse("http://localhost:*").unwrap(),
+    ///     OriginPattern::Pattern {
+    ///         scheme: "http".into(),
+    ///         host: "localhost".into(),
+    ///         subdomains: false,
+    ///         port: PortPattern::Any,
+    ///     }
+    /// );
+    /// let err = OriginPattern::parse("https://example.com/").unwrap_err();
+    /// assert_eq!(err.code(), ErrorCode::OriginTrailingSlash);
+    /// assert_eq!(OriginPattern::parse("https://*.com").unwrap_err().code(),
+    ///            ErrorCode::PatternOverPublicSuffix);
+    /// ```
+    pub fn parse(input: &str) -> Result<OriginPattern, ConfigError> {
+        const SETTING: &str = "allow_origins";
+        let err = |code, message: String, fix: String| {
+            ConfigError::new(code, SETTING, Some(input), message, fix)
+        };
+        match input {
+            "*" => return Ok(OriginPattern::Any),
+            "null" => return Ok(OriginPattern::Null),
+            _ => {}
+        }
+        let Some((scheme, rest)) = input.split_once("://") else {
+            return Err(err(
+                ErrorCode::OriginInvalid,
+                "not an origin: an origin is scheme://host[:port].".into(),
+                "write it like https://app.example.com or http://localhost:8000.".into(),
+            ));
+        };
+        // Take the two wildcard forms off, then let the URL parser judge the rest.
+        let (subdomains, rest) = match rest.strip_prefix("*.") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (any_port, rest_owned) = if rest[..authority_end].ends_with(":*") {
+            let mut r = String::with_capacity(rest.len());
+            r.push_str(&rest[..authority_end - 2]);
+            r.push_str(&rest[authority_end..]);
+            (true, r)
+        } else {
+            (false, rest.to_owned())
+        };
+        if rest_owned.contains('*') || scheme.contains('*') {
+            return Err(err(
+                ErrorCode::OriginBadWildcard,
+                "`*` may only stand as a leading `*.` label (any subdomain) or as the port `:*` (any port).".into(),
+                "write https://*.example.com for subdomains, http://localhost:* for any port, or list the origins.".into(),
+            ));
+        }
+        let lower_scheme = scheme.to_ascii_lowercase();
+        match lower_scheme.as_str() {
+            "http" | "https" => {}
+            "file" | "data" | "blob" | "javascript" | "about" | "ws" | "wss" | "ftp" => {
+                return Err(err(
+                    ErrorCode::OriginUnsupportedScheme,
+                    format!("browsers never send an `Origin` with the scheme {scheme:?} (file: and data: pages send `null`)."),
+                    "allow the http(s) origin of the page instead.".into(),
+                ))
+            }
+            _ => return parse_custom_scheme(input, scheme, &rest_owned, subdomains, any_port),
+        }
+        let candidate = format!("{lower_scheme}://{rest_owned}");
+        let url = match url::Url::parse(&candidate) {
+            Ok(u) => u,
+            Err(e) => {
+                return Err(err(
+                    ErrorCode::OriginInvalid,
+                    format!("not a valid origin ({e})."),
+                    "write it like https://app.example.com or http://localhost:8000.".into(),
+                ))
+            }
+        };
+        let Some(host) = url.host_str() else {
+            return Err(err(
+                ErrorCode::OriginInvalid,
+                "the origin has no host.".into(),
+                "write it like https://app.example.com.".into(),
+            ));
+        };
+        let serialized = url.origin().ascii_serialization();
+        let pretty = |s: &str| rebuild(s, subdomains, any_port);
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(err(
+                ErrorCode::OriginHasUserinfo,
+                "an origin has no user name or password.".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if url.query().is_some() {
+            return Err(err(
+                ErrorCode::OriginHasQuery,
+                "an origin has no query; browsers send only scheme://host[:port].".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(err(
+                ErrorCode::OriginHasFragment,
+                "an origin has no fragment; browsers send only scheme://host[:port].".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if url.path() != "/" {
+            return Err(err(
+                ErrorCode::OriginHasPath,
+                "an origin has no path; browsers send only scheme://host[:port], so this never matches.".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if rest_owned.ends_with('/') {
+            return Err(err(
+                ErrorCode::OriginTrailingSlash,
+                "an origin has no trailing slash; browsers send none, so this never matches.".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if url.port().is_none() && written_port(&rest_owned).is_some() {
+            return Err(err(
+                ErrorCode::OriginDefaultPort,
+                "browsers omit the scheme's default port, so an origin that spells it out never matches.".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        if input.is_ascii() && input.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(err(
+                ErrorCode::OriginUppercase,
+                "browsers send origins in lowercase, so this never matches.".into(),
+                format!("write {}.", pretty(&serialized)),
+            ));
+        }
+        let port = match (any_port, url.port()) {
+            (true, _) => PortPattern::Any,
+            (false, Some(p)) => PortPattern::Exact(p),
+            (false, None) => PortPattern::Default,
+        };
+        if subdomains {
+            if url.host().is_some_and(|h| !matches!(h, url::Host::Domain(_))) {
+                return Err(err(
+                    ErrorCode::PatternOverIpAddress,
+                    "an IP address has no subdomains.".into(),
+                    "list the origin itself without `*.`.".into(),
+                ));
+            }
+            if host != "localhost" && is_public_suffix(host) {
+                return Err(err(
+                    ErrorCode::PatternOverPublicSuffix,
+                    format!("{host:?} is a public suffix: anyone can register a site below it, so this allows origins you do not control."),
+                    format!("allow subdomains of a domain you own, such as {lower_scheme}://*.yourname.{host}."),
+                ));
+            }
+        }
+        if !subdomains && !any_port {
+            return Ok(OriginPattern::Exact(serialized));
+        }
+        Ok(OriginPattern::Pattern {
+            scheme: lower_scheme,
+            host: host.to_owned(),
+            subdomains,
+            port,
+        })
+    }
+
+    /// Whether every origin this pattern matches is loopback or uses a secure scheme.
+    pub(crate) fn is_secure_or_loopback(&self) -> bool {
+        match self {
+            OriginPattern::Any | OriginPattern::Null => false,
+            OriginPattern::Exact(s) => {
+                !s.starts_with("http://")
+                    || RequestOrigin::parse(s.as_bytes()).is_some_and(|o| o.is_loopback())
+            }
+            OriginPattern::Pattern {
+                scheme,
+                host,
+                subdomains,
+                ..
+            } => scheme != "http" || (is_loopback_host(host) && (!*subdomains || host == "localhost")),
+        }
+    }
+}
+
+/// The port as written in `host[:port][/...]`, if any, skipping userinfo and IPv6 brackets.
+fn written_port(rest: &str) -> Option<&str> {
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port.find(':').map_or("", |i| &host_port[i..]),
+    };
+    after_host.strip_prefix(':').filter(|p| !p.is_empty())
+}
+
+/// Puts the wildcards back into a serialized origin, for a fix suggestion.
+fn rebuild(serialized: &str, subdomains: bool, any_port: bool) -> String {
+    let mut s = serialized.to_owned();
+    if subdomains {
+        if let Some(i) = s.find("://") {
+            s.insert_str(i + 3, "*.");
+        }
+    }
+    if any_port {
+        // A pattern's port is replaced by `*`.
+        if let Some(i) = s.rfind(':').filter(|&i| s[i + 1..].bytes().all(|b| b.is_ascii_digit()) && i > 6)
+        {
+            s.truncate(i);
+        }
+        s.push_str(":*");
+    }
+    s
+}
+
+/// Origins of non-special schemes that browsers do send in `Origin` for extensions and app
+/// shells, such as `chrome-extension://abcdef` or `tauri://localhost`: taken literally.
+fn parse_custom_scheme(
+    input: &str,
+    scheme: &str,
+    rest: &str,
+    subdomains: bool,
+    any_port: bool,
+) -> Result<OriginPattern, ConfigError> {
+    let candidate = format!("{scheme}://{rest}");
+    match RequestOrigin::parse(candidate.as_bytes()) {
+        Some(o) if !o.host().starts_with('[') => {
+            let port = match (any_port, o.port()) {
+                (true, _) => PortPattern::Any,
+                (false, Some(p)) => PortPattern::Exact(p),
+                (false, None) => PortPattern::Default,
+            };
+            if !subdomains && !any_port {
+                return Ok(OriginPattern::Exact(candidate));
+            }
+            Ok(OriginPattern::Pattern {
+                scheme: scheme.to_owned(),
+                host: o.host().to_owned(),
+                subdomains,
+                port,
+            })
+        }
+        _ => Err(ConfigError::new(
+            ErrorCode::OriginInvalid,
+            "allow_origins",
+            Some(input),
+            "not a serialized origin: scheme://host[:port] in lowercase, with no path.",
+            "write it like chrome-extension://abcdefghijklmnop or tauri://localhost.",
+        )),
+    }
+}
+
+/// Whether `domain` is itself a public suffix (`com`, `co.uk`, `github.io`), by the Public Suffix
+/// List, including its private section. A name the list does not know has its last label as its
+/// public suffix, as the list's default rule says.
+pub(crate) fn is_public_suffix(domain: &str) -> bool {
+    match psl::suffix(domain.as_bytes()) {
+        Some(s) => s.as_bytes() == domain.as_bytes(),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_origins_accepted() {
+        let table: &[(&str, &str, &str, Option<u16>)] = &[
+            ("http://localhost:8000", "http", "localhost", Some(8000)),
+            ("https://example.com", "https", "example.com", None),
+            ("http://127.0.0.1:9000", "http", "127.0.0.1", Some(9000)),
+            ("http://[::1]:3000", "http", "[::1]", Some(3000)),
+            ("https://xn--bcher-kva.example", "https", "xn--bcher-kva.example", None),
+            ("chrome-extension://abcdef", "chrome-extension", "abcdef", None),
+            ("http://my_app.example", "http", "my_app.example", None),
+        ];
+        for &(s, scheme, host, port) in table {
+            let o = RequestOrigin::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!((o.scheme(), o.host(), o.port(), o.as_str()), (scheme, host, port, s));
+        }
+    }
+
+    #[test]
+    fn request_origins_refused() {
+        for s in [
+            "null",
+            "",
+            "https://",
+            "https://example.com/",
+            "https://example.com/path",
+            "HTTPS://example.com",
+            "https://Example.com",
+            "https://example.com:443",
+            "http://example.com:80",
+            "http://example.com:",
+            "http://example.com:08080",
+            "http://example.com:65536",
+            "https://user@example.com",
+            "https://a..example.com",
+            "https://.example.com",
+            "https://example.com.",
+            "https://exa mple.com",
+            "https://example.com?x",
+            "http://[::1",
+            "http://[]:80",
+            "://example.com",
+            "1http://example.com",
+        ] {
+            assert!(RequestOrigin::parse(s.as_bytes()).is_none(), "{s:?} should be refused");
+        }
+        assert!(RequestOrigin::parse(b"https://\xffexample.com").is_none());
+    }
+
+    #[test]
+    fn loopback() {
+        for h in ["localhost", "app.localhost", "127.0.0.1", "127.5.6.7", "[::1]"] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in ["localhost.example.com", "10.0.0.1", "example.com", "[::2]"] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    fn code(s: &str) -> ErrorCode {
+        OriginPattern::parse(s).map(|p| panic!("{s} parsed as {p:?}")).unwrap_err().code()
+    }
+
+    #[test]
+    fn config_origins_refused_with_codes() {
+        use ErrorCode::*;
+        let table = [
+            ("example.com", OriginInvalid),
+            ("https://", OriginInvalid),
+            ("https://exa mple.com", OriginInvalid),
+            ("https://example.com/app", OriginHasPath),
+            ("https://example.com/", OriginTrailingSlash),
+            ("https://example.com?a=1", OriginHasQuery),
+            ("https://example.com#top", OriginHasFragment),
+            ("https://user:pw@example.com", OriginHasUserinfo),
+            ("https://Example.com", OriginUppercase),
+            ("HTTPS://example.com", OriginUppercase),
+            ("https://example.com:443", OriginDefaultPort),
+            ("http://localhost:80", OriginDefaultPort),
+            ("file:///home/me/index.html", OriginUnsupportedScheme),
+            ("https://*example.com", OriginBadWildcard),
+            ("https://app.*.example.com", OriginBadWildcard),
+            ("https://example.*", OriginBadWildcard),
+            ("*://example.com", OriginBadWildcard),
+            ("https://*.com", PatternOverPublicSuffix),
+            ("https://*.co.uk", PatternOverPublicSuffix),
+            ("https://*.github.io", PatternOverPublicSuffix),
+            ("https://*.test", PatternOverPublicSuffix),
+            ("http://*.127.0.0.1", PatternOverIpAddress),
+        ];
+        for (input, want) in table {
+            assert_eq!(code(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn fixes_suggest_the_right_spelling() {
+        let e = OriginPattern::parse("https://Example.COM:443/").unwrap_err();
+        assert!(e.fix().contains("https://example.com"), "{e}");
+        let e = OriginPattern::parse("https://*.example.com/").unwrap_err();
+        assert!(e.fix().contains("https://*.example.com."), "{e}");
+        let e = OriginPattern::parse("http://localhost:*/").unwrap_err();
+        assert!(e.fix().contains("http://localhost:*."), "{e}");
+    }
+
+    #[test]
+    fn config_origins_accepted() {
+        let exact = |s: &str| OriginPattern::Exact(s.to_owned());
+        let pat = |scheme: &str, host: &str, subdomains, port| OriginPattern::Pattern {
+            scheme: scheme.into(),
+            host: host.into(),
+            subdomains,
+            port,
+        };
+        let table = [
+            ("*", OriginPattern::Any),
+            ("null", OriginPattern::Null),
+            ("https://example.com", exact("https://example.com")),
+            ("http://localhost:8000", exact("http://localhost:8000")),
+            ("http://[::1]:8000", exact("http://[::1]:8000")),
+            ("https://bücher.example", exact("https://xn--bcher-kva.example")),
+            ("chrome-extension://abcdef", exact("chrome-extension://abcdef")),
+            ("tauri://localhost", exact("tauri://localhost")),
+            ("https://*.example.com", pat("https", "example.com", true, PortPattern::Default)),
+            ("https://*.example.com:8443", pat("https", "example.com", true, PortPattern::Exact(8443))),
+            ("http://localhost:*", pat("http", "localhost", false, PortPattern::Any)),
+            ("http://*.localhost:*", pat("http", "localhost", true, PortPattern::Any)),
+            ("http://[::1]:*", pat("http", "[::1]", false, PortPattern::Any)),
+            ("https://*.corsair.test", pat("https", "corsair.test", true, PortPattern::Default)),
+        ];
+        for (input, want) in table {
+            assert_eq!(OriginPattern::parse(input).unwrap(), want, "{input}");
+        }
+    }
+}

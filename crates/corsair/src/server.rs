@@ -1,0 +1,505 @@
+//! The server engine: from a request's method and headers to a [`Decision`]: forward the request
+//! and decorate its response, or answer a preflight now. Pure: no I/O, no logging, no allocation
+//! on the paths a browser takes.
+//!
+//! The rules, in order:
+//! 1. A request without `Origin` is not a CORS request: it is forwarded; its response gets
+//!    `Vary: Origin` when the policy's answer depends on the origin.
+//! 2. A preflight is exactly `OPTIONS` with `Origin` and `Access-Control-Request-Method`. It never
+//!    reaches the application. Any other `OPTIONS` request is forwarded like any other request.
+//! 3. A disallowed (or malformed) origin gets no `Access-Control-*` header at all: its preflight is
+//!    answered `403`, its other requests are forwarded undecorated.
+//! 4. An allowed origin's preflight is answered with the policy's status (204) and the full allowed
+//!    lists, even when the requested method or headers are not in them: the browser then names
+//!    the exact method or header at fault in its console.
+//! 5. `Vary` is appended to, never overwritten, never duplicated.
+//! 6. The policy owns the CORS response headers: whatever `Access-Control-Allow-*`,
+//!    `Access-Control-Expose-Headers` or `Access-Control-Max-Age` the application set is removed
+//!    before the policy's own are written, on every response that passes through.
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
+    ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+};
+use http::{Method, StatusCode};
+
+use crate::policy::origin_set::OriginMatch;
+use crate::policy::{Allowed, Compiled};
+use crate::syntax::{self, ListError, ListItem};
+use crate::Cors;
+
+/// `Access-Control-Request-Private-Network` (Private Network Access preflights).
+pub const ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
+/// `Access-Control-Allow-Private-Network`.
+pub const ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-allow-private-network");
+
+/// The longest `Access-Control-Request-Headers` (all lines together) a preflight may carry.
+/// Browsers send one short line of sorted names; a longer value is refused unread.
+pub const MAX_REQUEST_HEADERS_LEN: usize = 4096;
+/// The most elements (empty ones included) `Access-Control-Request-Headers` may list.
+pub const MAX_REQUEST_HEADERS_ITEMS: usize = 64;
+
+/// What the middleware does with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Pass the request to the application, then add [`Decision::headers`] to its response.
+    Forward,
+    /// Answer now with this status, an empty body and [`Decision::headers`]; the application
+    /// never sees the request.
+    Respond(StatusCode),
+}
+
+/// Whether the request was a CORS request, and whether the policy allowed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No `Origin` header: not a CORS request.
+    NotCors,
+    /// Allowed by the policy.
+    Allowed,
+    /// Refused by the policy, for this reason.
+    Rejected(Rejection),
+}
+
+/// Why the policy refused a request: machine-readable, stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The origin is well-formed but not allowed.
+    OriginNotAllowed,
+    /// The `Origin` header is not a serialized origin.
+    OriginMalformed,
+    /// The request has more than one `Origin` header.
+    MultipleOrigins,
+    /// The requested method is not allowed.
+    MethodNotAllowed,
+    /// `Access-Control-Request-Method` is not a method token, or appears twice.
+    MethodInvalid,
+    /// A requested header is not allowed.
+    HeaderNotAllowed,
+    /// `Access-Control-Request-Headers` has an element that is not a header name.
+    HeadersInvalid,
+    /// `Access-Control-Request-Headers` is longer than [`MAX_REQUEST_HEADERS_LEN`] or lists more
+    /// than [`MAX_REQUEST_HEADERS_ITEMS`] elements.
+    HeadersTooLong,
+    /// The preflight asks for private network access, which the policy does not allow.
+    PrivateNetworkNotAllowed,
+}
+
+impl Rejection {
+    /// The reason as a stable kebab-case string, for logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rejection::OriginNotAllowed => "origin-not-allowed",
+            Rejection::OriginMalformed => "origin-malformed",
+            Rejection::MultipleOrigins => "multiple-origins",
+            Rejection::MethodNotAllowed => "method-not-allowed",
+            Rejection::MethodInvalid => "method-invalid",
+            Rejection::HeaderNotAllowed => "header-not-allowed",
+            Rejection::HeadersInvalid => "headers-invalid",
+            Rejection::HeadersTooLong => "headers-too-long",
+            Rejection::PrivateNetworkNotAllowed => "private-network-not-allowed",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which `Vary` tokens a response needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vary {
+    None,
+    Origin,
+    Preflight { origin: bool, private_network: bool },
+}
+
+/// The CORS response headers a decision adds. Values are shared with the policy or the request
+/// (cloning them counts a reference; nothing is copied).
+#[derive(Debug, Clone)]
+pub struct CorsHeaders {
+    allow_origin: Option<HeaderValue>,
+    allow_credentials: bool,
+    expose: Option<HeaderValue>,
+    allow_methods: Option<HeaderValue>,
+    allow_headers: Option<HeaderValue>,
+    max_age: Option<HeaderValue>,
+    allow_private_network: bool,
+    vary: Vary,
+}
+
+/// The engine's answer for one request.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Decision {
+    action: Action,
+    headers: CorsHeaders,
+    outcome: Outcome,
+}
+
+impl Decision {
+    /// What to do with the request.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// Whether this was a CORS request and whether it was allowed.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The reason, if the policy refused the request.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self.outcome {
+            Outcome::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The headers to write on the response (forwarded or answered).
+    pub fn headers(&self) -> &CorsHeaders {
+        &self.headers
+    }
+
+    /// Splits the decision into its action and its headers.
+    pub fn into_parts(self) -> (Action, CorsHeaders) {
+        (self.action, self.headers)
+    }
+}
+
+const VARY_ORIGIN: &str = "Origin";
+const VARY_ACRM: &str = "Access-Control-Request-Method";
+const VARY_ACRH: &str = "Access-Control-Request-Headers";
+const VARY_ACRPN: &str = "Access-Control-Request-Private-Network";
+
+/// The policy's own headers, which it removes from the application's responses.
+const OWNED: [HeaderName; 7] = [
+    ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    ACCESS_CONTROL_EXPOSE_HEADERS,
+    ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
+];
+
+impl CorsHeaders {
+    fn vary_only(vary: Vary) -> Self {
+        CorsHeaders {
+            allow_origin: None,
+            allow_credentials: false,
+            expose: None,
+            allow_methods: None,
+            allow_headers: None,
+            max_age: None,
+            allow_private_network: false,
+            vary,
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value, if any.
+    pub fn allow_origin(&self) -> Option<&HeaderValue> {
+        self.allow_origin.as_ref()
+    }
+
+    /// Writes these headers into a response's header map: removes the CORS headers the
+    /// application set, inserts the policy's, and appends the missing `Vary` tokens.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        if headers
+            .keys()
+            .any(|k| k.as_str().starts_with("access-control-"))
+        {
+            for name in &OWNED {
+                headers.remove(name);
+            }
+        }
+        if let Some(v) = self.allow_origin {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        if self.allow_credentials {
+            headers.insert(
+                ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(v) = self.expose {
+            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
+        }
+        if let Some(v) = self.allow_methods {
+            headers.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
+        }
+        if let Some(v) = self.allow_headers {
+            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        if let Some(v) = self.max_age {
+            headers.insert(ACCESS_CONTROL_MAX_AGE, v);
+        }
+        if self.allow_private_network {
+            headers.insert(
+                ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
+                HeaderValue::from_static("true"),
+            );
+        }
+        match self.vary {
+            Vary::None => {}
+            Vary::Origin => add_vary(headers, &[VARY_ORIGIN]),
+            Vary::Preflight {
+                origin,
+                private_network,
+            } => {
+                let all = [VARY_ORIGIN, VARY_ACRM, VARY_ACRH, VARY_ACRPN];
+                let from = if origin { 0 } else { 1 };
+                let to = if private_network { 4 } else { 3 };
+                add_vary(headers, &all[from..to]);
+            }
+        }
+    }
+}
+
+/// Appends each token not already named by the response's `Vary` (case-insensitively); a
+/// `Vary: *` already covers everything. A response without `Vary` gets one line with all tokens.
+fn add_vary(headers: &mut HeaderMap, tokens: &[&'static str]) {
+    if !headers.contains_key(VARY) {
+        let value = match tokens {
+            [VARY_ORIGIN] => VARY_ORIGIN,
+            [VARY_ORIGIN, VARY_ACRM, VARY_ACRH] => {
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+            }
+            [VARY_ACRM, VARY_ACRH] => "Access-Control-Request-Method, Access-Control-Request-Headers",
+            [VARY_ORIGIN, VARY_ACRM, VARY_ACRH, VARY_ACRPN] => {
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
+            }
+            _ => "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        };
+        headers.insert(VARY, HeaderValue::from_static(value));
+        return;
+    }
+    for &token in tokens {
+        let mut present = false;
+        for line in headers.get_all(VARY) {
+            let _ = syntax::for_each_list_item([line.as_bytes()], usize::MAX, usize::MAX, |item| {
+                let name = match item {
+                    ListItem::Token(t) | ListItem::Invalid(t) => t,
+                };
+                present = name == b"*" || name.eq_ignore_ascii_case(token.as_bytes());
+                !present
+            });
+            if present {
+                break;
+            }
+        }
+        if !present {
+            headers.append(VARY, HeaderValue::from_static(token));
+        }
+    }
+}
+
+impl Cors {
+    /// Decides what to do with a request, from its method and headers.
+    ///
+    /// ```
+    /// use corsair::server::{Action, Outcome};
+    /// use http::{HeaderMap, Method, StatusCode};
+    ///
+    /// let cors = corsair::Cors::builder()
+    ///     .allow_origins(["http://localhost:8000"])
+    ///     .allow_methods(["PUT"])
+    ///     .build()?;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("origin", "http://localhost:8000".parse().unwrap());
+    /// headers.insert("access-control-request-method", "PUT".parse().unwrap());
+    /// let decision = cors.decide(&Method::OPTIONS, &headers);
+    /// assert_eq!(decision.action(), Action::Respond(StatusCode::NO_CONTENT));
+    /// assert_eq!(decision.outcome(), Outcome::Allowed);
+    ///
+    /// let mut response = HeaderMap::new();
+    /// decision.into_parts().1.apply(&mut response);
+    /// assert_eq!(response["access-control-allow-origin"], "http://localhost:8000");
+    /// assert_eq!(response["access-control-allow-methods"], "PUT");
+    /// # Ok::<(), corsair::ConfigErrors>(())
+    /// ```
+    pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
+        decide(&self.inner, method, headers)
+    }
+}
+
+pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Decision {
+    let actual_vary = if p.wildcard_origin {
+        Vary::None
+    } else {
+        Vary::Origin
+    };
+    let mut origins = headers.get_all(ORIGIN).iter();
+    let Some(origin) = origins.next() else {
+        return Decision {
+            action: Action::Forward,
+            headers: CorsHeaders::vary_only(actual_vary),
+            outcome: Outcome::NotCors,
+        };
+    };
+    let preflight = method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight_vary = Vary::Preflight {
+        origin: !p.wildcard_origin,
+        private_network: p.private_network,
+    };
+
+    let verdict = if origins.next().is_some() {
+        Err(Rejection::MultipleOrigins)
+    } else {
+        match p.origins.lookup(origin.as_bytes()) {
+            OriginMatch::Allowed => Ok(()),
+            OriginMatch::NotAllowed => Err(Rejection::OriginNotAllowed),
+            OriginMatch::Malformed => Err(Rejection::OriginMalformed),
+        }
+    };
+    if let Err(r) = verdict {
+        return if preflight {
+            Decision {
+                action: Action::Respond(StatusCode::FORBIDDEN),
+                headers: CorsHeaders::vary_only(preflight_vary),
+                outcome: Outcome::Rejected(r),
+            }
+        } else {
+            Decision {
+                action: Action::Forward,
+                headers: CorsHeaders::vary_only(actual_vary),
+                outcome: Outcome::Rejected(r),
+            }
+        };
+    }
+
+    let allow_origin = Some(if p.wildcard_origin {
+        HeaderValue::from_static("*")
+    } else {
+        origin.clone()
+    });
+
+    if !preflight {
+        return Decision {
+            action: Action::Forward,
+            headers: CorsHeaders {
+                allow_origin,
+                allow_credentials: p.credentials,
+                expose: p.expose.clone(),
+                allow_methods: None,
+                allow_headers: None,
+                max_age: None,
+                allow_private_network: false,
+                vary: actual_vary,
+            },
+            outcome: Outcome::Allowed,
+        };
+    }
+
+    let mut rejection = None;
+    let (allow_methods, method_rejection) = preflight_methods(p, headers);
+    rejection = rejection.or(method_rejection);
+    let (allow_headers, header_rejection) = preflight_headers(p, headers);
+    rejection = rejection.or(header_rejection);
+
+    let wants_private_network = headers
+        .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
+        .is_some_and(|v| v.as_bytes() == b"true");
+    if wants_private_network && !p.private_network {
+        rejection = rejection.or(Some(Rejection::PrivateNetworkNotAllowed));
+    }
+
+    Decision {
+        action: Action::Respond(p.preflight_status),
+        headers: CorsHeaders {
+            allow_origin,
+            allow_credentials: p.credentials,
+            expose: None,
+            allow_methods,
+            allow_headers,
+            max_age: p.max_age.clone(),
+            allow_private_network: wants_private_network && p.private_network,
+            vary: preflight_vary,
+        },
+        outcome: rejection.map_or(Outcome::Allowed, Outcome::Rejected),
+    }
+}
+
+/// The `Access-Control-Allow-Methods` value of a preflight, and whether the requested method
+/// fails. Compared case-sensitively, as browsers do.
+fn preflight_methods(p: &Compiled, headers: &HeaderMap) -> (Option<HeaderValue>, Option<Rejection>) {
+    let mut lines = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+    let requested = match (lines.next(), lines.next()) {
+        (Some(v), None) if syntax::is_token(v.as_bytes()) => v,
+        _ => {
+            let listed = match &p.methods {
+                Allowed::List(_, v) => v.clone(),
+                Allowed::Any => None,
+            };
+            return (listed, Some(Rejection::MethodInvalid));
+        }
+    };
+    let m = requested.as_bytes();
+    match &p.methods {
+        Allowed::Any if p.credentials => (Some(requested.clone()), None),
+        Allowed::Any => (Some(HeaderValue::from_static("*")), None),
+        Allowed::List(list, value) => {
+            let ok = syntax::is_safelisted_method(m) || list.iter().any(|x| x.as_bytes() == m);
+            (value.clone(), (!ok).then_some(Rejection::MethodNotAllowed))
+        }
+    }
+}
+
+/// The `Access-Control-Allow-Headers` value of a preflight, and whether a requested header
+/// fails. Names compare case-insensitively; the request's list is read in one bounded pass.
+fn preflight_headers(p: &Compiled, headers: &HeaderMap) -> (Option<HeaderValue>, Option<Rejection>) {
+    let lines = headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
+    let listed = match &p.headers {
+        Allowed::List(_, v) => v.clone(),
+        Allowed::Any => None,
+    };
+    let mut rejection = None;
+    let mut count = 0usize;
+    let read = syntax::for_each_list_item(
+        lines.iter().map(HeaderValue::as_bytes),
+        MAX_REQUEST_HEADERS_LEN,
+        MAX_REQUEST_HEADERS_ITEMS,
+        |item| {
+            count += 1;
+            match item {
+                ListItem::Invalid(_) => rejection = Some(Rejection::HeadersInvalid),
+                ListItem::Token(name) => {
+                    if let Allowed::List(list, _) = &p.headers {
+                        if !list.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name)) {
+                            rejection = Some(Rejection::HeaderNotAllowed);
+                        }
+                    }
+                }
+            }
+            rejection.is_none()
+        },
+    );
+    if let Err(ListError::TooLong | ListError::TooManyItems) = read {
+        return (listed, Some(Rejection::HeadersTooLong));
+    }
+    if rejection.is_some() || count == 0 {
+        return (listed, rejection);
+    }
+    match &p.headers {
+        Allowed::List(..) => (listed, None),
+        // Any header: reflect the request's list, which was just checked to be well-formed.
+        Allowed::Any => {
+            let mut it = lines.iter();
+            let reflected = match (it.next(), it.next()) {
+                (Some(one), None) => Some(one.clone()),
+                _ => {
+                    let joined: Vec<&[u8]> = lines.iter().map(HeaderValue::as_bytes).collect();
+                    HeaderValue::from_bytes(&joined.join(&b","[..])).ok()
+                }
+            };
+            (reflected, None)
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The lexical rules that both engines share: HTTP tokens, comma-separated header lists,
+//! methods and header names, as the Fetch Standard and RFC 9110 define them.
+//!
+//! Everything here works on bytes, in one pass, and allocates nothing.
+
+/// Whether `b` may appear in an HTTP token (RFC 9110 `tchar`).
+#[inline]
+pub const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
+        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Whether `s` is a non-empty HTTP token: the grammar of method names and header names.
+#[inline]
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Whether `b` is HTTP optional whitespace (space or horizontal tab).
+#[inline]
+pub const fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// `s` without leading and trailing optional whitespace.
+#[inline]
+pub fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// One element of a comma-separated header list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListItem<'a> {
+    /// A well-formed token (whitespace already trimmed).
+    Token(&'a [u8]),
+    /// An element that is not a token (for example `x y` or `a/b`).
+    Invalid(&'a [u8]),
+}
+
+/// Why a header list could not be read within its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListError {
+    /// The combined value is longer than the bound given to [`for_each_list_item`].
+    TooLong,
+    /// There are more elements (empty ones included) than the bound allows.
+    TooManyItems,
+}
+
+/// Calls `f` on every non-empty element of a comma-separated list spread over one or more
+/// header lines, as the Fetch Standard's "get, decode, and split" does: elements are separated
+/// by commas, surrounded by optional whitespace, and empty elements are skipped.
+///
+/// The work is bounded: each line's length is added up before the line is read, and once the
+/// combined length exceeds `max_len` bytes or the number of elements (empty ones included) exceeds
+/// `max_items`, reading stops with an error (`f` may have seen earlier elements by then).
+/// `f` returns `false` to stop early; the function then returns `Ok(false)`.
+pub fn for_each_list_item<'a, I, F>(
+    lines: I,
+    max_len: usize,
+    max_items: usize,
+    mut f: F,
+) -> Result<bool, ListError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    F: FnMut(ListItem<'a>) -> bool,
+{
+    let mut total = 0usize;
+    let mut items = 0usize;
+    for line in lines {
+        total = total.saturating_add(line.len());
+        if total > max_len {
+            return Err(ListError::TooLong);
+        }
+        for raw in line.split(|&b| b == b',') {
+            items += 1;
+            if items > max_items {
+                return Err(ListError::TooManyItems);
+            }
+            let item = trim_ows(raw);
+            if item.is_empty() {
+                continue;
+            }
+            let item = if is_token(item) {
+                ListItem::Token(item)
+            } else {
+                ListItem::Invalid(item)
+            };
+            if !f(item) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The methods whose names a browser upper-cases (Fetch Standard, "normalize a method").
+/// Every other method is sent exactly as the script wrote it: `patch` stays `patch`.
+pub const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+
+/// Normalizes a method name as a browser does: the six names of [`NORMALIZED_METHODS`] are
+/// matched case-insensitively and upper-cased; any other name is returned as it is.
+pub fn normalize_method(method: &str) -> &str {
+    NORMALIZED_METHODS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .copied()
+        .unwrap_or(method)
+}
+
+/// Whether `method` (already normalized) is CORS-safelisted: GET, HEAD or POST.
+/// The comparison is case-sensitive, as in the Fetch Standard.
+#[inline]
+pub fn is_safelisted_method(method: &[u8]) -> bool {
+    matches!(method, b"GET" | b"HEAD" | b"POST")
+}
+
+/// Whether a method is forbidden: browsers refuse to send CONNECT, TRACE and TRACK
+/// (compared case-insensitively).
+pub fn is_forbidden_method(method: &[u8]) -> bool {
+    [&b"CONNECT"[..], b"TRACE", b"TRACK"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// The forbidden request-header names of the Fetch Standard, lowercase. Scripts cannot set them,
+/// so they never appear in `Access-Control-Request-Headers`.
+pub const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
+    "accept-charset",
+    "accept-encoding",
+    "access-control-request-headers",
+    "access-control-request-method",
+    "connection",
+    "content-length",
+    "cookie",
+    "cookie2",
+    "date",
+    "dnt",
+    "expect",
+    "host",
+    "keep-alive",
+    "origin",
+    "referer",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+];
+
+/// Whether a request-header name is forbidden (Fetch Standard): one of
+/// [`FORBIDDEN_REQUEST_HEADERS`] or any name starting with `proxy-` or `sec-`,
+/// compared case-insensitively.
+pub fn is_forbidden_request_header(name: &[u8]) -> bool {
+    let starts = |p: &[u8]| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"proxy-")
+        || starts(b"sec-")
+        || FORBIDDEN_REQUEST_HEADERS
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The forbidden response-header names: scripts can never read them, exposed or not.
+pub const FORBIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
+
+/// The CORS-safelisted response-header names: scripts can always read them.
+pub const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(lines: &[&str], max_len: usize, max_items: usize) -> Result<Vec<String>, ListError> {
+        let mut out = Vec::new();
+        let lines: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+        for_each_list_item(lines.iter().copied(), max_len, max_items, |item| {
+            out.push(match item {
+                ListItem::Token(t) => String::from_utf8_lossy(t).into_owned(),
+                ListItem::Invalid(t) => format!("!{}", String::from_utf8_lossy(t)),
+            });
+            true
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn list_parsing_follows_get_decode_split() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["a,b"], &["a", "b"]),
+            (&[" a ,\tb\t"], &["a", "b"]),
+            (&["a,,b,"], &["a", "b"]),
+            (&[",,,"], &[]),
+            (&[""], &[]),
+            (&["a", "b, c"], &["a", "b", "c"]),
+            (&["x y, z"], &["!x y", "z"]),
+            (&["a/b"], &["!a/b"]),
+            (&["*"], &["*"]),
+        ];
+        for (lines, want) in cases {
+            let got = collect(lines, 1000, 1000).unwrap();
+            assert_eq!(&got, want, "lines {lines:?}");
+        }
+    }
+
+    #[test]
+    fn list_parsing_is_bounded() {
+        assert_eq!(collect(&["abcd"], 3, 10), Err(ListError::TooLong));
+        assert_eq!(collect(&["ab", "cd"], 3, 10), Err(ListError::TooLong));
+        assert_eq!(collect(&[",,,"], 100, 3), Err(ListError::TooManyItems));
+        assert_eq!(collect(&["a,b,c"], 5, 3).unwrap(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn method_normalization_matches_fetch() {
+        let table = [
+            ("get", "GET"),
+            ("Delete", "DELETE"),
+            ("options", "OPTIONS"),
+            ("put", "PUT"),
+            ("patch", "patch"),
+            ("PATCH", "PATCH"),
+            ("Propfind", "Propfind"),
+        ];
+        for (input, want) in table {
+            assert_eq!(normalize_method(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn forbidden_names() {
+        for h in ["Cookie", "HOST", "proxy-authorization", "Sec-Fetch-Mode", "origin"] {
+            assert!(is_forbidden_request_header(h.as_bytes()), "{h}");
+        }
+        for h in ["x-custom", "authorization", "content-type", "secret", "proxyish"] {
+            assert!(!is_forbidden_request_header(h.as_bytes()), "{h}");
+        }
+        for m in ["CONNECT", "trace", "Track"] {
+            assert!(is_forbidden_method(m.as_bytes()), "{m}");
+        }
+        assert!(!is_forbidden_method(b"PATCH"));
+        assert!(is_safelisted_method(b"GET"));
+        assert!(!is_safelisted_method(b"get"));
+        assert!(!is_safelisted_method(b"PUT"));
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(is_token(b"X-Custom_1"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"a b"));
+        assert!(!is_token(b"a:b"));
+        assert!(!is_token("é".as_bytes()));
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+    }
+}

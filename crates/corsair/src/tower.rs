@@ -1,0 +1,170 @@
+//! tower middleware (feature `tower`), for axum, hyper and tonic.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use corsair::{tower::CorsLayer, Cors};
+//!
+//! let cors = Cors::builder()
+//!     .allow_origins(["http://localhost:8000"])
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/api", get(|| async { "success" }))
+//!     .layer(CorsLayer::new(cors));
+//! # Ok::<(), corsair::ConfigErrors>(())
+//! ```
+//!
+//! Deployment rules: put the layer outermost, before authentication (preflights carry no
+//! credentials) and before anything that rejects `OPTIONS`; use one CORS layer, not two.
+//! The layer answers preflights itself, and writes its headers on every response of the
+//! application, errors (404, 500) included, replacing any CORS headers the application set.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::server::{Action, CorsHeaders, Decision};
+use crate::{Cors, CorsHandle};
+
+/// Where a layer reads its policy from.
+#[derive(Clone, Debug)]
+enum Source {
+    Fixed(Cors),
+    Reloadable(CorsHandle),
+}
+
+impl Source {
+    fn decide<B>(&self, req: &Request<B>) -> Decision {
+        match self {
+            Source::Fixed(c) => c.decide(req.method(), req.headers()),
+            Source::Reloadable(h) => h.decide(req.method(), req.headers()),
+        }
+    }
+}
+
+/// A [`Layer`] that applies a CORS policy to a service.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CorsLayer {
+    source: Source,
+}
+
+impl CorsLayer {
+    /// A layer enforcing a fixed policy.
+    pub fn new(cors: Cors) -> Self {
+        CorsLayer {
+            source: Source::Fixed(cors),
+        }
+    }
+
+    /// A layer reading its policy from `handle` on every request, so that
+    /// [`CorsHandle::store`] takes effect at once.
+    ///
+    /// ```
+    /// use corsair::{tower::CorsLayer, Cors, CorsHandle};
+    /// let handle = CorsHandle::new(Cors::builder().allow_origins(["https://a.example"]).build()?);
+    /// let layer = CorsLayer::reloadable(handle.clone());
+    /// # Ok::<(), corsair::ConfigErrors>(())
+    /// ```
+    pub fn reloadable(handle: CorsHandle) -> Self {
+        CorsLayer {
+            source: Source::Reloadable(handle),
+        }
+    }
+}
+
+impl<S> Layer<S> for CorsLayer {
+    type Service = CorsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorsService {
+            inner,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// The service [`CorsLayer`] wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct CorsService<S> {
+    inner: S,
+    source: Source,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorsService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let decision = self.source.decide(&req);
+        crate::trace::rejection(&decision, req.headers());
+        let (action, headers) = decision.into_parts();
+        let state = match action {
+            Action::Forward => State::Inner {
+                future: self.inner.call(req),
+                headers: Some(headers),
+            },
+            Action::Respond(status) => State::Answer {
+                answer: Some((status, headers)),
+            },
+        };
+        ResponseFuture { state }
+    }
+}
+
+pin_project! {
+    /// The future of [`CorsService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F, headers: Option<CorsHeaders> },
+        Answer { answer: Option<(http::StatusCode, CorsHeaders)> },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future, headers } => {
+                let mut response = ready!(future.poll(cx))?;
+                if let Some(h) = headers.take() {
+                    h.apply(response.headers_mut());
+                }
+                Poll::Ready(Ok(response))
+            }
+            StateProj::Answer { answer } => {
+                let mut response = Response::new(B::default());
+                if let Some((status, h)) = answer.take() {
+                    *response.status_mut() = status;
+                    h.apply(response.headers_mut());
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
+}
