@@ -48,7 +48,10 @@ impl<'a> RequestOrigin<'a> {
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             let close = inner.find(']')?;
             let v6 = &inner[..close];
-            if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            if v6.is_empty()
+                || !v6
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
                 || v6.bytes().any(|b| b.is_ascii_uppercase())
             {
                 return None;
@@ -331,7 +334,8 @@ impl OriginPattern {
         if rest_owned.ends_with('/') {
             return Err(err(
                 ErrorCode::OriginTrailingSlash,
-                "an origin has no trailing slash; browsers send none, so this never matches.".into(),
+                "an origin has no trailing slash; browsers send none, so this never matches."
+                    .into(),
                 format!("write {}.", pretty(&serialized)),
             ));
         }
@@ -355,7 +359,10 @@ impl OriginPattern {
             (false, None) => PortPattern::Default,
         };
         if subdomains {
-            if url.host().is_some_and(|h| !matches!(h, url::Host::Domain(_))) {
+            if url
+                .host()
+                .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
+            {
                 return Err(err(
                     ErrorCode::PatternOverIpAddress,
                     "an IP address has no subdomains.".into(),
@@ -394,7 +401,10 @@ impl OriginPattern {
                 host,
                 subdomains,
                 ..
-            } => scheme != "http" || (is_loopback_host(host) && (!*subdomains || host == "localhost")),
+            } => {
+                scheme != "http"
+                    || (is_loopback_host(host) && (!*subdomains || host == "localhost"))
+            }
         }
     }
 }
@@ -420,7 +430,9 @@ fn rebuild(serialized: &str, subdomains: bool, any_port: bool) -> String {
     }
     if any_port {
         // A pattern's port is replaced by `*`.
-        if let Some(i) = s.rfind(':').filter(|&i| s[i + 1..].bytes().all(|b| b.is_ascii_digit()) && i > 6)
+        if let Some(i) = s
+            .rfind(':')
+            .filter(|&i| s[i + 1..].bytes().all(|b| b.is_ascii_digit()) && i > 6)
         {
             s.truncate(i);
         }
@@ -487,13 +499,26 @@ mod tests {
             ("https://example.com", "https", "example.com", None),
             ("http://127.0.0.1:9000", "http", "127.0.0.1", Some(9000)),
             ("http://[::1]:3000", "http", "[::1]", Some(3000)),
-            ("https://xn--bcher-kva.example", "https", "xn--bcher-kva.example", None),
-            ("chrome-extension://abcdef", "chrome-extension", "abcdef", None),
+            (
+                "https://xn--bcher-kva.example",
+                "https",
+                "xn--bcher-kva.example",
+                None,
+            ),
+            (
+                "chrome-extension://abcdef",
+                "chrome-extension",
+                "abcdef",
+                None,
+            ),
             ("http://my_app.example", "http", "my_app.example", None),
         ];
         for &(s, scheme, host, port) in table {
             let o = RequestOrigin::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s}"));
-            assert_eq!((o.scheme(), o.host(), o.port(), o.as_str()), (scheme, host, port, s));
+            assert_eq!(
+                (o.scheme(), o.host(), o.port(), o.as_str()),
+                (scheme, host, port, s)
+            );
         }
     }
 
@@ -523,14 +548,23 @@ mod tests {
             "://example.com",
             "1http://example.com",
         ] {
-            assert!(RequestOrigin::parse(s.as_bytes()).is_none(), "{s:?} should be refused");
+            assert!(
+                RequestOrigin::parse(s.as_bytes()).is_none(),
+                "{s:?} should be refused"
+            );
         }
         assert!(RequestOrigin::parse(b"https://\xffexample.com").is_none());
     }
 
     #[test]
     fn loopback() {
-        for h in ["localhost", "app.localhost", "127.0.0.1", "127.5.6.7", "[::1]"] {
+        for h in [
+            "localhost",
+            "app.localhost",
+            "127.0.0.1",
+            "127.5.6.7",
+            "[::1]",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
         for h in ["localhost.example.com", "10.0.0.1", "example.com", "[::2]"] {
@@ -539,7 +573,10 @@ mod tests {
     }
 
     fn code(s: &str) -> ErrorCode {
-        OriginPattern::parse(s).map(|p| panic!("{s} parsed as {p:?}")).unwrap_err().code()
+        OriginPattern::parse(s)
+            .map(|p| panic!("{s} parsed as {p:?}"))
+            .unwrap_err()
+            .code()
     }
 
     #[test]
@@ -599,15 +636,39 @@ mod tests {
             ("https://example.com", exact("https://example.com")),
             ("http://localhost:8000", exact("http://localhost:8000")),
             ("http://[::1]:8000", exact("http://[::1]:8000")),
-            ("https://bücher.example", exact("https://xn--bcher-kva.example")),
-            ("chrome-extension://abcdef", exact("chrome-extension://abcdef")),
+            (
+                "https://bücher.example",
+                exact("https://xn--bcher-kva.example"),
+            ),
+            (
+                "chrome-extension://abcdef",
+                exact("chrome-extension://abcdef"),
+            ),
             ("tauri://localhost", exact("tauri://localhost")),
-            ("https://*.example.com", pat("https", "example.com", true, PortPattern::Default)),
-            ("https://*.example.com:8443", pat("https", "example.com", true, PortPattern::Exact(8443))),
-            ("http://localhost:*", pat("http", "localhost", false, PortPattern::Any)),
-            ("http://*.localhost:*", pat("http", "localhost", true, PortPattern::Any)),
-            ("http://[::1]:*", pat("http", "[::1]", false, PortPattern::Any)),
-            ("https://*.corsair.test", pat("https", "corsair.test", true, PortPattern::Default)),
+            (
+                "https://*.example.com",
+                pat("https", "example.com", true, PortPattern::Default),
+            ),
+            (
+                "https://*.example.com:8443",
+                pat("https", "example.com", true, PortPattern::Exact(8443)),
+            ),
+            (
+                "http://localhost:*",
+                pat("http", "localhost", false, PortPattern::Any),
+            ),
+            (
+                "http://*.localhost:*",
+                pat("http", "localhost", true, PortPattern::Any),
+            ),
+            (
+                "http://[::1]:*",
+                pat("http", "[::1]", false, PortPattern::Any),
+            ),
+            (
+                "https://*.corsair.test",
+                pat("https", "corsair.test", true, PortPattern::Default),
+            ),
         ];
         for (input, want) in table {
             assert_eq!(OriginPattern::parse(input).unwrap(), want, "{input}");

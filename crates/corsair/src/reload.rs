@@ -57,7 +57,9 @@ impl CorsHandle {
 
 impl fmt::Debug for CorsHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CorsHandle").field(&**self.shared.load()).finish()
+        f.debug_tuple("CorsHandle")
+            .field(&**self.shared.load())
+            .finish()
     }
 }
 

@@ -344,7 +344,8 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
             outcome: Outcome::NotCors,
         };
     };
-    let preflight = method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     let preflight_vary = Vary::Preflight {
         origin: !p.wildcard_origin,
         private_network: p.private_network,
@@ -429,7 +430,10 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
 
 /// The `Access-Control-Allow-Methods` value of a preflight, and whether the requested method
 /// fails. Compared case-sensitively, as browsers do.
-fn preflight_methods(p: &Compiled, headers: &HeaderMap) -> (Option<HeaderValue>, Option<Rejection>) {
+fn preflight_methods(
+    p: &Compiled,
+    headers: &HeaderMap,
+) -> (Option<HeaderValue>, Option<Rejection>) {
     let mut lines = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
     let requested = match (lines.next(), lines.next()) {
         (Some(v), None) if syntax::is_token(v.as_bytes()) => v,
@@ -454,7 +458,10 @@ fn preflight_methods(p: &Compiled, headers: &HeaderMap) -> (Option<HeaderValue>,
 
 /// The `Access-Control-Allow-Headers` value of a preflight, and whether a requested header
 /// fails. Names compare case-insensitively; the request's list is read in one bounded pass.
-fn preflight_headers(p: &Compiled, headers: &HeaderMap) -> (Option<HeaderValue>, Option<Rejection>) {
+fn preflight_headers(
+    p: &Compiled,
+    headers: &HeaderMap,
+) -> (Option<HeaderValue>, Option<Rejection>) {
     let lines = headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
     let listed = match &p.headers {
         Allowed::List(_, v) => v.clone(),

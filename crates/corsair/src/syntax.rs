@@ -239,10 +239,22 @@ mod tests {
 
     #[test]
     fn forbidden_names() {
-        for h in ["Cookie", "HOST", "proxy-authorization", "Sec-Fetch-Mode", "origin"] {
+        for h in [
+            "Cookie",
+            "HOST",
+            "proxy-authorization",
+            "Sec-Fetch-Mode",
+            "origin",
+        ] {
             assert!(is_forbidden_request_header(h.as_bytes()), "{h}");
         }
-        for h in ["x-custom", "authorization", "content-type", "secret", "proxyish"] {
+        for h in [
+            "x-custom",
+            "authorization",
+            "content-type",
+            "secret",
+            "proxyish",
+        ] {
             assert!(!is_forbidden_request_header(h.as_bytes()), "{h}");
         }
         for m in ["CONNECT", "trace", "Track"] {

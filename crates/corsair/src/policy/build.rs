@@ -115,7 +115,9 @@ fn origins(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> OriginSet {
         }
         if !b.dangerous_insecure_origins {
             for (raw, p) in &parsed {
-                if !matches!(p, OriginPattern::Any | OriginPattern::Null) && !p.is_secure_or_loopback() {
+                if !matches!(p, OriginPattern::Any | OriginPattern::Null)
+                    && !p.is_secure_or_loopback()
+                {
                     errors.push(ConfigError::new(
                         ErrorCode::InsecureOriginWithCredentials,
                         SETTING,
@@ -276,30 +278,83 @@ mod tests {
     fn every_error_code_has_a_trigger() {
         use ErrorCode::*;
         let rows: Vec<(ErrorCode, CorsBuilder)> = vec![
-            (CredentialsWithAnyOrigin, Cors::builder().allow_origins(["*"]).allow_credentials(true)),
-            (CredentialsWithAnyExposedHeader, base().allow_credentials(true).expose_headers(["*"])),
-            (InsecureOriginWithCredentials, Cors::builder().allow_origins(["http://app.example.com"]).allow_credentials(true)),
+            (
+                CredentialsWithAnyOrigin,
+                Cors::builder().allow_origins(["*"]).allow_credentials(true),
+            ),
+            (
+                CredentialsWithAnyExposedHeader,
+                base().allow_credentials(true).expose_headers(["*"]),
+            ),
+            (
+                InsecureOriginWithCredentials,
+                Cors::builder()
+                    .allow_origins(["http://app.example.com"])
+                    .allow_credentials(true),
+            ),
             (NullOrigin, Cors::builder().allow_origins(["null"])),
-            (AnyOriginInList, Cors::builder().allow_origins(["*", "https://a.example"])),
+            (
+                AnyOriginInList,
+                Cors::builder().allow_origins(["*", "https://a.example"]),
+            ),
             (NoOrigins, Cors::builder()),
-            (OriginInvalid, Cors::builder().allow_origins(["app.example.com"])),
-            (OriginHasPath, Cors::builder().allow_origins(["https://app.example.com/api"])),
-            (OriginTrailingSlash, Cors::builder().allow_origins(["https://app.example.com/"])),
-            (OriginHasQuery, Cors::builder().allow_origins(["https://app.example.com?x=1"])),
-            (OriginHasFragment, Cors::builder().allow_origins(["https://app.example.com#x"])),
-            (OriginHasUserinfo, Cors::builder().allow_origins(["https://me@app.example.com"])),
-            (OriginUppercase, Cors::builder().allow_origins(["https://App.example.com"])),
-            (OriginDefaultPort, Cors::builder().allow_origins(["https://app.example.com:443"])),
-            (OriginUnsupportedScheme, Cors::builder().allow_origins(["file://"])),
-            (OriginBadWildcard, Cors::builder().allow_origins(["https://*app.example.com"])),
-            (PatternOverPublicSuffix, Cors::builder().allow_origins(["https://*.github.io"])),
-            (PatternOverIpAddress, Cors::builder().allow_origins(["https://*.10.0.0.1"])),
+            (
+                OriginInvalid,
+                Cors::builder().allow_origins(["app.example.com"]),
+            ),
+            (
+                OriginHasPath,
+                Cors::builder().allow_origins(["https://app.example.com/api"]),
+            ),
+            (
+                OriginTrailingSlash,
+                Cors::builder().allow_origins(["https://app.example.com/"]),
+            ),
+            (
+                OriginHasQuery,
+                Cors::builder().allow_origins(["https://app.example.com?x=1"]),
+            ),
+            (
+                OriginHasFragment,
+                Cors::builder().allow_origins(["https://app.example.com#x"]),
+            ),
+            (
+                OriginHasUserinfo,
+                Cors::builder().allow_origins(["https://me@app.example.com"]),
+            ),
+            (
+                OriginUppercase,
+                Cors::builder().allow_origins(["https://App.example.com"]),
+            ),
+            (
+                OriginDefaultPort,
+                Cors::builder().allow_origins(["https://app.example.com:443"]),
+            ),
+            (
+                OriginUnsupportedScheme,
+                Cors::builder().allow_origins(["file://"]),
+            ),
+            (
+                OriginBadWildcard,
+                Cors::builder().allow_origins(["https://*app.example.com"]),
+            ),
+            (
+                PatternOverPublicSuffix,
+                Cors::builder().allow_origins(["https://*.github.io"]),
+            ),
+            (
+                PatternOverIpAddress,
+                Cors::builder().allow_origins(["https://*.10.0.0.1"]),
+            ),
             (MethodInvalid, base().allow_methods(["GET, POST"])),
             (MethodForbidden, base().allow_methods(["CONNECT"])),
             (HeaderInvalid, base().allow_headers(["x-a: b"])),
             (HeaderForbidden, base().allow_headers(["cookie"])),
             (ExposedHeaderInvalid, base().expose_headers(["x a"])),
-            (ExposedHeaderForbidden, base().expose_headers(["Set-Cookie"])),
+            (
+                ExposedHeaderForbidden,
+                base().expose_headers(["Set-Cookie"]),
+            ),
             (MaxAgeTooLarge, base().max_age(Duration::from_secs(86_401))),
             (PreflightStatusInvalid, base().preflight_status(302)),
         ];
@@ -315,7 +370,12 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let b = Cors::builder()
-            .allow_origins(["https://a.example/", "null", "http://b.example", "https://*.com"])
+            .allow_origins([
+                "https://a.example/",
+                "null",
+                "http://b.example",
+                "https://*.com",
+            ])
             .allow_methods(["GET", "TRACE", "bad method"])
             .allow_headers(["host", "x-ok"])
             .expose_headers(["*", "set-cookie"])
@@ -392,9 +452,19 @@ mod tests {
 
     #[test]
     fn loopback_http_is_fine_with_credentials() {
-        for o in ["http://localhost:8000", "http://localhost:*", "http://127.0.0.1:3000", "http://[::1]:*", "http://*.localhost:*"] {
+        for o in [
+            "http://localhost:8000",
+            "http://localhost:*",
+            "http://127.0.0.1:3000",
+            "http://[::1]:*",
+            "http://*.localhost:*",
+        ] {
             assert!(
-                Cors::builder().allow_origins([o]).allow_credentials(true).build().is_ok(),
+                Cors::builder()
+                    .allow_origins([o])
+                    .allow_credentials(true)
+                    .build()
+                    .is_ok(),
                 "{o}"
             );
         }
@@ -412,7 +482,10 @@ mod tests {
         let inner = &c.inner;
         match &inner.methods {
             Allowed::List(m, v) => {
-                assert_eq!(m.iter().map(|s| &**s).collect::<Vec<_>>(), ["GET", "PATCH", "patch", "PUT"]);
+                assert_eq!(
+                    m.iter().map(|s| &**s).collect::<Vec<_>>(),
+                    ["GET", "PATCH", "patch", "PUT"]
+                );
                 assert_eq!(v.as_ref().unwrap(), "GET, PATCH, patch, PUT");
             }
             Allowed::Any => panic!("methods"),

@@ -189,7 +189,11 @@ mod tests {
     fn two_patterns_do_not_combine() {
         // The radix-tree bug of a Go peer: foo.com + bar.com must not let barfoo.com through.
         let s = set(&["https://foo.com", "https://bar.com", "https://*.foo.com"]);
-        for o in ["https://barfoo.com", "https://foobar.com", "https://bar.foo.com.evil"] {
+        for o in [
+            "https://barfoo.com",
+            "https://foobar.com",
+            "https://bar.foo.com.evil",
+        ] {
             assert_eq!(s.lookup(o.as_bytes()), OriginMatch::NotAllowed, "{o}");
         }
     }
@@ -197,10 +201,19 @@ mod tests {
     #[test]
     fn predicate_is_consulted_last() {
         let ps = vec![OriginPattern::parse("https://a.example").unwrap()];
-        let s = OriginSet::new(&ps, Some(Arc::new(|o: &str| o.ends_with(".internal.example"))));
+        let s = OriginSet::new(
+            &ps,
+            Some(Arc::new(|o: &str| o.ends_with(".internal.example"))),
+        );
         assert_eq!(s.lookup(b"https://a.example"), OriginMatch::Allowed);
-        assert_eq!(s.lookup(b"https://x.internal.example"), OriginMatch::Allowed);
+        assert_eq!(
+            s.lookup(b"https://x.internal.example"),
+            OriginMatch::Allowed
+        );
         assert_eq!(s.lookup(b"https://x.example"), OriginMatch::NotAllowed);
-        assert_eq!(s.lookup(b"https://x.internal.example/"), OriginMatch::Malformed);
+        assert_eq!(
+            s.lookup(b"https://x.internal.example/"),
+            OriginMatch::Malformed
+        );
     }
 }

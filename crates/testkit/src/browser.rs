@@ -1,0 +1,190 @@
+//! Real headless browsers from the system's packages: Chromium and Firefox ESR.
+//!
+//! Each run gets a fresh profile directory. Host names under `.test` resolve to 127.0.0.1
+//! (Chromium: `--host-resolver-rules`; Firefox: `network.dns.forceResolve`), so pages can be
+//! served from several origins on loopback. A missing browser is an error, never a skip.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A browser the tests drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    /// Debian's `chromium`.
+    Chromium,
+    /// Debian's `firefox-esr`.
+    Firefox,
+}
+
+impl Browser {
+    /// Both browsers.
+    pub const ALL: [Browser; 2] = [Browser::Chromium, Browser::Firefox];
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox-esr",
+        }
+    }
+
+    /// The executable, found on `PATH`.
+    ///
+    /// # Errors
+    /// When the browser is not installed, with the command that installs it.
+    pub fn executable(self) -> Result<PathBuf, String> {
+        let name = self.name();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{name} is not installed; the browser tests need it: \
+                     apt-get update && apt-get install -y chromium firefox-esr"
+                )
+            })
+    }
+
+    /// The browser's version line, e.g. `Chromium 156.0.8078.73`.
+    pub fn version(self) -> String {
+        self.executable()
+            .ok()
+            .and_then(|exe| Command::new(exe).arg("--version").output().ok())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Starts the browser headless on `url`, logging console messages to a file.
+    ///
+    /// # Errors
+    /// When the browser is missing or cannot be started.
+    pub fn launch(self, url: &str) -> Result<Running, String> {
+        let exe = self.executable()?;
+        let dir = scratch_dir(self.name())?;
+        let profile = dir.join("profile");
+        fs::create_dir_all(&profile).map_err(|e| format!("profile dir: {e}"))?;
+        let log = dir.join("stderr.log");
+        let stderr = fs::File::create(&log).map_err(|e| format!("log file: {e}"))?;
+        let mut cmd = Command::new(exe);
+        match self {
+            Browser::Chromium => {
+                cmd.args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-extensions",
+                    "--enable-logging=stderr",
+                    "--v=0",
+                    "--host-resolver-rules=MAP *.test 127.0.0.1",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()));
+            }
+            Browser::Firefox => {
+                fs::write(profile.join("user.js"), FIREFOX_PREFS)
+                    .map_err(|e| format!("firefox prefs: {e}"))?;
+                cmd.args(["--headless", "--no-remote", "--profile"])
+                    .arg(&profile);
+                cmd.env("MOZ_CRASHREPORTER_DISABLE", "1");
+            }
+        }
+        cmd.arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", self.name()))?;
+        Ok(Running {
+            child: Some(child),
+            dir,
+            log,
+        })
+    }
+}
+
+/// Firefox preferences: loopback only, nothing phoning home.
+const FIREFOX_PREFS: &str = r#"
+user_pref("network.dns.forceResolve", "127.0.0.1");
+user_pref("network.proxy.type", 0);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("app.update.enabled", false);
+user_pref("app.normandy.enabled", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.healthreport.uploadEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("browser.safebrowsing.malware.enabled", false);
+user_pref("browser.safebrowsing.phishing.enabled", false);
+user_pref("extensions.update.enabled", false);
+user_pref("devtools.console.stdout.content", true);
+"#;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn scratch_dir(name: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "corsair-{name}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("scratch dir {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A running browser; stopped (with all its processes) when dropped.
+#[derive(Debug)]
+pub struct Running {
+    child: Option<Child>,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Stops the browser and returns what it wrote to stderr (console messages included).
+    pub fn stop(mut self) -> String {
+        self.kill();
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The scratch directory of this run.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            for _ in 0..50 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
