@@ -1,0 +1,509 @@
+//! The server engine's rules, one table row each, through the public API.
+
+use std::time::Duration;
+
+use corsair::server::{Action, Outcome, Rejection};
+use corsair::Cors;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+/// Runs a decision and returns (action, outcome, response headers as sorted "name: value" lines).
+fn run(
+    cors: &Cors,
+    method: &str,
+    req: &[(&str, &str)],
+    existing: &[(&str, &str)],
+) -> (Action, Outcome, Vec<String>) {
+    let d = cors.decide(
+        &Method::from_bytes(method.as_bytes()).unwrap(),
+        &headers(req),
+    );
+    let (action, outcome) = (d.action(), d.outcome());
+    let mut resp = headers(existing);
+    d.into_parts().1.apply(&mut resp);
+    let mut lines: Vec<String> = resp
+        .iter()
+        .map(|(k, v)| format!("{}: {}", k, v.to_str().unwrap()))
+        .collect();
+    lines.sort();
+    (action, outcome, lines)
+}
+
+fn api() -> Cors {
+    Cors::builder()
+        .allow_origins(["https://app.example.com", "https://*.example.org"])
+        .allow_methods(["PUT", "PATCH"])
+        .allow_headers(["x-custom", "content-type"])
+        .expose_headers(["x-request-id"])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap()
+}
+
+const APP: (&str, &str) = ("origin", "https://app.example.com");
+const EVIL: (&str, &str) = ("origin", "https://evil.example.com");
+const NO_CONTENT: Action = Action::Respond(StatusCode::NO_CONTENT);
+const FORBIDDEN: Action = Action::Respond(StatusCode::FORBIDDEN);
+const PREFLIGHT_VARY: &str =
+    "vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+
+#[test]
+fn actual_requests() {
+    let c = api();
+    let rows: Vec<(&str, Vec<(&str, &str)>, Outcome, Vec<&str>)> = vec![
+        // No Origin: not CORS, forwarded, but the answer depends on Origin.
+        ("GET", vec![], Outcome::NotCors, vec!["vary: Origin"]),
+        // Allowed origin: origin echoed, credentials, exposed headers.
+        (
+            "GET",
+            vec![APP],
+            Outcome::Allowed,
+            vec![
+                "access-control-allow-credentials: true",
+                "access-control-allow-origin: https://app.example.com",
+                "access-control-expose-headers: x-request-id",
+                "vary: Origin",
+            ],
+        ),
+        // A subdomain pattern.
+        (
+            "DELETE",
+            vec![("origin", "https://a.b.example.org")],
+            Outcome::Allowed,
+            vec![
+                "access-control-allow-credentials: true",
+                "access-control-allow-origin: https://a.b.example.org",
+                "access-control-expose-headers: x-request-id",
+                "vary: Origin",
+            ],
+        ),
+        // Disallowed: nothing but Vary.
+        (
+            "GET",
+            vec![EVIL],
+            Outcome::Rejected(Rejection::OriginNotAllowed),
+            vec!["vary: Origin"],
+        ),
+        (
+            "GET",
+            vec![("origin", "https://example.org")],
+            Outcome::Rejected(Rejection::OriginNotAllowed),
+            vec!["vary: Origin"],
+        ),
+        (
+            "GET",
+            vec![("origin", "null")],
+            Outcome::Rejected(Rejection::OriginNotAllowed),
+            vec!["vary: Origin"],
+        ),
+        (
+            "GET",
+            vec![("origin", "https://app.example.com/")],
+            Outcome::Rejected(Rejection::OriginMalformed),
+            vec!["vary: Origin"],
+        ),
+        (
+            "GET",
+            vec![("origin", "HTTPS://APP.EXAMPLE.COM")],
+            Outcome::Rejected(Rejection::OriginMalformed),
+            vec!["vary: Origin"],
+        ),
+        (
+            "GET",
+            vec![APP, APP],
+            Outcome::Rejected(Rejection::MultipleOrigins),
+            vec!["vary: Origin"],
+        ),
+        // OPTIONS without Access-Control-Request-Method is not a preflight: forwarded.
+        (
+            "OPTIONS",
+            vec![APP],
+            Outcome::Allowed,
+            vec![
+                "access-control-allow-credentials: true",
+                "access-control-allow-origin: https://app.example.com",
+                "access-control-expose-headers: x-request-id",
+                "vary: Origin",
+            ],
+        ),
+        // OPTIONS with the request method but no Origin is not a preflight either.
+        (
+            "OPTIONS",
+            vec![("access-control-request-method", "PUT")],
+            Outcome::NotCors,
+            vec!["vary: Origin"],
+        ),
+    ];
+    for (method, req, outcome, want) in rows {
+        let (action, got_outcome, got) = run(&c, method, &req, &[]);
+        assert_eq!(action, Action::Forward, "{method} {req:?}");
+        assert_eq!(got_outcome, outcome, "{method} {req:?}");
+        assert_eq!(got, want, "{method} {req:?}");
+    }
+}
+
+#[test]
+fn preflights() {
+    let c = api();
+    let allowed_lists = |extra: &[&'static str]| {
+        let mut v = vec![
+            "access-control-allow-credentials: true",
+            "access-control-allow-headers: x-custom, content-type",
+            "access-control-allow-methods: PUT, PATCH",
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-max-age: 600",
+            PREFLIGHT_VARY,
+        ];
+        v.extend_from_slice(extra);
+        v.sort();
+        v
+    };
+    let acrm = |m| ("access-control-request-method", m);
+    let acrh = |h| ("access-control-request-headers", h);
+    let rows: Vec<(Vec<(&str, &str)>, Action, Outcome, Vec<&str>)> = vec![
+        (
+            vec![APP, acrm("PUT")],
+            NO_CONTENT,
+            Outcome::Allowed,
+            allowed_lists(&[]),
+        ),
+        (
+            vec![APP, acrm("PUT"), acrh("x-custom,content-type")],
+            NO_CONTENT,
+            Outcome::Allowed,
+            allowed_lists(&[]),
+        ),
+        // Header names are case-insensitive; whitespace, empty elements and several lines are fine.
+        (
+            vec![
+                APP,
+                acrm("PATCH"),
+                acrh(" X-Custom ,, "),
+                acrh("Content-Type"),
+            ],
+            NO_CONTENT,
+            Outcome::Allowed,
+            allowed_lists(&[]),
+        ),
+        // Safelisted methods need no listing.
+        (
+            vec![APP, acrm("GET"), acrh("x-custom")],
+            NO_CONTENT,
+            Outcome::Allowed,
+            allowed_lists(&[]),
+        ),
+        // Methods are case-sensitive: `patch` is not `PATCH`. The lists are still sent.
+        (
+            vec![APP, acrm("patch")],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::MethodNotAllowed),
+            allowed_lists(&[]),
+        ),
+        (
+            vec![APP, acrm("DELETE")],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::MethodNotAllowed),
+            allowed_lists(&[]),
+        ),
+        (
+            vec![APP, acrm("PUT"), acrh("x-custom,authorization")],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::HeaderNotAllowed),
+            allowed_lists(&[]),
+        ),
+        (
+            vec![APP, acrm("PUT"), acrh("x custom")],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::HeadersInvalid),
+            allowed_lists(&[]),
+        ),
+        (
+            vec![APP, acrm("P U T")],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::MethodInvalid),
+            allowed_lists(&[]),
+        ),
+        (
+            vec![
+                APP,
+                acrm("PUT"),
+                ("access-control-request-private-network", "true"),
+            ],
+            NO_CONTENT,
+            Outcome::Rejected(Rejection::PrivateNetworkNotAllowed),
+            allowed_lists(&[]),
+        ),
+        // A disallowed origin's preflight: 403, no Access-Control-* at all.
+        (
+            vec![EVIL, acrm("PUT")],
+            FORBIDDEN,
+            Outcome::Rejected(Rejection::OriginNotAllowed),
+            vec![PREFLIGHT_VARY],
+        ),
+        (
+            vec![("origin", "null"), acrm("PUT")],
+            FORBIDDEN,
+            Outcome::Rejected(Rejection::OriginNotAllowed),
+            vec![PREFLIGHT_VARY],
+        ),
+    ];
+    for (req, action, outcome, want) in rows {
+        let (got_action, got_outcome, got) = run(&c, "OPTIONS", &req, &[]);
+        assert_eq!((got_action, got_outcome), (action, outcome), "{req:?}");
+        assert_eq!(got, want, "{req:?}");
+    }
+}
+
+#[test]
+fn wildcards_without_credentials_send_star() {
+    let c = Cors::builder()
+        .allow_origins(["*"])
+        .allow_methods(["*"])
+        .allow_headers(["*"])
+        .expose_headers(["*"])
+        .build()
+        .unwrap();
+    // The answer does not depend on Origin: no Vary: Origin.
+    let (_, _, got) = run(&c, "GET", &[APP], &[]);
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-origin: *",
+            "access-control-expose-headers: *"
+        ]
+    );
+    let (_, _, got) = run(&c, "GET", &[], &[]);
+    assert!(got.is_empty(), "{got:?}");
+    // Any header is reflected, because `*` never covers Authorization.
+    let (action, _, got) = run(
+        &c,
+        "OPTIONS",
+        &[
+            APP,
+            ("access-control-request-method", "PATCH"),
+            ("access-control-request-headers", "authorization,x-a"),
+        ],
+        &[],
+    );
+    assert_eq!(action, NO_CONTENT);
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-headers: authorization,x-a",
+            "access-control-allow-methods: *",
+            "access-control-allow-origin: *",
+            "vary: Access-Control-Request-Method, Access-Control-Request-Headers",
+        ]
+    );
+}
+
+#[test]
+fn wildcards_with_credentials_reflect_never_star() {
+    let c = Cors::builder()
+        .allow_origins(["*"])
+        .allow_methods(["*"])
+        .allow_headers(["*"])
+        .allow_credentials(true)
+        .dangerously_allow_credentials_with_any_origin(true)
+        .build()
+        .unwrap();
+    let (_, _, got) = run(
+        &c,
+        "OPTIONS",
+        &[
+            ("origin", "https://anyone.example"),
+            ("access-control-request-method", "patch"),
+            ("access-control-request-headers", "x-a"),
+            ("access-control-request-headers", "authorization"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-credentials: true",
+            "access-control-allow-headers: x-a,authorization",
+            "access-control-allow-methods: patch",
+            "access-control-allow-origin: https://anyone.example",
+            PREFLIGHT_VARY,
+        ]
+    );
+    assert!(!got.iter().any(|l| l.ends_with(": *")));
+}
+
+#[test]
+fn vary_is_appended_never_overwritten_nor_duplicated() {
+    let c = api();
+    let rows: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+        (
+            vec![("vary", "Accept-Encoding")],
+            vec!["vary: Accept-Encoding", "vary: Origin"],
+        ),
+        (
+            vec![("vary", "accept-encoding, origin")],
+            vec!["vary: accept-encoding, origin"],
+        ),
+        (vec![("vary", "ORIGIN")], vec!["vary: ORIGIN"]),
+        (vec![("vary", "*")], vec!["vary: *"]),
+        (
+            vec![("vary", "Accept"), ("vary", "Origin")],
+            vec!["vary: Accept", "vary: Origin"],
+        ),
+    ];
+    for (existing, want) in rows {
+        let (_, _, got) = run(&c, "GET", &[EVIL], &existing);
+        assert_eq!(got, want, "{existing:?}");
+    }
+}
+
+#[test]
+fn the_policy_replaces_cors_headers_the_application_set() {
+    let c = api();
+    let inner = [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-methods", "GET"),
+        ("access-control-expose-headers", "x-secret"),
+        ("access-control-max-age", "9999"),
+        ("content-type", "text/plain"),
+    ];
+    // Allowed origin: the policy's values, one of each.
+    let (_, _, got) = run(&c, "GET", &[APP], &inner);
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-credentials: true",
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-expose-headers: x-request-id",
+            "content-type: text/plain",
+            "vary: Origin",
+        ]
+    );
+    // Disallowed origin and non-CORS request: none at all.
+    for req in [vec![EVIL], vec![]] {
+        let (_, _, got) = run(&c, "GET", &req, &inner);
+        assert_eq!(got, ["content-type: text/plain", "vary: Origin"], "{req:?}");
+    }
+}
+
+#[test]
+fn private_network_access() {
+    let c = Cors::builder()
+        .allow_origins(["https://app.example.com"])
+        .allow_private_network(true)
+        .build()
+        .unwrap();
+    let (action, outcome, got) = run(
+        &c,
+        "OPTIONS",
+        &[
+            APP,
+            ("access-control-request-method", "GET"),
+            ("access-control-request-private-network", "true"),
+        ],
+        &[],
+    );
+    assert_eq!((action, outcome), (NO_CONTENT, Outcome::Allowed));
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-allow-private-network: true",
+            "vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        ]
+    );
+    // Not asked for: not sent.
+    let (_, _, got) = run(
+        &c,
+        "OPTIONS",
+        &[APP, ("access-control-request-method", "GET")],
+        &[],
+    );
+    assert!(
+        !got.iter().any(|l| l.contains("allow-private-network")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn preflight_status_is_configurable() {
+    let c = Cors::builder()
+        .allow_origins(["https://app.example.com"])
+        .preflight_status(200)
+        .build()
+        .unwrap();
+    let (action, _, _) = run(
+        &c,
+        "OPTIONS",
+        &[APP, ("access-control-request-method", "GET")],
+        &[],
+    );
+    assert_eq!(action, Action::Respond(StatusCode::OK));
+}
+
+#[test]
+fn hostile_request_headers_are_refused_unread() {
+    let c = Cors::builder()
+        .allow_origins(["https://app.example.com"])
+        .allow_headers(["*"])
+        .build()
+        .unwrap();
+    let long = ",".repeat(10_000) + &"x".repeat(90_000);
+    let (_, outcome, got) = run(
+        &c,
+        "OPTIONS",
+        &[
+            APP,
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", &long),
+        ],
+        &[],
+    );
+    assert_eq!(outcome, Outcome::Rejected(Rejection::HeadersTooLong));
+    // Nothing of it is reflected.
+    assert!(
+        !got.iter()
+            .any(|l| l.starts_with("access-control-allow-headers")),
+        "{got:?}"
+    );
+    // Many empty elements within the length bound: too many items.
+    let commas = ",".repeat(100);
+    let (_, outcome, _) = run(
+        &c,
+        "OPTIONS",
+        &[
+            APP,
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", &commas),
+        ],
+        &[],
+    );
+    assert_eq!(outcome, Outcome::Rejected(Rejection::HeadersTooLong));
+    // Split over many lines: the bound is on the total.
+    let line = "x".repeat(1000);
+    let mut req = vec![APP, ("access-control-request-method", "GET")];
+    for _ in 0..5 {
+        req.push(("access-control-request-headers", &line));
+    }
+    let (_, outcome, _) = run(&c, "OPTIONS", &req, &[]);
+    assert_eq!(outcome, Outcome::Rejected(Rejection::HeadersTooLong));
+}
+
+#[test]
+fn cors_is_send_sync_and_cheap_to_clone() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Cors>();
+    assert_send_sync::<corsair::CorsHandle>();
+    assert_eq!(std::mem::size_of::<Cors>(), std::mem::size_of::<usize>());
+}
