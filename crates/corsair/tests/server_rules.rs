@@ -1,10 +1,14 @@
 //! The server engine's rules, one table row each, through the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::time::Duration;
 
 use corsair::server::{Action, Outcome, Rejection};
 use corsair::Cors;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+/// Header lines as (name, value) pairs.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -61,7 +65,7 @@ const PREFLIGHT_VARY: &str =
 #[test]
 fn actual_requests() {
     let c = api();
-    let rows: Vec<(&str, Vec<(&str, &str)>, Outcome, Vec<&str>)> = vec![
+    let rows: Vec<(&str, Pairs, Outcome, Vec<&str>)> = vec![
         // No Origin: not CORS, forwarded, but the answer depends on Origin.
         ("GET", vec![], Outcome::NotCors, vec!["vary: Origin"]),
         // Allowed origin: origin echoed, credentials, exposed headers.
@@ -171,7 +175,7 @@ fn preflights() {
     };
     let acrm = |m| ("access-control-request-method", m);
     let acrh = |h| ("access-control-request-headers", h);
-    let rows: Vec<(Vec<(&str, &str)>, Action, Outcome, Vec<&str>)> = vec![
+    let rows: Vec<(Pairs, Action, Outcome, Vec<&str>)> = vec![
         (
             vec![APP, acrm("PUT")],
             NO_CONTENT,
@@ -345,7 +349,7 @@ fn wildcards_with_credentials_reflect_never_star() {
 #[test]
 fn vary_is_appended_never_overwritten_nor_duplicated() {
     let c = api();
-    let rows: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let rows: Vec<(Pairs, Vec<&str>)> = vec![
         (
             vec![("vary", "Accept-Encoding")],
             vec!["vary: Accept-Encoding", "vary: Origin"],

@@ -1,6 +1,7 @@
 //! The foundation's matrix in real browsers: pages on loopback origins fetch from an API whose
 //! prefixes sit behind corsair's tower middleware, and every fetch must succeed or be blocked
 //! exactly as the policy intends. A missing browser fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::net::SocketAddr;
 use std::time::Duration;
