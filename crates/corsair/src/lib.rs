@@ -8,6 +8,8 @@
 //!   or answer a preflight. Pure, allocation-free on the paths browsers take.
 //! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic.
 //! - [`CorsHandle`]: replace a policy atomically while serving.
+//! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
+//!   Chromium's console messages.
 //! - [`origin`]: origins and origin patterns; [`syntax`]: the header grammar both engines share.
 //!
 //! # Example: the explainer's server
@@ -43,6 +45,7 @@
 //! println!("{err}");
 //! ```
 
+pub mod browser;
 mod error;
 pub mod origin;
 mod policy;

@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod matrix;
 pub mod pages;
+pub mod scripted;
 
 pub use browser::Browser;
 pub use pages::{Case, Frame, PageServer, Run, Seen};

@@ -1,0 +1,102 @@
+//! The report, for people and for machines.
+
+use serde_json::{json, Value};
+
+use super::{Exchange, Report};
+
+/// The report as text: verdict, console message, the exchanges like the network tab with the
+/// offending header marked, and the fixes.
+pub fn human(r: &Report) -> String {
+    let mut out = String::new();
+    let verdict = if r.allowed { "ALLOWED" } else { "BLOCKED" };
+    out.push_str(&format!("{verdict}  {}\n", r.summary));
+    if let Some(m) = &r.message {
+        out.push_str(&format!("\nConsole:\n  {m}\n"));
+    }
+    for (i, e) in r.exchanges.iter().enumerate() {
+        let culprit = r
+            .culprit
+            .as_ref()
+            .filter(|(at, _)| *at == i)
+            .map(|(_, h)| h.as_str());
+        out.push('\n');
+        out.push_str(&exchange(e, culprit));
+    }
+    if r.allowed {
+        if let Some(s) = r.status {
+            out.push_str(&format!("\nThe script can read the response (status {s})"));
+            if r.exposed.is_empty() {
+                out.push_str(".\n");
+            } else {
+                out.push_str(&format!(" and these headers: {}.\n", r.exposed.join(", ")));
+            }
+        }
+    }
+    if !r.server_fix.is_empty() {
+        out.push_str("\nFix on the server:\n");
+        for f in &r.server_fix {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    if !r.request_fix.is_empty() {
+        out.push_str(if r.allowed {
+            "\nNote on the request:\n"
+        } else {
+            "\nOr change the request:\n"
+        });
+        for f in &r.request_fix {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    out
+}
+
+fn exchange(e: &Exchange, culprit: Option<&str>) -> String {
+    let mut out = format!(
+        "> {} {}{}\n",
+        e.method,
+        e.url,
+        if e.preflight { "   (preflight)" } else { "" }
+    );
+    for (k, v) in &e.request_headers {
+        out.push_str(&format!(">   {k}: {v}\n"));
+    }
+    out.push_str(&format!("< {}\n", e.status));
+    let mut marked = false;
+    for (k, v) in &e.response_headers {
+        let mark = if culprit == Some(k.as_str()) {
+            marked = true;
+            "   <-- here"
+        } else {
+            ""
+        };
+        out.push_str(&format!("<   {k}: {v}{mark}\n"));
+    }
+    if let Some(c) = culprit.filter(|_| !marked) {
+        out.push_str(&format!("<   ({c} is missing)   <-- here\n"));
+    }
+    out
+}
+
+fn pairs(h: &[(String, String)]) -> Value {
+    Value::Array(h.iter().map(|(k, v)| json!([k, v])).collect())
+}
+
+/// The report as one JSON object.
+pub fn json(r: &Report) -> Value {
+    json!({
+        "allowed": r.allowed,
+        "preflight": r.preflight,
+        "message": r.message,
+        "error": r.error,
+        "status": r.status,
+        "exposed": r.exposed,
+        "exchanges": r.exchanges.iter().map(|e| json!({
+            "preflight": e.preflight,
+            "request": { "method": e.method, "url": e.url, "headers": pairs(&e.request_headers) },
+            "response": { "status": e.status, "headers": pairs(&e.response_headers) },
+        })).collect::<Vec<_>>(),
+        "culprit": r.culprit.as_ref().map(|(_, h)| h),
+        "fix": { "server": r.server_fix, "request": r.request_fix },
+    })
+}

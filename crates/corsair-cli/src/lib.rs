@@ -1,0 +1,5 @@
+//! The `corsair` command's subcommands, one module each, thin over the `corsair` library.
+//! `main.rs` only parses arguments and turns results into exit codes.
+
+pub mod check;
+pub mod net;

@@ -1,0 +1,601 @@
+//! One `fetch()` from a page, step by step: what the browser sends, and what it concludes from
+//! each response. No I/O: the caller sends [`Fetch::request`] and hands the response to
+//! [`Fetch::receive`].
+
+use http::header::{
+    HeaderMap, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
+    ACCESS_CONTROL_MAX_AGE, LOCATION,
+};
+use url::Url;
+
+use super::cache::PreflightResult;
+use super::error::{CorsError, CorsErrorKind};
+use super::safelist::unsafe_header_names;
+use super::{Browser, Credentials};
+use crate::syntax::{self, ListItem};
+
+/// Browsers give up after this many redirects.
+pub const MAX_REDIRECTS: usize = 20;
+
+/// What a script passes to `fetch()` besides the URL.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInit {
+    /// The method as written; browsers upper-case only the six normalized names.
+    pub method: String,
+    /// Request headers as set by the script, in order.
+    pub headers: Vec<(String, String)>,
+    /// The credentials mode; `same-origin` by default, as for `fetch()`.
+    pub credentials: Credentials,
+}
+
+/// A request the browser sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The method.
+    pub method: String,
+    /// The URL.
+    pub url: Url,
+    /// The headers, in order (the browser's own, such as `Origin`, first).
+    pub headers: Vec<(String, String)>,
+    /// Whether this is the CORS preflight.
+    pub preflight: bool,
+    /// Whether cookies and HTTP authentication go with it.
+    pub credentials: bool,
+}
+
+/// A response the script may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    /// Its status.
+    pub status: u16,
+    /// The URL it came from, after redirects.
+    pub url: Url,
+    /// The names of the response headers the script can read, lowercase, sorted.
+    pub exposed: Vec<String>,
+    /// Whether a preflight was sent (for any hop).
+    pub preflighted: bool,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// Blocked by CORS; the message is Chromium's.
+    Cors(CorsError),
+    /// Failed for a reason other than CORS (bad redirect, too many redirects).
+    Network(String),
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocked::Cors(e) => e.fmt(f),
+            Blocked::Network(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Why a fetch could not even start (the script would get a `TypeError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRequest(pub String);
+
+impl std::fmt::Display for InvalidRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidRequest {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Preflight,
+    Actual,
+    Finished,
+}
+
+/// The state of one `fetch()`.
+///
+/// ```
+/// use corsair::browser::{Browser, Credentials, Fetch, RequestInit};
+/// use http::HeaderMap;
+///
+/// let mut fetch = Fetch::new(
+///     Browser::Chromium,
+///     "http://localhost:8000",
+///     "http://localhost:9000/api/endpoint",
+///     RequestInit { method: "PUT".into(), ..Default::default() },
+/// )?;
+/// let preflight = fetch.request().unwrap();
+/// assert!(preflight.preflight);
+///
+/// let mut answer = HeaderMap::new();
+/// answer.insert("access-control-allow-origin", "http://localhost:8000".parse().unwrap());
+/// let verdict = fetch.receive(204, &answer).unwrap();
+/// assert_eq!(
+///     verdict.unwrap_err().to_string(),
+///     "Access to fetch at 'http://localhost:9000/api/endpoint' from origin 'http://localhost:8000' \
+///      has been blocked by CORS policy: Method PUT is not allowed by Access-Control-Allow-Methods \
+///      in preflight response."
+/// );
+/// # Ok::<(), corsair::browser::InvalidRequest>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    browser: Browser,
+    origin: String,
+    first_url: Url,
+    url: Url,
+    method: String,
+    headers: Vec<(String, String)>,
+    credentials: Credentials,
+    tainted_origin: bool,
+    cors_tainting: bool,
+    redirects: usize,
+    phase: Phase,
+    preflighted: bool,
+    forced_preflight: bool,
+    preflight_result: Option<PreflightResult>,
+}
+
+impl Fetch {
+    /// Prepares `fetch(url, init)` from a page of `page_origin` (a serialized origin such as
+    /// `http://localhost:8000`).
+    ///
+    /// # Errors
+    /// When the browser would throw instead of fetching: a URL that is not http(s), a method
+    /// that is not a token or is forbidden, a header that is not a valid name or value, or a
+    /// page origin that is not an origin.
+    pub fn new(
+        browser: Browser,
+        page_origin: &str,
+        url: &str,
+        init: RequestInit,
+    ) -> Result<Fetch, InvalidRequest> {
+        let origin = if page_origin == "null" {
+            "null".to_owned()
+        } else {
+            let u = Url::parse(page_origin)
+                .map_err(|e| InvalidRequest(format!("invalid page origin {page_origin:?}: {e}")))?;
+            let o = u.origin();
+            if !o.is_tuple() {
+                return Err(InvalidRequest(format!(
+                    "invalid page origin {page_origin:?}: not a tuple origin"
+                )));
+            }
+            o.ascii_serialization()
+        };
+        let url =
+            Url::parse(url).map_err(|e| InvalidRequest(format!("invalid URL {url:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(InvalidRequest(format!(
+                "fetch() of {url} is not a CORS request: only http and https are supported"
+            )));
+        }
+        let method = if init.method.is_empty() {
+            "GET"
+        } else {
+            &init.method
+        };
+        if !syntax::is_token(method.as_bytes()) {
+            return Err(InvalidRequest(format!(
+                "{method:?} is not a valid HTTP method"
+            )));
+        }
+        if syntax::is_forbidden_method(method.as_bytes()) {
+            return Err(InvalidRequest(format!("{method:?} is a forbidden method")));
+        }
+        let method = syntax::normalize_method(method).to_owned();
+        // The Headers object: names validated, forbidden ones dropped, repeats combined.
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in init.headers {
+            if !syntax::is_token(name.as_bytes()) {
+                return Err(InvalidRequest(format!(
+                    "{name:?} is not a valid header name"
+                )));
+            }
+            let value = value.trim_matches([' ', '\t', '\n', '\r']).to_owned();
+            if value.bytes().any(|b| b == 0 || b == b'\n' || b == b'\r') {
+                return Err(InvalidRequest(format!(
+                    "{value:?} is not a valid header value"
+                )));
+            }
+            if syntax::is_forbidden_request_header(name.as_bytes()) {
+                continue;
+            }
+            match headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
+                Some((_, v)) => {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                }
+                None => headers.push((name, value)),
+            }
+        }
+        let mut f = Fetch {
+            browser,
+            origin,
+            first_url: url.clone(),
+            url,
+            method,
+            headers,
+            credentials: init.credentials,
+            tainted_origin: false,
+            cors_tainting: false,
+            redirects: 0,
+            phase: Phase::Actual,
+            preflighted: false,
+            forced_preflight: false,
+            preflight_result: None,
+        };
+        f.enter_hop();
+        Ok(f)
+    }
+
+    /// Marks the current hop cross-origin or not, and whether it starts with a preflight.
+    fn enter_hop(&mut self) {
+        if self.is_cross_origin() {
+            self.cors_tainting = true;
+        }
+        self.phase = if self.cors_tainting && (self.needs_preflight() || self.forced_preflight) {
+            Phase::Preflight
+        } else {
+            Phase::Actual
+        };
+    }
+
+    fn is_cross_origin(&self) -> bool {
+        self.tainted_origin || self.url.origin().ascii_serialization() != self.origin
+    }
+
+    /// The `Origin` the browser sends: the page's, or `null` after a cross-origin redirect chain.
+    pub fn request_origin(&self) -> &str {
+        if self.tainted_origin {
+            "null"
+        } else {
+            &self.origin
+        }
+    }
+
+    /// The `Origin` of a preflight: the request's, except that Firefox keeps sending the page's
+    /// origin on preflights after a cross-origin redirect, where Chromium sends `null`.
+    fn preflight_origin(&self) -> &str {
+        if self.browser == Browser::Firefox {
+            &self.origin
+        } else {
+            self.request_origin()
+        }
+    }
+
+    /// The method after normalization.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The CORS-unsafe request-header names: lowercase, sorted.
+    pub fn unsafe_header_names(&self) -> Vec<String> {
+        unsafe_header_names(
+            self.browser,
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
+    }
+
+    /// Whether the request needs a preflight: a method other than GET, HEAD and POST, or a
+    /// header that is not CORS-safelisted.
+    pub fn needs_preflight(&self) -> bool {
+        !syntax::is_safelisted_method(self.method.as_bytes())
+            || !self.unsafe_header_names().is_empty()
+    }
+
+    /// Skips the pending preflight, as when the preflight cache holds a matching entry.
+    pub fn skip_preflight(&mut self) {
+        if self.phase == Phase::Preflight {
+            self.phase = Phase::Actual;
+        }
+    }
+
+    /// The result of the last successful preflight, for a [`PreflightCache`](super::PreflightCache).
+    pub fn preflight_result(&self) -> Option<&PreflightResult> {
+        self.preflight_result.as_ref()
+    }
+
+    fn include_credentials(&self) -> bool {
+        match self.credentials {
+            Credentials::Include => true,
+            Credentials::Omit => false,
+            Credentials::SameOrigin => !self.is_cross_origin(),
+        }
+    }
+
+    /// The request to send now, or `None` once the fetch has finished.
+    pub fn request(&self) -> Option<Outgoing> {
+        let mut headers = Vec::new();
+        match self.phase {
+            Phase::Finished => None,
+            Phase::Preflight => {
+                headers.push(("Accept".to_owned(), "*/*".to_owned()));
+                headers.push(("Origin".to_owned(), self.preflight_origin().to_owned()));
+                headers.push((
+                    "Access-Control-Request-Method".to_owned(),
+                    self.method.clone(),
+                ));
+                let names = self.unsafe_header_names();
+                if !names.is_empty() {
+                    headers.push(("Access-Control-Request-Headers".to_owned(), names.join(",")));
+                }
+                Some(Outgoing {
+                    method: "OPTIONS".to_owned(),
+                    url: self.url.clone(),
+                    headers,
+                    preflight: true,
+                    credentials: false,
+                })
+            }
+            Phase::Actual => {
+                if self.cors_tainting || !matches!(self.method.as_str(), "GET" | "HEAD") {
+                    headers.push(("Origin".to_owned(), self.request_origin().to_owned()));
+                }
+                headers.extend(self.headers.iter().cloned());
+                Some(Outgoing {
+                    method: self.method.clone(),
+                    url: self.url.clone(),
+                    headers,
+                    preflight: false,
+                    credentials: self.include_credentials(),
+                })
+            }
+        }
+    }
+
+    fn error(&self, kind: CorsErrorKind, value: Option<String>) -> Blocked {
+        let mut e = CorsError::new(kind, self.url.as_str(), self.origin.clone());
+        if let Some(v) = value {
+            e = e.with_value(v);
+        }
+        if self.redirects > 0 {
+            e = e.with_redirected_from(self.first_url.as_str());
+        }
+        Blocked::Cors(e)
+    }
+
+    /// Hands over the response to [`request`](Self::request). Returns the verdict once the fetch
+    /// has finished, `None` when there is another request to send.
+    pub fn receive(
+        &mut self,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> Option<Result<Allowed, Blocked>> {
+        let verdict = match self.phase {
+            Phase::Finished => return None,
+            Phase::Preflight => match self.check_preflight(status, headers) {
+                Ok(result) => {
+                    self.preflighted = true;
+                    self.preflight_result = Some(result);
+                    self.phase = Phase::Actual;
+                    return None;
+                }
+                Err(e) => Err(e),
+            },
+            Phase::Actual => match self.check_actual(status, headers) {
+                Ok(Some(allowed)) => Ok(allowed),
+                Ok(None) => return None,
+                Err(e) => Err(e),
+            },
+        };
+        self.phase = Phase::Finished;
+        Some(verdict)
+    }
+
+    /// The CORS check: `Access-Control-Allow-Origin` and, with credentials,
+    /// `Access-Control-Allow-Credentials`, in the order Chromium checks them.
+    fn cors_check(
+        &self,
+        headers: &HeaderMap,
+        origin: &str,
+    ) -> Result<(), (CorsErrorKind, Option<String>)> {
+        let include = self.credentials == Credentials::Include;
+        let Some(allow_origin) = combined(headers, &ACCESS_CONTROL_ALLOW_ORIGIN) else {
+            return Err((CorsErrorKind::MissingAllowOriginHeader, None));
+        };
+        if allow_origin == "*" {
+            return if include {
+                Err((CorsErrorKind::WildcardOriginNotAllowed, None))
+            } else {
+                Ok(())
+            };
+        }
+        if allow_origin != origin {
+            let kind = if allow_origin.contains([' ', ',']) {
+                CorsErrorKind::MultipleAllowOriginValues
+            } else if allow_origin != "null" && Url::parse(&allow_origin).is_err() {
+                // Chromium takes `null` for a valid value that simply does not match.
+                CorsErrorKind::InvalidAllowOriginValue
+            } else {
+                CorsErrorKind::AllowOriginMismatch
+            };
+            return Err((kind, Some(allow_origin)));
+        }
+        if include {
+            let value = combined(headers, &ACCESS_CONTROL_ALLOW_CREDENTIALS).unwrap_or_default();
+            if value != "true" {
+                return Err((CorsErrorKind::InvalidAllowCredentials, Some(value)));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_preflight(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> Result<PreflightResult, Blocked> {
+        if is_redirect(status) && headers.contains_key(LOCATION) {
+            return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
+        }
+        self.cors_check(headers, self.preflight_origin())
+            .map_err(|(kind, value)| self.error(kind.on_preflight(), value))?;
+        if !(200..=299).contains(&status) {
+            return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
+        }
+        let methods = parse_list(headers, &ACCESS_CONTROL_ALLOW_METHODS)
+            .ok_or_else(|| self.error(CorsErrorKind::InvalidAllowMethodsPreflightResponse, None))?;
+        let names = parse_list(headers, &ACCESS_CONTROL_ALLOW_HEADERS)
+            .ok_or_else(|| self.error(CorsErrorKind::InvalidAllowHeadersPreflightResponse, None))?;
+        let result = PreflightResult {
+            methods,
+            headers: names,
+            credentials: self.credentials == Credentials::Include,
+            max_age: combined(headers, &ACCESS_CONTROL_MAX_AGE),
+        };
+        if !result.allows_method(&self.method) {
+            return Err(self.error(
+                CorsErrorKind::MethodDisallowedByPreflightResponse,
+                Some(self.method.clone()),
+            ));
+        }
+        if let Some(name) = self
+            .unsafe_header_names()
+            .into_iter()
+            .find(|n| !result.allows_header(n))
+        {
+            return Err(self.error(
+                CorsErrorKind::HeaderDisallowedByPreflightResponse,
+                Some(name),
+            ));
+        }
+        Ok(result)
+    }
+
+    fn check_actual(
+        &mut self,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> Result<Option<Allowed>, Blocked> {
+        let location = headers.get(LOCATION).filter(|_| is_redirect(status));
+        if self.cors_tainting {
+            self.cors_check(headers, self.request_origin())
+                .map_err(|(kind, value)| self.error(kind, value))?;
+        }
+        let Some(location) = location else {
+            return Ok(Some(Allowed {
+                status,
+                url: self.url.clone(),
+                exposed: self.exposed(headers),
+                preflighted: self.preflighted,
+            }));
+        };
+        let next = location
+            .to_str()
+            .ok()
+            .and_then(|l| self.url.join(l).ok())
+            .ok_or_else(|| Blocked::Network(format!("invalid redirect location {location:?}")))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(Blocked::Network(format!(
+                "redirect to a non-HTTP URL: {next}"
+            )));
+        }
+        let next_cross = next.origin().ascii_serialization() != self.origin;
+        if next_cross && (!next.username().is_empty() || next.password().is_some()) {
+            return Err(self.error(
+                CorsErrorKind::RedirectContainsCredentials,
+                Some(next.to_string()),
+            ));
+        }
+        // Firefox preflights every hop after a preflighted request is redirected, even when the
+        // redirected request would need none (pinned by the differential suite).
+        if self.browser == Browser::Firefox && self.preflighted {
+            self.forced_preflight = true;
+        }
+        self.redirects += 1;
+        if self.redirects > MAX_REDIRECTS {
+            return Err(Blocked::Network(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )));
+        }
+        if next.origin() != self.url.origin() && self.is_cross_origin() {
+            self.tainted_origin = true;
+        }
+        if (matches!(status, 301 | 302) && self.method == "POST")
+            || (status == 303 && !matches!(self.method.as_str(), "GET" | "HEAD"))
+        {
+            self.method = "GET".to_owned();
+            self.headers.retain(|(n, _)| {
+                ![
+                    "content-type",
+                    "content-encoding",
+                    "content-language",
+                    "content-location",
+                ]
+                .iter()
+                .any(|b| n.eq_ignore_ascii_case(b))
+            });
+        }
+        self.url = next;
+        self.enter_hop();
+        Ok(None)
+    }
+
+    /// The response headers the script can read.
+    fn exposed(&self, headers: &HeaderMap) -> Vec<String> {
+        let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+        names.dedup();
+        if !self.cors_tainting {
+            names.retain(|n| !syntax::FORBIDDEN_RESPONSE_HEADERS.contains(&n.as_str()));
+            names.sort();
+            return names;
+        }
+        let listed = parse_list(headers, &ACCESS_CONTROL_EXPOSE_HEADERS).unwrap_or_default();
+        let any = self.credentials != Credentials::Include && listed.iter().any(|n| n == "*");
+        names.retain(|n| {
+            !syntax::FORBIDDEN_RESPONSE_HEADERS.contains(&n.as_str())
+                && (syntax::SAFELISTED_RESPONSE_HEADERS.contains(&n.as_str())
+                    || any
+                    || listed.iter().any(|l| l.eq_ignore_ascii_case(n)))
+        });
+        names.sort();
+        names
+    }
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// All lines of a header joined by `, `, as browsers read a repeated header; `None` if absent.
+fn combined(headers: &HeaderMap, name: &http::HeaderName) -> Option<String> {
+    let mut lines = headers.get_all(name).iter().peekable();
+    lines.peek()?;
+    let parts: Vec<String> = lines
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim_matches([' ', '\t'])
+                .to_owned()
+        })
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// A `#method` or `#field-name` list (empty elements allowed); `None` if an element is not a
+/// token. An absent header is an empty list.
+fn parse_list(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let _ = syntax::for_each_list_item(
+        headers.get_all(name).iter().map(|v| v.as_bytes()),
+        usize::MAX,
+        usize::MAX,
+        |item| match item {
+            ListItem::Token(t) => {
+                out.push(String::from_utf8_lossy(t).into_owned());
+                true
+            }
+            ListItem::Invalid(_) => {
+                ok = false;
+                false
+            }
+        },
+    );
+    ok.then_some(out)
+}

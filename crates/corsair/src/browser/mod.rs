@@ -1,0 +1,65 @@
+//! The browser side: how a browser evaluates a cross-origin `fetch()`, following the Fetch
+//! Standard and, where they differ, what the installed Chromium and Firefox ESR do.
+//!
+//! - [`Fetch`]: one fetch, step by step (preflight, CORS check, redirects, exposed headers);
+//! - [`CorsError`]: why a request is blocked, printed as Chromium's console message;
+//! - [`safelist`]: which request headers need no preflight;
+//! - [`PreflightCache`]: max-age semantics and per-browser caps.
+
+mod cache;
+mod error;
+mod fetch;
+pub mod safelist;
+
+pub use cache::{effective_max_age, PreflightCache, PreflightResult};
+pub use error::{CorsError, CorsErrorKind};
+pub use fetch::{Allowed, Blocked, Fetch, InvalidRequest, Outgoing, RequestInit, MAX_REDIRECTS};
+
+/// The browser whose behaviour to follow where browsers differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Browser {
+    /// Chromium and Chrome (the default: its messages are the ones corsair prints).
+    #[default]
+    Chromium,
+    /// Firefox.
+    Firefox,
+    /// Safari.
+    Safari,
+}
+
+impl Browser {
+    /// The longest a preflight answer is cached, in seconds.
+    pub const fn max_age_cap(self) -> u64 {
+        match self {
+            Browser::Chromium => 7_200,
+            Browser::Firefox => 86_400,
+            Browser::Safari => 600,
+        }
+    }
+}
+
+/// A request's credentials mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Credentials {
+    /// Never send cookies or HTTP authentication.
+    Omit,
+    /// Only to the page's own origin (the default of `fetch()`).
+    #[default]
+    SameOrigin,
+    /// Always, and require `Access-Control-Allow-Credentials: true` across origins.
+    Include,
+}
+
+impl std::str::FromStr for Credentials {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "omit" => Ok(Credentials::Omit),
+            "same-origin" => Ok(Credentials::SameOrigin),
+            "include" => Ok(Credentials::Include),
+            other => Err(format!(
+                "{other:?} is not a credentials mode: use omit, same-origin or include"
+            )),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! CORS-safelisted request headers (Fetch Standard), with the differences of real browsers.
+//!
+//! A request whose method is safelisted and whose headers are all safelisted needs no
+//! preflight. The rules, each pinned against the installed browsers by the differential suite:
+//! - a value longer than 128 bytes is never safelisted;
+//! - `accept`: no CORS-unsafe request-header byte;
+//! - `accept-language`, `content-language`: only `0-9 A-Z a-z`, space and `*,-.;=`;
+//! - `content-type`: no CORS-unsafe byte, and a MIME type whose essence is
+//!   `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`;
+//! - `range`: a single `bytes=N-` or `bytes=N-M` range with N ≤ M (Chromium matches `bytes`
+//!   case-sensitively);
+//! - when the safelisted values add up to more than 1024 bytes, none of them is safelisted;
+//! - Chromium also safelists the client hints `device-memory`, `dpr`, `downlink`, `ect`, `rtt`,
+//!   `save-data`, `viewport-width` and `width` when their values are well-formed; Firefox does not.
+
+use super::Browser;
+use crate::syntax;
+
+/// A byte that makes a value CORS-unsafe (Fetch Standard).
+fn is_cors_unsafe_byte(b: u8) -> bool {
+    (b < 0x20 && b != b'\t')
+        || matches!(
+            b,
+            b'"' | b'('
+                | b')'
+                | b':'
+                | b'<'
+                | b'>'
+                | b'?'
+                | b'@'
+                | b'['
+                | b'\\'
+                | b']'
+                | b'{'
+                | b'}'
+                | 0x7f
+        )
+}
+
+/// The essence (`type/subtype`, lowercase) of a MIME type, or `None` if it does not parse
+/// (MIME Sniffing Standard, "parse a MIME type", parameters ignored).
+pub fn mime_essence(value: &str) -> Option<String> {
+    let is_http_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let s = value.trim_matches(is_http_ws);
+    let (ty, rest) = s.split_once('/')?;
+    if !syntax::is_token(ty.as_bytes()) {
+        return None;
+    }
+    let sub = rest
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(is_http_ws);
+    if !syntax::is_token(sub.as_bytes()) {
+        return None;
+    }
+    Some(format!(
+        "{}/{}",
+        ty.to_ascii_lowercase(),
+        sub.to_ascii_lowercase()
+    ))
+}
+
+fn is_simple_range(value: &[u8]) -> bool {
+    let Some(rest) = value.strip_prefix(b"bytes=") else {
+        return false;
+    };
+    let Some(dash) = rest.iter().position(|&b| b == b'-') else {
+        return false;
+    };
+    let (start, end) = (&rest[..dash], &rest[dash + 1..]);
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if start.is_empty() || !digits(start) || !digits(end) {
+        return false;
+    }
+    if end.is_empty() {
+        return true;
+    }
+    let num = |d: &[u8]| {
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|s| s.parse::<u128>().ok())
+    };
+    matches!((num(start), num(end)), (Some(a), Some(b)) if a <= b)
+}
+
+fn is_number(value: &[u8]) -> bool {
+    std::str::from_utf8(value)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .is_some_and(|s| s.parse::<f64>().is_ok())
+}
+
+/// Whether `name: value` is a CORS-safelisted request header for `browser`
+/// (the 1024-byte total is applied by [`unsafe_header_names`]).
+pub fn is_safelisted_request_header(browser: Browser, name: &str, value: &[u8]) -> bool {
+    if value.len() > 128 {
+        return false;
+    }
+    let lang = |v: &[u8]| {
+        v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b" *,-.;=".contains(&b))
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "accept" => !value.iter().any(|&b| is_cors_unsafe_byte(b)),
+        "accept-language" | "content-language" => lang(value),
+        "content-type" => {
+            !value.iter().any(|&b| is_cors_unsafe_byte(b))
+                && std::str::from_utf8(value)
+                    .ok()
+                    .and_then(mime_essence)
+                    .is_some_and(|e| {
+                        matches!(
+                            e.as_str(),
+                            "application/x-www-form-urlencoded"
+                                | "multipart/form-data"
+                                | "text/plain"
+                        )
+                    })
+        }
+        "range" => is_simple_range(value),
+        "device-memory" | "dpr" | "downlink" if browser == Browser::Chromium => is_number(value),
+        "rtt" | "viewport-width" | "width" if browser == Browser::Chromium => {
+            !value.is_empty() && value.iter().all(u8::is_ascii_digit)
+        }
+        "ect" if browser == Browser::Chromium => {
+            matches!(value, b"slow-2g" | b"2g" | b"3g" | b"4g")
+        }
+        "save-data" if browser == Browser::Chromium => value == b"on",
+        _ => false,
+    }
+}
+
+/// The CORS-unsafe request-header names of a header list: lowercase, sorted, without
+/// duplicates; forbidden names are left out (browsers drop them before sending).
+pub fn unsafe_header_names<'a, I>(browser: Browser, headers: I) -> Vec<String>
+where
+    I: IntoIterator<Item = (&'a str, &'a [u8])>,
+{
+    let mut unsafe_names = Vec::new();
+    let mut safe_names = Vec::new();
+    let mut safelist_size = 0usize;
+    for (name, value) in headers {
+        if syntax::is_forbidden_request_header(name.as_bytes()) {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if is_safelisted_request_header(browser, &lower, value) {
+            safelist_size += value.len();
+            safe_names.push(lower);
+        } else {
+            unsafe_names.push(lower);
+        }
+    }
+    if safelist_size > 1024 {
+        unsafe_names.append(&mut safe_names);
+    }
+    unsafe_names.sort();
+    unsafe_names.dedup();
+    unsafe_names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows pinned against Chromium 156 (and Firefox 153 where marked the same).
+    #[test]
+    fn safelist_table() {
+        let long = "a".repeat(129);
+        let l128 = "a".repeat(128);
+        let rows: &[(&str, &str, bool, bool)] = &[
+            // name, value, Chromium, Firefox
+            ("accept", "a\"b", false, false),
+            ("accept", &long, false, false),
+            ("accept", &l128, true, true),
+            ("accept-language", "en_US", false, false),
+            ("accept-language", "en-US;q=0.5, *", true, true),
+            ("content-language", "de(x)", false, false),
+            ("content-type", "text/plain; charset=utf-8", true, true),
+            ("content-type", "text/plain;", true, true),
+            ("content-type", "Text/Plain", true, true),
+            ("content-type", "text/plain ; x=y", true, true),
+            (
+                "content-type",
+                "multipart/form-data; boundary=x",
+                true,
+                true,
+            ),
+            ("content-type", "application/json", false, false),
+            ("content-type", "text/plain; a=\"b(c)\"", false, false),
+            ("content-type", "text / plain", false, false),
+            ("range", "bytes=0-", true, true),
+            ("range", "bytes=0-1", true, true),
+            ("range", "bytes=0-1,2-3", false, false),
+            ("range", "bytes=-5", false, false),
+            ("range", "bytes=5-1", false, false),
+            ("range", "bytes = 0-1", false, false),
+            ("range", "Bytes=0-1", false, false),
+            ("dpr", "2", true, false),
+            ("dpr", "abc", false, false),
+            ("device-memory", "0.5", true, false),
+            ("width", "100", true, false),
+            ("x-custom", "1", false, false),
+            ("authorization", "t", false, false),
+        ];
+        for &(name, value, chromium, firefox) in rows {
+            assert_eq!(
+                is_safelisted_request_header(Browser::Chromium, name, value.as_bytes()),
+                chromium,
+                "chromium {name}: {value}"
+            );
+            assert_eq!(
+                is_safelisted_request_header(Browser::Firefox, name, value.as_bytes()),
+                firefox,
+                "firefox {name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsafe_names_are_sorted_lowercase_and_bounded_in_total() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            pairs
+                .iter()
+                .map(|(n, v)| (*n, v.as_bytes()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            unsafe_header_names(
+                Browser::Chromium,
+                h(&[
+                    ("X-B", "1"),
+                    ("x-a", "1"),
+                    ("Accept", "x"),
+                    ("cookie", "c"),
+                    ("x-a", "2")
+                ])
+            ),
+            ["x-a", "x-b"]
+        );
+        // Combined safelisted values over 1024 bytes make every one of them unsafe.
+        let digits: &'static str = Box::leak("1".repeat(128).into_boxed_str());
+        let text: &'static str = Box::leak("a".repeat(120).into_boxed_str());
+        let mut many = vec![
+            ("accept", text),
+            ("accept-language", text),
+            ("content-language", text),
+        ];
+        for n in [
+            "dpr",
+            "device-memory",
+            "downlink",
+            "rtt",
+            "viewport-width",
+            "width",
+        ] {
+            many.push((n, digits));
+        }
+        let names = unsafe_header_names(Browser::Chromium, h(&many));
+        assert_eq!(names.len(), 9, "{names:?}");
+        // Under the bound, all of them stay safelisted.
+        let names = unsafe_header_names(Browser::Chromium, h(&many[..6]));
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn mime_essence_parsing() {
+        assert_eq!(
+            mime_essence(" Text/Plain ; charset=x").as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(mime_essence("text/plain;").as_deref(), Some("text/plain"));
+        assert_eq!(mime_essence("text"), None);
+        assert_eq!(mime_essence("text/"), None);
+        assert_eq!(mime_essence("te xt/plain"), None);
+    }
+}
