@@ -15,4 +15,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-cargo test --workspace --all-features --locked
+cargo test --workspace --all-features --locked -- --show-output

@@ -42,6 +42,9 @@ enum Command {
         /// Seconds each request may take.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Also trust the CA certificates of this PEM file (e.g. mkcert's rootCA.pem).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<std::path::PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             credentials,
             browser,
             timeout,
+            cacert,
             json,
         } => {
             let mut parsed = Vec::new();
@@ -107,7 +111,16 @@ fn main() -> ExitCode {
                 browser,
                 timeout: Duration::from_secs_f64(timeout.min(3600.0)),
             };
-            let client = corsair_cli::net::client();
+            let client = match cacert {
+                Some(path) => match corsair_cli::net::client_with_ca_file(&path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => corsair_cli::net::client(),
+            };
             match runtime.block_on(check::run(&args, &client)) {
                 Ok(report) => {
                     if json {

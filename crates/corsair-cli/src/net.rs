@@ -12,13 +12,62 @@ use hyper_util::rt::TokioExecutor;
 /// A client for plain and TLS connections.
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
-/// A client that speaks HTTP/1.1 over TCP or TLS.
+/// A client that speaks HTTP/1.1 over TCP or TLS, trusting the bundled web PKI roots.
 pub fn client() -> HttpClient {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .build();
+    client_with_roots(webpki_roots())
+}
+
+fn webpki_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// A client that also trusts the certificates of a PEM file (a local CA, such as mkcert's).
+///
+/// # Errors
+/// When the file cannot be read or holds no valid certificate.
+pub fn client_with_ca_file(path: &std::path::Path) -> Result<HttpClient, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = webpki_roots();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let mut added = 0;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("invalid certificate in {}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("unusable certificate in {}: {e}", path.display()))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(format!("no certificate in {}", path.display()));
+    }
+    Ok(client_with_roots(roots))
+}
+
+fn client_with_roots(roots: rustls::RootCertStore) -> HttpClient {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let https = match tls {
+        Ok(tls) => hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http),
+        // The ring provider always supports the default versions; should it not, plain HTTP
+        // still works and HTTPS fails with a TLS error.
+        Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http),
+    };
     Client::builder(TokioExecutor::new()).build(https)
 }
 

@@ -31,7 +31,8 @@ pub(super) fn culprit(kind: CorsErrorKind) -> Option<&'static str> {
     }
 }
 
-/// The server-side fix for a CORS failure.
+/// The server-side fix for a CORS failure: every header a correct answer needs (not only the
+/// first one found wrong), and a note on the usual cause.
 pub(super) fn server_side(
     e: &CorsError,
     origin: &str,
@@ -41,71 +42,68 @@ pub(super) fn server_side(
 ) -> Vec<String> {
     use CorsErrorKind::*;
     let include = credentials == Credentials::Include;
-    let where_ = if e.kind().is_preflight() {
-        "on the response to the OPTIONS preflight"
-    } else {
-        "on the response"
-    };
-    let allow_origin = format!("Access-Control-Allow-Origin: {origin}");
     let mut fix = Vec::new();
-    match e.kind() {
-        MissingAllowOriginHeader
-        | PreflightMissingAllowOriginHeader
-        | InvalidAllowOriginValue
-        | PreflightInvalidAllowOriginValue
-        | AllowOriginMismatch
-        | PreflightAllowOriginMismatch => {
-            fix.push(format!("send {where_}: {allow_origin}"));
-            if include {
-                fix.push("and: Access-Control-Allow-Credentials: true".to_owned());
-            }
-            fix.push(
-                "and: Vary: Origin (when the value depends on the request's origin)".to_owned(),
-            );
-        }
-        MultipleAllowOriginValues | PreflightMultipleAllowOriginValues => {
-            fix.push(format!(
-                "send exactly one {allow_origin} {where_} (is CORS added twice, e.g. by a proxy and by the application?)"
-            ));
-        }
+    if e.kind() == RedirectContainsCredentials {
+        fix.push("redirect to a URL without a user name or password".to_owned());
+        return fix;
+    }
+    let note = match e.kind() {
+        MultipleAllowOriginValues | PreflightMultipleAllowOriginValues => Some(
+            "send Access-Control-Allow-Origin once, with one origin: is CORS added twice, e.g. by a proxy and by the application?",
+        ),
         WildcardOriginNotAllowed | PreflightWildcardOriginNotAllowed => {
-            fix.push(format!("send {where_}: {allow_origin} instead of *"));
-            fix.push("and: Access-Control-Allow-Credentials: true".to_owned());
-            fix.push("and: Vary: Origin".to_owned());
+            Some("with credentials, browsers refuse `*`: echo the allowed origin instead")
         }
-        InvalidAllowCredentials | PreflightInvalidAllowCredentials => {
+        PreflightInvalidStatus => Some(
+            "answer the preflight before authentication or routing can reject it: preflights carry no cookies or Authorization",
+        ),
+        PreflightDisallowedRedirect => Some(
+            "answer the preflight at this exact URL instead of redirecting it (trailing-slash and http-to-https redirects are the usual cause), or request the final URL",
+        ),
+        _ => None,
+    };
+    if e.kind().is_preflight() {
+        fix.push("answer the OPTIONS preflight with status 204 and these headers:".to_owned());
+        fix.push(format!("  Access-Control-Allow-Origin: {origin}"));
+        if include {
+            fix.push("  Access-Control-Allow-Credentials: true".to_owned());
+        }
+        if !corsair::syntax::is_safelisted_method(method.as_bytes()) {
+            fix.push(format!("  Access-Control-Allow-Methods: {method}"));
+        }
+        if !unsafe_names.is_empty() {
             fix.push(format!(
-                "send {where_}: Access-Control-Allow-Credentials: true (exactly, lowercase)"
-            ));
-        }
-        PreflightInvalidStatus => {
-            fix.push(
-                "answer the OPTIONS preflight with 204 (or 200) before authentication or routing rejects it: preflights carry no cookies or Authorization"
-                    .to_owned(),
-            );
-        }
-        PreflightDisallowedRedirect => {
-            fix.push(
-                "answer the OPTIONS preflight at this exact URL instead of redirecting (a trailing-slash or http-to-https redirect is the usual cause); or request the final URL"
-                    .to_owned(),
-            );
-        }
-        InvalidAllowMethodsPreflightResponse | MethodDisallowedByPreflightResponse => {
-            fix.push(format!(
-                "send on the response to the OPTIONS preflight: Access-Control-Allow-Methods: {method} (methods are case-sensitive; separate several with commas)"
-            ));
-        }
-        InvalidAllowHeadersPreflightResponse | HeaderDisallowedByPreflightResponse => {
-            fix.push(format!(
-                "send on the response to the OPTIONS preflight: Access-Control-Allow-Headers: {}",
+                "  Access-Control-Allow-Headers: {}",
                 unsafe_names.join(", ")
             ));
         }
-        RedirectContainsCredentials => {
-            fix.push("redirect to a URL without a user name or password".to_owned());
-        }
-
-        _ => fix.push(e.reason()),
+        fix.push("  Vary: Origin".to_owned());
+        fix.push("then, on the actual response:".to_owned());
+    } else {
+        fix.push("send on the response:".to_owned());
+    }
+    fix.push(format!("  Access-Control-Allow-Origin: {origin}"));
+    if include {
+        fix.push("  Access-Control-Allow-Credentials: true".to_owned());
+    }
+    fix.push("  Vary: Origin".to_owned());
+    if matches!(
+        e.kind(),
+        MethodDisallowedByPreflightResponse | InvalidAllowMethodsPreflightResponse
+    ) {
+        fix.push(
+            "methods compare case-sensitively: list the method exactly as the browser sends it"
+                .to_owned(),
+        );
+    }
+    if let Some(n) = note {
+        fix.push(n.to_owned());
+    }
+    if origin == "null" {
+        fix.push(
+            "the origin is `null` because a cross-origin redirect chain hid it: request the final URL directly rather than allowing `null`"
+                .to_owned(),
+        );
     }
     fix
 }

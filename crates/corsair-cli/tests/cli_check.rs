@@ -1,0 +1,294 @@
+//! `corsair check` as a user runs it: the binary, against servers started here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+
+use axum::routing::any;
+use axum::Router;
+use corsair::tower::CorsLayer;
+use corsair::Cors;
+
+/// An API on 127.0.0.1 allowing `http://localhost:8000` with PUT and `x-custom`.
+async fn api() -> String {
+    let cors = Cors::builder()
+        .allow_origins(["http://localhost:8000"])
+        .allow_methods(["PUT", "PATCH"])
+        .allow_headers(["x-custom"])
+        .expose_headers(["x-request-id"])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/api",
+            any(|| async { ([("x-request-id", "7")], "{\"msg\":\"success\"}") }),
+        )
+        .layer(CorsLayer::new(cors));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn corsair(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn allowed_request_exits_zero_and_lists_readable_headers() {
+    let base = api().await;
+    let url = format!("{base}/api");
+    let o = corsair(&["check", &url, "--origin", "http://localhost:8000"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("ALLOWED  GET {url} from http://localhost:8000")),
+        "{out}"
+    );
+    assert!(out.contains("The script can read the response (status 200) and these headers: content-length, content-type, x-request-id."), "{out}");
+}
+
+#[tokio::test]
+async fn blocked_request_prints_chromiums_message_the_culprit_and_the_fix() {
+    let base = api().await;
+    let url = format!("{base}/api");
+    let o = corsair(&[
+        "check",
+        &url,
+        "--origin",
+        "http://localhost:8000",
+        "-X",
+        "DELETE",
+        "-H",
+        "X-Custom: 1",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    let message = format!(
+        "Access to fetch at '{url}' from origin 'http://localhost:8000' has been blocked by CORS policy: \
+         Method DELETE is not allowed by Access-Control-Allow-Methods in preflight response."
+    );
+    assert!(out.contains(&format!("Console:\n  {message}\n")), "{out}");
+    assert!(
+        out.contains("<   access-control-allow-methods: PUT, PATCH   <-- here"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  Access-Control-Allow-Methods: DELETE\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  Access-Control-Allow-Headers: x-custom\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a preflight is needed because DELETE is not GET, HEAD or POST"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn disallowed_origin_is_blocked_with_the_missing_header_marked() {
+    let base = api().await;
+    let url = format!("{base}/api");
+    let o = corsair(&["check", &url, "--origin", "https://evil.example"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("has been blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.\n"), "{out}");
+    assert!(
+        out.contains("(access-control-allow-origin is missing)   <-- here"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  Access-Control-Allow-Origin: https://evil.example\n"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn lowercase_patch_is_sent_as_written() {
+    let base = api().await;
+    let url = format!("{base}/api");
+    let o = corsair(&[
+        "check",
+        &url,
+        "--origin",
+        "http://localhost:8000",
+        "-X",
+        "patch",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Method patch is not allowed by Access-Control-Allow-Methods"),
+        "{out}"
+    );
+    assert!(
+        out.contains("write \"PATCH\" if the server lists that"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn json_has_the_documented_fields() {
+    let base = api().await;
+    let url = format!("{base}/api");
+    let o = corsair(&[
+        "check",
+        &url,
+        "--origin",
+        "http://localhost:8000",
+        "-X",
+        "PUT",
+        "-H",
+        "X-Other: 1",
+        "--json",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["preflight"], true);
+    assert_eq!(v["error"], "header-disallowed-by-preflight-response");
+    assert_eq!(
+        v["message"],
+        format!(
+            "Access to fetch at '{url}' from origin 'http://localhost:8000' has been blocked by CORS policy: \
+             Request header field x-other is not allowed by Access-Control-Allow-Headers in preflight response."
+        )
+    );
+    let exchanges = v["exchanges"].as_array().unwrap();
+    assert_eq!(exchanges.len(), 1);
+    assert_eq!(exchanges[0]["request"]["method"], "OPTIONS");
+    assert_eq!(exchanges[0]["response"]["status"], 204);
+    let sent: Vec<(String, String)> =
+        serde_json::from_value(exchanges[0]["request"]["headers"].clone()).unwrap();
+    assert!(
+        sent.contains(&("Access-Control-Request-Headers".into(), "x-other".into())),
+        "{sent:?}"
+    );
+
+    let o = corsair(&["check", &url, "--origin", "http://localhost:8000", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["allowed"].clone(), v["preflight"].clone()),
+        (true.into(), false.into())
+    );
+    assert!(v["message"].is_null() && v["error"].is_null());
+    assert_eq!(v["exchanges"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn network_failures_exit_two_with_one_line() {
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let o = corsair(&[
+        "check",
+        &format!("http://127.0.0.1:{port}/x"),
+        "--origin",
+        "http://localhost:8000",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("error: connection refused: http://127.0.0.1:{port}/x (is the server running?)\n")
+    );
+
+    let o = corsair(&[
+        "check",
+        "http://name.invalid/x",
+        "--origin",
+        "http://localhost:8000",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: name not resolved: http://name.invalid/x\n"
+    );
+
+    // A server that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let o = corsair(&[
+        "check",
+        &format!("http://127.0.0.1:{port}/x"),
+        "--origin",
+        "http://localhost:8000",
+        "--timeout",
+        "0.3",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("error: timed out after 0.3s: http://127.0.0.1:{port}/x\n")
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_two() {
+    for args in [
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            "http://a",
+            "--credentials",
+            "always",
+        ],
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            "http://a",
+            "-H",
+            "no colon",
+        ],
+        vec!["check", "ftp://127.0.0.1/", "--origin", "http://a"],
+        vec!["check", "http://127.0.0.1:1/", "--origin", "not an origin"],
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            "http://a",
+            "-X",
+            "TRACE",
+        ],
+        vec!["check", "http://127.0.0.1:1/"],
+    ] {
+        let o = corsair(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty(), "{args:?}");
+    }
+}
