@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderMap, Method};
 
 use crate::policy::Compiled;
-use crate::server::{self, Decision};
+use crate::server::{self, Decision, Explain};
 use crate::Cors;
 
 /// A policy that can be replaced atomically while serving. Clones share the same policy.
@@ -51,7 +51,12 @@ impl CorsHandle {
 
     /// Decides with the policy in force now; see [`Cors::decide`].
     pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
-        server::decide(&self.shared.load(), method, headers)
+        server::decide(&self.shared.load(), method, headers, Explain::Yes)
+    }
+
+    /// Decides with the policy in force now; see [`Cors::decide_for`].
+    pub fn decide_for(&self, method: &Method, headers: &HeaderMap, explain: Explain) -> Decision {
+        server::decide(&self.shared.load(), method, headers, explain)
     }
 }
 

@@ -120,18 +120,32 @@ enum Vary {
     Preflight { origin: bool, private_network: bool },
 }
 
-/// The CORS response headers a decision adds. Values are shared with the policy or the request
-/// (cloning them counts a reference; nothing is copied).
+/// The CORS response headers a decision adds. Compact: the values are shared with the policy
+/// (static buffers) or the request, so building and moving it copies no header bytes.
 #[derive(Debug, Clone)]
-pub struct CorsHeaders {
-    allow_origin: Option<HeaderValue>,
-    allow_credentials: bool,
-    expose: Option<HeaderValue>,
-    allow_methods: Option<HeaderValue>,
-    allow_headers: Option<HeaderValue>,
-    max_age: Option<HeaderValue>,
-    allow_private_network: bool,
-    vary: Vary,
+pub struct CorsHeaders(Inner);
+
+#[derive(Debug, Clone)]
+enum Inner {
+    /// Only `Vary` (not a CORS request, or a refused one).
+    Vary(Vary),
+    /// An allowed actual request.
+    Actual {
+        allow_origin: HeaderValue,
+        expose: Option<HeaderValue>,
+        credentials: bool,
+        vary: Vary,
+    },
+    /// An answered preflight from an allowed origin.
+    Preflight {
+        allow_origin: HeaderValue,
+        methods: Option<HeaderValue>,
+        headers: Option<HeaderValue>,
+        max_age: Option<HeaderValue>,
+        credentials: bool,
+        private_network: bool,
+        vary: Vary,
+    },
 }
 
 /// The engine's answer for one request.
@@ -191,21 +205,17 @@ const OWNED: [HeaderName; 7] = [
 
 impl CorsHeaders {
     fn vary_only(vary: Vary) -> Self {
-        CorsHeaders {
-            allow_origin: None,
-            allow_credentials: false,
-            expose: None,
-            allow_methods: None,
-            allow_headers: None,
-            max_age: None,
-            allow_private_network: false,
-            vary,
-        }
+        CorsHeaders(Inner::Vary(vary))
     }
 
     /// The `Access-Control-Allow-Origin` value, if any.
     pub fn allow_origin(&self) -> Option<&HeaderValue> {
-        self.allow_origin.as_ref()
+        match &self.0 {
+            Inner::Vary(_) => None,
+            Inner::Actual { allow_origin, .. } | Inner::Preflight { allow_origin, .. } => {
+                Some(allow_origin)
+            }
+        }
     }
 
     /// Writes these headers into a response's header map: removes the CORS headers the
@@ -219,34 +229,53 @@ impl CorsHeaders {
                 headers.remove(name);
             }
         }
-        if let Some(v) = self.allow_origin {
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
-        if self.allow_credentials {
-            headers.insert(
-                ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
-        if let Some(v) = self.expose {
-            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
-        }
-        if let Some(v) = self.allow_methods {
-            headers.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
-        }
-        if let Some(v) = self.allow_headers {
-            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
-        }
-        if let Some(v) = self.max_age {
-            headers.insert(ACCESS_CONTROL_MAX_AGE, v);
-        }
-        if self.allow_private_network {
-            headers.insert(
-                ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
-                HeaderValue::from_static("true"),
-            );
-        }
-        match self.vary {
+        let truth = || HeaderValue::from_static("true");
+        let vary = match self.0 {
+            Inner::Vary(vary) => vary,
+            Inner::Actual {
+                allow_origin,
+                expose,
+                credentials,
+                vary,
+            } => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                if credentials {
+                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, truth());
+                }
+                if let Some(v) = expose {
+                    headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
+                }
+                vary
+            }
+            Inner::Preflight {
+                allow_origin,
+                methods,
+                headers: allowed_headers,
+                max_age,
+                credentials,
+                private_network,
+                vary,
+            } => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                if credentials {
+                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, truth());
+                }
+                if let Some(v) = methods {
+                    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
+                }
+                if let Some(v) = allowed_headers {
+                    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
+                }
+                if let Some(v) = max_age {
+                    headers.insert(ACCESS_CONTROL_MAX_AGE, v);
+                }
+                if private_network {
+                    headers.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, truth());
+                }
+                vary
+            }
+        };
+        match vary {
             Vary::None => {}
             Vary::Origin => add_vary(headers, &[VARY_ORIGIN]),
             Vary::Preflight {
@@ -326,11 +355,45 @@ impl Cors {
     /// # Ok::<(), corsair::ConfigErrors>(())
     /// ```
     pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
-        decide(&self.inner, method, headers)
+        decide(&self.inner, method, headers, Explain::Yes)
+    }
+
+    /// Like [`decide`](Self::decide), for middleware: the action and headers are the same, but
+    /// with `Explain::No` the checks whose only product is the rejection reason are skipped
+    /// (with a configured header list, the preflight answer does not depend on the requested
+    /// headers), so [`Decision::outcome`] may say `Allowed` for a preflight the browser will
+    /// refuse. Adapters pass `Explain::Yes` when the reason will be logged.
+    pub fn decide_for(&self, method: &Method, headers: &HeaderMap, explain: Explain) -> Decision {
+        decide(&self.inner, method, headers, explain)
     }
 }
 
-pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Decision {
+/// Whether a decision must carry its full rejection reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explain {
+    /// Check everything, so [`Decision::outcome`] is exact.
+    Yes,
+    /// Skip the checks that change only the reason, not the response.
+    No,
+}
+
+impl Explain {
+    /// `Yes` when `debug` events of target `corsair` are being recorded.
+    pub fn if_logging() -> Self {
+        if tracing::enabled!(target: "corsair", tracing::Level::DEBUG) {
+            Explain::Yes
+        } else {
+            Explain::No
+        }
+    }
+}
+
+pub(crate) fn decide(
+    p: &Compiled,
+    method: &Method,
+    headers: &HeaderMap,
+    explain: Explain,
+) -> Decision {
     let actual_vary = if p.wildcard_origin {
         Vary::None
     } else {
@@ -344,8 +407,8 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
             outcome: Outcome::NotCors,
         };
     };
-    let preflight =
-        method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    let request_method = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight = method == Method::OPTIONS && request_method.iter().next().is_some();
     let preflight_vary = Vary::Preflight {
         origin: !p.wildcard_origin,
         private_network: p.private_network,
@@ -354,7 +417,7 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
     let verdict = if origins.next().is_some() {
         Err(Rejection::MultipleOrigins)
     } else {
-        match p.origins.lookup(origin.as_bytes()) {
+        match p.origins.lookup(origin.as_bytes(), explain == Explain::Yes) {
             OriginMatch::Allowed => Ok(()),
             OriginMatch::NotAllowed => Err(Rejection::OriginNotAllowed),
             OriginMatch::Malformed => Err(Rejection::OriginMalformed),
@@ -376,54 +439,54 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
         };
     }
 
-    let allow_origin = Some(if p.wildcard_origin {
+    let allow_origin = if p.wildcard_origin {
         HeaderValue::from_static("*")
     } else {
         origin.clone()
-    });
+    };
 
     if !preflight {
         return Decision {
             action: Action::Forward,
-            headers: CorsHeaders {
+            headers: CorsHeaders(Inner::Actual {
                 allow_origin,
-                allow_credentials: p.credentials,
                 expose: p.expose.clone(),
-                allow_methods: None,
-                allow_headers: None,
-                max_age: None,
-                allow_private_network: false,
+                credentials: p.credentials,
                 vary: actual_vary,
-            },
+            }),
             outcome: Outcome::Allowed,
         };
     }
 
     let mut rejection = None;
-    let (allow_methods, method_rejection) = preflight_methods(p, headers);
+    let (allow_methods, method_rejection) = preflight_methods(p, request_method);
     rejection = rejection.or(method_rejection);
-    let (allow_headers, header_rejection) = preflight_headers(p, headers);
+    let (allow_headers, header_rejection) = match (&p.headers, explain) {
+        // The configured list is the answer whatever was asked: nothing to read.
+        (Allowed::List(_, listed), Explain::No) => (listed.clone(), None),
+        _ => preflight_headers(p, headers),
+    };
     rejection = rejection.or(header_rejection);
 
-    let wants_private_network = headers
-        .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
-        .is_some_and(|v| v.as_bytes() == b"true");
+    let wants_private_network = (p.private_network || explain == Explain::Yes)
+        && headers
+            .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
+            .is_some_and(|v| v.as_bytes() == b"true");
     if wants_private_network && !p.private_network {
         rejection = rejection.or(Some(Rejection::PrivateNetworkNotAllowed));
     }
 
     Decision {
         action: Action::Respond(p.preflight_status),
-        headers: CorsHeaders {
+        headers: CorsHeaders(Inner::Preflight {
             allow_origin,
-            allow_credentials: p.credentials,
-            expose: None,
-            allow_methods,
-            allow_headers,
+            methods: allow_methods,
+            headers: allow_headers,
             max_age: p.max_age.clone(),
-            allow_private_network: wants_private_network && p.private_network,
+            credentials: p.credentials,
+            private_network: wants_private_network && p.private_network,
             vary: preflight_vary,
-        },
+        }),
         outcome: rejection.map_or(Outcome::Allowed, Outcome::Rejected),
     }
 }
@@ -432,9 +495,9 @@ pub(crate) fn decide(p: &Compiled, method: &Method, headers: &HeaderMap) -> Deci
 /// fails. Compared case-sensitively, as browsers do.
 fn preflight_methods(
     p: &Compiled,
-    headers: &HeaderMap,
+    request_method: http::header::GetAll<'_, HeaderValue>,
 ) -> (Option<HeaderValue>, Option<Rejection>) {
-    let mut lines = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+    let mut lines = request_method.iter();
     let requested = match (lines.next(), lines.next()) {
         (Some(v), None) if syntax::is_token(v.as_bytes()) => v,
         _ => {

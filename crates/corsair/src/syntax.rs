@@ -3,12 +3,25 @@
 //!
 //! Everything here works on bytes, in one pass, and allocates nothing.
 
+/// `TCHAR[b]` says whether byte `b` may appear in an HTTP token (RFC 9110 `tchar`): one load per
+/// byte instead of a chain of comparisons.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = matches!(c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        b += 1;
+    }
+    t
+};
+
 /// Whether `b` may appear in an HTTP token (RFC 9110 `tchar`).
 #[inline]
 pub const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TCHAR[b as usize]
 }
 
 /// Whether `s` is a non-empty HTTP token: the grammar of method names and header names.
@@ -74,23 +87,42 @@ where
         if total > max_len {
             return Err(ListError::TooLong);
         }
-        for raw in line.split(|&b| b == b',') {
-            items += 1;
-            if items > max_items {
-                return Err(ListError::TooManyItems);
+        // One pass per line: find each element's non-whitespace span and check it is a token.
+        let mut start = usize::MAX; // first non-OWS byte of the element, if any
+        let mut end = 0; // one past its last non-OWS byte
+        let mut token = true;
+        let mut i = 0;
+        while i <= line.len() {
+            let b = if i < line.len() { line[i] } else { b',' };
+            if b == b',' {
+                items += 1;
+                if items > max_items {
+                    return Err(ListError::TooManyItems);
+                }
+                if start != usize::MAX {
+                    let item = &line[start..end];
+                    let item = if token {
+                        ListItem::Token(item)
+                    } else {
+                        ListItem::Invalid(item)
+                    };
+                    if !f(item) {
+                        return Ok(false);
+                    }
+                }
+                start = usize::MAX;
+                token = true;
+            } else if !is_ows(b) {
+                if start == usize::MAX {
+                    start = i;
+                } else if end != i {
+                    // Whitespace inside the element: not a token.
+                    token = false;
+                }
+                token &= is_tchar(b);
+                end = i + 1;
             }
-            let item = trim_ows(raw);
-            if item.is_empty() {
-                continue;
-            }
-            let item = if is_token(item) {
-                ListItem::Token(item)
-            } else {
-                ListItem::Invalid(item)
-            };
-            if !f(item) {
-                return Ok(false);
-            }
+            i += 1;
         }
     }
     Ok(true)

@@ -27,7 +27,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::{Action, CorsHeaders, Decision};
+use crate::server::{Action, CorsHeaders, Decision, Explain};
 use crate::{Cors, CorsHandle};
 
 /// Where a layer reads its policy from.
@@ -38,10 +38,10 @@ enum Source {
 }
 
 impl Source {
-    fn decide<B>(&self, req: &Request<B>) -> Decision {
+    fn decide<B>(&self, req: &Request<B>, explain: Explain) -> Decision {
         match self {
-            Source::Fixed(c) => c.decide(req.method(), req.headers()),
-            Source::Reloadable(h) => h.decide(req.method(), req.headers()),
+            Source::Fixed(c) => c.decide_for(req.method(), req.headers(), explain),
+            Source::Reloadable(h) => h.decide_for(req.method(), req.headers(), explain),
         }
     }
 }
@@ -102,24 +102,32 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let decision = self.source.decide(&req);
-        crate::trace::rejection(&decision, req.headers());
+        let explain = Explain::if_logging();
+        let decision = self.source.decide(&req, explain);
+        if explain == Explain::Yes {
+            crate::trace::rejection(&decision, req.headers());
+        }
         let (action, headers) = decision.into_parts();
         let state = match action {
             Action::Forward => State::Inner {
                 future: self.inner.call(req),
                 headers: Some(headers),
             },
-            Action::Respond(status) => State::Answer {
-                answer: Some((status, headers)),
-            },
+            Action::Respond(status) => {
+                let mut response = Response::new(ResBody::default());
+                *response.status_mut() = status;
+                headers.apply(response.headers_mut());
+                State::Answer {
+                    answer: Some(response),
+                }
+            }
         };
         ResponseFuture { state }
     }
@@ -127,21 +135,21 @@ where
 
 pin_project! {
     /// The future of [`CorsService`].
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, B> {
         #[pin]
-        state: State<F>,
+        state: State<F, B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, B> {
         Inner { #[pin] future: F, headers: Option<CorsHeaders> },
-        Answer { answer: Option<(http::StatusCode, CorsHeaders)> },
+        Answer { answer: Option<Response<B>> },
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Default,
@@ -157,14 +165,7 @@ where
                 }
                 Poll::Ready(Ok(response))
             }
-            StateProj::Answer { answer } => {
-                let mut response = Response::new(B::default());
-                if let Some((status, h)) = answer.take() {
-                    *response.status_mut() = status;
-                    h.apply(response.headers_mut());
-                }
-                Poll::Ready(Ok(response))
-            }
+            StateProj::Answer { answer } => Poll::Ready(Ok(answer.take().unwrap_or_default())),
         }
     }
 }

@@ -167,6 +167,44 @@ proptest! {
     }
 
     #[test]
+    fn explaining_never_changes_the_response(
+        origin in origin_strategy(),
+        method in prop::sample::select(vec!["GET", "OPTIONS", "PUT", "patch"]),
+        acrm in prop::option::of(prop::sample::select(vec!["PUT", "DELETE", "patch", "GET", "P T"])),
+        acrh in prop::option::of("[a-zA-Z, -]{0,40}"),
+        pna in any::<bool>(),
+    ) {
+        let policies = [
+            policy(),
+            Cors::builder().allow_origins(["https://app.example.com"]).allow_private_network(true).build().unwrap(),
+            Cors::builder().allow_origins(["*"]).allow_headers(["*"]).allow_methods(["*"]).build().unwrap(),
+        ];
+        let mut req = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&origin) {
+            req.insert("origin", v);
+        }
+        if let Some(m) = acrm {
+            req.insert("access-control-request-method", HeaderValue::from_static(m));
+        }
+        if let Some(h) = acrh {
+            req.insert("access-control-request-headers", HeaderValue::from_str(&h).unwrap());
+        }
+        if pna {
+            req.insert("access-control-request-private-network", HeaderValue::from_static("true"));
+        }
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        for cors in policies {
+            let full = cors.decide(&method, &req);
+            let fast = cors.decide_for(&method, &req, corsair::server::Explain::No);
+            prop_assert_eq!(full.action(), fast.action());
+            let (mut a, mut b) = (HeaderMap::new(), HeaderMap::new());
+            full.into_parts().1.apply(&mut a);
+            fast.into_parts().1.apply(&mut b);
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
     fn requested_headers_pass_only_when_all_are_allowed(
         names in prop::collection::vec(
             prop::sample::select(vec!["x-custom", "X-Custom", "content-type", "x-other", "authorization", ""]),

@@ -30,7 +30,7 @@ pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
             ));
             None
         }
-        Some(d) => Some(HeaderValue::from(d.as_secs())),
+        Some(d) => static_value(&d.as_secs().to_string()),
         None => None,
     };
 
@@ -250,10 +250,34 @@ fn list(items: Vec<Box<str>>, sep: &str) -> Allowed {
     let value = if items.is_empty() {
         None
     } else {
-        // Every item is a token, so the joined value is a valid header value.
-        HeaderValue::from_str(&items.join(sep)).ok()
+        static_value(&items.join(sep))
     };
     Allowed::List(items, value)
+}
+
+/// A header value with a `'static` buffer, so that cloning it on every response is a plain copy
+/// rather than an atomic reference count that every core would contend for. Each distinct value
+/// is stored once for the life of the process (interned), however often policies are rebuilt.
+/// `None` if `s` is not a valid header value.
+pub(crate) fn static_value(s: &str) -> Option<HeaderValue> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static INTERNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    // Validate first: `from_static` would panic on what `from_str` rejects.
+    HeaderValue::from_str(s).ok()?;
+    let mut set = INTERNED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let interned: &'static str = match set.get(s) {
+        Some(v) => v,
+        None => {
+            let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+            set.insert(leaked);
+            leaked
+        }
+    };
+    Some(HeaderValue::from_static(interned))
 }
 
 #[cfg(test)]

@@ -1,0 +1,77 @@
+//! corsair against no middleware, tower-http's `CorsLayer` and actix-cors, on identical requests
+//! through a trivial inner service. Run with `bash scripts/bench.sh`, which also writes the table
+//! of BENCHMARKS.md from criterion's estimates.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failing setup should stop the run
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use corsair_bench::{call, floor, request, scenarios, with_corsair, with_tower_http};
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderName, HeaderValue};
+
+fn middleware(c: &mut Criterion) {
+    for s in scenarios() {
+        let mut group = c.benchmark_group(s.name);
+        let mut bare = floor();
+        let mut corsair = with_corsair(&s).unwrap();
+        let mut tower_http = with_tower_http(&s);
+
+        // The headers corsair adds, to measure the bare cost of inserting them.
+        let plain = call(&mut floor(), request(&s)).unwrap();
+        let decorated = call(&mut with_corsair(&s).unwrap(), request(&s)).unwrap();
+        let added: Vec<(HeaderName, HeaderValue)> = decorated
+            .headers()
+            .iter()
+            .filter(|(k, _)| !plain.headers().contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+
+        group.bench_function("floor", |b| {
+            b.iter(|| black_box(call(&mut bare, request(&s))))
+        });
+        group.bench_function("insert_only", |b| {
+            b.iter(|| {
+                let mut r = call(&mut bare, request(&s)).unwrap();
+                for (k, v) in &added {
+                    r.headers_mut().append(k.clone(), v.clone());
+                }
+                black_box(r)
+            })
+        });
+        let policy = corsair_bench::corsair_policy(&s).unwrap();
+        group.bench_function("request_only", |b| b.iter(|| black_box(request(&s))));
+        group.bench_function("corsair_decide", |b| {
+            b.iter(|| {
+                let r = request(&s);
+                black_box(policy.decide(r.method(), r.headers()))
+            })
+        });
+        group.bench_function("corsair", |b| {
+            b.iter(|| black_box(call(&mut corsair, request(&s))))
+        });
+        group.bench_function("tower_http", |b| {
+            b.iter(|| black_box(call(&mut tower_http, request(&s))))
+        });
+        let mut actix = corsair_bench::actix::prepare(&s);
+        assert!(
+            (actix.floor)().is_some() && (actix.cors)().is_some(),
+            "actix services are ready"
+        );
+        group.bench_function("actix_floor", |b| b.iter(|| black_box((actix.floor)())));
+        group.bench_function("actix_cors", |b| b.iter(|| black_box((actix.cors)())));
+        drop(actix.system);
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(50);
+    targets = middleware
+}
+criterion_main!(benches);

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Prints the table of BENCHMARKS.md from criterion's estimates (target/criterion)."""
+import json, os, sys
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+SCENARIOS = ["no_origin", "allowed_simple", "disallowed_simple", "allowed_preflight",
+             "rejected_preflight", "hostile_preflight", "origins_1", "origins_100",
+             "origins_10000", "patterns_1", "patterns_1000"]
+
+def median(group, fn):
+    path = os.path.join(ROOT, group, fn, "new", "estimates.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["median"]["point_estimate"]
+    except FileNotFoundError:
+        return None
+
+def fmt(x):
+    return "—" if x is None else f"{x:.0f}"
+
+rows = []
+print("| scenario | floor | corsair own | deciding, explained | tower-http own | actix-cors own | insert only own | corsair / tower-http | corsair / insert |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+own = {}
+for s in SCENARIOS:
+    floor = median(s, "floor")
+    if floor is None:
+        continue
+    c = median(s, "corsair") - floor
+    t = median(s, "tower_http") - floor
+    a = median(s, "actix_cors") - median(s, "actix_floor")
+    i = median(s, "insert_only") - floor
+    d = median(s, "corsair_decide") - median(s, "request_only")
+    own[s] = c
+    ratio_t = f"{c / t:.2f}" if t > 0 else "—"
+    ratio_i = f"{c / i:.2f}" if i > 1 else "—"
+    print(f"| {s} | {fmt(floor)} | {fmt(c)} | {fmt(d)} | {fmt(t)} | {fmt(a)} | {fmt(i)} | {ratio_t} | {ratio_i} |")
+print()
+print("All times are medians in nanoseconds; 'own' is the time with the middleware minus the floor.")
+for s, base in [("origins_100", "origins_1"), ("origins_10000", "origins_1"), ("patterns_1000", "patterns_1")]:
+    if s in own and base in own and own[base] > 0:
+        print(f"- {s} / {base} (corsair own cost): {own[s] / own[base]:.2f}")
+if "hostile_preflight" in own and "allowed_preflight" in own and own["allowed_preflight"] > 0:
+    print(f"- hostile_preflight / allowed_preflight (corsair own cost): {own['hostile_preflight'] / own['allowed_preflight']:.2f}")
