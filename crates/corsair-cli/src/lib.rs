@@ -2,4 +2,5 @@
 //! `main.rs` only parses arguments and turns results into exit codes.
 
 pub mod check;
+pub mod lint;
 pub mod net;

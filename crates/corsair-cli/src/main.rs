@@ -49,6 +49,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a policy file: every problem at once, with codes, line numbers and fixes.
+    ///
+    /// Exit status: 0 clean, 1 problems found.
+    Lint {
+        /// The policy file (TOML).
+        file: std::path::PathBuf,
+    },
 }
 
 fn parse_credentials(s: &str) -> Result<Credentials, String> {
@@ -79,6 +86,15 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Lint { file } => {
+            let (report, clean) = corsair_cli::lint::run(&file);
+            print!("{report}");
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Command::Check {
             url,
             origin,

@@ -81,6 +81,12 @@ codes! {
     MaxAgeTooLarge = "max-age-too-large",
     /// A preflight status outside 200–299, which every browser treats as a failed preflight.
     PreflightStatusInvalid = "preflight-status-invalid",
+    /// Policy files: a key that is not a setting.
+    UnknownKey = "unknown-key",
+    /// Policy files: unreadable, not TOML, or a value of the wrong type.
+    InvalidFile = "invalid-file",
+    /// Policy files: a route whose `path` is missing or does not start with `/`.
+    RoutePathInvalid = "route-path-invalid",
 }
 
 impl fmt::Display for ErrorCode {

@@ -8,6 +8,7 @@
 //!   or answer a preflight. Pure, allocation-free on the paths browsers take.
 //! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic.
 //! - [`CorsHandle`]: replace a policy atomically while serving.
+//! - `config` (feature `serde`): policy files in TOML, with per-path routes.
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
 //!   Chromium's console messages.
 //! - [`origin`]: origins and origin patterns; [`syntax`]: the header grammar both engines share.
@@ -46,6 +47,8 @@
 //! ```
 
 pub mod browser;
+#[cfg(feature = "serde")]
+pub mod config;
 mod error;
 pub mod origin;
 mod policy;

@@ -383,7 +383,9 @@ mod tests {
             (PreflightStatusInvalid, base().preflight_status(302)),
         ];
         let covered: Vec<ErrorCode> = rows.iter().map(|(c, _)| *c).collect();
-        for code in ErrorCode::ALL {
+        // Policy-file codes are triggered by the config module's tests.
+        let file_codes = [UnknownKey, InvalidFile, RoutePathInvalid];
+        for code in ErrorCode::ALL.iter().filter(|c| !file_codes.contains(c)) {
             assert!(covered.contains(code), "no test row for {code}");
         }
         for (code, builder) in rows {
