@@ -49,6 +49,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put a CORS policy in front of any HTTP service: answers preflights, replaces the
+    /// upstream's CORS headers with the policy's, streams bodies. SIGHUP reloads --config;
+    /// SIGTERM/SIGINT finish the requests in flight and exit.
+    Proxy {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The service behind the proxy, e.g. http://127.0.0.1:9000.
+        #[arg(long)]
+        upstream: String,
+        /// A policy file (TOML); reloaded on SIGHUP.
+        #[arg(long, value_name = "FILE", conflicts_with = "allow_origin")]
+        config: Option<std::path::PathBuf>,
+        /// An origin to allow (repeatable), instead of a policy file.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+        /// Local development: the --allow-origin origins with any method and header, and
+        /// credentials. Announced with a warning.
+        #[arg(long, requires = "allow_origin")]
+        dev: bool,
+        /// Write an access line per request, with the CORS decision and its reason.
+        #[arg(long)]
+        log: bool,
+        /// The access log format: text or json.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+        /// Seconds to connect to the upstream.
+        #[arg(long, default_value_t = 5.0)]
+        connect_timeout: f64,
+        /// Seconds for the upstream to start answering (then 504).
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        /// Seconds to finish requests in flight on SIGTERM/SIGINT.
+        #[arg(long, default_value_t = 30.0)]
+        drain_timeout: f64,
+    },
     /// Check a policy file: every problem at once, with codes, line numbers and fixes.
     ///
     /// Exit status: 0 clean, 1 problems found.
@@ -86,6 +122,69 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Proxy {
+            listen,
+            upstream,
+            config,
+            allow_origin,
+            dev,
+            log,
+            log_format,
+            connect_timeout,
+            timeout,
+            drain_timeout,
+        } => {
+            let seconds = |name: &str, v: f64| {
+                if v.is_finite() && v > 0.0 {
+                    Ok(Duration::from_secs_f64(v.min(86_400.0)))
+                } else {
+                    Err(format!("--{name} must be a positive number of seconds"))
+                }
+            };
+            let parsed = (|| {
+                Ok::<_, String>(corsair_cli::proxy::ProxyArgs {
+                    listen,
+                    upstream: upstream
+                        .parse()
+                        .map_err(|e| format!("--upstream {upstream:?}: {e}"))?,
+                    config,
+                    allow_origins: allow_origin,
+                    dev,
+                    log: log.then_some(if log_format == "json" {
+                        corsair_cli::proxy::LogFormat::Json
+                    } else {
+                        corsair_cli::proxy::LogFormat::Text
+                    }),
+                    connect_timeout: seconds("connect-timeout", connect_timeout)?,
+                    timeout: seconds("timeout", timeout)?,
+                    drain_timeout: seconds("drain-timeout", drain_timeout)?,
+                })
+            })();
+            let args = match parsed {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(corsair_cli::proxy::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Lint { file } => {
             let (report, clean) = corsair_cli::lint::run(&file);
             print!("{report}");

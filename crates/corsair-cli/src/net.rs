@@ -48,13 +48,29 @@ pub fn client_with_ca_file(path: &std::path::Path) -> Result<HttpClient, String>
 }
 
 fn client_with_roots(roots: rustls::RootCertStore) -> HttpClient {
+    Client::builder(TokioExecutor::new()).build(connector(roots, None))
+}
+
+/// A connector for plain and TLS connections trusting the bundled roots, with an optional
+/// connect timeout; for clients of any body type (the proxy streams bodies).
+pub fn https_connector(
+    connect_timeout: Option<Duration>,
+) -> hyper_rustls::HttpsConnector<HttpConnector> {
+    connector(webpki_roots(), connect_timeout)
+}
+
+fn connector(
+    roots: rustls::RootCertStore,
+    connect_timeout: Option<Duration>,
+) -> hyper_rustls::HttpsConnector<HttpConnector> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth());
     let mut http = HttpConnector::new();
     http.enforce_http(false);
-    let https = match tls {
+    http.set_connect_timeout(connect_timeout);
+    match tls {
         Ok(tls) => hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -67,8 +83,7 @@ fn client_with_roots(roots: rustls::RootCertStore) -> HttpClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http),
-    };
-    Client::builder(TokioExecutor::new()).build(https)
+    }
 }
 
 /// A response's status and headers; the body is read and dropped.
@@ -126,7 +141,7 @@ pub async fn send(
 }
 
 /// Turns a client error into one line, naming the cause.
-fn explain(e: &hyper_util::client::legacy::Error, url: &str) -> String {
+pub fn explain(e: &hyper_util::client::legacy::Error, url: &str) -> String {
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {

@@ -71,6 +71,21 @@ pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Cors)>, ConfigError
     ])
 }
 
+/// The same policies as [`policies`], as a policy file for `corsair proxy`: one `[[route]]` per
+/// prefix (the top level, which no case reaches, repeats `/exact`).
+pub fn policy_file(page_port: u16) -> String {
+    let exact = format!(
+        "allow_origins = [\"http://localhost:{page_port}\"]\nallow_methods = [\"PUT\", \"DELETE\", \"PATCH\"]\n\
+         allow_headers = [\"x-custom\", \"content-type\"]\nexpose_headers = [\"x-request-id\"]\nallow_credentials = true\n"
+    );
+    format!(
+        "{exact}\n[[route]]\npath = \"/exact/\"\n{exact}\n\
+         [[route]]\npath = \"/sub/\"\nallow_origins = [\"http://*.corsair.test:{page_port}\"]\nallow_methods = [\"PUT\"]\nallow_headers = [\"x-custom\"]\n\n\
+         [[route]]\npath = \"/port/\"\nallow_origins = [\"http://localhost:*\"]\nallow_methods = [\"*\"]\nallow_headers = [\"*\"]\nallow_credentials = true\n\n\
+         [[route]]\npath = \"/any/\"\nallow_origins = [\"*\"]\nallow_methods = [\"PUT\"]\nallow_headers = [\"x-custom\"]\nexpose_headers = [\"*\"]\nmax_age = 0\n"
+    )
+}
+
 /// The application, with no CORS at all: under every prefix, `/ok` answers 200 with a JSON body
 /// and the headers `x-request-id: 42` and `x-secret: s`, `/404` answers 404 and `/500` answers
 /// 500; any method.

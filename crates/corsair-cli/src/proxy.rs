@@ -1,0 +1,388 @@
+//! `corsair proxy`: a corsair policy in front of any HTTP service.
+//!
+//! - The policy decides the CORS headers: preflights are answered here, and any
+//!   `Access-Control-*` response headers of the upstream are replaced by the policy's.
+//! - Bodies stream both ways (bounded memory); HTTP/1.1 keep-alive and a pooled upstream client;
+//!   everything is forwarded except hop-by-hop headers; `Forwarded`, `X-Forwarded-For`,
+//!   `X-Forwarded-Proto` and `X-Forwarded-Host` are added.
+//! - An unreachable or failing upstream gives 502, a slow one 504, both with the CORS headers an
+//!   allowed origin needs, so the browser shows the real error rather than a CORS error.
+//! - SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit. SIGHUP: reload the
+//!   policy file; an invalid new file is logged and the old policy kept.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use corsair::config::PolicySet;
+use corsair::server::{Action, Explain, Outcome};
+use corsair::Cors;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// The body type both directions use: streamed, boxed.
+type Body = BoxBody<Bytes, hyper::Error>;
+type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// How to run the proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyArgs {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The upstream's base URL (`http://` or `https://`, optionally with a path prefix).
+    pub upstream: Uri,
+    /// A policy file, reloaded on SIGHUP.
+    pub config: Option<PathBuf>,
+    /// Origins to allow, without a file.
+    pub allow_origins: Vec<String>,
+    /// Development mode: the given origins with any method and header, and credentials.
+    pub dev: bool,
+    /// Access log format, if any.
+    pub log: Option<LogFormat>,
+    /// Time to connect to the upstream.
+    pub connect_timeout: Duration,
+    /// Time for the upstream to send its response head.
+    pub timeout: Duration,
+    /// Time to finish requests in flight on shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// Access log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per request.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The policy from the arguments.
+///
+/// # Errors
+/// The policy file's or the origins' problems, printable as they are.
+pub fn policy(args: &ProxyArgs) -> Result<PolicySet, String> {
+    match (&args.config, args.allow_origins.is_empty()) {
+        (Some(path), true) => {
+            PolicySet::load(path).map_err(|e| format!("{}:\n{e}", path.display()))
+        }
+        (Some(_), false) => Err("give either --config or --allow-origin, not both".to_owned()),
+        (None, true) => Err("give a policy: --config FILE or --allow-origin ORIGIN".to_owned()),
+        (None, false) => {
+            let mut b = Cors::builder().allow_origins(args.allow_origins.iter().cloned());
+            if args.dev {
+                b = b
+                    .allow_methods(["*"])
+                    .allow_headers(["*"])
+                    .allow_credentials(true);
+            }
+            b.build().map(PolicySet::single).map_err(|e| e.to_string())
+        }
+    }
+}
+
+struct State {
+    policies: ArcSwap<PolicySet>,
+    upstream: Uri,
+    client: Upstream,
+    log: Option<LogFormat>,
+    timeout: Duration,
+}
+
+/// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
+///
+/// # Errors
+/// An invalid policy or an address that cannot be bound.
+pub async fn run(args: ProxyArgs) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let policies = policy(&args)?;
+    if !matches!(args.upstream.scheme_str(), Some("http" | "https"))
+        || args.upstream.host().is_none()
+    {
+        return Err(format!(
+            "--upstream {} is not an http(s) URL",
+            args.upstream
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if args.dev {
+        eprintln!(
+            "WARNING: --dev allows {} with ANY method and header, and credentials. For local development only.",
+            args.allow_origins.join(", ")
+        );
+    }
+    println!(
+        "corsair proxy listening on http://{local} -> {}",
+        args.upstream
+    );
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(crate::net::https_connector(Some(args.connect_timeout)));
+    let state = Arc::new(State {
+        policies: ArcSwap::from_pointee(policies),
+        upstream: args.upstream.clone(),
+        client,
+        log: args.log,
+        timeout: args.timeout,
+    });
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
+                let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = hup.recv() => reload(&state, args.config.as_deref()),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drop(listener);
+    eprintln!("corsair proxy: shutting down, finishing requests in flight");
+    match tokio::time::timeout(args.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => eprintln!("corsair proxy: stopped"),
+        Err(_) => eprintln!(
+            "corsair proxy: stopped with requests still in flight after {:?}",
+            args.drain_timeout
+        ),
+    }
+    Ok(())
+}
+
+fn reload(state: &State, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        eprintln!("corsair proxy: SIGHUP ignored: no --config file to reload");
+        return;
+    };
+    match PolicySet::load(path) {
+        Ok(set) => {
+            state.policies.store(Arc::new(set));
+            eprintln!("corsair proxy: policy reloaded from {}", path.display());
+        }
+        Err(e) => eprintln!(
+            "corsair proxy: {} rejected, keeping the current policy:\n{e}",
+            path.display()
+        ),
+    }
+}
+
+/// Hop-by-hop headers, never forwarded (RFC 9110 §7.6.1), plus those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(n);
+    }
+}
+
+fn text(status: StatusCode, message: String) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(message))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn handle(
+    state: Arc<State>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let policies = state.policies.load();
+    let cors = policies.for_path(req.uri().path());
+    let explain = if state.log.is_some() {
+        Explain::Yes
+    } else {
+        Explain::if_logging()
+    };
+    let decision = cors.decide_for(req.method(), req.headers(), explain);
+    if explain == Explain::Yes {
+        corsair::trace_rejection(&decision, req.headers());
+    }
+    let outcome = decision.outcome();
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/".to_owned(), ToString::to_string);
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let (action, cors_headers) = decision.into_parts();
+    let mut response = match action {
+        Action::Respond(status) => {
+            let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
+            *r.status_mut() = status;
+            r
+        }
+        Action::Forward => forward(&state, peer, req).await,
+    };
+    strip_hop_by_hop(response.headers_mut());
+    cors_headers.apply(response.headers_mut());
+    if let Some(format) = state.log {
+        access_log(
+            format,
+            peer,
+            &method,
+            &path,
+            origin.as_ref(),
+            response.status(),
+            started,
+            outcome,
+        );
+    }
+    Ok(response)
+}
+
+async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let base = state.upstream.path().trim_end_matches('/');
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = format!(
+        "{}://{}{base}{pq}",
+        state.upstream.scheme_str().unwrap_or("http"),
+        state.upstream.authority().map_or("", |a| a.as_str())
+    );
+    let Ok(uri) = target.parse::<Uri>() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("cannot forward to {target}\n"),
+        );
+    };
+    let original_host = parts.headers.get(HOST).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    let client_ip = peer.ip().to_string();
+    let xff = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prev) => format!("{prev}, {client_ip}"),
+        None => client_ip.clone(),
+    };
+    let for_value = if peer.is_ipv6() {
+        format!("\"[{client_ip}]\"")
+    } else {
+        client_ip
+    };
+    let mut forwarded = format!("for={for_value};proto=http");
+    if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
+        forwarded.push_str(&format!(";host=\"{h}\""));
+    }
+    let h = &mut parts.headers;
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(host) = original_host {
+        h.insert("x-forwarded-host", host);
+    }
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        h.append("forwarded", v);
+    }
+    h.remove(HOST);
+    parts.uri = uri;
+    let upstream_req = Request::from_parts(parts, body.boxed());
+    match tokio::time::timeout(state.timeout, state.client.request(upstream_req)).await {
+        Ok(Ok(resp)) => resp.map(BodyExt::boxed),
+        Ok(Err(e)) => text(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "corsair proxy: upstream failed: {}\n",
+                crate::net::explain(&e, &target)
+            ),
+        ),
+        Err(_) => text(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "corsair proxy: upstream did not answer within {}s: {target}\n",
+                state.timeout.as_secs_f64()
+            ),
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn access_log(
+    format: LogFormat,
+    peer: SocketAddr,
+    method: &http::Method,
+    path: &str,
+    origin: Option<&HeaderValue>,
+    status: StatusCode,
+    started: Instant,
+    outcome: Outcome,
+) {
+    let (cors, reason) = match outcome {
+        Outcome::NotCors => ("not-cors", None),
+        Outcome::Allowed => ("allowed", None),
+        Outcome::Rejected(r) => ("rejected", Some(r.as_str())),
+    };
+    let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match format {
+        LogFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "client": peer.to_string(),
+                "method": method.as_str(),
+                "path": path,
+                "origin": origin,
+                "status": status.as_u16(),
+                "ms": (ms * 1000.0).round() / 1000.0,
+                "cors": cors,
+                "reason": reason,
+            })
+        ),
+        LogFormat::Text => println!(
+            "{peer} \"{method} {path}\" {} {ms:.3}ms origin={} cors={cors}{}",
+            status.as_u16(),
+            origin.as_deref().unwrap_or("-"),
+            reason.map(|r| format!(" reason={r}")).unwrap_or_default()
+        ),
+    }
+}

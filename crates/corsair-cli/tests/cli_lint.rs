@@ -1,0 +1,59 @@
+//! `corsair lint`: every problem with its line, code and fix; exit 1 on problems, 0 when clean.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::process::Command;
+
+fn lint(source: &str, name: &str) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("corsair-lint-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, source).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .arg("lint")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text =
+        String::from_utf8_lossy(&out.stdout).replace(&file.display().to_string(), "policy.toml");
+    (out.status.code(), text)
+}
+
+#[test]
+fn a_clean_file_exits_zero() {
+    let (code, out) = lint(
+        "allow_origins = [\"https://app.example.com\"]\n[[route]]\npath = \"/public/\"\nallow_origins = [\"*\"]\n",
+        "clean",
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "policy.toml: ok (1 route(s): /public/, and the top level)\n"
+    );
+}
+
+#[test]
+fn every_problem_with_line_code_and_fix() {
+    let (code, out) = lint(
+        "allow_origins = [\n  \"https://App.example.com\",\n]\nallow_methods = [\"TRACE\"]\nexpose_header = [\"x\"]\n",
+        "problems",
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        out,
+        "policy.toml:2: [origin-uppercase] allow_origins: \"https://App.example.com\": browsers send origins in lowercase, so this never matches. Fix: write https://app.example.com.\n\
+         policy.toml:4: [method-forbidden] allow_methods: \"TRACE\": browsers refuse to send CONNECT, TRACE and TRACK, so allowing them does nothing. Fix: remove it.\n\
+         policy.toml:5: [unknown-key] \"expose_header\": unknown key. Fix: did you mean `expose_headers`?\n\
+         3 problems\n"
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args(["lint", "/nonexistent/policy.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[invalid-file]"));
+}

@@ -1,0 +1,622 @@
+//! `corsair proxy` against real upstreams started here: header handling, streaming in bounded
+//! memory, failing and slow upstreams, SIGHUP reloads, graceful shutdown, access logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::routing::{any, get};
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+/// A running proxy process; killed when dropped.
+struct Proxy {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start(args: &[&str]) -> Proxy {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .arg("proxy")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
+                    let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("proxy did not start: {:?}", stderr.lock().unwrap()));
+        Proxy {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until stderr has a line containing `needle`.
+    async fn stderr_contains(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Peak resident memory of the proxy process, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+const GIB: u64 = 1 << 30;
+const CHUNK: usize = 1 << 20;
+
+/// An upstream that knows nothing of CORS but sets its own wrong CORS headers, echoes request
+/// headers, streams 1 GiB, counts uploaded bytes, and has a slow endpoint.
+async fn upstream() -> String {
+    let app = Router::new()
+        .route(
+            "/echo",
+            any(|headers: HeaderMap| async move {
+                let mut seen: Vec<(String, String)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                seen.sort();
+                (
+                    [
+                        ("access-control-allow-origin", "*"),
+                        ("access-control-allow-methods", "GET"),
+                        ("vary", "Accept-Encoding"),
+                    ],
+                    serde_json::to_string(&seen).unwrap(),
+                )
+            }),
+        )
+        .route(
+            "/download",
+            get(|| async {
+                let chunk = Bytes::from(vec![b'x'; CHUNK]);
+                let stream = futures_stream(chunk, (GIB as usize) / CHUNK);
+                Body::from_stream(stream)
+            }),
+        )
+        .route(
+            "/upload",
+            any(|req: Request| async move {
+                let mut body = req.into_body();
+                let mut n: u64 = 0;
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.unwrap().into_data() {
+                        n += data.len() as u64;
+                    }
+                }
+                n.to_string()
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/error",
+            get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        );
+    serve(app).await
+}
+
+/// A stream of `n` copies of `chunk`.
+fn futures_stream(
+    chunk: Bytes,
+    n: usize,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
+    struct Repeat(Bytes, usize);
+    impl futures_core::Stream for Repeat {
+        type Item = Result<Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.1 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.1 -= 1;
+            std::task::Poll::Ready(Some(Ok(self.0.clone())))
+        }
+    }
+    Repeat(chunk, n)
+}
+
+fn client() -> reqwest_like::Client {
+    reqwest_like::Client::new()
+}
+
+/// A minimal client over hyper for these tests.
+mod reqwest_like {
+    use bytes::Bytes;
+    use http_body_util::{combinators::BoxBody, BodyExt, Full};
+    use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+    use hyper_util::rt::TokioExecutor;
+
+    pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    #[derive(Clone)]
+    pub struct Client(HyperClient<HttpConnector, Body>);
+
+    impl Client {
+        pub fn new() -> Self {
+            Client(HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()))
+        }
+
+        pub async fn send(
+            &self,
+            method: &str,
+            url: &str,
+            headers: &[(&str, &str)],
+            body: Body,
+        ) -> http::Response<hyper::body::Incoming> {
+            let mut b = http::Request::builder().method(method).uri(url);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            self.0.request(b.body(body).unwrap()).await.unwrap()
+        }
+
+        pub fn empty() -> Body {
+            Full::new(Bytes::new()).map_err(|e| match e {}).boxed()
+        }
+    }
+}
+
+use reqwest_like::Client;
+
+async fn text(resp: http::Response<hyper::body::Incoming>) -> String {
+    String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned()
+}
+
+const ORIGIN: (&str, &str) = ("origin", "http://localhost:3000");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_replaces_upstream_cors_headers_and_hop_by_hop_headers_stay_behind() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--log",
+        "--log-format",
+        "json",
+    ]);
+    let c = client();
+    let r = c
+        .send(
+            "GET",
+            &proxy.url("/echo?q=1"),
+            &[
+                ORIGIN,
+                ("connection", "x-secret"),
+                ("x-secret", "1"),
+                ("x-kept", "2"),
+                ("keep-alive", "timeout=5"),
+            ],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(
+        h.get_all("access-control-allow-origin")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["http://localhost:3000"]
+    );
+    assert!(
+        h.get("access-control-allow-methods").is_none(),
+        "upstream's CORS header kept"
+    );
+    assert_eq!(
+        h.get_all("vary").iter().collect::<Vec<_>>(),
+        ["Accept-Encoding", "Origin"]
+    );
+    let seen: Vec<(String, String)> = serde_json::from_str(&text(r).await).unwrap();
+    let get = |k: &str| seen.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("x-kept"), Some("2"));
+    assert_eq!(
+        get("x-secret"),
+        None,
+        "a header named by Connection was forwarded"
+    );
+    assert_eq!(get("keep-alive"), None);
+    assert_eq!(get("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(get("x-forwarded-proto"), Some("http"));
+    assert_eq!(get("x-forwarded-host"), Some(proxy.addr.as_str()));
+    assert_eq!(
+        get("forwarded"),
+        Some(format!("for=127.0.0.1;proto=http;host=\"{}\"", proxy.addr).as_str())
+    );
+    // Preflights are answered by the proxy.
+    let r = c
+        .send(
+            "OPTIONS",
+            &proxy.url("/echo"),
+            &[ORIGIN, ("access-control-request-method", "GET")],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = proxy.stdout.lock().unwrap().clone();
+    let entries: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(entries.len(), 2, "{log:?}");
+    assert_eq!(entries[0]["path"], "/echo?q=1");
+    assert_eq!(entries[0]["cors"], "allowed");
+    assert_eq!(entries[1]["method"], "OPTIONS");
+    assert_eq!(entries[1]["status"], 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let c = client();
+    let r = c
+        .send("GET", &proxy.url("/download"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let mut body = r.into_body();
+    let mut n: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame.unwrap().into_data() {
+            n += d.len() as u64;
+        }
+    }
+    assert_eq!(n, GIB);
+    let upload =
+        http_body_util::StreamBody::new(futures_stream_frames(GIB as usize / CHUNK)).boxed();
+    let r = c
+        .send("POST", &proxy.url("/upload"), &[ORIGIN], upload)
+        .await;
+    assert_eq!(text(r).await, GIB.to_string());
+    let peak = proxy.peak_rss_kib();
+    println!(
+        "proxy peak RSS after 1 GiB down and 1 GiB up: {} MiB",
+        peak / 1024
+    );
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+}
+
+fn futures_stream_frames(
+    n: usize,
+) -> impl futures_core::Stream<
+    Item = Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
+> {
+    struct Frames(Bytes, usize);
+    impl futures_core::Stream for Frames {
+        type Item = Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.1 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.1 -= 1;
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.0.clone()))))
+        }
+    }
+    Frames(Bytes::from(vec![b'y'; CHUNK]), n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_and_slow_upstreams_give_502_and_504_with_cors_headers() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &dead,
+        "--allow-origin",
+        "http://localhost:3000",
+    ]);
+    let c = client();
+    let r = c
+        .send("GET", &proxy.url("/x"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(text(r).await.contains("connection refused"));
+    let r = c
+        .send(
+            "GET",
+            &proxy.url("/x"),
+            &[("origin", "http://evil.test")],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 502);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    drop(proxy);
+
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--timeout",
+        "0.3",
+    ]);
+    let r = c
+        .send("GET", &proxy.url("/slow"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 504);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let r = c
+        .send("GET", &proxy.url("/error"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_good_file_and_keeps_the_policy_on_a_bad_one() {
+    let up = upstream().await;
+    let dir = std::env::temp_dir().join(format!("corsair-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, "allow_origins = [\"https://a.example\"]\n").unwrap();
+    let proxy = Proxy::start(&["--upstream", &up, "--config", file.to_str().unwrap()]);
+    let c = client();
+    let acao = |origin: &'static str| {
+        let c = c.clone();
+        let url = proxy.url("/echo");
+        async move {
+            let r = c
+                .send("GET", &url, &[("origin", origin)], Client::empty())
+                .await;
+            r.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(acao("https://b.example").await, None);
+    std::fs::write(&file, "allow_origins = [\"https://b.example\"]\n").unwrap();
+    proxy.signal("-HUP");
+    assert!(proxy.stderr_contains("policy reloaded").await);
+    assert_eq!(
+        acao("https://b.example").await.as_deref(),
+        Some("https://b.example")
+    );
+    assert_eq!(acao("https://a.example").await, None);
+    std::fs::write(
+        &file,
+        "allow_origins = [\"https://b.example/\"]\nallow_credentials = true\n",
+    )
+    .unwrap();
+    proxy.signal("-HUP");
+    assert!(
+        proxy
+            .stderr_contains("rejected, keeping the current policy")
+            .await
+    );
+    assert!(proxy.stderr_contains("[origin-trailing-slash]").await);
+    assert_eq!(
+        acao("https://b.example").await.as_deref(),
+        Some("https://b.example")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight() {
+    let up = upstream().await;
+    let mut proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let c = client();
+    let url = proxy.url("/slow");
+    let in_flight = tokio::spawn({
+        let c = c.clone();
+        async move {
+            let r = c.send("GET", &url, &[ORIGIN], Client::empty()).await;
+            (r.status(), text(r).await)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.signal("-TERM");
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!((status.as_u16(), body.as_str()), (200, "late"));
+    let code = tokio::task::spawn_blocking(move || {
+        let code = proxy.child.wait().unwrap().code();
+        (code, proxy)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0));
+    assert!(code
+        .1
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l == "corsair proxy: stopped"));
+    assert!(
+        tokio::net::TcpStream::connect(&code.1.addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_allows_any_method_and_header_with_a_warning() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--dev",
+    ]);
+    assert!(
+        proxy
+            .stderr_contains(
+                "WARNING: --dev allows http://localhost:3000 with ANY method and header"
+            )
+            .await
+    );
+    let r = client()
+        .send(
+            "OPTIONS",
+            &proxy.url("/echo"),
+            &[
+                ORIGIN,
+                ("access-control-request-method", "PATCH"),
+                ("access-control-request-headers", "x-anything,authorization"),
+            ],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-methods"], "PATCH");
+    assert_eq!(
+        r.headers()["access-control-allow-headers"],
+        "x-anything,authorization"
+    );
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+}
+
+#[tokio::test]
+async fn bad_arguments_exit_two() {
+    for args in [
+        vec![
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+        ],
+        vec![
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "ftp://x",
+            "--allow-origin",
+            "https://a.example",
+        ],
+        vec![
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--allow-origin",
+            "https://a.example/",
+        ],
+    ] {
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_corsair"))
+                .args(&args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

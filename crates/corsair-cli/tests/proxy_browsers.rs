@@ -1,0 +1,93 @@
+//! The foundation's real-browser matrix rerun through `corsair proxy`, in front of an upstream
+//! that knows nothing of CORS, with the matrix's policies as a policy file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use corsair_testkit::matrix::{cases, disagreements, policy_file, upstream};
+use corsair_testkit::{Browser, PageServer};
+
+async fn through_proxy(browser: Browser) {
+    let pages = PageServer::start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let up = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream()).await });
+
+    let dir = std::env::temp_dir().join(format!(
+        "corsair-proxy-matrix-{}-{}",
+        std::process::id(),
+        browser.name()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, policy_file(pages.port())).unwrap();
+    let lint = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .arg("lint")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--config",
+        ])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(proxy.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .strip_prefix("corsair proxy listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+
+    let (frames, expect) = cases(pages.port(), &addr);
+    let run = pages.run(browser, &frames, Duration::from_secs(90)).await;
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = run.unwrap_or_else(|e| panic!("{e}"));
+    let wrong = disagreements(&run, &expect);
+    println!(
+        "{} through corsair proxy: {} of {} cases as the policy intends",
+        browser.name(),
+        expect.len() - wrong.len(),
+        expect.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_through_the_proxy() {
+    through_proxy(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_through_the_proxy() {
+    through_proxy(Browser::Firefox).await;
+}
