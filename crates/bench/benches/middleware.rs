@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use corsair_bench::{call, floor, request, scenarios, with_corsair, with_tower_http};
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{HeaderName, HeaderValue};
 
 fn middleware(c: &mut Criterion) {
     for s in scenarios() {
@@ -19,14 +18,7 @@ fn middleware(c: &mut Criterion) {
         let mut tower_http = with_tower_http(&s);
 
         // The headers corsair adds, to measure the bare cost of inserting them.
-        let plain = call(&mut floor(), request(&s)).unwrap();
-        let decorated = call(&mut with_corsair(&s).unwrap(), request(&s)).unwrap();
-        let added: Vec<(HeaderName, HeaderValue)> = decorated
-            .headers()
-            .iter()
-            .filter(|(k, _)| !plain.headers().contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let added = corsair_bench::added_headers(&s).unwrap();
 
         group.bench_function("floor", |b| {
             b.iter(|| black_box(call(&mut bare, request(&s))))

@@ -233,4 +233,24 @@ pub fn call(svc: &mut Svc, req: Request<()>) -> Option<Response<()>> {
     ready(svc.call(req)).and_then(Result::ok)
 }
 
+/// The headers corsair adds to this scenario's response: what a bare insertion must insert.
+///
+/// # Errors
+/// Only if corsair refuses the scenario's policy.
+pub fn added_headers(
+    s: &Scenario,
+) -> Result<Vec<(HeaderName, HeaderValue)>, corsair::ConfigErrors> {
+    let plain = call(&mut floor(), request(s));
+    let decorated = call(&mut with_corsair(s)?, request(s));
+    Ok(match (plain, decorated) {
+        (Some(plain), Some(decorated)) => decorated
+            .headers()
+            .iter()
+            .filter(|(k, _)| !plain.headers().contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
 pub mod actix;

@@ -109,18 +109,21 @@ fn parse_browser(s: &str) -> Result<Browser, String> {
     }
 }
 
+/// An async runtime: one thread for a client, all cores for a server.
+fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
     match cli.command {
         Command::Proxy {
             listen,
@@ -167,15 +170,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime(true) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(corsair_cli::proxy::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -235,6 +232,10 @@ fn main() -> ExitCode {
                     }
                 },
                 None => corsair_cli::net::client(),
+            };
+            let runtime = match runtime(false) {
+                Ok(rt) => rt,
+                Err(code) => return code,
             };
             match runtime.block_on(check::run(&args, &client)) {
                 Ok(report) => {

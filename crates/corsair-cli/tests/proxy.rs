@@ -150,9 +150,11 @@ async fn upstream() -> String {
         .route(
             "/download",
             get(|| async {
-                let chunk = Bytes::from(vec![b'x'; CHUNK]);
-                let stream = futures_stream(chunk, (GIB as usize) / CHUNK);
-                Body::from_stream(stream)
+                Body::from_stream(Repeat {
+                    chunk: Bytes::from(vec![b'x'; CHUNK]),
+                    left: (GIB as usize) / CHUNK,
+                    wrap: Ok::<_, std::io::Error>,
+                })
             }),
         )
         .route(
@@ -182,26 +184,25 @@ async fn upstream() -> String {
     serve(app).await
 }
 
-/// A stream of `n` copies of `chunk`.
-fn futures_stream(
+/// A stream of `n` copies of `chunk`, each wrapped by `wrap`.
+struct Repeat<F> {
     chunk: Bytes,
-    n: usize,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
-    struct Repeat(Bytes, usize);
-    impl futures_core::Stream for Repeat {
-        type Item = Result<Bytes, std::io::Error>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            if self.1 == 0 {
-                return std::task::Poll::Ready(None);
-            }
-            self.1 -= 1;
-            std::task::Poll::Ready(Some(Ok(self.0.clone())))
+    left: usize,
+    wrap: F,
+}
+
+impl<T, F: Fn(Bytes) -> T + Unpin> futures_core::Stream for Repeat<F> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
         }
+        self.left -= 1;
+        std::task::Poll::Ready(Some((self.wrap)(self.chunk.clone())))
     }
-    Repeat(chunk, n)
 }
 
 fn client() -> reqwest_like::Client {
@@ -355,8 +356,12 @@ async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
         }
     }
     assert_eq!(n, GIB);
-    let upload =
-        http_body_util::StreamBody::new(futures_stream_frames(GIB as usize / CHUNK)).boxed();
+    let upload = http_body_util::StreamBody::new(Repeat {
+        chunk: Bytes::from(vec![b'y'; CHUNK]),
+        left: GIB as usize / CHUNK,
+        wrap: |b| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(b)),
+    })
+    .boxed();
     let r = c
         .send("POST", &proxy.url("/upload"), &[ORIGIN], upload)
         .await;
@@ -367,28 +372,6 @@ async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
         peak / 1024
     );
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
-}
-
-fn futures_stream_frames(
-    n: usize,
-) -> impl futures_core::Stream<
-    Item = Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
-> {
-    struct Frames(Bytes, usize);
-    impl futures_core::Stream for Frames {
-        type Item = Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            if self.1 == 0 {
-                return std::task::Poll::Ready(None);
-            }
-            self.1 -= 1;
-            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.0.clone()))))
-        }
-    }
-    Frames(Bytes::from(vec![b'y'; CHUNK]), n)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use corsair_testkit::matrix::{cases, disagreements, policy_file, upstream};
+use corsair_testkit::matrix::{policy_file, run_matrix, upstream};
 use corsair_testkit::{Browser, PageServer};
 
 async fn through_proxy(browser: Browser) {
@@ -61,25 +60,14 @@ async fn through_proxy(browser: Browser) {
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
 
-    let (frames, expect) = cases(pages.port(), &addr);
-    let run = pages.run(browser, &frames, Duration::from_secs(90)).await;
+    let result = run_matrix(&pages, browser, &addr, "through corsair proxy").await;
     let _ = proxy.kill();
     let _ = proxy.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    let run = run.unwrap_or_else(|e| panic!("{e}"));
-    let wrong = disagreements(&run, &expect);
-    println!(
-        "{} through corsair proxy: {} of {} cases as the policy intends",
-        browser.name(),
-        expect.len() - wrong.len(),
-        expect.len()
-    );
-    assert!(
-        wrong.is_empty(),
-        "{} disagreements:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    match result {
+        Ok(summary) => println!("{summary}"),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

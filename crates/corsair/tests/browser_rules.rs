@@ -3,25 +3,13 @@
 //! browser-specific rows are the ones the differential suite found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use corsair::browser::{Allowed, Blocked, Browser, Credentials, Fetch, Outgoing, RequestInit};
-use http::{HeaderMap, HeaderName, HeaderValue};
+mod common;
+use common::{headers, Pairs};
 
-/// Header lines as (name, value) pairs.
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
+use corsair::browser::{Allowed, Blocked, Browser, Credentials, Fetch, Outgoing, RequestInit};
 
 const PAGE: &str = "http://x.test:8131";
 const API: &str = "http://127.0.0.1:8132/s/a";
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
 
 /// Runs a fetch against scripted responses; returns the requests sent and the verdict.
 fn run(

@@ -1,25 +1,14 @@
 //! The server engine's rules, one table row each, through the public API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod common;
+use common::{headers, Pairs};
+
 use std::time::Duration;
 
 use corsair::server::{Action, Outcome, Rejection};
 use corsair::Cors;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-
-/// Header lines as (name, value) pairs.
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
+use http::{Method, StatusCode};
 
 /// Runs a decision and returns (action, outcome, response headers as sorted "name: value" lines).
 fn run(

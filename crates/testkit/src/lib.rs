@@ -13,3 +13,21 @@ pub mod scripted;
 
 pub use browser::Browser;
 pub use pages::{Case, Frame, PageServer, Run, Seen};
+
+/// Serves `app` on an ephemeral 127.0.0.1 port in the background; returns the port.
+///
+/// # Errors
+/// When no port can be bound (`what` names the server in the message).
+pub async fn serve_loopback(app: axum::Router, what: &str) -> Result<u16, String> {
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| format!("bind {what}: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("{what} address: {e}"))?
+        .port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(port)
+}

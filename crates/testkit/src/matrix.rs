@@ -406,6 +406,41 @@ pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, Expect>)
     (frames, expect)
 }
 
+/// Runs the whole matrix in `browser` against `api` (the protected server's base URL) and
+/// compares: `Ok` with the summary line when every case went as the policy intends, `Err` with
+/// every disagreement (or the browser's failure) otherwise. `setup` names what was tested.
+pub async fn run_matrix(
+    pages: &crate::PageServer,
+    browser: crate::Browser,
+    api: &str,
+    setup: &str,
+) -> Result<String, String> {
+    let (frames, expect) = cases(pages.port(), api);
+    if expect.len() < 50 {
+        return Err(format!("the matrix has only {} cases", expect.len()));
+    }
+    let run = pages
+        .run(browser, &frames, std::time::Duration::from_secs(90))
+        .await?;
+    let wrong = disagreements(&run, &expect);
+    let summary = format!(
+        "{} ({}) {setup}: {} of {} cases as the policy intends",
+        browser.name(),
+        browser.version(),
+        expect.len() - wrong.len(),
+        expect.len()
+    );
+    if wrong.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!(
+            "{summary}; {} disagreements:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        ))
+    }
+}
+
 /// Compares what a browser showed with the expectations; returns one line per disagreement.
 pub fn disagreements(run: &Run, expect: &HashMap<String, Expect>) -> Vec<String> {
     let mut out = Vec::new();

@@ -7,7 +7,6 @@
 //! with `fetch()`, and posts the outcomes to its own origin.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,16 +105,7 @@ impl PageServer {
             .route("/cases", get(cases))
             .route("/results", post(results))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| format!("bind page server: {e}"))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| format!("page server address: {e}"))?
-            .port();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = crate::serve_loopback(app, "page server").await?;
         Ok(PageServer { port, shared })
     }
 

@@ -5,7 +5,6 @@
 //! preflight script, any other method its actual script.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
@@ -55,16 +54,7 @@ impl ScriptedServer {
             .route("/c/{id}", any(first))
             .route("/c/{id}/r", any(hop))
             .with_state(scripts.clone());
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| format!("bind scripted server: {e}"))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| format!("scripted server address: {e}"))?
-            .port();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let port = crate::serve_loopback(app, "scripted server").await?;
         Ok(ScriptedServer { port, scripts })
     }
 

@@ -4,12 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use corsair_testkit::matrix::{cases, disagreements, protected_api};
+use corsair_testkit::matrix::{protected_api, run_matrix};
 use corsair_testkit::{Browser, PageServer};
 
-async fn run_matrix(browser: Browser) {
+async fn in_process(browser: Browser) {
     let pages = PageServer::start().await.expect("page server");
     let app = protected_api(pages.port()).expect("matrix policies are valid");
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -21,34 +20,18 @@ async fn run_matrix(browser: Browser) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let (frames, expect) = cases(pages.port(), &api);
-    assert!(expect.len() >= 50, "the matrix has {} cases", expect.len());
-    let run = pages
-        .run(browser, &frames, Duration::from_secs(90))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let wrong = disagreements(&run, &expect);
-    println!(
-        "{} ({}): {} of {} cases as the policy intends",
-        browser.name(),
-        browser.version(),
-        expect.len() - wrong.len(),
-        expect.len()
-    );
-    assert!(
-        wrong.is_empty(),
-        "{} disagreements:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    match run_matrix(&pages, browser, &api, "with the tower middleware").await {
+        Ok(summary) => println!("{summary}"),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_enforces_the_policies() {
-    run_matrix(Browser::Chromium).await;
+    in_process(Browser::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_enforces_the_policies() {
-    run_matrix(Browser::Firefox).await;
+    in_process(Browser::Firefox).await;
 }
