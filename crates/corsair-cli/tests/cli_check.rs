@@ -292,3 +292,36 @@ async fn usage_errors_exit_two() {
         assert!(!stderr(&o).is_empty(), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn a_broken_redirect_is_a_network_error_not_a_cors_error() {
+    let app = Router::new().route(
+        "/r",
+        any(|| async {
+            (
+                axum::http::StatusCode::FOUND,
+                [
+                    ("access-control-allow-origin", "*"),
+                    ("location", "ftp://elsewhere.example/"),
+                ],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/r",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let o = corsair(&["check", &url, "--origin", "http://localhost:8000", "--json"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["error"], "network");
+    assert_eq!(
+        v["message"],
+        "TypeError: Failed to fetch (redirect to a non-HTTP URL: ftp://elsewhere.example/)"
+    );
+    assert_eq!(v["culprit"], "location");
+}

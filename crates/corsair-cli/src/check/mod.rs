@@ -191,12 +191,13 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, C
             Err(Blocked::Network(m)) => Report {
                 allowed: false,
                 preflight,
-                message: None,
+                // Not a CORS failure: the browser reports a network error (TypeError).
+                message: Some(format!("TypeError: Failed to fetch ({m})")),
                 error: Some("network".to_owned()),
                 status: None,
                 exposed: Vec::new(),
-                culprit: None,
-                server_fix: vec![m],
+                culprit: Some((exchanges.len().saturating_sub(1), "location".to_owned())),
+                server_fix: Vec::new(),
                 request_fix: Vec::new(),
                 exchanges,
                 summary,
