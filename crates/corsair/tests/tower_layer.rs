@@ -218,3 +218,106 @@ async fn swaps_are_atomic_under_load() {
     swapper.await.unwrap();
     assert_eq!(seen[0] + seen[1], 4_000);
 }
+
+/// tonic: its body type works as the layer's response body (a gRPC-web service behind CORS).
+#[tokio::test]
+async fn works_with_tonic_bodies() {
+    use tower::{Layer, ServiceExt};
+    let svc = tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+    });
+    let cors = Cors::builder()
+        .allow_origins(["http://localhost:8000"])
+        .allow_headers(["content-type", "x-grpc-web", "x-user-agent"])
+        .expose_headers(["grpc-status", "grpc-message"])
+        .build()
+        .unwrap();
+    let svc = CorsLayer::new(cors).layer(svc);
+    let req = |method: &str, extra: &[(&str, &str)]| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri("/pkg.Service/Method")
+            .header("origin", "http://localhost:8000");
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        b.body(tonic::body::Body::empty()).unwrap()
+    };
+    let pre = svc
+        .clone()
+        .oneshot(req(
+            "OPTIONS",
+            &[
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type,x-grpc-web"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        pre.headers()["access-control-allow-headers"],
+        "content-type, x-grpc-web, x-user-agent"
+    );
+    let post = svc
+        .oneshot(req(
+            "POST",
+            &[("content-type", "application/grpc-web+proto")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        post.headers()["access-control-allow-origin"],
+        "http://localhost:8000"
+    );
+    assert_eq!(
+        post.headers()["access-control-expose-headers"],
+        "grpc-status, grpc-message"
+    );
+}
+
+/// hyper without axum: the layer served over a real connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_with_bare_hyper() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    use tower::Layer;
+    let inner = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            bytes::Bytes::from("hi"),
+        )))
+    });
+    let svc = CorsLayer::new(cors()).layer(inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let svc = TowerToHyperService::new(svc.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc),
+            );
+        }
+    });
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let get = |method: &str, extra: &[(&str, &str)]| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}/"))
+            .header("origin", "http://localhost:8000");
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        client.request(b.body(http_body_util::Empty::new()).unwrap())
+    };
+    let r = get("GET", &[]).await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:8000"
+    );
+    let r = get("OPTIONS", &[("access-control-request-method", "PUT")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["access-control-allow-methods"], "PUT");
+}
