@@ -120,6 +120,35 @@ enum Vary {
     Preflight { origin: bool, private_network: bool },
 }
 
+impl Vary {
+    /// The tokens, and the same tokens as one header value for a response without `Vary`.
+    fn tokens(self) -> (&'static [&'static str], &'static str) {
+        const O: &str = "Origin";
+        const M: &str = "Access-Control-Request-Method";
+        const H: &str = "Access-Control-Request-Headers";
+        const P: &str = "Access-Control-Request-Private-Network";
+        match self {
+            Vary::None => (&[], ""),
+            Vary::Origin => (&[O], O),
+            Vary::Preflight { origin: true, private_network: false } => (
+                &[O, M, H],
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+            ),
+            Vary::Preflight { origin: false, private_network: false } => {
+                (&[M, H], "Access-Control-Request-Method, Access-Control-Request-Headers")
+            }
+            Vary::Preflight { origin: true, private_network: true } => (
+                &[O, M, H, P],
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+            ),
+            Vary::Preflight { origin: false, private_network: true } => (
+                &[M, H, P],
+                "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+            ),
+        }
+    }
+}
+
 /// The CORS response headers a decision adds. Compact: the values are shared with the policy
 /// (static buffers) or the request, so building and moving it copies no header bytes.
 #[derive(Debug, Clone)]
@@ -186,11 +215,6 @@ impl Decision {
         (self.action, self.headers)
     }
 }
-
-const VARY_ORIGIN: &str = "Origin";
-const VARY_ACRM: &str = "Access-Control-Request-Method";
-const VARY_ACRH: &str = "Access-Control-Request-Headers";
-const VARY_ACRPN: &str = "Access-Control-Request-Private-Network";
 
 /// The policy's own headers, which it removes from the application's responses.
 const OWNED: [HeaderName; 7] = [
@@ -275,38 +299,19 @@ impl CorsHeaders {
                 vary
             }
         };
-        match vary {
-            Vary::None => {}
-            Vary::Origin => add_vary(headers, &[VARY_ORIGIN]),
-            Vary::Preflight {
-                origin,
-                private_network,
-            } => {
-                let all = [VARY_ORIGIN, VARY_ACRM, VARY_ACRH, VARY_ACRPN];
-                let from = if origin { 0 } else { 1 };
-                let to = if private_network { 4 } else { 3 };
-                add_vary(headers, &all[from..to]);
-            }
-        }
+        add_vary(headers, vary);
     }
 }
 
 /// Appends each token not already named by the response's `Vary` (case-insensitively); a
 /// `Vary: *` already covers everything. A response without `Vary` gets one line with all tokens.
-fn add_vary(headers: &mut HeaderMap, tokens: &[&'static str]) {
+fn add_vary(headers: &mut HeaderMap, vary: Vary) {
+    let (tokens, joined) = vary.tokens();
+    if tokens.is_empty() {
+        return;
+    }
     if !headers.contains_key(VARY) {
-        let value = match tokens {
-            [VARY_ORIGIN] => VARY_ORIGIN,
-            [VARY_ORIGIN, VARY_ACRM, VARY_ACRH] => {
-                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
-            }
-            [VARY_ACRM, VARY_ACRH] => "Access-Control-Request-Method, Access-Control-Request-Headers",
-            [VARY_ORIGIN, VARY_ACRM, VARY_ACRH, VARY_ACRPN] => {
-                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
-            }
-            _ => "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-        };
-        headers.insert(VARY, HeaderValue::from_static(value));
+        headers.insert(VARY, HeaderValue::from_static(joined));
         return;
     }
     for &token in tokens {
