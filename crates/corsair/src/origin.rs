@@ -353,11 +353,6 @@ impl OriginPattern {
                 format!("write {}.", pretty(&serialized)),
             ));
         }
-        let port = match (any_port, url.port()) {
-            (true, _) => PortPattern::Any,
-            (false, Some(p)) => PortPattern::Exact(p),
-            (false, None) => PortPattern::Default,
-        };
         if subdomains {
             if url
                 .host()
@@ -377,15 +372,38 @@ impl OriginPattern {
                 ));
             }
         }
+        Ok(OriginPattern::from_parts(
+            serialized,
+            &lower_scheme,
+            host,
+            url.port(),
+            subdomains,
+            any_port,
+        ))
+    }
+
+    /// An exact origin, or a pattern when `*.` or `:*` was written.
+    fn from_parts(
+        serialized: String,
+        scheme: &str,
+        host: &str,
+        port: Option<u16>,
+        subdomains: bool,
+        any_port: bool,
+    ) -> OriginPattern {
         if !subdomains && !any_port {
-            return Ok(OriginPattern::Exact(serialized));
+            return OriginPattern::Exact(serialized);
         }
-        Ok(OriginPattern::Pattern {
-            scheme: lower_scheme,
+        OriginPattern::Pattern {
+            scheme: scheme.to_owned(),
             host: host.to_owned(),
             subdomains,
-            port,
-        })
+            port: match (any_port, port) {
+                (true, _) => PortPattern::Any,
+                (false, Some(p)) => PortPattern::Exact(p),
+                (false, None) => PortPattern::Default,
+            },
+        }
     }
 
     /// Whether every origin this pattern matches is loopback or uses a secure scheme.
@@ -452,22 +470,14 @@ fn parse_custom_scheme(
 ) -> Result<OriginPattern, ConfigError> {
     let candidate = format!("{scheme}://{rest}");
     match RequestOrigin::parse(candidate.as_bytes()) {
-        Some(o) if !o.host().starts_with('[') => {
-            let port = match (any_port, o.port()) {
-                (true, _) => PortPattern::Any,
-                (false, Some(p)) => PortPattern::Exact(p),
-                (false, None) => PortPattern::Default,
-            };
-            if !subdomains && !any_port {
-                return Ok(OriginPattern::Exact(candidate));
-            }
-            Ok(OriginPattern::Pattern {
-                scheme: scheme.to_owned(),
-                host: o.host().to_owned(),
-                subdomains,
-                port,
-            })
-        }
+        Some(o) if !o.host().starts_with('[') => Ok(OriginPattern::from_parts(
+            candidate.clone(),
+            scheme,
+            o.host(),
+            o.port(),
+            subdomains,
+            any_port,
+        )),
         _ => Err(ConfigError::new(
             ErrorCode::OriginInvalid,
             "allow_origins",
