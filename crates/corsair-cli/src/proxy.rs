@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use corsair::config::PolicySet;
-use corsair::server::{Action, Explain, Outcome};
+use corsair::server::{Action, Outcome};
 use corsair::Cors;
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
@@ -236,15 +236,9 @@ async fn handle(
     let started = Instant::now();
     let policies = state.policies.load();
     let cors = policies.for_path(req.uri().path());
-    let explain = if state.log.is_some() {
-        Explain::Yes
-    } else {
-        Explain::if_logging()
-    };
-    let decision = cors.decide_for(req.method(), req.headers(), explain);
-    if explain == Explain::Yes {
-        corsair::trace_rejection(&decision, req.headers());
-    }
+    let decision = corsair::server::decide_traced(req.headers(), state.log.is_some(), |e| {
+        cors.decide_for(req.method(), req.headers(), e)
+    });
     let outcome = decision.outcome();
     let method = req.method().clone();
     let path = req

@@ -62,4 +62,3 @@ mod trace;
 pub use error::{ConfigError, ConfigErrors, ErrorCode};
 pub use policy::{Cors, CorsBuilder};
 pub use reload::CorsHandle;
-pub use trace::rejection as trace_rejection;

@@ -30,6 +30,8 @@ use crate::policy::{Allowed, Compiled};
 use crate::syntax::{self, ListError, ListItem};
 use crate::Cors;
 
+pub use crate::trace::decide_traced;
+
 /// `Access-Control-Request-Private-Network` (Private Network Access preflights).
 pub const ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK: HeaderName =
     HeaderName::from_static("access-control-request-private-network");

@@ -109,11 +109,8 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let explain = Explain::if_logging();
-        let decision = self.source.decide(&req, explain);
-        if explain == Explain::Yes {
-            crate::trace::rejection(&decision, req.headers());
-        }
+        let decision =
+            crate::server::decide_traced(req.headers(), false, |e| self.source.decide(&req, e));
         let (action, headers) = decision.into_parts();
         let state = match action {
             Action::Forward => State::Inner {
