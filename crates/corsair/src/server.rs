@@ -3,12 +3,15 @@
 //! on the paths a browser takes.
 //!
 //! The rules, in order:
-//! 1. A request without `Origin` is not a CORS request: it is forwarded; its response gets
-//!    `Vary: Origin` when the policy's answer depends on the origin.
+//! 1. Cache safety, on every response: a policy whose answer is the same for every origin (any
+//!    origin, no credentials) sends `Access-Control-Allow-Origin: *` and its exposed headers on
+//!    every response, whatever `Origin` says or whether it is there, and no `Vary: Origin`;
+//!    every other policy sends `Vary: Origin` on every response, CORS or not. A shared cache
+//!    can then never hand a browser an answer made for another origin, or a bare one.
 //! 2. A preflight is exactly `OPTIONS` with `Origin` and `Access-Control-Request-Method`. It never
 //!    reaches the application. Any other `OPTIONS` request is forwarded like any other request.
 //! 3. A disallowed (or malformed) origin gets no `Access-Control-*` header at all: its preflight is
-//!    answered `403`, its other requests are forwarded undecorated.
+//!    answered `403`, its other requests are forwarded undecorated (but for `Vary`).
 //! 4. An allowed origin's preflight is answered with the policy's status (204) and the full allowed
 //!    lists, even when the requested method or headers are not in them: the browser then names
 //!    the exact method or header at fault in its console.
@@ -401,27 +404,55 @@ pub(crate) fn decide(
     headers: &HeaderMap,
     explain: Explain,
 ) -> Decision {
+    let mut origins = headers.get_all(ORIGIN).iter();
+    let origin = origins.next();
+    let request_method = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        origin.is_some() && method == Method::OPTIONS && request_method.iter().next().is_some();
+
+    // The cache rule (Fetch Standard, "CORS protocol and HTTP caches"): an answer that is the
+    // same for every origin carries `Access-Control-Allow-Origin: *` on every response, whatever
+    // `Origin` says (absent, malformed, repeated), and needs no `Vary: Origin`; an answer that
+    // depends on the origin carries `Vary: Origin` on every response, CORS or not. Either way a
+    // shared cache that stores one response can hand it to any browser.
+    if p.wildcard_origin && !preflight {
+        return Decision {
+            action: Action::Forward,
+            headers: CorsHeaders(Inner::Actual {
+                allow_origin: HeaderValue::from_static("*"),
+                expose: p.expose.clone(),
+                credentials: false,
+                vary: Vary::None,
+            }),
+            outcome: if origin.is_some() {
+                Outcome::Allowed
+            } else {
+                Outcome::NotCors
+            },
+        };
+    }
     let actual_vary = if p.wildcard_origin {
         Vary::None
     } else {
         Vary::Origin
     };
-    let mut origins = headers.get_all(ORIGIN).iter();
-    let Some(origin) = origins.next() else {
+    let Some(origin) = origin else {
         return Decision {
             action: Action::Forward,
             headers: CorsHeaders::vary_only(actual_vary),
             outcome: Outcome::NotCors,
         };
     };
-    let request_method = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD);
-    let preflight = method == Method::OPTIONS && request_method.iter().next().is_some();
     let preflight_vary = Vary::Preflight {
         origin: !p.wildcard_origin,
         private_network: p.private_network,
     };
 
-    let verdict = if origins.next().is_some() {
+    // Any origin without credentials: the answer is `*` whatever the origin is, so it is not
+    // looked at (a `null` or malformed origin reads a `*` response in every browser anyway).
+    let verdict = if p.wildcard_origin {
+        Ok(())
+    } else if origins.next().is_some() {
         Err(Rejection::MultipleOrigins)
     } else {
         match p.origins.lookup(origin.as_bytes(), explain == Explain::Yes) {

@@ -48,6 +48,7 @@ const APP: (&str, &str) = ("origin", "https://app.example.com");
 const EVIL: (&str, &str) = ("origin", "https://evil.example.com");
 const NO_CONTENT: Action = Action::Respond(StatusCode::NO_CONTENT);
 const FORBIDDEN: Action = Action::Respond(StatusCode::FORBIDDEN);
+const FORWARD: Action = Action::Forward;
 const PREFLIGHT_VARY: &str =
     "vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
@@ -276,8 +277,15 @@ fn wildcards_without_credentials_send_star() {
             "access-control-expose-headers: *"
         ]
     );
+    // Nor on a request without Origin: a shared cache may store it for everyone.
     let (_, _, got) = run(&c, "GET", &[], &[]);
-    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(
+        got,
+        [
+            "access-control-allow-origin: *",
+            "access-control-expose-headers: *"
+        ]
+    );
     // Any header is reflected, because `*` never covers Authorization.
     let (action, _, got) = run(
         &c,
@@ -298,6 +306,124 @@ fn wildcards_without_credentials_send_star() {
             "access-control-allow-origin: *",
             "vary: Access-Control-Request-Method, Access-Control-Request-Headers",
         ]
+    );
+}
+
+/// Hole 1 of the hardening review: a public API behind a shared cache. A request without
+/// `Origin`, or with one that is malformed, repeated or `null`, must get the same answer as any
+/// browser's request, or the cache stores a bare response and serves it to every browser.
+#[test]
+fn public_api_answers_star_whatever_origin_says() {
+    let c = Cors::builder()
+        .allow_origins(["*"])
+        .expose_headers(["x-request-id"])
+        .build()
+        .unwrap();
+    let want = [
+        "access-control-allow-origin: *",
+        "access-control-expose-headers: x-request-id",
+    ];
+    let requests: [&[(&str, &str)]; 7] = [
+        &[],
+        &[APP],
+        &[("origin", "null")],
+        &[("origin", "https://app.example.com/")],
+        &[("origin", "not an origin")],
+        &[APP, ("origin", "https://evil.example")],
+        &[("origin", "HTTPS://APP.EXAMPLE.COM")],
+    ];
+    for req in requests {
+        for method in ["GET", "POST", "OPTIONS", "DELETE"] {
+            let (action, _, got) = run(&c, method, req, &[]);
+            assert_eq!(action, FORWARD, "{method} {req:?}");
+            assert_eq!(got, want, "{method} {req:?}");
+        }
+    }
+    // The application's own Vary is kept, and nothing about Origin is added.
+    let (_, _, got) = run(&c, "GET", &[], &[("vary", "accept-encoding")]);
+    assert!(got.contains(&"vary: accept-encoding".to_owned()), "{got:?}");
+    assert!(!got.iter().any(|h| h.contains("Origin")), "{got:?}");
+}
+
+/// The other half of the cache rule: a policy whose answer depends on the origin says so on
+/// every response, CORS or not, allowed or refused, well-formed or not.
+#[test]
+fn origin_dependent_policies_vary_on_every_response() {
+    let policies = [
+        api(),
+        Cors::builder()
+            .allow_origins(["*"])
+            .allow_credentials(true)
+            .dangerously_allow_credentials_with_any_origin(true)
+            .build()
+            .unwrap(),
+        Cors::builder()
+            .allow_origin_predicate(|o| o == "https://app.example.com")
+            .build()
+            .unwrap(),
+    ];
+    let requests: [&[(&str, &str)]; 5] = [
+        &[],
+        &[APP],
+        &[EVIL],
+        &[("origin", "null")],
+        &[("origin", "not an origin")],
+    ];
+    for c in &policies {
+        for req in requests {
+            for method in ["GET", "POST", "PUT"] {
+                let (_, _, got) = run(c, method, req, &[]);
+                assert!(
+                    got.contains(&"vary: Origin".to_owned()),
+                    "{c:?} {method} {req:?}: {got:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Hole 3 of the hardening review: every dangerous grant stands on its own option. Credentials
+/// with any origin does not grant `null`; only `dangerously_allow_null_origin` does.
+#[test]
+fn null_is_granted_only_by_its_own_option() {
+    let any = Cors::builder()
+        .allow_origins(["*"])
+        .allow_credentials(true)
+        .dangerously_allow_credentials_with_any_origin(true)
+        .build()
+        .unwrap();
+    let (_, outcome, got) = run(&any, "GET", &[("origin", "null")], &[]);
+    assert_eq!(outcome, Outcome::Rejected(Rejection::OriginNotAllowed));
+    assert_eq!(got, ["vary: Origin"]);
+    let (action, _, _) = run(
+        &any,
+        "OPTIONS",
+        &[("origin", "null"), ("access-control-request-method", "PUT")],
+        &[],
+    );
+    assert_eq!(action, FORBIDDEN);
+    // A real origin is still reflected.
+    let (_, outcome, _) = run(&any, "GET", &[("origin", "https://anyone.example")], &[]);
+    assert_eq!(outcome, Outcome::Allowed);
+
+    let both = Cors::builder()
+        .allow_origins(["*", "null"])
+        .allow_credentials(true)
+        .dangerously_allow_credentials_with_any_origin(true)
+        .dangerously_allow_null_origin(true);
+    // `*` beside another origin is its own error; with `null` named alone it is granted.
+    assert!(both.build().is_err());
+    let null = Cors::builder()
+        .allow_origins(["null"])
+        .allow_credentials(true)
+        .dangerously_allow_null_origin(true)
+        .build()
+        .unwrap();
+    let (_, outcome, got) = run(&null, "GET", &[("origin", "null")], &[]);
+    assert_eq!(outcome, Outcome::Allowed);
+    assert!(
+        got.contains(&"access-control-allow-origin: null".to_owned()),
+        "{got:?}"
     );
 }
 

@@ -84,7 +84,10 @@ impl OriginSet {
             return OriginMatch::Allowed;
         }
         if origin == b"null" {
-            return if self.null || self.any {
+            // `null` is granted only where the policy names it (`dangerously_allow_null_origin`),
+            // never as part of "any origin": under `*` without credentials the engine sends `*`
+            // without asking, and with credentials reflecting `null` would be a grant of its own.
+            return if self.null {
                 OriginMatch::Allowed
             } else {
                 OriginMatch::NotAllowed
