@@ -4,9 +4,25 @@ use std::path::Path;
 
 use corsair::config::PolicySet;
 
-/// The report and whether the file is clean.
-pub fn run(path: &Path) -> (String, bool) {
-    match PolicySet::load(path) {
+/// What `lint` found.
+#[derive(Debug)]
+pub enum Lint {
+    /// The file is valid; the report says what it holds.
+    Clean(String),
+    /// The file has problems, one a line, then their count.
+    Problems(String),
+    /// The file could not be read.
+    Unreadable(String),
+}
+
+/// Lints the policy file at `path`.
+pub fn run(path: &Path) -> Lint {
+    let name = path.display().to_string();
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => return Lint::Unreadable(format!("{name}: cannot be read: {e}")),
+    };
+    match PolicySet::from_toml(&source) {
         Ok(set) => {
             let routes: Vec<&str> = set.route_prefixes().collect();
             let detail = if routes.is_empty() {
@@ -18,30 +34,15 @@ pub fn run(path: &Path) -> (String, bool) {
                     routes.join(", ")
                 )
             };
-            (format!("{}: ok ({detail})\n", path.display()), true)
+            Lint::Clean(format!("{name}: ok ({detail})\n"))
         }
         Err(errors) => {
-            let mut out = String::new();
-            for e in errors.errors() {
-                match e.line() {
-                    Some(l) => {
-                        out.push_str(&format!("{}:{l}: {}\n", path.display(), strip_line(e)))
-                    }
-                    None => out.push_str(&format!("{}: {e}\n", path.display())),
-                }
-            }
             let n = errors.errors().len();
-            out.push_str(&format!("{n} problem{}\n", if n == 1 { "" } else { "s" }));
-            (out, false)
+            Lint::Problems(format!(
+                "{}\n{n} problem{}\n",
+                errors.with_file(&name),
+                if n == 1 { "" } else { "s" }
+            ))
         }
-    }
-}
-
-/// The error's text without its `line N: ` prefix (the path and line lead the output line).
-fn strip_line(e: &corsair::config::FileError) -> String {
-    let s = e.to_string();
-    match s.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest.to_owned(),
-        _ => s,
     }
 }

@@ -182,15 +182,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Lint { file } => {
-            let (report, clean) = corsair_cli::lint::run(&file);
-            print!("{report}");
-            if clean {
+        Command::Lint { file } => match corsair_cli::lint::run(&file) {
+            corsair_cli::lint::Lint::Clean(report) => {
+                print!("{report}");
                 ExitCode::SUCCESS
-            } else {
+            }
+            corsair_cli::lint::Lint::Problems(report) => {
+                print!("{report}");
                 ExitCode::from(1)
             }
-        }
+            corsair_cli::lint::Lint::Unreadable(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Check {
             url,
             origin,

@@ -71,7 +71,7 @@ pub enum LogFormat {
 pub fn policy(args: &ProxyArgs) -> Result<PolicySet, String> {
     match (&args.config, args.allow_origins.is_empty()) {
         (Some(path), true) => {
-            PolicySet::load(path).map_err(|e| format!("{}:\n{e}", path.display()))
+            PolicySet::load(path).map_err(|e| e.with_file(&path.display().to_string()).to_string())
         }
         (Some(_), false) => Err("give either --config or --allow-origin, not both".to_owned()),
         (None, true) => Err("give a policy: --config FILE or --allow-origin ORIGIN".to_owned()),
@@ -181,8 +181,9 @@ fn reload(state: &State, path: Option<&std::path::Path>) {
             eprintln!("corsair proxy: policy reloaded from {}", path.display());
         }
         Err(e) => eprintln!(
-            "corsair proxy: {} rejected, keeping the current policy:\n{e}",
-            path.display()
+            "corsair proxy: {} rejected, keeping the current policy:\n{}",
+            path.display(),
+            e.with_file(&path.display().to_string())
         ),
     }
 }

@@ -28,7 +28,7 @@ fn a_clean_file_exits_zero() {
     assert_eq!(code, Some(0));
     assert_eq!(
         out,
-        "policy.toml: ok (1 route(s): /public/, and the top level)\n"
+        "policy.toml: ok (1 route(s): /public, and the top level)\n"
     );
 }
 
@@ -54,6 +54,47 @@ fn a_missing_file_is_reported() {
         .args(["lint", "/nonexistent/policy.toml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("[invalid-file]"));
+    // 1 means "problems found"; a file that cannot be read is a usage error.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: /nonexistent/policy.toml: cannot be read: No such file or directory (os error 2)\n"
+    );
+}
+
+/// Hole 4 of the hardening review: a route that an earlier route covers is reported.
+#[test]
+fn a_shadowed_route_is_reported() {
+    let (code, out) = lint(
+        "allow_origins = [\"https://app.example.com\"]\n\
+         [[route]]\npath = \"/api\"\nallow_origins = [\"*\"]\n\
+         [[route]]\npath = \"/api/public\"\nallow_origins = [\"*\"]\n\
+         [[route]]\npath = \"/apiary\"\nallow_origins = [\"*\"]\n",
+        "shadowed",
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        out,
+        "policy.toml:6: route 2 (/api/public): [route-shadowed] path: \"/api/public\": route 1 (/api) comes first and covers every path this one does, so this route is never used. Fix: put the more specific route first, or remove one of them.\n\
+         1 problem\n"
+    );
+}
+
+/// Hole 5 of the hardening review: the line is the parser's, not the first place the value
+/// appears in the text.
+#[test]
+fn lines_are_not_fooled_by_comments_or_other_keys() {
+    let (code, out) = lint(
+        "# never allow_origins = [\"*\"] with credentials\n\
+         expose_headers = [\"x-request-id\"]   # \"*\" would expose everything\n\
+         allow_credentials = true\n\
+         allow_origins = [\"*\"]\n",
+        "lines",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        out.starts_with("policy.toml:4: [credentials-with-any-origin] allow_origins: \"*\": "),
+        "{out}"
+    );
 }

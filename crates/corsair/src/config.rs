@@ -11,14 +11,18 @@
 //! preflight_status = 204
 //!
 //! [[route]]                # a path prefix with its own policy; the first match wins
-//! path = "/public/"
+//! path = "/public"         # covers /public and /public/…, not /publicity
 //! allow_origins = ["*"]
 //! ```
 //!
 //! Keys are the builder's settings, with the same validation and the same error codes. A
 //! `[[route]]` is a whole policy of its own: it does not inherit the top-level keys (so that a
-//! public route can drop credentials). Requests whose path starts with no route's `path` get the
-//! top-level policy. An unknown key is an error that names its line and the nearest known key.
+//! public route can drop credentials). A route's `path` matches whole segments: `/public` (or
+//! `/public/`) covers `/public` and every path below `/public/`, never `/publicity`. Requests no
+//! route covers get the top-level policy; a route that an earlier one covers is never used, and is
+//! an error (`route-shadowed`). An unknown key is an error that names its line and the nearest
+//! known key. Every position comes from the TOML parser, so a value repeated in a comment or
+//! under another key never moves the line reported.
 //!
 //! ```
 //! use corsair::config::PolicySet;
@@ -28,7 +32,7 @@
 //! allow_credentials = true
 //!
 //! [[route]]
-//! path = "/public/"
+//! path = "/public"
 //! allow_origins = ["*"]
 //! "#)?;
 //! assert!(set.for_path("/api/users").allows_credentials());
@@ -43,88 +47,86 @@
 //! ```
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 use crate::error::{ConfigError, ErrorCode};
 use crate::{Cors, CorsBuilder};
 
-/// The keys of a policy (top level or route).
-pub const KEYS: [&str; 11] = [
-    "allow_origins",
-    "allow_methods",
-    "allow_headers",
-    "expose_headers",
-    "allow_credentials",
-    "max_age",
-    "allow_private_network",
-    "preflight_status",
-    "dangerously_allow_credentials_with_any_origin",
-    "dangerously_allow_null_origin",
-    "dangerously_allow_insecure_origins_with_credentials",
-];
-
-#[derive(Deserialize, Default)]
-struct RawPolicy {
-    allow_origins: Option<Vec<String>>,
-    allow_methods: Option<Vec<String>>,
-    allow_headers: Option<Vec<String>>,
-    expose_headers: Option<Vec<String>>,
-    allow_credentials: Option<bool>,
-    max_age: Option<u64>,
-    allow_private_network: Option<bool>,
-    preflight_status: Option<u16>,
-    dangerously_allow_credentials_with_any_origin: Option<bool>,
-    dangerously_allow_null_origin: Option<bool>,
-    dangerously_allow_insecure_origins_with_credentials: Option<bool>,
-    path: Option<String>,
-    route: Option<Vec<RawPolicy>>,
-    /// Keys that are not settings, filled from the untyped parse (serde's `flatten` would lose
-    /// the spans of type errors).
-    #[serde(skip)]
-    unknown: Vec<String>,
+/// How a setting's TOML value reaches the builder.
+#[derive(Clone, Copy)]
+enum Apply {
+    /// A list of strings.
+    Strings(fn(CorsBuilder, Vec<String>) -> CorsBuilder),
+    /// A boolean.
+    Flag(fn(CorsBuilder, bool) -> CorsBuilder),
+    /// A whole number of seconds.
+    Seconds(fn(CorsBuilder, u64) -> CorsBuilder),
+    /// An HTTP status code.
+    Status(fn(CorsBuilder, u16) -> CorsBuilder),
 }
 
-impl RawPolicy {
-    fn builder(&self) -> CorsBuilder {
-        let mut b = Cors::builder();
-        if let Some(v) = &self.allow_origins {
-            b = b.allow_origins(v.iter().cloned());
+impl Apply {
+    /// The TOML type, as a fix names it.
+    fn expected(self) -> &'static str {
+        match self {
+            Apply::Strings(_) => "a list of strings, such as [\"https://app.example.com\"]",
+            Apply::Flag(_) => "true or false",
+            Apply::Seconds(_) => "a whole number of seconds, such as 600",
+            Apply::Status(_) => "a status code, such as 204",
         }
-        if let Some(v) = &self.allow_methods {
-            b = b.allow_methods(v.iter().cloned());
-        }
-        if let Some(v) = &self.allow_headers {
-            b = b.allow_headers(v.iter().cloned());
-        }
-        if let Some(v) = &self.expose_headers {
-            b = b.expose_headers(v.iter().cloned());
-        }
-        if let Some(v) = self.allow_credentials {
-            b = b.allow_credentials(v);
-        }
-        if let Some(v) = self.max_age {
-            b = b.max_age(Duration::from_secs(v));
-        }
-        if let Some(v) = self.allow_private_network {
-            b = b.allow_private_network(v);
-        }
-        if let Some(v) = self.preflight_status {
-            b = b.preflight_status(v);
-        }
-        if let Some(v) = self.dangerously_allow_credentials_with_any_origin {
-            b = b.dangerously_allow_credentials_with_any_origin(v);
-        }
-        if let Some(v) = self.dangerously_allow_null_origin {
-            b = b.dangerously_allow_null_origin(v);
-        }
-        if let Some(v) = self.dangerously_allow_insecure_origins_with_credentials {
-            b = b.dangerously_allow_insecure_origins_with_credentials(v);
-        }
-        b
     }
+}
+
+/// Every setting a policy (top level or route) may have: the file's key is the builder's method
+/// name. The one list: the known keys, the unknown-key suggestions and the mapping to the
+/// builder all come from it.
+const SETTINGS: &[(&str, Apply)] = &[
+    ("allow_origins", Apply::Strings(|b, v| b.allow_origins(v))),
+    ("allow_methods", Apply::Strings(|b, v| b.allow_methods(v))),
+    ("allow_headers", Apply::Strings(|b, v| b.allow_headers(v))),
+    ("expose_headers", Apply::Strings(|b, v| b.expose_headers(v))),
+    (
+        "allow_credentials",
+        Apply::Flag(CorsBuilder::allow_credentials),
+    ),
+    (
+        "max_age",
+        Apply::Seconds(|b, s| b.max_age(Duration::from_secs(s))),
+    ),
+    (
+        "allow_private_network",
+        Apply::Flag(CorsBuilder::allow_private_network),
+    ),
+    (
+        "preflight_status",
+        Apply::Status(CorsBuilder::preflight_status),
+    ),
+    (
+        "dangerously_allow_credentials_with_any_origin",
+        Apply::Flag(CorsBuilder::dangerously_allow_credentials_with_any_origin),
+    ),
+    (
+        "dangerously_allow_null_origin",
+        Apply::Flag(CorsBuilder::dangerously_allow_null_origin),
+    ),
+    (
+        "dangerously_allow_insecure_origins_with_credentials",
+        Apply::Flag(CorsBuilder::dangerously_allow_insecure_origins_with_credentials),
+    ),
+];
+
+/// The key of a route's path prefix, and of the route array.
+const PATH: &str = "path";
+const ROUTE: &str = "route";
+
+/// The keys a policy (top level or route) accepts, in documentation order.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|(k, _)| *k)
 }
 
 /// One problem in a policy file: the builder's error, with where it is.
@@ -141,7 +143,7 @@ impl FileError {
         self.line
     }
 
-    /// The route it is in (`route 2 (/public/)`), or `None` for the top level.
+    /// The route it is in (`route 2 (/public)`), or `None` for the top level.
     pub fn section(&self) -> Option<&str> {
         self.section.as_deref()
     }
@@ -150,6 +152,30 @@ impl FileError {
     pub fn error(&self) -> &ConfigError {
         &self.error
     }
+
+    /// The problem without its line: `route 2 (/public): [code] setting: "value": message Fix: …`.
+    pub fn detail(&self) -> impl fmt::Display + '_ {
+        Detail(self)
+    }
+}
+
+struct Detail<'a>(&'a FileError);
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = &self.0.section {
+            write!(f, "{s}: ")?;
+        }
+        let e = &self.0.error;
+        write!(f, "[{}] ", e.code())?;
+        if e.setting() != FILE {
+            write!(f, "{}: ", e.setting())?;
+        }
+        if let Some(v) = e.value() {
+            write!(f, "{v:?}: ")?;
+        }
+        write!(f, "{} Fix: {}", e.message(), e.fix())
+    }
 }
 
 impl fmt::Display for FileError {
@@ -157,18 +183,7 @@ impl fmt::Display for FileError {
         if let Some(l) = self.line {
             write!(f, "line {l}: ")?;
         }
-        if let Some(s) = &self.section {
-            write!(f, "{s}: ")?;
-        }
-        let e = &self.error;
-        write!(f, "[{}] ", e.code())?;
-        if e.setting() != "policy file" {
-            write!(f, "{}: ", e.setting())?;
-        }
-        if let Some(v) = e.value() {
-            write!(f, "{v:?}: ")?;
-        }
-        write!(f, "{} Fix: {}", e.message(), e.fix())
+        write!(f, "{}", self.detail())
     }
 }
 
@@ -180,6 +195,33 @@ impl FileErrors {
     /// The problems, in file order.
     pub fn errors(&self) -> &[FileError] {
         &self.0
+    }
+
+    /// The problems as a compiler prints them, one a line: `FILE:LINE: [code] … Fix: …`.
+    ///
+    /// ```
+    /// let errors = corsair::config::PolicySet::from_toml("allow_origins = [\"null\"]\n").unwrap_err();
+    /// assert!(errors.with_file("cors.toml").to_string().starts_with("cors.toml:1: [null-origin] allow_origins: \"null\": "));
+    /// ```
+    pub fn with_file<'a>(&'a self, file: &'a str) -> impl fmt::Display + 'a {
+        WithFile(self, file)
+    }
+}
+
+struct WithFile<'a>(&'a FileErrors, &'a str);
+
+impl fmt::Display for WithFile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0 .0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            match e.line {
+                Some(l) => write!(f, "{}:{l}: {}", self.1, e.detail())?,
+                None => write!(f, "{}: {}", self.1, e.detail())?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -197,11 +239,32 @@ impl fmt::Display for FileErrors {
 
 impl std::error::Error for FileErrors {}
 
+/// A route's path prefix, matched on whole path segments: `/api` (or `/api/`) covers `/api`
+/// and everything below `/api/`, never `/apiary` or `/api-admin`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Prefix(String);
+
+impl Prefix {
+    /// `/api/` and `/api` are one prefix; `/` covers every path.
+    fn new(path: &str) -> Self {
+        let trimmed = path.trim_end_matches('/');
+        Prefix(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
+    }
+
+    fn covers(&self, path: &str) -> bool {
+        let p = self.0.as_str();
+        p == "/"
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
 /// A compiled policy file: the top-level policy and the route policies, by path prefix.
 #[derive(Clone, Debug)]
 pub struct PolicySet {
     default: Cors,
-    routes: Vec<(String, Cors)>,
+    routes: Vec<(Prefix, Cors)>,
 }
 
 impl PolicySet {
@@ -216,7 +279,8 @@ impl PolicySet {
     /// Reads a policy file.
     ///
     /// # Errors
-    /// The file cannot be read, or every problem in it, with line numbers.
+    /// The file cannot be read (`invalid-file`, without a line), or every problem in it, with
+    /// line numbers.
     pub fn load(path: &Path) -> Result<PolicySet, FileErrors> {
         let source = std::fs::read_to_string(path).map_err(|e| {
             FileErrors(vec![FileError {
@@ -224,7 +288,7 @@ impl PolicySet {
                 section: None,
                 error: ConfigError::new(
                     ErrorCode::InvalidFile,
-                    "policy file",
+                    FILE,
                     Some(&path.display().to_string()),
                     format!("cannot be read: {e}."),
                     "check the path and its permissions.",
@@ -237,219 +301,350 @@ impl PolicySet {
     /// Parses and validates a policy file's text.
     ///
     /// # Errors
-    /// Every problem, each with its line, code and fix.
+    /// Every problem, each with its line (taken from the TOML parser's positions), code and fix.
     pub fn from_toml(source: &str) -> Result<PolicySet, FileErrors> {
-        let mut raw: RawPolicy = toml::from_str(source).map_err(|e| {
-            let line = e.span().map(|s| line_at(source, s.start));
+        let doc = DeTable::parse(source).map_err(|e| {
             FileErrors(vec![FileError {
-                line,
+                line: e.span().map(|s| line_at(source, s.start)),
                 section: None,
                 error: ConfigError::new(
                     ErrorCode::InvalidFile,
-                    "policy file",
+                    FILE,
                     None,
-                    format!("{}.", e.message().trim_end_matches('.')),
+                    format!("{}.", e.message().trim().trim_end_matches('.')),
                     "write the keys as in the documented format: lists of strings, booleans, whole numbers.",
                 ),
             }])
         })?;
-        // Unknown keys, from an untyped parse (it succeeds wherever the typed one did).
-        if let Ok(table) = toml::from_str::<toml::Table>(source) {
-            let unknown = |t: &toml::Table, extra: &str| -> Vec<String> {
-                t.keys()
-                    .filter(|k| !KEYS.contains(&k.as_str()) && k.as_str() != extra)
-                    .cloned()
-                    .collect()
-            };
-            raw.unknown = unknown(&table, "route");
-            raw.unknown.retain(|k| k != "path");
-            if let (Some(toml::Value::Array(tables)), Some(routes)) =
-                (table.get("route"), raw.route.as_mut())
-            {
-                for (t, r) in tables.iter().zip(routes.iter_mut()) {
-                    if let toml::Value::Table(t) = t {
-                        r.unknown = unknown(t, "path");
-                        r.unknown.retain(|k| k != "route");
-                    }
-                }
-            }
-        }
-        let sections = sections(source);
-        let mut errors = Vec::new();
-        let check = |raw: &RawPolicy, index: Option<usize>, errors: &mut Vec<FileError>| {
-            let (start, end) = sections
-                .get(index.map_or(0, |i| i + 1))
-                .copied()
-                .unwrap_or((0, source.len()));
-            let text = &source[start..end];
-            let section = index.map(|i| {
-                format!(
-                    "route {} ({})",
-                    i + 1,
-                    raw.path.as_deref().unwrap_or("no path")
-                )
-            });
-            let at = |needle: &str| text.find(needle).map(|o| line_at(source, start + o));
-            for key in &raw.unknown {
-                errors.push(FileError {
-                    line: key_line(text, key).map(|o| line_at(source, start + o)),
-                    section: section.clone(),
-                    error: ConfigError::new(
-                        ErrorCode::UnknownKey,
-                        "policy file",
-                        Some(key),
-                        "unknown key.",
-                        match nearest(key) {
-                            Some(k) => format!("did you mean `{k}`?"),
-                            None => format!("known keys: {}.", KEYS.join(", ")),
-                        },
-                    ),
-                });
-            }
-            if index.is_none() && raw.path.is_some() {
-                errors.push(FileError {
-                    line: key_line(text, "path").map(|o| line_at(source, start + o)),
-                    section: None,
-                    error: ConfigError::new(
-                        ErrorCode::UnknownKey,
-                        "policy file",
-                        Some("path"),
-                        "`path` belongs in a [[route]] table.",
-                        "put it under [[route]], or remove it.",
-                    ),
-                });
-            }
-            if index.is_some() {
-                match raw.path.as_deref() {
-                    Some(p) if p.starts_with('/') => {}
-                    other => errors.push(FileError {
-                        line: key_line(text, "path")
-                            .map(|o| line_at(source, start + o))
-                            .or_else(|| Some(line_at(source, start))),
-                        section: section.clone(),
-                        error: ConfigError::new(
-                            ErrorCode::RoutePathInvalid,
-                            "path",
-                            other,
-                            "a route needs a path prefix starting with `/`.",
-                            "write path = \"/public/\".",
-                        ),
-                    }),
-                }
-                if raw.route.is_some() {
-                    errors.push(FileError {
-                        line: Some(line_at(source, start)),
-                        section: section.clone(),
-                        error: ConfigError::new(
-                            ErrorCode::UnknownKey,
-                            "policy file",
-                            Some("route"),
-                            "routes do not nest.",
-                            "declare every [[route]] at the top level.",
-                        ),
-                    });
-                }
-            }
-            match raw.builder().build() {
-                Ok(cors) => Some(cors),
-                Err(es) => {
-                    for e in es {
-                        let line = e
-                            .value()
-                            .and_then(|v| at(&format!("\"{v}\"")))
-                            .or_else(|| {
-                                key_line(text, e.setting()).map(|o| line_at(source, start + o))
-                            })
-                            .or_else(|| Some(line_at(source, start)));
-                        errors.push(FileError {
-                            line,
-                            section: section.clone(),
-                            error: e,
-                        });
-                    }
-                    None
-                }
-            }
+        let mut file = Reader {
+            source,
+            errors: Vec::new(),
         };
-        let default = check(&raw, None, &mut errors);
-        let mut routes = Vec::new();
-        for (i, r) in raw.route.iter().flatten().enumerate() {
-            if let Some(cors) = check(r, Some(i), &mut errors) {
-                routes.push((r.path.clone().unwrap_or_default(), cors));
+        let top = file.policy(doc.get_ref(), None, 0);
+        let mut routes: Vec<(Spanned<Prefix>, Option<Cors>)> = Vec::new();
+        if let Some((key, value)) = doc.get_ref().get_key_value(ROUTE) {
+            match value.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let DeValue::Table(t) = item.get_ref() {
+                            if let Some(route) = file.route(t, i, item.span().start) {
+                                routes.push(route);
+                            }
+                        } else {
+                            file.type_error(key, item.span(), None, "[[route]] tables");
+                        }
+                    }
+                }
+                _ => file.type_error(key, value.span(), None, "[[route]] tables"),
             }
         }
-        match default {
-            Some(default) if errors.is_empty() => Ok(PolicySet { default, routes }),
+        file.shadowed_routes(&routes);
+        match top {
+            Some(default) if file.errors.is_empty() => Ok(PolicySet {
+                default,
+                routes: routes
+                    .into_iter()
+                    .filter_map(|(p, c)| Some((p.into_inner(), c?)))
+                    .collect(),
+            }),
             _ => {
-                errors.sort_by_key(|e| e.line.unwrap_or(0));
-                Err(FileErrors(errors))
+                file.errors.sort_by_key(|e| e.line.unwrap_or(0));
+                Err(FileErrors(file.errors))
             }
         }
     }
 
-    /// The policy for a request path: the first route whose `path` prefixes it, else the
-    /// top-level policy.
+    /// The policy for a request path: the first route whose prefix covers it (on whole
+    /// segments), else the top-level policy.
+    ///
+    /// ```
+    /// let set = corsair::config::PolicySet::from_toml(r#"
+    /// allow_origins = ["https://app.example.com"]
+    /// allow_credentials = true
+    /// [[route]]
+    /// path = "/public"
+    /// allow_origins = ["*"]
+    /// "#)?;
+    /// assert!(!set.for_path("/public").allows_credentials());
+    /// assert!(!set.for_path("/public/logo.png").allows_credentials());
+    /// assert!(set.for_path("/publicity").allows_credentials()); // not the route: the top level
+    /// assert!(set.for_path("/api").allows_credentials());
+    /// # Ok::<(), corsair::config::FileErrors>(())
+    /// ```
     pub fn for_path(&self, path: &str) -> &Cors {
         self.routes
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .find(|(prefix, _)| prefix.covers(path))
             .map_or(&self.default, |(_, cors)| cors)
     }
 
-    /// The route prefixes, in order.
+    /// The route prefixes, in order, as matched (without a trailing slash).
     pub fn route_prefixes(&self) -> impl Iterator<Item = &str> {
-        self.routes.iter().map(|(p, _)| p.as_str())
+        self.routes.iter().map(|(p, _)| p.0.as_str())
+    }
+}
+
+/// The `setting` of problems that belong to the file rather than to one setting.
+const FILE: &str = "policy file";
+
+/// Where one setting's values are in the file, to place the builder's errors.
+struct Entry {
+    key: &'static str,
+    key_span: Range<usize>,
+    items: Vec<(String, Range<usize>)>,
+}
+
+/// Reads tables into builders, collecting every problem with its position.
+struct Reader<'s> {
+    source: &'s str,
+    errors: Vec<FileError>,
+}
+
+impl Reader<'_> {
+    fn push(&mut self, at: usize, section: Option<&str>, error: ConfigError) {
+        self.errors.push(FileError {
+            line: Some(line_at(self.source, at)),
+            section: section.map(str::to_owned),
+            error,
+        });
+    }
+
+    fn type_error(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        at: Range<usize>,
+        section: Option<&str>,
+        expected: &str,
+    ) {
+        self.push(
+            at.start,
+            section,
+            ConfigError::new(
+                ErrorCode::InvalidFile,
+                FILE,
+                Some(key.get_ref()),
+                format!("this key takes {expected}."),
+                format!("write {key} = {expected}.", key = key.get_ref()),
+            ),
+        );
+    }
+
+    /// One `[[route]]`: its path, then its policy.
+    fn route(
+        &mut self,
+        table: &DeTable<'_>,
+        index: usize,
+        start: usize,
+    ) -> Option<(Spanned<Prefix>, Option<Cors>)> {
+        let path = table
+            .get_key_value(PATH)
+            .and_then(|(_, v)| v.get_ref().as_str().map(|s| (s, v.span())));
+        let name = format!(
+            "route {} ({})",
+            index + 1,
+            path.as_ref().map_or("no path", |p| p.0)
+        );
+        let section = Some(name.as_str());
+        let prefix = match (table.get_key_value(PATH), path) {
+            (Some(_), Some((p, span))) => {
+                let problem = if !p.starts_with('/') {
+                    Some("a route's path starts with `/`.")
+                } else if p.contains(['*', '?', '#']) || p.contains(char::is_whitespace) {
+                    Some("a route's path is a plain prefix: no wildcards, query, fragment or spaces; `/api` already covers `/api/…`.")
+                } else {
+                    None
+                };
+                match problem {
+                    Some(message) => {
+                        self.push(
+                            span.start,
+                            section,
+                            ConfigError::new(
+                                ErrorCode::RoutePathInvalid,
+                                PATH,
+                                Some(p),
+                                message,
+                                "write a path prefix such as path = \"/public\".",
+                            ),
+                        );
+                        None
+                    }
+                    None => Some(Spanned::new(span, Prefix::new(p))),
+                }
+            }
+            (Some((key, v)), None) => {
+                self.type_error(
+                    key,
+                    v.span(),
+                    section,
+                    "a path prefix string, such as \"/public\"",
+                );
+                None
+            }
+            (None, _) => {
+                self.push(
+                    start,
+                    section,
+                    ConfigError::new(
+                        ErrorCode::RoutePathInvalid,
+                        PATH,
+                        None,
+                        "a route needs the path prefix it governs.",
+                        "write path = \"/public\" in this [[route]].",
+                    ),
+                );
+                None
+            }
+        };
+        let cors = self.policy(table, section, start);
+        prefix.map(|p| (p, cors))
+    }
+
+    /// One policy table: every known key read into the builder, every unknown one reported,
+    /// then the builder's own validation, each problem placed at its value.
+    fn policy(&mut self, table: &DeTable<'_>, section: Option<&str>, start: usize) -> Option<Cors> {
+        let mut builder = Cors::builder();
+        let mut entries = Vec::new();
+        let mut readable = true;
+        for (key, value) in table {
+            let name = key.get_ref().as_ref();
+            let Some(&(setting, apply)) = SETTINGS.iter().find(|(k, _)| *k == name) else {
+                let allowed_here = if section.is_some() {
+                    name == PATH
+                } else {
+                    name == ROUTE
+                };
+                if allowed_here {
+                    continue;
+                }
+                let (message, fix) = match name {
+                    PATH => (
+                        "`path` belongs in a [[route]] table.".to_owned(),
+                        "put it under [[route]], or remove it.".to_owned(),
+                    ),
+                    ROUTE => (
+                        "routes do not nest.".to_owned(),
+                        "declare every [[route]] at the top level.".to_owned(),
+                    ),
+                    _ => (
+                        "unknown key.".to_owned(),
+                        match nearest(name) {
+                            Some(k) => format!("did you mean `{k}`?"),
+                            None => {
+                                format!("known keys: {}.", keys().collect::<Vec<_>>().join(", "))
+                            }
+                        },
+                    ),
+                };
+                self.push(
+                    key.span().start,
+                    section,
+                    ConfigError::new(ErrorCode::UnknownKey, FILE, Some(name), message, fix),
+                );
+                continue;
+            };
+            let mut entry = Entry {
+                key: setting,
+                key_span: key.span(),
+                items: Vec::new(),
+            };
+            let applied = match (apply, value.get_ref()) {
+                (Apply::Strings(f), DeValue::Array(items)) => {
+                    let mut strings = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item.get_ref() {
+                            DeValue::String(s) => {
+                                strings.push(s.to_string());
+                                entry.items.push((s.to_string(), item.span()));
+                            }
+                            _ => {
+                                self.type_error(key, item.span(), section, apply.expected());
+                                readable = false;
+                            }
+                        }
+                    }
+                    Some(f(builder.clone(), strings))
+                }
+                (Apply::Flag(f), DeValue::Boolean(v)) => Some(f(builder.clone(), *v)),
+                (Apply::Seconds(f), DeValue::Integer(i)) => {
+                    u64::from_str_radix(i.as_str(), i.radix())
+                        .ok()
+                        .map(|v| f(builder.clone(), v))
+                }
+                (Apply::Status(f), DeValue::Integer(i)) => {
+                    u16::from_str_radix(i.as_str(), i.radix())
+                        .ok()
+                        .map(|v| f(builder.clone(), v))
+                }
+                _ => None,
+            };
+            match applied {
+                Some(b) => builder = b,
+                None => {
+                    self.type_error(key, value.span(), section, apply.expected());
+                    readable = false;
+                }
+            }
+            entries.push(entry);
+        }
+        if !readable {
+            return None;
+        }
+        match builder.build() {
+            Ok(cors) => Some(cors),
+            Err(errors) => {
+                for e in errors {
+                    let at = entries
+                        .iter()
+                        .find(|en| en.key == e.setting())
+                        .map_or(start, |en| {
+                            e.value()
+                                .and_then(|v| en.items.iter().find(|(s, _)| s == v))
+                                .map_or(en.key_span.start, |(_, span)| span.start)
+                        });
+                    self.errors.push(FileError {
+                        line: Some(line_at(self.source, at)),
+                        section: section.map(str::to_owned),
+                        error: e,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// A route that an earlier route covers is never used.
+    fn shadowed_routes(&mut self, routes: &[(Spanned<Prefix>, Option<Cors>)]) {
+        for (j, (later, _)) in routes.iter().enumerate() {
+            if let Some(i) = routes[..j]
+                .iter()
+                .position(|(earlier, _)| earlier.get_ref().covers(&later.get_ref().0))
+            {
+                let earlier = &routes[i].0.get_ref().0;
+                let later_path = &later.get_ref().0;
+                let section = format!("route {} ({later_path})", j + 1);
+                self.push(later.span().start, Some(&section), ConfigError::new(ErrorCode::RouteShadowed, PATH, Some(later_path), format!(
+                        "route {} ({earlier}) comes first and covers every path this one does, so this route is never used.",
+                        i + 1
+                    ), "put the more specific route first, or remove one of them."));
+            }
+        }
     }
 }
 
 /// The 1-based line of a byte offset.
 fn line_at(source: &str, offset: usize) -> usize {
-    source[..offset.min(source.len())].matches('\n').count() + 1
-}
-
-/// The byte ranges of the top level and of each `[[route]]` table, in order.
-fn sections(source: &str) -> Vec<(usize, usize)> {
-    let mut starts = vec![0];
-    let mut offset = 0;
-    for line in source.split_inclusive('\n') {
-        if line.trim_start().starts_with("[[route]]") {
-            starts.push(offset);
-        }
-        offset += line.len();
-    }
-    let mut out = Vec::new();
-    for (i, &s) in starts.iter().enumerate() {
-        let e = starts.get(i + 1).copied().unwrap_or(source.len());
-        out.push((s, e));
-    }
-    out
-}
-
-/// The offset of the line defining `key` in `text`, if any.
-fn key_line(text: &str, key: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        let bare = t.trim_start_matches('"');
-        if bare.starts_with(key)
-            && bare[key.len()..]
-                .trim_start_matches('"')
-                .trim_start()
-                .starts_with('=')
-        {
-            return Some(offset + (line.len() - t.len()));
-        }
-        offset += line.len();
-    }
-    None
+    source
+        .get(..offset.min(source.len()))
+        .map_or(1, |s| s.matches('\n').count() + 1)
 }
 
 /// The known key nearest to `key` by edit distance, if it is near enough to be a typo.
 fn nearest(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase().replace('-', "_");
-    KEYS.iter()
-        .chain(["path", "route"].iter())
-        .map(|k| (edit_distance(&lower, k), *k))
+    keys()
+        .chain([PATH, ROUTE])
+        .map(|k| (edit_distance(&lower, k), k))
         .filter(|(d, k)| *d <= 3.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -493,7 +688,7 @@ allow_origins = ["*"]
         let set = PolicySet::from_toml(GOOD).unwrap();
         assert!(set.for_path("/api").allows_credentials());
         assert!(!set.for_path("/public/x").allows_credentials());
-        assert_eq!(set.route_prefixes().collect::<Vec<_>>(), ["/public/"]);
+        assert_eq!(set.route_prefixes().collect::<Vec<_>>(), ["/public"]);
     }
 
     fn problems(source: &str) -> Vec<(Option<usize>, ErrorCode)> {
@@ -546,7 +741,7 @@ allow_credentials = true
                 "line 2: [unknown-key] \"max-age\": unknown key. Fix: did you mean `max_age`?",
                 format!(
                     "line 3: [unknown-key] \"foo\": unknown key. Fix: known keys: {}.",
-                    KEYS.join(", ")
+                    keys().collect::<Vec<_>>().join(", ")
                 )
                 .as_str(),
             ]
@@ -580,5 +775,153 @@ allow_credentials = true
         h.insert("origin", "https://a.example".parse().unwrap());
         let d = set.for_path("/p/x").decide(&http::Method::GET, &h);
         assert!(d.rejection().is_some());
+    }
+
+    /// Hole 4 of the hardening review: a route covered `/apiary` and `/api-admin` because
+    /// prefixes were compared as strings. They cover whole path segments.
+    #[test]
+    fn routes_match_whole_segments() {
+        for path in ["/api", "/api/"] {
+            let set = PolicySet::from_toml(&format!(
+                "allow_origins = [\"https://app.example.com\"]\nallow_credentials = true\n[[route]]\npath = \"{path}\"\nallow_origins = [\"*\"]\n"
+            ))
+            .unwrap();
+            let public = |p: &str| !set.for_path(p).allows_credentials();
+            for covered in ["/api", "/api/", "/api/users", "/api/users/1", "/api//x"] {
+                assert!(public(covered), "{path} should cover {covered}");
+            }
+            for other in [
+                "/apiary",
+                "/api-admin",
+                "/ap",
+                "/",
+                "/v1/api",
+                "/API",
+                "/api.json",
+            ] {
+                assert!(!public(other), "{path} should not cover {other}");
+            }
+        }
+        let root = PolicySet::from_toml(
+            "allow_origins = [\"https://a.example\"]\nallow_credentials = true\n[[route]]\npath = \"/\"\nallow_origins = [\"*\"]\n",
+        )
+        .unwrap();
+        assert!(!root.for_path("/anything").allows_credentials());
+    }
+
+    /// `corsair lint` must report a route that an earlier route shadows.
+    #[test]
+    fn shadowed_routes_are_reported() {
+        let src = "allow_origins = [\"https://a.example\"]\n\
+                   [[route]]\npath = \"/api\"\nallow_origins = [\"*\"]\n\
+                   [[route]]\npath = \"/api/v1/\"\nallow_origins = [\"*\"]\n\
+                   [[route]]\npath = \"/apiary\"\nallow_origins = [\"*\"]\n\
+                   [[route]]\npath = \"/api/\"\nallow_origins = [\"*\"]\n";
+        let e = PolicySet::from_toml(src).unwrap_err();
+        let got: Vec<(Option<usize>, ErrorCode, Option<&str>)> = e
+            .errors()
+            .iter()
+            .map(|e| (e.line(), e.error().code(), e.section()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(6), ErrorCode::RouteShadowed, Some("route 2 (/api/v1)")),
+                (Some(12), ErrorCode::RouteShadowed, Some("route 4 (/api)")),
+            ]
+        );
+        assert_eq!(
+            e.errors()[0].error().message(),
+            "route 1 (/api) comes first and covers every path this one does, so this route is never used."
+        );
+        // The specific route first is fine.
+        assert!(PolicySet::from_toml(
+            "allow_origins = [\"https://a.example\"]\n[[route]]\npath = \"/api/v1\"\nallow_origins = [\"*\"]\n[[route]]\npath = \"/api\"\nallow_origins = [\"*\"]\n"
+        )
+        .is_ok());
+    }
+
+    /// Hole 5 of the hardening review: lines were found by searching the text, so the same value
+    /// in a comment or under another key moved the reported line. They come from the parser.
+    #[test]
+    fn lines_come_from_the_parser_not_from_searching_the_text() {
+        let src = r#"# allow_origins = ["*"] would allow everyone; "null" too
+expose_headers = ["*"]          # "*" here is fine without credentials
+allow_methods = ["null"]        # not a method anyone sends, but a valid token
+allow_origins = [
+  "https://app.example.com",
+  "null",
+  "*",
+]
+allow_credentials = true
+# max_age = 100000
+max_age = 100000
+"#;
+        use ErrorCode::*;
+        assert_eq!(
+            problems(src),
+            vec![
+                (Some(2), CredentialsWithAnyExposedHeader),
+                (Some(4), AnyOriginInList),
+                (Some(6), NullOrigin),
+                (Some(7), CredentialsWithAnyOrigin),
+                (Some(11), MaxAgeTooLarge),
+            ]
+        );
+        // The same bad origin in two routes: each reported in its own route, on its own line.
+        let src = "allow_origins = [\"https://a.example\"]\n\
+                   [[route]]\npath = \"/a\"\nallow_origins = [\"https://A.example\"]\n\
+                   [[route]]\npath = \"/b\"\nallow_origins = [\"https://A.example\"]\n";
+        let lines: Vec<_> = problems(src).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(lines, [Some(4), Some(7)]);
+    }
+
+    #[test]
+    fn wrong_types_are_reported_at_the_value() {
+        use ErrorCode::*;
+        assert_eq!(
+            problems("allow_origins = [\"https://a.example\", 3]\nmax_age = -5\npreflight_status = 70000\nallow_credentials = \"yes\"\n"),
+            vec![
+                (Some(1), InvalidFile),
+                (Some(2), InvalidFile),
+                (Some(3), InvalidFile),
+                (Some(4), InvalidFile),
+            ]
+        );
+        let e = PolicySet::from_toml("allow_origins = [\"https://a.example\"]\nmax_age = \"10\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.errors()[0].to_string(),
+            "line 2: [invalid-file] \"max_age\": this key takes a whole number of seconds, such as 600. Fix: write max_age = a whole number of seconds, such as 600."
+        );
+    }
+
+    #[test]
+    fn route_paths_are_checked() {
+        use ErrorCode::*;
+        let src = "allow_origins = [\"https://a.example\"]\n\
+                   [[route]]\nallow_origins = [\"*\"]\n\
+                   [[route]]\npath = \"/api/*\"\nallow_origins = [\"*\"]\n\
+                   [[route]]\npath = 5\nallow_origins = [\"*\"]\n";
+        assert_eq!(
+            problems(src),
+            vec![
+                (Some(2), RoutePathInvalid),
+                (Some(5), RoutePathInvalid),
+                (Some(8), InvalidFile)
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_print_as_a_compiler_prints_them() {
+        let e = PolicySet::from_toml(
+            "allow_origins = [\"https://a.example\"]\n[[route]]\npath = \"/p\"\nallow_origins = [\"null\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.with_file("cors.toml").to_string(),
+            "cors.toml:4: route 1 (/p): [null-origin] allow_origins: \"null\": sandboxed iframes and file: pages of any site send the origin `null`, so allowing it allows them all. Fix: allow the real origin of the page; if you must, use dangerously_allow_null_origin."
+        );
     }
 }

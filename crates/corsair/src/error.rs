@@ -87,6 +87,8 @@ codes! {
     InvalidFile = "invalid-file",
     /// Policy files: a route whose `path` is missing or does not start with `/`.
     RoutePathInvalid = "route-path-invalid",
+    /// Policy files: a route that an earlier route covers, so it is never used.
+    RouteShadowed = "route-shadowed",
 }
 
 impl fmt::Display for ErrorCode {

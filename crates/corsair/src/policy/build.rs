@@ -384,7 +384,7 @@ mod tests {
         ];
         let covered: Vec<ErrorCode> = rows.iter().map(|(c, _)| *c).collect();
         // Policy-file codes are triggered by the config module's tests.
-        let file_codes = [UnknownKey, InvalidFile, RoutePathInvalid];
+        let file_codes = [UnknownKey, InvalidFile, RoutePathInvalid, RouteShadowed];
         for code in ErrorCode::ALL.iter().filter(|c| !file_codes.contains(c)) {
             assert!(covered.contains(code), "no test row for {code}");
         }
