@@ -9,7 +9,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use corsair::server::Explain;
+use corsair::server::{answer, Reasons};
+use corsair::PolicySet;
 use corsair_bench::{call, floor, request, scenarios, with_corsair, with_tower_http};
 
 struct Counting;
@@ -69,11 +70,18 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             call(&mut bare, request(&s));
         }
 
+        let policies = PolicySet::single(policy.clone());
         let r = request(&s);
         let (decide, _) = count(|| {
             (
                 policy.decide(r.method(), r.headers()),
-                policy.decide_for(r.method(), r.headers(), Explain::No),
+                answer(
+                    &policies,
+                    r.method(),
+                    r.uri().path(),
+                    r.headers(),
+                    Reasons::WhenTraced,
+                ),
             )
         });
         let r = request(&s);

@@ -16,11 +16,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use corsair::config::PolicySet;
-use corsair::server::{Action, Outcome};
-use corsair::Cors;
+use corsair::server::{answer, Action, Outcome, Reasons};
+use corsair::{Cors, CorsHandle};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -89,7 +88,7 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, String> {
 }
 
 struct State {
-    policies: ArcSwap<PolicySet>,
+    policies: CorsHandle,
     upstream: Uri,
     client: Upstream,
     log: Option<LogFormat>,
@@ -129,7 +128,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), String> {
         .pool_idle_timeout(Duration::from_secs(30))
         .build(crate::net::https_connector(Some(args.connect_timeout)));
     let state = Arc::new(State {
-        policies: ArcSwap::from_pointee(policies),
+        policies: CorsHandle::new(policies),
         upstream: args.upstream.clone(),
         client,
         log: args.log,
@@ -177,7 +176,7 @@ fn reload(state: &State, path: Option<&std::path::Path>) {
     };
     match PolicySet::load(path) {
         Ok(set) => {
-            state.policies.store(Arc::new(set));
+            state.policies.store(set);
             eprintln!("corsair proxy: policy reloaded from {}", path.display());
         }
         Err(e) => eprintln!(
@@ -235,11 +234,18 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let policies = state.policies.load();
-    let cors = policies.for_path(req.uri().path());
-    let decision = corsair::server::decide_traced(req.headers(), state.log.is_some(), |e| {
-        cors.decide_for(req.method(), req.headers(), e)
-    });
+    let reasons = if state.log.is_some() {
+        Reasons::Always
+    } else {
+        Reasons::WhenTraced
+    };
+    let decision = answer(
+        &state.policies.load(),
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+        reasons,
+    );
     let outcome = decision.outcome();
     let method = req.method().clone();
     let path = req
@@ -258,7 +264,8 @@ async fn handle(
     };
     strip_hop_by_hop(response.headers_mut());
     cors_headers.apply(response.headers_mut());
-    if let Some(format) = state.log {
+    // With a log, the reason was always worked out (Reasons::Always), so the outcome is there.
+    if let (Some(format), Some(outcome)) = (state.log, outcome) {
         access_log(
             format,
             peer,

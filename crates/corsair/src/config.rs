@@ -55,7 +55,10 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::{ConfigError, ErrorCode};
+use crate::policy::set::{path_problem, shadowed_by, Prefix};
 use crate::{Cors, CorsBuilder};
+
+pub use crate::policy::set::PolicySet;
 
 /// How a setting's TOML value reaches the builder.
 #[derive(Clone, Copy)]
@@ -239,43 +242,7 @@ impl fmt::Display for FileErrors {
 
 impl std::error::Error for FileErrors {}
 
-/// A route's path prefix, matched on whole path segments: `/api` (or `/api/`) covers `/api`
-/// and everything below `/api/`, never `/apiary` or `/api-admin`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Prefix(String);
-
-impl Prefix {
-    /// `/api/` and `/api` are one prefix; `/` covers every path.
-    fn new(path: &str) -> Self {
-        let trimmed = path.trim_end_matches('/');
-        Prefix(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
-    }
-
-    fn covers(&self, path: &str) -> bool {
-        let p = self.0.as_str();
-        p == "/"
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-}
-
-/// A compiled policy file: the top-level policy and the route policies, by path prefix.
-#[derive(Clone, Debug)]
-pub struct PolicySet {
-    default: Cors,
-    routes: Vec<(Prefix, Cors)>,
-}
-
 impl PolicySet {
-    /// One policy for every path.
-    pub fn single(cors: Cors) -> Self {
-        PolicySet {
-            default: cors,
-            routes: Vec::new(),
-        }
-    }
-
     /// Reads a policy file.
     ///
     /// # Errors
@@ -340,47 +307,18 @@ impl PolicySet {
         }
         file.shadowed_routes(&routes);
         match top {
-            Some(default) if file.errors.is_empty() => Ok(PolicySet {
+            Some(default) if file.errors.is_empty() => Ok(PolicySet::with_routes(
                 default,
-                routes: routes
+                routes
                     .into_iter()
                     .filter_map(|(p, c)| Some((p.into_inner(), c?)))
                     .collect(),
-            }),
+            )),
             _ => {
                 file.errors.sort_by_key(|e| e.line.unwrap_or(0));
                 Err(FileErrors(file.errors))
             }
         }
-    }
-
-    /// The policy for a request path: the first route whose prefix covers it (on whole
-    /// segments), else the top-level policy.
-    ///
-    /// ```
-    /// let set = corsair::config::PolicySet::from_toml(r#"
-    /// allow_origins = ["https://app.example.com"]
-    /// allow_credentials = true
-    /// [[route]]
-    /// path = "/public"
-    /// allow_origins = ["*"]
-    /// "#)?;
-    /// assert!(!set.for_path("/public").allows_credentials());
-    /// assert!(!set.for_path("/public/logo.png").allows_credentials());
-    /// assert!(set.for_path("/publicity").allows_credentials()); // not the route: the top level
-    /// assert!(set.for_path("/api").allows_credentials());
-    /// # Ok::<(), corsair::config::FileErrors>(())
-    /// ```
-    pub fn for_path(&self, path: &str) -> &Cors {
-        self.routes
-            .iter()
-            .find(|(prefix, _)| prefix.covers(path))
-            .map_or(&self.default, |(_, cors)| cors)
-    }
-
-    /// The route prefixes, in order, as matched (without a trailing slash).
-    pub fn route_prefixes(&self) -> impl Iterator<Item = &str> {
-        self.routes.iter().map(|(p, _)| p.0.as_str())
     }
 }
 
@@ -447,13 +385,7 @@ impl Reader<'_> {
         let section = Some(name.as_str());
         let prefix = match (table.get_key_value(PATH), path) {
             (Some(_), Some((p, span))) => {
-                let problem = if !p.starts_with('/') {
-                    Some("a route's path starts with `/`.")
-                } else if p.contains(['*', '?', '#']) || p.contains(char::is_whitespace) {
-                    Some("a route's path is a plain prefix: no wildcards, query, fragment or spaces; `/api` already covers `/api/…`.")
-                } else {
-                    None
-                };
+                let problem = path_problem(p);
                 match problem {
                     Some(message) => {
                         self.push(
@@ -616,17 +548,21 @@ impl Reader<'_> {
     /// A route that an earlier route covers is never used.
     fn shadowed_routes(&mut self, routes: &[(Spanned<Prefix>, Option<Cors>)]) {
         for (j, (later, _)) in routes.iter().enumerate() {
-            if let Some(i) = routes[..j]
-                .iter()
-                .position(|(earlier, _)| earlier.get_ref().covers(&later.get_ref().0))
-            {
-                let earlier = &routes[i].0.get_ref().0;
-                let later_path = &later.get_ref().0;
-                let section = format!("route {} ({later_path})", j + 1);
-                self.push(later.span().start, Some(&section), ConfigError::new(ErrorCode::RouteShadowed, PATH, Some(later_path), format!(
-                        "route {} ({earlier}) comes first and covers every path this one does, so this route is never used.",
-                        i + 1
-                    ), "put the more specific route first, or remove one of them."));
+            let earlier = routes[..j].iter().map(|(p, _)| p.get_ref());
+            if let Some(message) = shadowed_by(earlier, later.get_ref()) {
+                let path = later.get_ref().as_str();
+                let section = format!("route {} ({path})", j + 1);
+                self.push(
+                    later.span().start,
+                    Some(&section),
+                    ConfigError::new(
+                        ErrorCode::RouteShadowed,
+                        PATH,
+                        Some(path),
+                        message,
+                        "put the more specific route first, or remove one of them.",
+                    ),
+                );
             }
         }
     }

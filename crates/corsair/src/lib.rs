@@ -4,11 +4,14 @@
 //!
 //! - [`Cors`]: a policy, validated and compiled once by [`Cors::builder`]. Every configuration
 //!   problem comes back at once as [`ConfigErrors`], each with a stable [`ErrorCode`] and a fix.
+//! - [`PolicySet`]: policies by path prefix (routes), for a service or a proxy.
 //! - [`server`]: the engine that turns a request into a [`server::Decision`]: forward and decorate,
-//!   or answer a preflight. Pure, allocation-free on the paths browsers take.
-//! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic.
-//! - [`CorsHandle`]: replace a policy atomically while serving.
-//! - `config` (feature `serde`): policy files in TOML, with per-path routes.
+//!   or answer a preflight. Pure, allocation-free on the paths browsers take. Library users call
+//!   [`Cors::decide`]; middleware calls [`server::answer`], the one entry point for adapters,
+//!   which picks the route's policy and traces refusals.
+//! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic: a complete adapter.
+//! - [`CorsHandle`]: replace a policy or a whole [`PolicySet`] atomically while serving.
+//! - `config` (feature `serde`): policy files in TOML, read into a [`PolicySet`].
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
 //!   Chromium's console messages.
 //! - [`origin`]: origins and origin patterns; [`syntax`]: the header grammar both engines share.
@@ -57,8 +60,8 @@ pub mod server;
 pub mod syntax;
 #[cfg(feature = "tower")]
 pub mod tower;
-mod trace;
 
 pub use error::{ConfigError, ConfigErrors, ErrorCode};
+pub use policy::set::PolicySet;
 pub use policy::{Cors, CorsBuilder};
 pub use reload::CorsHandle;

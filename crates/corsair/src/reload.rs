@@ -1,62 +1,61 @@
-//! Hot reconfiguration: a handle whose policy can be replaced while requests are being served.
+//! Hot reconfiguration: a handle whose policies can be replaced while requests are being served.
 //!
-//! Reads are lock-free (`arc-swap`): a request sees either the old policy or the new one, whole,
-//! never a mix, and a swap never waits for requests in flight.
+//! Reads are lock-free (`arc-swap`): a request sees either the old policies or the new ones,
+//! whole, never a mix, and a swap never waits for requests in flight.
 
 use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::{HeaderMap, Method};
 
-use crate::policy::Compiled;
-use crate::server::{self, Decision, Explain};
-use crate::Cors;
+use crate::PolicySet;
 
-/// A policy that can be replaced atomically while serving. Clones share the same policy.
+/// Policies that can be replaced atomically while serving: one [`Cors`](crate::Cors) or a whole
+/// [`PolicySet`] with routes. Clones share the same policies. The tower layer
+/// (`CorsLayer::reloadable`) and `corsair proxy` read through one of these.
 ///
 /// ```
 /// use corsair::{Cors, CorsHandle};
+/// use http::{HeaderMap, Method};
 ///
 /// let handle = CorsHandle::new(Cors::builder().allow_origins(["https://a.example"]).build()?);
 /// // Later, from any thread, e.g. when a configuration file changes:
 /// handle.store(Cors::builder().allow_origins(["https://b.example"]).build()?);
-/// # Ok::<(), corsair::ConfigErrors>(())
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("origin", "https://b.example".parse()?);
+/// let decision = handle.load().for_path("/").decide(&Method::GET, &headers);
+/// assert!(decision.headers().allow_origin().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct CorsHandle {
-    shared: Arc<ArcSwap<Compiled>>,
+    shared: Arc<ArcSwap<PolicySet>>,
 }
 
 impl CorsHandle {
-    /// A handle serving `cors` until the next [`store`](Self::store).
-    pub fn new(cors: Cors) -> Self {
+    /// A handle serving `policies` (a [`Cors`](crate::Cors) or a [`PolicySet`]) until the next
+    /// [`store`](Self::store).
+    pub fn new(policies: impl Into<PolicySet>) -> Self {
         CorsHandle {
-            shared: Arc::new(ArcSwap::new(cors.inner)),
+            shared: Arc::new(ArcSwap::from_pointee(policies.into())),
         }
     }
 
-    /// Replaces the policy. Requests already decided keep their decision; every later request
-    /// sees `cors`.
-    pub fn store(&self, cors: Cors) {
-        self.shared.store(cors.inner);
+    /// Replaces the policies. Requests already decided keep their decision; every later request
+    /// sees `policies`.
+    pub fn store(&self, policies: impl Into<PolicySet>) {
+        self.shared.store(Arc::new(policies.into()));
     }
 
-    /// The policy in force now.
-    pub fn load(&self) -> Cors {
-        Cors {
-            inner: self.shared.load_full(),
-        }
+    /// The policies in force now.
+    pub fn load(&self) -> Arc<PolicySet> {
+        self.shared.load_full()
     }
 
-    /// Decides with the policy in force now; see [`Cors::decide`].
-    pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
-        server::decide(&self.shared.load(), method, headers, Explain::Yes)
-    }
-
-    /// Decides with the policy in force now; see [`Cors::decide_for`].
-    pub fn decide_for(&self, method: &Method, headers: &HeaderMap, explain: Explain) -> Decision {
-        server::decide(&self.shared.load(), method, headers, explain)
+    /// The policies in force now, without touching the reference count: for the request path.
+    pub(crate) fn guard(&self) -> arc_swap::Guard<Arc<PolicySet>> {
+        self.shared.load()
     }
 }
 
@@ -68,8 +67,14 @@ impl fmt::Debug for CorsHandle {
     }
 }
 
-impl From<Cors> for CorsHandle {
-    fn from(cors: Cors) -> Self {
+impl From<crate::Cors> for CorsHandle {
+    fn from(cors: crate::Cors) -> Self {
         CorsHandle::new(cors)
+    }
+}
+
+impl From<PolicySet> for CorsHandle {
+    fn from(set: PolicySet) -> Self {
+        CorsHandle::new(set)
     }
 }

@@ -31,9 +31,7 @@ use http::{Method, StatusCode};
 use crate::policy::origin_set::OriginMatch;
 use crate::policy::{Allowed, Compiled};
 use crate::syntax::{self, ListError, ListItem};
-use crate::Cors;
-
-pub use crate::trace::decide_traced;
+use crate::{Cors, PolicySet};
 
 /// `Access-Control-Request-Private-Network` (Private Network Access preflights).
 pub const ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK: HeaderName =
@@ -367,20 +365,104 @@ impl Cors {
     pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
         decide(&self.inner, method, headers, Explain::Yes)
     }
+}
 
-    /// Like [`decide`](Self::decide), for middleware: the action and headers are the same, but
-    /// with `Explain::No` the checks whose only product is the rejection reason are skipped
-    /// (with a configured header list, the preflight answer does not depend on the requested
-    /// headers), so [`Decision::outcome`] may say `Allowed` for a preflight the browser will
-    /// refuse. Adapters pass `Explain::Yes` when the reason will be logged.
-    pub fn decide_for(&self, method: &Method, headers: &HeaderMap, explain: Explain) -> Decision {
-        decide(&self.inner, method, headers, explain)
+/// How much of a refusal's reason middleware needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasons {
+    /// Work the reason out only when it will be traced: when a `debug` subscriber for target
+    /// `corsair` listens. Otherwise the checks whose only product is the reason are skipped
+    /// (the response is the same), and [`Answer::outcome`] is `None`.
+    WhenTraced,
+    /// Always work the reason out, for an access log; it is traced as well.
+    Always,
+}
+
+/// The engine's answer for middleware: what to do, the headers to write, and the outcome
+/// when it was worked out.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Answer {
+    decision: Decision,
+    exact: bool,
+}
+
+impl Answer {
+    /// What to do with the request.
+    pub fn action(&self) -> Action {
+        self.decision.action
     }
+
+    /// Whether this was a CORS request and whether it was allowed: `Some` exactly when the
+    /// reason was worked out ([`Reasons::Always`], or a `debug` subscriber listening), never a
+    /// guess.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.exact.then_some(self.decision.outcome)
+    }
+
+    /// Splits the answer into its action and the headers to write on the response.
+    pub fn into_parts(self) -> (Action, CorsHeaders) {
+        self.decision.into_parts()
+    }
+}
+
+/// The entry point for middleware and proxies: picks the request's policy by path, decides,
+/// and traces a refusal as a `debug` event (target `corsair`, with a stable `reason`) when
+/// anyone listens. Nothing is logged at `info` or above.
+///
+/// An adapter calls this once per request, then either forwards the request and applies the
+/// headers to the response, or answers at once with them: see the tower layer's source for a
+/// complete adapter in some forty lines.
+///
+/// ```
+/// use corsair::server::{answer, Action, Reasons};
+/// use corsair::{Cors, PolicySet};
+/// use http::{HeaderMap, Method, StatusCode};
+///
+/// let policies = PolicySet::single(Cors::builder().allow_origins(["http://localhost:8000"]).build()?);
+/// let mut headers = HeaderMap::new();
+/// headers.insert("origin", "http://localhost:8000".parse()?);
+/// headers.insert("access-control-request-method", "GET".parse()?);
+///
+/// let answer = answer(&policies, &Method::OPTIONS, "/api", &headers, Reasons::WhenTraced);
+/// assert_eq!(answer.action(), Action::Respond(StatusCode::NO_CONTENT));
+/// let (_, cors_headers) = answer.into_parts();
+/// let mut response = HeaderMap::new();
+/// cors_headers.apply(&mut response);
+/// assert_eq!(response["access-control-allow-origin"], "http://localhost:8000");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn answer(
+    policies: &PolicySet,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    reasons: Reasons,
+) -> Answer {
+    let explain = match reasons {
+        Reasons::Always => Explain::Yes,
+        Reasons::WhenTraced => Explain::if_logging(),
+    };
+    let decision = decide(&policies.for_path(path).inner, method, headers, explain);
+    let exact = explain == Explain::Yes;
+    if exact {
+        if let Some(reason) = decision.rejection() {
+            tracing::debug!(
+                target: "corsair",
+                reason = reason.as_str(),
+                origin = ?headers.get(ORIGIN),
+                request_method = ?headers.get(ACCESS_CONTROL_REQUEST_METHOD),
+                request_headers = ?headers.get(ACCESS_CONTROL_REQUEST_HEADERS),
+                "CORS request rejected"
+            );
+        }
+    }
+    Answer { decision, exact }
 }
 
 /// Whether a decision must carry its full rejection reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Explain {
+pub(crate) enum Explain {
     /// Check everything, so [`Decision::outcome`] is exact.
     Yes,
     /// Skip the checks that change only the reason, not the response.
@@ -389,7 +471,7 @@ pub enum Explain {
 
 impl Explain {
     /// `Yes` when `debug` events of target `corsair` are being recorded.
-    pub fn if_logging() -> Self {
+    fn if_logging() -> Self {
         if tracing::enabled!(target: "corsair", tracing::Level::DEBUG) {
             Explain::Yes
         } else {

@@ -20,6 +20,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::{Request, Response};
@@ -27,23 +28,14 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::{Action, CorsHeaders, Decision, Explain};
-use crate::{Cors, CorsHandle};
+use crate::server::{answer, Action, CorsHeaders, Reasons};
+use crate::{CorsHandle, PolicySet};
 
-/// Where a layer reads its policy from.
+/// Where a layer reads its policies from.
 #[derive(Clone, Debug)]
 enum Source {
-    Fixed(Cors),
+    Fixed(Arc<PolicySet>),
     Reloadable(CorsHandle),
-}
-
-impl Source {
-    fn decide<B>(&self, req: &Request<B>, explain: Explain) -> Decision {
-        match self {
-            Source::Fixed(c) => c.decide_for(req.method(), req.headers(), explain),
-            Source::Reloadable(h) => h.decide_for(req.method(), req.headers(), explain),
-        }
-    }
 }
 
 /// A [`Layer`] that applies a CORS policy to a service.
@@ -54,14 +46,27 @@ pub struct CorsLayer {
 }
 
 impl CorsLayer {
-    /// A layer enforcing a fixed policy.
-    pub fn new(cors: Cors) -> Self {
+    /// A layer enforcing a fixed policy ([`Cors`](crate::Cors)), or fixed policies by path
+    /// ([`PolicySet`], e.g. from the same policy file as `corsair proxy`).
+    ///
+    /// ```
+    /// use corsair::{tower::CorsLayer, Cors, PolicySet};
+    ///
+    /// let private = Cors::builder()
+    ///     .allow_origins(["https://app.example.com"])
+    ///     .allow_credentials(true)
+    ///     .build()?;
+    /// let public = Cors::builder().allow_origins(["*"]).build()?;
+    /// let layer = CorsLayer::new(PolicySet::single(private).route("/public", public)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(policies: impl Into<PolicySet>) -> Self {
         CorsLayer {
-            source: Source::Fixed(cors),
+            source: Source::Fixed(Arc::new(policies.into())),
         }
     }
 
-    /// A layer reading its policy from `handle` on every request, so that
+    /// A layer reading its policies from `handle` on every request, so that
     /// [`CorsHandle::store`] takes effect at once.
     ///
     /// ```
@@ -109,9 +114,20 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let decision =
-            crate::server::decide_traced(req.headers(), false, |e| self.source.decide(&req, e));
-        let (action, headers) = decision.into_parts();
+        let ask = |policies: &PolicySet| {
+            answer(
+                policies,
+                req.method(),
+                req.uri().path(),
+                req.headers(),
+                Reasons::WhenTraced,
+            )
+        };
+        let (action, headers) = match &self.source {
+            Source::Fixed(policies) => ask(policies),
+            Source::Reloadable(handle) => ask(&handle.guard()),
+        }
+        .into_parts();
         let state = match action {
             Action::Forward => State::Inner {
                 future: self.inner.call(req),

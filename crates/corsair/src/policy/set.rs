@@ -1,0 +1,202 @@
+//! Policies by path: a top-level policy and routes, each a path prefix with its own policy.
+//! The proxy, the tower layer and policy files all choose a request's policy here.
+
+use std::fmt;
+
+use crate::error::{ConfigError, ErrorCode};
+use crate::Cors;
+
+/// A route's path prefix, matched on whole path segments: `/api` (or `/api/`) covers `/api`
+/// and everything below `/api/`, never `/apiary` or `/api-admin`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Prefix(String);
+
+impl Prefix {
+    /// `/api/` and `/api` are one prefix; `/` covers every path.
+    pub(crate) fn new(path: &str) -> Self {
+        let trimmed = path.trim_end_matches('/');
+        Prefix(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn covers(&self, path: &str) -> bool {
+        let p = self.0.as_str();
+        p == "/"
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Policies by path: a top-level policy, and routes (path prefixes with policies of their own)
+/// tried in order. Built in code with [`single`](Self::single) and
+/// [`route`](Self::route), or read from a policy file (`corsair::config`, feature `serde`).
+///
+/// Browsers send paths with dot segments resolved, so `/public/../admin` never reaches a
+/// server from a page; prefixes are compared byte for byte, case-sensitively.
+///
+/// ```
+/// use corsair::{Cors, PolicySet};
+///
+/// let set = PolicySet::single(
+///     Cors::builder()
+///         .allow_origins(["https://app.example.com"])
+///         .allow_credentials(true)
+///         .build()?,
+/// )
+/// .route("/public", Cors::builder().allow_origins(["*"]).build()?)?;
+///
+/// assert!(!set.for_path("/public").allows_credentials());
+/// assert!(!set.for_path("/public/logo.png").allows_credentials());
+/// assert!(set.for_path("/publicity").allows_credentials()); // not the route: the top level
+/// assert!(set.for_path("/api").allows_credentials());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct PolicySet {
+    default: Cors,
+    routes: Vec<(Prefix, Cors)>,
+}
+
+impl PolicySet {
+    /// One policy for every path.
+    pub fn single(cors: Cors) -> Self {
+        PolicySet {
+            default: cors,
+            routes: Vec::new(),
+        }
+    }
+
+    /// Adds a route: requests whose path `prefix` covers (on whole segments) get `cors`, unless
+    /// an earlier route covers them first.
+    ///
+    /// # Errors
+    /// `route-path-invalid` when `prefix` does not start with `/` or holds a wildcard, query,
+    /// fragment or space; `route-shadowed` when an earlier route covers every path this one
+    /// does, so it would never be used.
+    pub fn route(mut self, prefix: &str, cors: Cors) -> Result<Self, ConfigError> {
+        if let Some(message) = path_problem(prefix) {
+            return Err(ConfigError::new(
+                ErrorCode::RoutePathInvalid,
+                "path",
+                Some(prefix),
+                message,
+                "write a path prefix such as \"/public\".",
+            ));
+        }
+        let prefix = Prefix::new(prefix);
+        if let Some(message) = self.shadowing(&prefix) {
+            return Err(ConfigError::new(
+                ErrorCode::RouteShadowed,
+                "path",
+                Some(prefix.as_str()),
+                message,
+                "put the more specific route first, or remove one of them.",
+            ));
+        }
+        self.routes.push((prefix, cors));
+        Ok(self)
+    }
+
+    pub(crate) fn with_routes(default: Cors, routes: Vec<(Prefix, Cors)>) -> Self {
+        PolicySet { default, routes }
+    }
+
+    /// The policy for a request path: the first route whose prefix covers it (on whole
+    /// segments), else the top-level policy.
+    pub fn for_path(&self, path: &str) -> &Cors {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| prefix.covers(path))
+            .map_or(&self.default, |(_, cors)| cors)
+    }
+
+    /// The route prefixes, in order, as matched (without a trailing slash).
+    pub fn route_prefixes(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|(p, _)| p.as_str())
+    }
+
+    /// Why a route with `prefix` added after the existing ones would never be used, if so.
+    pub(crate) fn shadowing(&self, prefix: &Prefix) -> Option<String> {
+        shadowed_by(self.routes.iter().map(|(p, _)| p), prefix)
+    }
+}
+
+/// Why a route with `prefix` after `earlier` routes would never be used, if so.
+pub(crate) fn shadowed_by<'a>(
+    earlier: impl IntoIterator<Item = &'a Prefix>,
+    prefix: &Prefix,
+) -> Option<String> {
+    earlier
+        .into_iter()
+        .enumerate()
+        .find(|(_, p)| p.covers(prefix.as_str()))
+        .map(|(i, p)| {
+            format!(
+                "route {} ({}) comes first and covers every path this one does, so this route is never used.",
+                i + 1,
+                p.as_str()
+            )
+        })
+}
+
+/// What is wrong with a route's path, if anything.
+pub(crate) fn path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        Some("a route's path starts with `/`.")
+    } else if path.contains(['*', '?', '#']) || path.contains(char::is_whitespace) {
+        Some("a route's path is a plain prefix: no wildcards, query, fragment or spaces; `/api` already covers `/api/…`.")
+    } else {
+        None
+    }
+}
+
+impl From<Cors> for PolicySet {
+    fn from(cors: Cors) -> Self {
+        PolicySet::single(cors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cors(origin: &str) -> Cors {
+        Cors::builder().allow_origins([origin]).build().unwrap()
+    }
+
+    #[test]
+    fn routes_in_code_follow_the_file_rules() {
+        let set = PolicySet::single(cors("https://a.example"));
+        assert_eq!(
+            set.clone().route("api", cors("*")).unwrap_err().code(),
+            ErrorCode::RoutePathInvalid
+        );
+        assert_eq!(
+            set.clone().route("/api/*", cors("*")).unwrap_err().code(),
+            ErrorCode::RoutePathInvalid
+        );
+        let set = set.route("/api/", cors("*")).unwrap();
+        let e = set.clone().route("/api/v1", cors("*")).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::RouteShadowed);
+        assert_eq!(
+            e.message(),
+            "route 1 (/api) comes first and covers every path this one does, so this route is never used."
+        );
+        let set = set.route("/apiary", cors("https://b.example")).unwrap();
+        assert_eq!(
+            set.route_prefixes().collect::<Vec<_>>(),
+            ["/api", "/apiary"]
+        );
+    }
+}
