@@ -1,35 +1,7 @@
 //! What to change: the exact response headers the server must send, and request-side changes
 //! that avoid a preflight.
 
-use corsair::browser::{CorsError, CorsErrorKind, Credentials};
-
-/// The response header a failure is about, lowercase; `None` for the status line.
-pub(super) fn culprit(kind: CorsErrorKind) -> Option<&'static str> {
-    use CorsErrorKind::*;
-    match kind {
-        MissingAllowOriginHeader
-        | MultipleAllowOriginValues
-        | InvalidAllowOriginValue
-        | AllowOriginMismatch
-        | WildcardOriginNotAllowed
-        | PreflightMissingAllowOriginHeader
-        | PreflightMultipleAllowOriginValues
-        | PreflightInvalidAllowOriginValue
-        | PreflightAllowOriginMismatch
-        | PreflightWildcardOriginNotAllowed => Some("access-control-allow-origin"),
-        InvalidAllowCredentials | PreflightInvalidAllowCredentials => {
-            Some("access-control-allow-credentials")
-        }
-        InvalidAllowMethodsPreflightResponse | MethodDisallowedByPreflightResponse => {
-            Some("access-control-allow-methods")
-        }
-        InvalidAllowHeadersPreflightResponse | HeaderDisallowedByPreflightResponse => {
-            Some("access-control-allow-headers")
-        }
-        PreflightDisallowedRedirect | RedirectContainsCredentials => Some("location"),
-        _ => None,
-    }
-}
+use corsair::browser::{AccessCheck, CorsError, CorsErrorKind, Credentials};
 
 /// The server-side fix for a CORS failure: every header a correct answer needs (not only the
 /// first one found wrong), and a note on the usual cause.
@@ -48,10 +20,12 @@ pub(super) fn server_side(
         return fix;
     }
     let note = match e.kind() {
-        MultipleAllowOriginValues | PreflightMultipleAllowOriginValues => Some(
+        Response(AccessCheck::MultipleAllowOriginValues)
+        | Preflight(AccessCheck::MultipleAllowOriginValues) => Some(
             "send Access-Control-Allow-Origin once, with one origin: is CORS added twice, e.g. by a proxy and by the application?",
         ),
-        WildcardOriginNotAllowed | PreflightWildcardOriginNotAllowed => {
+        Response(AccessCheck::WildcardOriginNotAllowed)
+        | Preflight(AccessCheck::WildcardOriginNotAllowed) => {
             Some("with credentials, browsers refuse `*`: echo the allowed origin instead")
         }
         PreflightInvalidStatus => Some(

@@ -175,7 +175,7 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, C
                     error: Some(e.kind().as_str().to_owned()),
                     status: None,
                     exposed: Vec::new(),
-                    culprit: fix::culprit(e.kind()).map(|h| (last, h.to_owned())),
+                    culprit: e.kind().header().map(|h| (last, h.to_owned())),
                     server_fix: fix::server_side(
                         &e,
                         fetch.request_origin(),

@@ -10,7 +10,7 @@ use http::header::{
 use url::Url;
 
 use super::cache::PreflightResult;
-use super::error::{CorsError, CorsErrorKind};
+use super::error::{AccessCheck, CorsError, CorsErrorKind};
 use super::safelist::unsafe_header_names;
 use super::{Browser, Credentials};
 use crate::syntax::{self, ListItem};
@@ -394,33 +394,33 @@ impl Fetch {
         &self,
         headers: &HeaderMap,
         origin: &str,
-    ) -> Result<(), (CorsErrorKind, Option<String>)> {
+    ) -> Result<(), (AccessCheck, Option<String>)> {
         let include = self.credentials == Credentials::Include;
         let Some(allow_origin) = combined(headers, &ACCESS_CONTROL_ALLOW_ORIGIN) else {
-            return Err((CorsErrorKind::MissingAllowOriginHeader, None));
+            return Err((AccessCheck::MissingAllowOriginHeader, None));
         };
         if allow_origin == "*" {
             return if include {
-                Err((CorsErrorKind::WildcardOriginNotAllowed, None))
+                Err((AccessCheck::WildcardOriginNotAllowed, None))
             } else {
                 Ok(())
             };
         }
         if allow_origin != origin {
             let kind = if allow_origin.contains([' ', ',']) {
-                CorsErrorKind::MultipleAllowOriginValues
+                AccessCheck::MultipleAllowOriginValues
             } else if allow_origin != "null" && Url::parse(&allow_origin).is_err() {
                 // Chromium takes `null` for a valid value that simply does not match.
-                CorsErrorKind::InvalidAllowOriginValue
+                AccessCheck::InvalidAllowOriginValue
             } else {
-                CorsErrorKind::AllowOriginMismatch
+                AccessCheck::AllowOriginMismatch
             };
             return Err((kind, Some(allow_origin)));
         }
         if include {
             let value = combined(headers, &ACCESS_CONTROL_ALLOW_CREDENTIALS).unwrap_or_default();
             if value != "true" {
-                return Err((CorsErrorKind::InvalidAllowCredentials, Some(value)));
+                return Err((AccessCheck::InvalidAllowCredentials, Some(value)));
             }
         }
         Ok(())
@@ -435,7 +435,7 @@ impl Fetch {
             return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
         self.cors_check(headers, self.preflight_origin())
-            .map_err(|(kind, value)| self.error(kind.on_preflight(), value))?;
+            .map_err(|(check, value)| self.error(CorsErrorKind::Preflight(check), value))?;
         if !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
@@ -476,7 +476,7 @@ impl Fetch {
         let location = headers.get(LOCATION).filter(|_| is_redirect(status));
         if self.cors_tainting {
             self.cors_check(headers, self.request_origin())
-                .map_err(|(kind, value)| self.error(kind, value))?;
+                .map_err(|(check, value)| self.error(CorsErrorKind::Response(check), value))?;
         }
         let Some(location) = location else {
             return Ok(Some(Allowed {

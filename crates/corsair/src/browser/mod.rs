@@ -12,7 +12,7 @@ mod fetch;
 pub mod safelist;
 
 pub use cache::{effective_max_age, PreflightCache, PreflightResult};
-pub use error::{CorsError, CorsErrorKind};
+pub use error::{AccessCheck, CorsError, CorsErrorKind};
 pub use fetch::{Allowed, Blocked, Fetch, InvalidRequest, Outgoing, RequestInit, MAX_REDIRECTS};
 
 /// The browser whose behaviour to follow where browsers differ.
