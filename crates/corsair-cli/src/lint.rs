@@ -4,6 +4,33 @@ use std::path::Path;
 
 use corsair::config::PolicySet;
 
+use crate::error::{Error, Verdict};
+
+/// `corsair lint`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The policy file (TOML).
+    pub file: std::path::PathBuf,
+}
+
+/// Runs `corsair lint` and prints its report.
+///
+/// # Errors
+/// The file cannot be read ([`Error::Config`], exit status 2; problems in it are exit status 1).
+pub fn main(args: Args) -> Result<Verdict, Error> {
+    match run(&args.file) {
+        Lint::Clean(report) => {
+            print!("{report}");
+            Ok(Verdict::Pass)
+        }
+        Lint::Problems(report) => {
+            print!("{report}");
+            Ok(Verdict::Fail)
+        }
+        Lint::Unreadable(message) => Err(Error::Config(message)),
+    }
+}
+
 /// What `lint` found.
 #[derive(Debug)]
 pub enum Lint {

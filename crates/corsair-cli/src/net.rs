@@ -95,34 +95,110 @@ pub struct Head {
     pub headers: HeaderMap,
 }
 
+/// Why a request could not be made or answered: one line each, naming the URL.
+#[derive(Debug)]
+pub enum NetError {
+    /// The URL, method or a header cannot be sent.
+    Invalid(String),
+    /// Nothing listens on the port.
+    Refused {
+        /// The URL.
+        url: String,
+    },
+    /// The host name does not resolve.
+    Unresolved {
+        /// The URL.
+        url: String,
+    },
+    /// An `https` URL whose server answered in plain HTTP.
+    PlainHttp {
+        /// The URL.
+        url: String,
+    },
+    /// The TLS handshake failed (an untrusted or mismatched certificate, say).
+    Tls {
+        /// The URL.
+        url: String,
+        /// rustls's reason.
+        reason: rustls::Error,
+    },
+    /// Connecting took too long.
+    ConnectTimedOut {
+        /// The URL.
+        url: String,
+    },
+    /// The answer took longer than the timeout.
+    TimedOut {
+        /// The URL.
+        url: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// Any other failure, with its chain of causes.
+    Failed {
+        /// The URL.
+        url: String,
+        /// The causes, outermost first, joined by `: `.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetError::Invalid(m) => f.write_str(m),
+            NetError::Refused { url } => {
+                write!(f, "connection refused: {url} (is the server running?)")
+            }
+            NetError::Unresolved { url } => write!(f, "name not resolved: {url}"),
+            NetError::PlainHttp { url } => write!(
+                f,
+                "TLS failure: {url}: the server answered plain HTTP; try {}",
+                url.replacen("https://", "http://", 1)
+            ),
+            NetError::Tls { url, reason } => write!(f, "TLS failure: {url}: {reason}"),
+            NetError::ConnectTimedOut { url } => write!(f, "connection timed out: {url}"),
+            NetError::TimedOut { url, after } => {
+                write!(f, "timed out after {}s: {url}", after.as_secs_f64())
+            }
+            NetError::Failed { url, detail } => write!(f, "request failed: {url}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for NetError {}
+
 /// Sends a request without a body and returns the response's head.
 ///
 /// # Errors
-/// A one-line explanation: connection refused, name not resolved, TLS failure, timeout, or an
-/// invalid request.
+/// A [`NetError`]: connection refused, name not resolved, TLS failure, timeout, or an invalid
+/// request.
 pub async fn send(
     client: &HttpClient,
     method: &str,
     url: &str,
     headers: &[(String, String)],
     timeout: Duration,
-) -> Result<Head, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
+) -> Result<Head, NetError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| NetError::Invalid(format!("invalid URL {url}: {e}")))?;
     let method = Method::from_bytes(method.as_bytes())
-        .map_err(|e| format!("invalid method {method:?}: {e}"))?;
-    let mut req = Request::builder().method(method).uri(uri);
+        .map_err(|e| NetError::Invalid(format!("invalid method {method:?}: {e}")))?;
+    let mut req = Request::builder().method(method).uri(uri.clone());
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| format!("invalid header name {name:?}: {e}"))?;
+            .map_err(|e| NetError::Invalid(format!("invalid header name {name:?}: {e}")))?;
         let value = HeaderValue::from_str(value)
-            .map_err(|e| format!("invalid header value {value:?}: {e}"))?;
+            .map_err(|e| NetError::Invalid(format!("invalid header value {value:?}: {e}")))?;
         req = req.header(name, value);
     }
     let req = req
         .body(Empty::new())
-        .map_err(|e| format!("invalid request: {e}"))?;
+        .map_err(|e| NetError::Invalid(format!("invalid request: {e}")))?;
     let exchange = async {
-        let resp = client.request(req).await.map_err(|e| explain(&e, url))?;
+        resolve(&uri, url).await?;
+        let resp = client.request(req).await.map_err(|e| classify(&e, url))?;
         let (parts, mut body) = resp.into_parts();
         while let Some(frame) = body.frame().await {
             if frame.is_err() {
@@ -136,43 +212,77 @@ pub async fn send(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timed out after {}s: {url}", timeout.as_secs_f64())),
+        Err(_) => Err(NetError::TimedOut {
+            url: url.to_owned(),
+            after: timeout,
+        }),
     }
 }
 
-/// Turns a client error into one line, naming the cause.
-pub fn explain(e: &hyper_util::client::legacy::Error, url: &str) -> String {
+/// Resolves the URL's host first, so that a name that does not resolve is told apart from
+/// every other failure by where it failed, not by an error's wording.
+async fn resolve(uri: &Uri, url: &str) -> Result<(), NetError> {
+    let Some(host) = uri.host() else {
+        return Err(NetError::Invalid(format!("invalid URL {url}: no host")));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let port = uri.port_u16().unwrap_or(80);
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(mut addrs) => match addrs.next() {
+            Some(_) => Ok(()),
+            None => Err(NetError::Unresolved {
+                url: url.to_owned(),
+            }),
+        },
+        Err(_) => Err(NetError::Unresolved {
+            url: url.to_owned(),
+        }),
+    }
+}
+
+/// Classifies a client error by the types in its chain of causes.
+pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {
+    let url = url.to_owned();
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         chain.push(s.to_string());
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    return format!("connection refused: {url} (is the server running?)")
-                }
-                std::io::ErrorKind::TimedOut => return format!("connection timed out: {url}"),
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return tls_error(url, tls);
+        }
+        // io::Error's own source() skips the errors it wraps, and connectors nest them
+        // (io::Error(Other, io::Error(InvalidData, rustls::Error))): walk them by hand.
+        let mut io = s.downcast_ref::<std::io::Error>();
+        while let Some(e) = io {
+            match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => return NetError::Refused { url },
+                std::io::ErrorKind::TimedOut => return NetError::ConnectTimedOut { url },
                 _ => {}
             }
+            let inner = e.get_ref();
+            if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return tls_error(url, tls);
+            }
+            io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
         }
         source = s.source();
     }
-    let all = chain.join(": ");
-    let lower = all.to_ascii_lowercase();
-    if lower.contains("dns error")
-        || lower.contains("failed to lookup")
-        || lower.contains("name or service not known")
-    {
-        format!("name not resolved: {url}")
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
-        format!(
-            "TLS failure: {url}: {}",
-            chain.last().map_or("", String::as_str)
-        )
-    } else if lower.contains("connection refused") {
-        format!("connection refused: {url} (is the server running?)")
-    } else {
-        format!("request failed: {url}: {all}")
+    NetError::Failed {
+        url,
+        detail: chain.join(": "),
+    }
+}
+
+fn tls_error(url: String, e: &rustls::Error) -> NetError {
+    match e {
+        // A plain-HTTP answer is not a TLS record.
+        rustls::Error::InvalidMessage(_) => NetError::PlainHttp { url },
+        reason => NetError::Tls {
+            url,
+            reason: reason.clone(),
+        },
     }
 }

@@ -27,6 +27,68 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use crate::error::{self, Error, Verdict};
+
+/// `corsair proxy`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// The service behind the proxy, e.g. http://127.0.0.1:9000.
+    #[arg(long)]
+    pub upstream: Uri,
+    /// A policy file (TOML); reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", conflicts_with = "allow_origin")]
+    pub config: Option<PathBuf>,
+    /// An origin to allow (repeatable), instead of a policy file.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Local development: the --allow-origin origins with any method and header, and
+    /// credentials. Announced with a warning.
+    #[arg(long, requires = "allow_origin")]
+    pub dev: bool,
+    /// Write an access line per request, with the CORS decision and its reason.
+    #[arg(long)]
+    pub log: bool,
+    /// The access log format: text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Seconds to connect to the upstream.
+    #[arg(long, default_value = "5", value_parser = error::seconds)]
+    pub connect_timeout: Duration,
+    /// Seconds for the upstream to start answering (then 504).
+    #[arg(long, default_value = "60", value_parser = error::seconds)]
+    pub timeout: Duration,
+    /// Seconds to finish requests in flight on SIGTERM/SIGINT.
+    #[arg(long, default_value = "30", value_parser = error::seconds)]
+    pub drain_timeout: Duration,
+}
+
+/// Runs `corsair proxy` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// An invalid policy or upstream, or an address that cannot be bound.
+pub fn main(args: Args) -> Result<Verdict, Error> {
+    let args = ProxyArgs {
+        listen: args.listen,
+        upstream: args.upstream,
+        config: args.config,
+        allow_origins: args.allow_origin,
+        dev: args.dev,
+        log: args.log.then_some(if args.log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }),
+        connect_timeout: args.connect_timeout,
+        timeout: args.timeout,
+        drain_timeout: args.drain_timeout,
+    };
+    error::runtime(true)?.block_on(run(args))?;
+    Ok(Verdict::Pass)
+}
+
 /// The body type both directions use: streamed, boxed.
 type Body = BoxBody<Bytes, hyper::Error>;
 type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
@@ -67,13 +129,16 @@ pub enum LogFormat {
 ///
 /// # Errors
 /// The policy file's or the origins' problems, printable as they are.
-pub fn policy(args: &ProxyArgs) -> Result<PolicySet, String> {
+pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
     match (&args.config, args.allow_origins.is_empty()) {
-        (Some(path), true) => {
-            PolicySet::load(path).map_err(|e| e.with_file(&path.display().to_string()).to_string())
-        }
-        (Some(_), false) => Err("give either --config or --allow-origin, not both".to_owned()),
-        (None, true) => Err("give a policy: --config FILE or --allow-origin ORIGIN".to_owned()),
+        (Some(path), true) => PolicySet::load(path)
+            .map_err(|e| Error::Config(e.with_file(&path.display().to_string()).to_string())),
+        (Some(_), false) => Err(Error::Usage(
+            "give either --config or --allow-origin, not both".to_owned(),
+        )),
+        (None, true) => Err(Error::Usage(
+            "give a policy: --config FILE or --allow-origin ORIGIN".to_owned(),
+        )),
         (None, false) => {
             let mut b = Cors::builder().allow_origins(args.allow_origins.iter().cloned());
             if args.dev {
@@ -82,7 +147,9 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, String> {
                     .allow_headers(["*"])
                     .allow_credentials(true);
             }
-            b.build().map(PolicySet::single).map_err(|e| e.to_string())
+            b.build()
+                .map(PolicySet::single)
+                .map_err(|e| Error::Config(e.to_string()))
         }
     }
 }
@@ -99,21 +166,23 @@ struct State {
 ///
 /// # Errors
 /// An invalid policy or an address that cannot be bound.
-pub async fn run(args: ProxyArgs) -> Result<(), String> {
+pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     use tokio::signal::unix::{signal, SignalKind};
     let policies = policy(&args)?;
     if !matches!(args.upstream.scheme_str(), Some("http" | "https"))
         || args.upstream.host().is_none()
     {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "--upstream {} is not an http(s) URL",
             args.upstream
-        ));
+        )));
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| Error::System(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::System(e.to_string()))?;
     if args.dev {
         eprintln!(
             "WARNING: --dev allows {} with ANY method and header, and credentials. For local development only.",
@@ -135,9 +204,10 @@ pub async fn run(args: ProxyArgs) -> Result<(), String> {
         timeout: args.timeout,
     });
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
@@ -335,7 +405,7 @@ async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Res
             StatusCode::BAD_GATEWAY,
             format!(
                 "corsair proxy: upstream failed: {}\n",
-                crate::net::explain(&e, &target)
+                crate::net::classify(&e, &target)
             ),
         ),
         Err(_) => text(

@@ -8,9 +8,111 @@ use std::time::Duration;
 
 use corsair::browser::{Blocked, Browser, Credentials, Fetch, RequestInit};
 
+use crate::error::{self, Error, Verdict};
 use crate::net;
 
 pub use render::{human, json};
+
+/// `corsair check`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The URL the page's script fetches.
+    pub url: String,
+    /// The page's origin, e.g. http://localhost:8000.
+    #[arg(long)]
+    pub origin: String,
+    /// The method, as the script writes it (`patch` stays lowercase).
+    #[arg(long, short = 'X', default_value = "GET")]
+    pub method: String,
+    /// A request header the script sets, 'Name: value'; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The credentials mode: omit, same-origin or include.
+    #[arg(long, default_value = "same-origin", value_parser = parse_credentials)]
+    pub credentials: Credentials,
+    /// Whose rules to follow where browsers differ: chromium, firefox or safari.
+    #[arg(long, default_value = "chromium", value_parser = parse_browser)]
+    pub browser: Browser,
+    /// Seconds each request may take.
+    #[arg(long, default_value = "10", value_parser = error::seconds)]
+    pub timeout: Duration,
+    /// Also trust the CA certificates of this PEM file (e.g. mkcert's rootCA.pem).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_credentials(s: &str) -> Result<Credentials, String> {
+    s.parse()
+}
+
+fn parse_browser(s: &str) -> Result<Browser, String> {
+    match s {
+        "chromium" | "chrome" => Ok(Browser::Chromium),
+        "firefox" => Ok(Browser::Firefox),
+        "safari" => Ok(Browser::Safari),
+        other => Err(format!(
+            "{other:?} is not a browser: use chromium, firefox or safari"
+        )),
+    }
+}
+
+/// Runs `corsair check` and prints its report: [`Verdict::Pass`] when the browser would allow
+/// the request, [`Verdict::Fail`] when it would block it.
+///
+/// # Errors
+/// Bad arguments or a network failure (with `--json`, also printed as a JSON object).
+pub fn main(args: Args) -> Result<Verdict, Error> {
+    let json = args.json;
+    let result = (|| {
+        let mut headers = Vec::new();
+        for h in &args.headers {
+            let Some((name, value)) = h.split_once(':') else {
+                return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
+            };
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        let client = match &args.cacert {
+            Some(path) => net::client_with_ca_file(path).map_err(Error::Config)?,
+            None => net::client(),
+        };
+        let check = CheckArgs {
+            url: args.url,
+            origin: args.origin,
+            method: args.method,
+            headers,
+            credentials: args.credentials,
+            browser: args.browser,
+            timeout: args.timeout,
+        };
+        error::runtime(false)?.block_on(run(&check, &client))
+    })();
+    match result {
+        Ok(report) => {
+            if json {
+                println!("{}", render::json(&report));
+            } else {
+                print!("{}", render::human(&report));
+            }
+            Ok(if report.allowed {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            })
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "allowed": false, "error": "usage-or-network", "message": e.to_string() })
+                );
+            }
+            Err(e)
+        }
+    }
+}
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -75,30 +177,18 @@ pub struct Report {
     pub summary: String,
 }
 
-/// A check that could not be made: bad arguments or a network failure (exit status 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckError(pub String);
-
-impl std::fmt::Display for CheckError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CheckError {}
-
 /// Runs the check: the preflight when needed, the actual request, redirects, as a browser would.
 ///
 /// # Errors
-/// An invalid request (what the browser would throw on) or a network failure, in one line.
-pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, CheckError> {
+/// An invalid request (what the browser would throw on: [`Error::Usage`]) or a network failure.
+pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, Error> {
     let init = RequestInit {
         method: args.method.clone(),
         headers: args.headers.clone(),
         credentials: args.credentials,
     };
     let mut fetch =
-        Fetch::new(args.browser, &args.origin, &args.url, init).map_err(|e| CheckError(e.0))?;
+        Fetch::new(args.browser, &args.origin, &args.url, init).map_err(|e| Error::Usage(e.0))?;
     let summary = format!(
         "{} {} from {} (credentials: {}, rules: {:?})",
         fetch.method(),
@@ -122,8 +212,7 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, C
             &out.headers,
             args.timeout,
         )
-        .await
-        .map_err(CheckError)?;
+        .await?;
         exchanges.push(Exchange {
             preflight: out.preflight,
             method: out.method.clone(),
@@ -204,5 +293,7 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, C
             },
         });
     }
-    Err(CheckError("the fetch ended without a verdict".to_owned()))
+    Err(Error::System(
+        "the fetch ended without a verdict".to_owned(),
+    ))
 }
