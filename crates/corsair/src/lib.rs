@@ -61,7 +61,7 @@ pub mod syntax;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use error::{ConfigError, ConfigErrors, ErrorCode};
+pub use error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode, NoteCode};
 pub use policy::set::PolicySet;
 pub use policy::{Cors, CorsBuilder};
 pub use reload::CorsHandle;

@@ -206,14 +206,18 @@ impl OriginPattern {
     ///
     /// Accepted forms: `*`; `null`; a serialized origin (`https://app.example.com`,
     /// `http://localhost:8000`); a subdomain pattern `https://*.example.com`; an any-port pattern
-    /// `http://localhost:*`; and both at once. Internationalized host names are accepted and
-    /// stored in their ASCII (punycode) form, which is what browsers send.
+    /// `http://localhost:*`; and both at once. Spellings the URL Standard rewrites are accepted
+    /// and stored in the form browsers send: an internationalized name in its ASCII (punycode)
+    /// form, `http://127.1` as `http://127.0.0.1`, a port without leading zeros, an IPv4-mapped
+    /// IPv6 address in hexadecimal, a domain without its trailing dot
+    /// ([`CorsBuilder::notes`](crate::CorsBuilder::notes) lists each rewrite).
     ///
     /// # Errors
     /// One [`ConfigError`] saying what is wrong and how to write it instead: a path, trailing
-    /// slash, query, fragment, userinfo, uppercase letters, an explicit default port, a misplaced
-    /// `*`, a scheme that never appears in `Origin` headers, a subdomain pattern over a public
-    /// suffix or an IP address.
+    /// slash, query, fragment, userinfo, uppercase letters, an explicit default port, a port of 0
+    /// or above 65535, an empty label, a host or label too long for DNS, a misplaced `*`, a
+    /// scheme that never appears in `Origin` headers or is longer than any browser sends, a
+    /// subdomain pattern over a public suffix or an IP address.
     ///
     /// ```
     /// use corsair::origin::{OriginPattern, PortPattern};
@@ -228,19 +232,124 @@ impl OriginPattern {
     ///         port: PortPattern::Any,
     ///     }
     /// );
+    /// assert_eq!(
+    ///     OriginPattern::parse("http://127.1:06060").unwrap(),
+    ///     OriginPattern::Exact("http://127.0.0.1:6060".into())
+    /// );
     /// let err = OriginPattern::parse("https://example.com/").unwrap_err();
     /// assert_eq!(err.code(), ErrorCode::OriginTrailingSlash);
     /// assert_eq!(OriginPattern::parse("https://*.com").unwrap_err().code(),
     ///            ErrorCode::PatternOverPublicSuffix);
+    /// assert_eq!(OriginPattern::parse("https://example..com").unwrap_err().code(),
+    ///            ErrorCode::OriginEmptyLabel);
     /// ```
     pub fn parse(input: &str) -> Result<OriginPattern, ConfigError> {
+        let parsed = ParsedOrigin::parse(input)?;
+        match parsed.public_suffix {
+            Some(e) => Err(e),
+            None => Ok(parsed.pattern),
+        }
+    }
+
+    /// An exact origin, or a pattern when `*.` or `:*` was written.
+    fn from_parts(
+        serialized: String,
+        scheme: &str,
+        host: &str,
+        port: Option<u16>,
+        subdomains: bool,
+        any_port: bool,
+    ) -> OriginPattern {
+        if !subdomains && !any_port {
+            return OriginPattern::Exact(serialized);
+        }
+        OriginPattern::Pattern {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            subdomains,
+            port: match (any_port, port) {
+                (true, _) => PortPattern::Any,
+                (false, Some(p)) => PortPattern::Exact(p),
+                (false, None) => PortPattern::Default,
+            },
+        }
+    }
+
+    /// Whether every origin this pattern matches is trusted with credentials and Private Network
+    /// Access: `https`, `http` on a loopback host, or a browser-extension or app-shell scheme of
+    /// [`TRUSTED_APP_SCHEMES`].
+    pub(crate) fn is_secure_or_loopback(&self) -> bool {
+        let trusted = |scheme: &str| scheme == "https" || TRUSTED_APP_SCHEMES.contains(&scheme);
+        match self {
+            OriginPattern::Any | OriginPattern::Null => false,
+            OriginPattern::Exact(s) => RequestOrigin::parse(s.as_bytes())
+                .is_some_and(|o| trusted(o.scheme()) || (o.scheme() == "http" && o.is_loopback())),
+            OriginPattern::Pattern {
+                scheme,
+                host,
+                subdomains,
+                ..
+            } => {
+                trusted(scheme)
+                    || (scheme == "http"
+                        && is_loopback_host(host)
+                        && (!*subdomains || host == "localhost"))
+            }
+        }
+    }
+}
+
+/// The longest scheme accepted in an allowed origin, in bytes. The URL Standard sets no bound,
+/// but the longest scheme a browser sends in `Origin` is 20 bytes (`safari-web-extension`); a
+/// longer one is a paste of something else (a path, a URL, a token), not a scheme.
+pub(crate) const MAX_SCHEME_LEN: usize = 32;
+
+/// The longest host name DNS can resolve, in bytes of its ASCII form without a trailing dot.
+const MAX_HOST_LEN: usize = 253;
+
+/// The longest label of a DNS name, in bytes.
+const MAX_LABEL_LEN: usize = 63;
+
+/// The schemes other than `https` that corsair trusts with credentials and Private Network
+/// Access: browser extensions and app shells, whose pages are loaded from a package on the
+/// user's device, never from the network, so no one on the network path can inject script
+/// into them. `http` counts as secure only on loopback hosts.
+pub(crate) const TRUSTED_APP_SCHEMES: [&str; 7] = [
+    "chrome-extension",     // Chromium, Edge, Opera extensions
+    "moz-extension",        // Firefox extensions
+    "safari-web-extension", // Safari extensions
+    "isolated-app",         // Chromium isolated web apps
+    "tauri",                // Tauri on macOS and Linux (Windows uses http(s)://tauri.localhost)
+    "capacitor",            // Capacitor on iOS (Android uses http(s)://localhost)
+    "ionic",                // Ionic's iOS web view
+];
+
+/// An allowed origin as the builder reads it: the pattern, how browsers spell it when that
+/// differs from what was written, and the public-suffix error a `dangerously_` option may waive.
+#[derive(Debug)]
+pub(crate) struct ParsedOrigin {
+    pub(crate) pattern: OriginPattern,
+    /// The pattern in the form browsers send, when it differs from the input.
+    pub(crate) rewritten: Option<String>,
+    /// A subdomain pattern over a public suffix of the Public Suffix List's private section
+    /// (`https://*.github.io`): refused unless `dangerously_allow_public_suffix_subdomains`.
+    pub(crate) public_suffix: Option<ConfigError>,
+}
+
+impl ParsedOrigin {
+    pub(crate) fn parse(input: &str) -> Result<ParsedOrigin, ConfigError> {
         const SETTING: &str = "allow_origins";
         let err = |code, message: String, fix: String| {
             ConfigError::new(code, SETTING, Some(input), message, fix)
         };
+        let plain = |pattern| ParsedOrigin {
+            pattern,
+            rewritten: None,
+            public_suffix: None,
+        };
         match input {
-            "*" => return Ok(OriginPattern::Any),
-            "null" => return Ok(OriginPattern::Null),
+            "*" => return Ok(plain(OriginPattern::Any)),
+            "null" => return Ok(plain(OriginPattern::Null)),
             _ => {}
         }
         let Some((scheme, rest)) = input.split_once("://") else {
@@ -271,6 +380,27 @@ impl OriginPattern {
                 "write https://*.example.com for subdomains, http://localhost:* for any port, or list the origins.".into(),
             ));
         }
+        if scheme.len() > MAX_SCHEME_LEN {
+            return Err(err(
+                ErrorCode::OriginSchemeTooLong,
+                format!("a scheme of {} bytes: browsers send schemes of at most 20 (safari-web-extension), so this never matches.", scheme.len()),
+                "write the origin of the page, such as https://app.example.com or chrome-extension://<id>.".into(),
+            ));
+        }
+        if let Some(digits) = written_port(&rest_owned) {
+            let value = digits.trim_start_matches('0');
+            if digits.bytes().all(|b| b.is_ascii_digit())
+                && (value.is_empty()
+                    || value.len() > 5
+                    || value.parse::<u32>().is_ok_and(|p| p > 65_535))
+            {
+                return Err(err(
+                    ErrorCode::OriginPortInvalid,
+                    format!("port {digits}: ports run from 1 to 65535 and no page is served from port 0, so this never matches."),
+                    "write the port the page is served from, or leave it out for the scheme's default.".into(),
+                ));
+            }
+        }
         let lower_scheme = scheme.to_ascii_lowercase();
         match lower_scheme.as_str() {
             "http" | "https" => {}
@@ -281,7 +411,10 @@ impl OriginPattern {
                     "allow the http(s) origin of the page instead.".into(),
                 ))
             }
-            _ => return parse_custom_scheme(input, scheme, &rest_owned, subdomains, any_port),
+            _ => {
+                return parse_custom_scheme(input, scheme, &rest_owned, subdomains, any_port)
+                    .map(plain)
+            }
         }
         let candidate = format!("{lower_scheme}://{rest_owned}");
         let url = match url::Url::parse(&candidate) {
@@ -301,7 +434,17 @@ impl OriginPattern {
                 "write it like https://app.example.com.".into(),
             ));
         };
-        let serialized = url.origin().ascii_serialization();
+        let is_domain = matches!(url.host(), Some(url::Host::Domain(_)));
+        // A fully qualified name's trailing dot: browsers send the name without it (an `Origin`
+        // with one is not a serialized origin corsair accepts), so match the name without it.
+        let host = match host.strip_suffix('.') {
+            Some(h) if is_domain => h,
+            _ => host,
+        };
+        let serialized = match url.port() {
+            Some(p) => format!("{lower_scheme}://{host}:{p}"),
+            None => format!("{lower_scheme}://{host}"),
+        };
         let pretty = |s: &str| rebuild(s, subdomains, any_port);
         if !url.username().is_empty() || url.password().is_some() {
             return Err(err(
@@ -353,11 +496,12 @@ impl OriginPattern {
                 format!("write {}.", pretty(&serialized)),
             ));
         }
+        if is_domain {
+            check_dns_name(input, host, subdomains)?;
+        }
+        let mut public_suffix = None;
         if subdomains {
-            if url
-                .host()
-                .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
-            {
+            if !is_domain {
                 return Err(err(
                     ErrorCode::PatternOverIpAddress,
                     "an IP address has no subdomains.".into(),
@@ -365,66 +509,61 @@ impl OriginPattern {
                 ));
             }
             if host != "localhost" && is_public_suffix(host) {
-                return Err(err(
-                    ErrorCode::PatternOverPublicSuffix,
-                    format!("{host:?} is a public suffix: anyone can register a site below it, so this allows origins you do not control."),
-                    format!("allow subdomains of a domain you own, such as {lower_scheme}://*.yourname.{host}."),
-                ));
+                let reason = format!("{host:?} is a public suffix: anyone can register a site below it, so this allows origins you do not control.");
+                let fix = format!("allow subdomains of a domain you own, such as {lower_scheme}://*.yourname.{host}");
+                if is_private_suffix(host) {
+                    public_suffix = Some(err(
+                        ErrorCode::PatternOverPublicSuffix,
+                        reason,
+                        format!("{fix}; if you operate {host} yourself, dangerously_allow_public_suffix_subdomains."),
+                    ));
+                } else {
+                    return Err(err(
+                        ErrorCode::PatternOverPublicSuffix,
+                        reason,
+                        format!("{fix} (no option allows a pattern over a registry suffix)."),
+                    ));
+                }
             }
         }
-        Ok(OriginPattern::from_parts(
-            serialized,
-            &lower_scheme,
-            host,
-            url.port(),
-            subdomains,
-            any_port,
-        ))
-    }
-
-    /// An exact origin, or a pattern when `*.` or `:*` was written.
-    fn from_parts(
-        serialized: String,
-        scheme: &str,
-        host: &str,
-        port: Option<u16>,
-        subdomains: bool,
-        any_port: bool,
-    ) -> OriginPattern {
-        if !subdomains && !any_port {
-            return OriginPattern::Exact(serialized);
-        }
-        OriginPattern::Pattern {
-            scheme: scheme.to_owned(),
-            host: host.to_owned(),
-            subdomains,
-            port: match (any_port, port) {
-                (true, _) => PortPattern::Any,
-                (false, Some(p)) => PortPattern::Exact(p),
-                (false, None) => PortPattern::Default,
-            },
-        }
-    }
-
-    /// Whether every origin this pattern matches is loopback or uses a secure scheme.
-    pub(crate) fn is_secure_or_loopback(&self) -> bool {
-        match self {
-            OriginPattern::Any | OriginPattern::Null => false,
-            OriginPattern::Exact(s) => {
-                !s.starts_with("http://")
-                    || RequestOrigin::parse(s.as_bytes()).is_some_and(|o| o.is_loopback())
-            }
-            OriginPattern::Pattern {
-                scheme,
+        let canonical = pretty(&serialized);
+        Ok(ParsedOrigin {
+            pattern: OriginPattern::from_parts(
+                serialized,
+                &lower_scheme,
                 host,
+                url.port(),
                 subdomains,
-                ..
-            } => {
-                scheme != "http"
-                    || (is_loopback_host(host) && (!*subdomains || host == "localhost"))
-            }
-        }
+                any_port,
+            ),
+            rewritten: (canonical != input).then_some(canonical),
+            public_suffix,
+        })
     }
+}
+
+/// Refuses a domain no browser can load a page from: an empty label, a label over 63 bytes, a
+/// name over 253 bytes (counting, for a subdomain pattern, the shortest subdomain `x.`).
+fn check_dns_name(input: &str, host: &str, subdomains: bool) -> Result<(), ConfigError> {
+    let err = |code, message: String, fix: &str| {
+        ConfigError::new(code, "allow_origins", Some(input), message, fix)
+    };
+    if host.split('.').any(str::is_empty) {
+        return Err(err(
+            ErrorCode::OriginEmptyLabel,
+            format!("{host:?} has an empty label (two dots in a row, or a leading dot): no site has such a name, so this never matches."),
+            "write the host name with one dot between labels, such as app.example.com.",
+        ));
+    }
+    let len = host.len() + if subdomains { 2 } else { 0 };
+    if len > MAX_HOST_LEN || host.split('.').any(|l| l.len() > MAX_LABEL_LEN) {
+        return Err(err(
+            ErrorCode::OriginHostTooLong,
+            format!("a host name has at most {MAX_HOST_LEN} bytes and labels of at most {MAX_LABEL_LEN} (in ASCII form); DNS cannot resolve this one, so no page is served from it."),
+            "check the host name for a paste error.",
+        ));
+    }
+    Ok(())
 }
 
 /// The port as written in `host[:port][/...]`, if any, skipping userinfo and IPv6 brackets.
@@ -469,6 +608,10 @@ fn parse_custom_scheme(
     any_port: bool,
 ) -> Result<OriginPattern, ConfigError> {
     let candidate = format!("{scheme}://{rest}");
+    let host = rest.split([':', '/', '?', '#']).next().unwrap_or(rest);
+    if !host.is_empty() && !host.starts_with('[') {
+        check_dns_name(input, host, subdomains)?;
+    }
     match RequestOrigin::parse(candidate.as_bytes()) {
         Some(o) if !o.host().starts_with('[') => Ok(OriginPattern::from_parts(
             candidate.clone(),
@@ -496,6 +639,14 @@ pub(crate) fn is_public_suffix(domain: &str) -> bool {
         Some(s) => s.as_bytes() == domain.as_bytes(),
         None => true,
     }
+}
+
+/// Whether `domain` is a public suffix of the Public Suffix List's private section, one that a
+/// company operates for its customers (`github.io`, `vercel.app`, `myshopify.com`), rather than
+/// a registry's (`com`, `co.uk`) or one the list does not know.
+fn is_private_suffix(domain: &str) -> bool {
+    psl::suffix(domain.as_bytes())
+        .is_some_and(|s| s.as_bytes() == domain.as_bytes() && s.typ() == Some(psl::Type::Private))
 }
 
 #[cfg(test)]
@@ -615,10 +766,56 @@ mod tests {
             ("https://*.github.io", PatternOverPublicSuffix),
             ("https://*.test", PatternOverPublicSuffix),
             ("http://*.127.0.0.1", PatternOverIpAddress),
+            ("http://example.com:0", OriginPortInvalid),
+            ("http://example.com:00", OriginPortInvalid),
+            ("http://example.com:65536", OriginPortInvalid),
+            ("http://example.com:99999", OriginPortInvalid),
+            ("http://example.com:123456", OriginPortInvalid),
+            ("http://*.example.com:0", OriginPortInvalid),
+            ("chrome-extension://abc:0", OriginPortInvalid),
+            ("tauri://localhost:70000", OriginPortInvalid),
+            ("https://example..com", OriginEmptyLabel),
+            ("https://.example.com", OriginEmptyLabel),
+            ("https://example.com..", OriginEmptyLabel),
+            ("https://*..example.com", OriginEmptyLabel),
+            ("x-app://a..b", OriginEmptyLabel),
+            (
+                "ssssssssssssssssssssssssssssssssx://app",
+                OriginSchemeTooLong,
+            ),
         ];
         for (input, want) in table {
             assert_eq!(code(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn hosts_too_long_for_dns_are_refused() {
+        let label63 = "a".repeat(63);
+        let label64 = "a".repeat(64);
+        // 4 labels of 63 bytes and 3 dots: 255 bytes; 3 of 63, one of 61: 253.
+        let host255 = [label63.as_str(); 4].join(".");
+        let host253 = format!("{}.{}", [label63.as_str(); 3].join("."), "b".repeat(61));
+        assert_eq!(host253.len(), 253);
+        for ok in [
+            format!("https://{label63}.example"),
+            format!("https://{host253}"),
+            format!("x-app://{label63}"),
+        ] {
+            assert!(OriginPattern::parse(&ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            format!("https://{label64}.example"),
+            format!("https://{host255}"),
+            format!("https://*.{host253}"),
+            format!("x-app://{label64}"),
+            // 64 bytes once encoded: 58 letters and one ü become xn-- plus 60 bytes.
+            format!("https://{}ü.example", "a".repeat(58)),
+        ] {
+            assert_eq!(code(&bad), ErrorCode::OriginHostTooLong, "{bad}");
+        }
+        let scheme32 = "s".repeat(32);
+        assert!(OriginPattern::parse(&format!("{scheme32}://app")).is_ok());
     }
 
     #[test]
@@ -655,6 +852,20 @@ mod tests {
                 exact("chrome-extension://abcdef"),
             ),
             ("tauri://localhost", exact("tauri://localhost")),
+            ("http://127.1", exact("http://127.0.0.1")),
+            ("http://0x7f.0.0.1:8000", exact("http://127.0.0.1:8000")),
+            ("http://example.com:06060", exact("http://example.com:6060")),
+            ("http://[::ffff:127.0.0.1]", exact("http://[::ffff:7f00:1]")),
+            ("http://[0:0::1]:3000", exact("http://[::1]:3000")),
+            ("https://example.com.", exact("https://example.com")),
+            (
+                "https://example.com.:8443",
+                exact("https://example.com:8443"),
+            ),
+            (
+                "https://*.example.com.",
+                pat("https", "example.com", true, PortPattern::Default),
+            ),
             (
                 "https://*.example.com",
                 pat("https", "example.com", true, PortPattern::Default),

@@ -195,6 +195,15 @@ pub fn is_forbidden_request_header(name: &[u8]) -> bool {
             .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Whether a header name belongs to the CORS protocol: any name starting with
+/// `access-control-`, compared case-insensitively. Browsers send the request ones themselves
+/// and servers the response ones; neither belongs in a policy's lists of headers a script may
+/// send or read.
+pub fn is_cors_protocol_header(name: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"access-control-";
+    name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+}
+
 /// The forbidden response-header names: scripts can never read them, exposed or not.
 pub const FORBIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
 

@@ -4,24 +4,69 @@ use http::{HeaderValue, StatusCode};
 
 use super::origin_set::OriginSet;
 use super::{Allowed, Compiled, CorsBuilder};
-use crate::error::{ConfigError, ConfigErrors, ErrorCode};
-use crate::origin::OriginPattern;
+use crate::error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode};
+use crate::origin::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use crate::syntax;
 
 /// The longest preflight cache lifetime accepted: 24 hours, Firefox's own cap.
 pub(crate) const MAX_AGE_LIMIT_SECS: u64 = 86_400;
 
-pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
-    let mut errors = Vec::new();
+/// Origins under the reserved `.invalid` top-level domain (RFC 6761: never registered, never
+/// resolved), in the shapes a careless predicate lets through: an origin predicate that admits
+/// any of them admits origins nobody vetted. The `localhost` and `127.0.0.1` labels catch
+/// unanchored `starts_with("http://localhost")` and `contains("127.0.0.1")`.
+pub(crate) const CANARY_ORIGINS: [&str; 6] = [
+    "https://corsair-canary.invalid",
+    "http://corsair-canary.invalid",
+    "https://x.y.corsair-canary.invalid:8443",
+    "http://x.y.invalid:8080",
+    "http://localhost.corsair-canary.invalid",
+    "https://127.0.0.1.corsair-canary.invalid",
+];
 
-    let origins = origins(b, &mut errors);
-    let methods = methods(&b.methods, &mut errors);
-    let headers = request_headers(&b.headers, &mut errors);
-    let expose = exposed_headers(b, &mut errors);
+/// What validation found: errors, and notes on what was accepted.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) notes: Vec<ConfigNote>,
+}
+
+impl Findings {
+    fn refuse(&mut self, error: ConfigError) {
+        self.errors.push(error);
+    }
+
+    /// An error, unless the `dangerously_` option named `option` is on: then a note.
+    fn refuse_unless(&mut self, allowed: bool, option: &'static str, error: ConfigError) {
+        if allowed {
+            self.notes
+                .push(ConfigNote::dangerously_allowed(error, option));
+        } else {
+            self.errors.push(error);
+        }
+    }
+}
+
+pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
+    let mut findings = Findings::default();
+    let compiled = check(b, &mut findings);
+    if findings.errors.is_empty() {
+        Ok(compiled)
+    } else {
+        Err(ConfigErrors(findings.errors))
+    }
+}
+
+/// Runs every rule, recording every finding; the result is meaningful only without errors.
+pub(crate) fn check(b: &CorsBuilder, findings: &mut Findings) -> Compiled {
+    let origins = origins(b, findings);
+    let methods = methods(&b.methods, findings);
+    let headers = request_headers(&b.headers, findings);
+    let expose = exposed_headers(b, findings);
 
     let max_age = match b.max_age {
         Some(d) if d.as_secs() > MAX_AGE_LIMIT_SECS => {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::MaxAgeTooLarge,
                 "max_age",
                 Some(&d.as_secs().to_string()),
@@ -37,7 +82,7 @@ pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
     let preflight_status = match StatusCode::from_u16(b.preflight_status) {
         Ok(s) if s.is_success() => s,
         _ => {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::PreflightStatusInvalid,
                 "preflight_status",
                 Some(&b.preflight_status.to_string()),
@@ -48,11 +93,8 @@ pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
         }
     };
 
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
     let wildcard_origin = origins.allows_any() && !b.credentials;
-    Ok(Compiled {
+    Compiled {
         origins,
         credentials: b.credentials,
         methods,
@@ -62,22 +104,36 @@ pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
         private_network: b.private_network,
         preflight_status,
         wildcard_origin,
-    })
+    }
 }
 
-fn origins(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> OriginSet {
+fn origins(b: &CorsBuilder, findings: &mut Findings) -> OriginSet {
     const SETTING: &str = "allow_origins";
     let mut parsed: Vec<(&str, OriginPattern)> = Vec::with_capacity(b.origins.len());
     for o in &b.origins {
-        match OriginPattern::parse(o) {
-            Ok(p) => parsed.push((o, p)),
-            Err(e) => errors.push(e),
+        match ParsedOrigin::parse(o) {
+            Ok(p) => {
+                if let Some(e) = p.public_suffix {
+                    findings.refuse_unless(
+                        b.dangerous_public_suffix,
+                        "dangerously_allow_public_suffix_subdomains",
+                        e,
+                    );
+                }
+                if let Some(matched) = p.rewritten {
+                    findings
+                        .notes
+                        .push(ConfigNote::origin_rewritten(SETTING, o, matched));
+                }
+                parsed.push((o, p.pattern));
+            }
+            Err(e) => findings.refuse(e),
         }
     }
     let has = |want: &OriginPattern| parsed.iter().any(|(_, p)| p == want);
     let any = has(&OriginPattern::Any);
     if any && b.origins.len() > 1 {
-        errors.push(ConfigError::new(
+        findings.refuse(ConfigError::new(
             ErrorCode::AnyOriginInList,
             SETTING,
             None,
@@ -86,7 +142,7 @@ fn origins(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> OriginSet {
         ));
     }
     if b.origins.is_empty() && b.predicate.is_none() {
-        errors.push(ConfigError::new(
+        findings.refuse(ConfigError::new(
             ErrorCode::NoOrigins,
             SETTING,
             None,
@@ -94,38 +150,94 @@ fn origins(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> OriginSet {
             "list the origins of the pages that call this server, e.g. allow_origins([\"https://app.example.com\"]).",
         ));
     }
-    if has(&OriginPattern::Null) && !b.dangerous_null_origin {
-        errors.push(ConfigError::new(
-            ErrorCode::NullOrigin,
-            SETTING,
-            Some("null"),
-            "sandboxed iframes and file: pages of any site send the origin `null`, so allowing it allows them all.",
-            "allow the real origin of the page; if you must, use dangerously_allow_null_origin.",
-        ));
+    if has(&OriginPattern::Null) {
+        findings.refuse_unless(
+            b.dangerous_null_origin,
+            "dangerously_allow_null_origin",
+            ConfigError::new(
+                ErrorCode::NullOrigin,
+                SETTING,
+                Some("null"),
+                "sandboxed iframes and file: pages of any site send the origin `null`, so allowing it allows them all.",
+                "allow the real origin of the page; if you must, use dangerously_allow_null_origin.",
+            ),
+        );
     }
     if b.credentials {
-        if any && !b.dangerous_credentials_any_origin {
-            errors.push(ConfigError::new(
-                ErrorCode::CredentialsWithAnyOrigin,
-                SETTING,
-                Some("*"),
-                "credentials with any origin lets every website read this server's responses with its visitors' cookies.",
-                "list the allowed origins, or turn credentials off; dangerously_allow_credentials_with_any_origin exists for public data only.",
-            ));
+        if any {
+            findings.refuse_unless(
+                b.dangerous_credentials_any_origin,
+                "dangerously_allow_credentials_with_any_origin",
+                ConfigError::new(
+                    ErrorCode::CredentialsWithAnyOrigin,
+                    SETTING,
+                    Some("*"),
+                    "credentials with any origin lets every website read this server's responses with its visitors' cookies.",
+                    "list the allowed origins, or turn credentials off; dangerously_allow_credentials_with_any_origin exists for public data only.",
+                ),
+            );
         }
-        if !b.dangerous_insecure_origins {
-            for (raw, p) in &parsed {
-                if !matches!(p, OriginPattern::Any | OriginPattern::Null)
-                    && !p.is_secure_or_loopback()
-                {
-                    errors.push(ConfigError::new(
-                        ErrorCode::InsecureOriginWithCredentials,
-                        SETTING,
-                        Some(raw),
-                        "with credentials, a plain-http origin lets anyone on the network path inject script that reads authenticated responses.",
-                        "use the https origin; for local development, loopback (localhost, 127.0.0.1) is accepted; or dangerously_allow_insecure_origins_with_credentials.",
-                    ));
-                }
+        for (raw, p) in insecure(&parsed) {
+            findings.refuse_unless(
+                b.dangerous_insecure_origins,
+                "dangerously_allow_insecure_origins_with_credentials",
+                insecure_error(
+                    ErrorCode::InsecureOriginWithCredentials,
+                    raw,
+                    p,
+                    "with credentials",
+                    "dangerously_allow_insecure_origins_with_credentials",
+                ),
+            );
+        }
+    }
+    if b.private_network {
+        if any {
+            findings.refuse_unless(
+                b.dangerous_private_network_any_origin,
+                "dangerously_allow_private_network_with_any_origin",
+                ConfigError::new(
+                    ErrorCode::PrivateNetworkWithAnyOrigin,
+                    "allow_origins",
+                    Some("*"),
+                    "Private Network Access with any origin lets every public website send requests to this server on its visitors' private networks.",
+                    "list the origins of the pages that may reach this server; dangerously_allow_private_network_with_any_origin exists for devices meant to be reached from anywhere.",
+                ),
+            );
+        }
+        for (raw, p) in insecure(&parsed) {
+            findings.refuse_unless(
+                b.dangerous_private_network_insecure_origins,
+                "dangerously_allow_private_network_with_insecure_origins",
+                insecure_error(
+                    ErrorCode::PrivateNetworkWithInsecureOrigin,
+                    raw,
+                    p,
+                    "with Private Network Access",
+                    "dangerously_allow_private_network_with_insecure_origins",
+                ),
+            );
+        }
+    }
+    if let Some(predicate) = &b.predicate {
+        if b.credentials || b.private_network {
+            if let Some(canary) = CANARY_ORIGINS.iter().find(|c| predicate(c)) {
+                let grant = if b.credentials {
+                    "credentials"
+                } else {
+                    "Private Network Access"
+                };
+                findings.refuse_unless(
+                    b.dangerous_broad_predicate,
+                    "dangerously_allow_broad_origin_predicate",
+                    ConfigError::new(
+                        ErrorCode::OriginPredicateTooBroad,
+                        "allow_origin_predicate",
+                        Some(canary),
+                        format!("the origin predicate admits an origin under the reserved .invalid domain, which no honest policy allows, so it admits origins nobody vetted, with {grant}."),
+                        "anchor the predicate: parse the origin and compare its scheme and whole host, or check that the host ends with \".\" followed by your domain; dangerously_allow_broad_origin_predicate if it must admit unknown origins.",
+                    ),
+                );
             }
         }
     }
@@ -133,15 +245,54 @@ fn origins(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> OriginSet {
     OriginSet::new(&patterns, b.predicate.clone())
 }
 
-fn methods(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
+/// The listed origins that are not trusted with credentials or Private Network Access.
+fn insecure<'a>(
+    parsed: &'a [(&'a str, OriginPattern)],
+) -> impl Iterator<Item = (&'a str, &'a OriginPattern)> + 'a {
+    parsed
+        .iter()
+        .filter(|(_, p)| {
+            !matches!(p, OriginPattern::Any | OriginPattern::Null) && !p.is_secure_or_loopback()
+        })
+        .map(|(raw, p)| (*raw, p))
+}
+
+fn insecure_error(
+    code: ErrorCode,
+    raw: &str,
+    p: &OriginPattern,
+    grant: &str,
+    option: &str,
+) -> ConfigError {
+    let http = match p {
+        OriginPattern::Exact(s) => s.starts_with("http://"),
+        OriginPattern::Pattern { scheme, .. } => scheme == "http",
+        OriginPattern::Any | OriginPattern::Null => false,
+    };
+    let message = if http {
+        format!("{grant}, a plain-http origin lets anyone on the network path inject script that reads authenticated responses.")
+    } else {
+        format!(
+            "{grant}, only https, loopback http and the extension and app-shell schemes ({}) are trusted: pages of other schemes may come from anywhere.",
+            TRUSTED_APP_SCHEMES.join(", ")
+        )
+    };
+    ConfigError::new(
+        code,
+        "allow_origins",
+        Some(raw),
+        message,
+        format!("use the https origin; for local development, loopback (localhost, 127.0.0.1) is accepted; or {option}."),
+    )
+}
+
+fn methods(input: &[String], findings: &mut Findings) -> Allowed {
     const SETTING: &str = "allow_methods";
-    if input.iter().any(|m| m == "*") {
-        return Allowed::Any;
-    }
     let mut out: Vec<Box<str>> = Vec::new();
-    for m in input {
+    // Every entry is validated, those beside `*` too: a typo is a typo whatever else is listed.
+    for m in input.iter().filter(|m| *m != "*") {
         if !syntax::is_token(m.as_bytes()) {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::MethodInvalid,
                 SETTING,
                 Some(m),
@@ -149,7 +300,7 @@ fn methods(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
                 "write one method per entry, such as \"PUT\".",
             ));
         } else if syntax::is_forbidden_method(m.as_bytes()) {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::MethodForbidden,
                 SETTING,
                 Some(m),
@@ -163,18 +314,20 @@ fn methods(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
             }
         }
     }
+    if input.iter().any(|m| m == "*") {
+        return Allowed::Any;
+    }
     list(out, ", ")
 }
 
-fn request_headers(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
+fn request_headers(input: &[String], findings: &mut Findings) -> Allowed {
     const SETTING: &str = "allow_headers";
-    if input.iter().any(|h| h == "*") {
-        return Allowed::Any;
-    }
     let mut out: Vec<Box<str>> = Vec::new();
-    for h in input {
+    // Every entry is validated, those beside `*` too (`["*", "authorization"]` is the usual
+    // spelling for servers that follow the Fetch Standard, where `*` leaves out Authorization).
+    for h in input.iter().filter(|h| *h != "*") {
         if !syntax::is_token(h.as_bytes()) {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::HeaderInvalid,
                 SETTING,
                 Some(h),
@@ -182,12 +335,20 @@ fn request_headers(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
                 "write the bare name, such as \"x-request-id\", one per entry.",
             ));
         } else if syntax::is_forbidden_request_header(h.as_bytes()) {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::HeaderForbidden,
                 SETTING,
                 Some(h),
                 "this is a forbidden request header: browsers set it themselves and scripts cannot, so it never needs allowing.",
                 "remove it.",
+            ));
+        } else if syntax::is_cors_protocol_header(h.as_bytes()) {
+            findings.refuse(ConfigError::new(
+                ErrorCode::HeaderCorsProtocol,
+                SETTING,
+                Some(h),
+                "Access-Control-* headers are the CORS protocol's own: the server sends the Allow ones, the browser the Request ones; a script that sends one is mistaken, and allowing it hides the mistake.",
+                "remove it, and remove the header from the script's request: Access-Control-Allow-* belongs in this server's responses, which the policy sends.",
             ));
         } else {
             let lower = h.to_ascii_lowercase();
@@ -196,15 +357,18 @@ fn request_headers(input: &[String], errors: &mut Vec<ConfigError>) -> Allowed {
             }
         }
     }
+    if input.iter().any(|h| h == "*") {
+        return Allowed::Any;
+    }
     list(out, ", ")
 }
 
-fn exposed_headers(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> Option<HeaderValue> {
+fn exposed_headers(b: &CorsBuilder, findings: &mut Findings) -> Option<HeaderValue> {
     const SETTING: &str = "expose_headers";
     let mut out: Vec<Box<str>> = Vec::new();
     for h in &b.expose {
         if h == "*" && b.credentials {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::CredentialsWithAnyExposedHeader,
                 SETTING,
                 Some("*"),
@@ -213,7 +377,7 @@ fn exposed_headers(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> Option<Hea
             ));
             continue;
         } else if !syntax::is_token(h.as_bytes()) {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::ExposedHeaderInvalid,
                 SETTING,
                 Some(h),
@@ -225,12 +389,21 @@ fn exposed_headers(b: &CorsBuilder, errors: &mut Vec<ConfigError>) -> Option<Hea
             .iter()
             .any(|f| f.eq_ignore_ascii_case(h))
         {
-            errors.push(ConfigError::new(
+            findings.refuse(ConfigError::new(
                 ErrorCode::ExposedHeaderForbidden,
                 SETTING,
                 Some(h),
                 "browsers never let scripts read Set-Cookie, exposed or not.",
                 "remove it; read the cookie's effect through another response header or the body.",
+            ));
+            continue;
+        } else if syntax::is_cors_protocol_header(h.as_bytes()) {
+            findings.refuse(ConfigError::new(
+                ErrorCode::ExposedHeaderCorsProtocol,
+                SETTING,
+                Some(h),
+                "Access-Control-* headers are the CORS protocol's own, read by the browser to decide whether the script may read the response; exposing them to the script is a mistake.",
+                "remove it; expose the application's own headers, such as \"x-request-id\".",
             ));
             continue;
         }
@@ -370,11 +543,53 @@ mod tests {
                 PatternOverIpAddress,
                 Cors::builder().allow_origins(["https://*.10.0.0.1"]),
             ),
+            (
+                OriginPortInvalid,
+                Cors::builder().allow_origins(["http://localhost:0"]),
+            ),
+            (
+                OriginHostTooLong,
+                Cors::builder().allow_origins([format!("https://{}.example", "a".repeat(64))]),
+            ),
+            (
+                OriginEmptyLabel,
+                Cors::builder().allow_origins(["https://example..com"]),
+            ),
+            (
+                OriginSchemeTooLong,
+                Cors::builder().allow_origins([format!("{}://app", "x".repeat(33))]),
+            ),
+            (
+                PrivateNetworkWithAnyOrigin,
+                Cors::builder()
+                    .allow_origins(["*"])
+                    .allow_private_network(true),
+            ),
+            (
+                PrivateNetworkWithInsecureOrigin,
+                Cors::builder()
+                    .allow_origins(["http://app.example.com"])
+                    .allow_private_network(true),
+            ),
+            (
+                OriginPredicateTooBroad,
+                base()
+                    .allow_origin_predicate(|_| true)
+                    .allow_credentials(true),
+            ),
             (MethodInvalid, base().allow_methods(["GET, POST"])),
             (MethodForbidden, base().allow_methods(["CONNECT"])),
             (HeaderInvalid, base().allow_headers(["x-a: b"])),
             (HeaderForbidden, base().allow_headers(["cookie"])),
+            (
+                HeaderCorsProtocol,
+                base().allow_headers(["Access-Control-Allow-Origin"]),
+            ),
             (ExposedHeaderInvalid, base().expose_headers(["x a"])),
+            (
+                ExposedHeaderCorsProtocol,
+                base().expose_headers(["Access-Control-Request-Method"]),
+            ),
             (
                 ExposedHeaderForbidden,
                 base().expose_headers(["Set-Cookie"]),
@@ -522,5 +737,363 @@ mod tests {
         }
         assert_eq!(inner.expose.as_ref().unwrap(), "x-request-id");
         assert_eq!(inner.max_age.as_ref().unwrap(), "600");
+    }
+
+    fn builds(b: CorsBuilder) -> bool {
+        b.build().is_ok()
+    }
+
+    /// Issue 8, hole 2: "A predicate can admit everything with credentials".
+    #[test]
+    fn predicate_admitting_everything_with_credentials_is_refused() {
+        type Predicate = fn(&str) -> bool;
+        // The classic unanchored predicates, each of which admits an attacker's domain.
+        let broad: [(&str, Predicate); 6] = [
+            ("everything", |_| true),
+            ("anything non-empty", |o| !o.is_empty()),
+            ("any https", |o| o.starts_with("https://")),
+            ("unanchored localhost", |o| {
+                o.starts_with("http://localhost")
+            }),
+            ("substring localhost", |o| o.contains("localhost")),
+            ("substring 127.0.0.1", |o| o.contains("127.0.0.1")),
+        ];
+        for (name, p) in broad {
+            let b = || Cors::builder().allow_origin_predicate(p);
+            assert_eq!(
+                codes(b().allow_credentials(true)),
+                [ErrorCode::OriginPredicateTooBroad],
+                "{name}"
+            );
+            assert_eq!(
+                codes(b().allow_private_network(true)),
+                [ErrorCode::OriginPredicateTooBroad],
+                "{name} with private network access"
+            );
+            // Without credentials or private network access a broad predicate is `*` spelled
+            // another way: allowed, as `*` is.
+            assert!(builds(b()), "{name} without credentials");
+            let waived = b()
+                .allow_credentials(true)
+                .dangerously_allow_broad_origin_predicate(true);
+            assert!(builds(waived.clone()), "{name} with the option");
+            let notes = waived.notes();
+            assert_eq!(notes.len(), 1, "{name}");
+            assert_eq!(
+                (notes[0].refused(), notes[0].option()),
+                (
+                    Some(ErrorCode::OriginPredicateTooBroad),
+                    Some("dangerously_allow_broad_origin_predicate")
+                )
+            );
+        }
+        // Anchored predicates pass.
+        let anchored: [Predicate; 3] = [
+            |o| o == "https://app.example.com",
+            |o| {
+                crate::origin::RequestOrigin::parse(o.as_bytes())
+                    .is_some_and(|o| o.scheme() == "https" && o.host().ends_with(".example.com"))
+            },
+            |o| o.starts_with("http://localhost:") || o == "http://localhost",
+        ];
+        for p in anchored {
+            assert!(builds(
+                Cors::builder()
+                    .allow_origin_predicate(p)
+                    .allow_credentials(true)
+                    .allow_private_network(true)
+            ));
+        }
+    }
+
+    #[test]
+    fn cors_protocol_headers_are_refused_in_both_lists() {
+        for h in [
+            "Access-Control-Allow-Origin",
+            "access-control-allow-credentials",
+            "Access-Control-Expose-Headers",
+            "Access-Control-Max-Age",
+            "Access-Control-Request-Private-Network",
+        ] {
+            assert_eq!(
+                codes(base().allow_headers([h])),
+                [ErrorCode::HeaderCorsProtocol],
+                "{h}"
+            );
+            assert_eq!(
+                codes(base().expose_headers([h])),
+                [ErrorCode::ExposedHeaderCorsProtocol],
+                "{h}"
+            );
+        }
+        // The Fetch Standard's forbidden request-header names keep their own code.
+        for h in [
+            "Origin",
+            "Access-Control-Request-Method",
+            "access-control-request-headers",
+            "Proxy-Authorization",
+            "Sec-Fetch-Mode",
+            "Cookie",
+            "Host",
+        ] {
+            assert_eq!(
+                codes(base().allow_headers([h])),
+                [ErrorCode::HeaderForbidden],
+                "{h}"
+            );
+        }
+        for h in ["Set-Cookie", "set-cookie2"] {
+            assert_eq!(
+                codes(base().expose_headers([h])),
+                [ErrorCode::ExposedHeaderForbidden],
+                "{h}"
+            );
+        }
+        // Names that merely resemble the protocol's are the application's own.
+        assert!(builds(
+            base()
+                .allow_headers(["x-access-control", "access-controlled"])
+                .expose_headers(["x-access-control-allow-origin"])
+        ));
+    }
+
+    #[test]
+    fn entries_beside_a_wildcard_are_validated() {
+        use ErrorCode::*;
+        assert_eq!(
+            codes(base().allow_methods(["*", "TRACE", "bad method"])),
+            [MethodForbidden, MethodInvalid]
+        );
+        assert_eq!(
+            codes(base().allow_methods(["GET", "*", "CONNECT"])),
+            [MethodForbidden]
+        );
+        assert_eq!(
+            codes(base().allow_headers(["*", "cookie", "x a", "access-control-allow-origin"])),
+            [HeaderForbidden, HeaderInvalid, HeaderCorsProtocol]
+        );
+        // Valid entries beside `*` are redundant, not wrong: `["*", "authorization"]` is how the
+        // Fetch Standard's `*` (which leaves out Authorization) is usually completed.
+        let c = base()
+            .allow_methods(["*", "PUT"])
+            .allow_headers(["*", "authorization"])
+            .build()
+            .unwrap();
+        assert!(matches!(c.inner.methods, Allowed::Any));
+        assert!(matches!(c.inner.headers, Allowed::Any));
+    }
+
+    #[test]
+    fn private_network_access_needs_trusted_listed_origins() {
+        use ErrorCode::*;
+        let pna = |origins: &[&str]| {
+            Cors::builder()
+                .allow_origins(origins.to_vec())
+                .allow_private_network(true)
+        };
+        for ok in [
+            &["https://app.example.com"][..],
+            &["http://localhost:*", "http://127.0.0.1:3000"],
+            &["chrome-extension://abcdefghijklmnop"],
+            &["https://*.example.com"],
+        ] {
+            assert!(builds(pna(ok)), "{ok:?}");
+        }
+        assert_eq!(codes(pna(&["*"])), [PrivateNetworkWithAnyOrigin]);
+        assert_eq!(
+            codes(pna(&[
+                "http://app.example.com",
+                "http://*.example.org",
+                "app://x"
+            ])),
+            [
+                PrivateNetworkWithInsecureOrigin,
+                PrivateNetworkWithInsecureOrigin,
+                PrivateNetworkWithInsecureOrigin
+            ]
+        );
+        // Each option waives only its own rule.
+        assert!(builds(
+            pna(&["*"]).dangerously_allow_private_network_with_any_origin(true)
+        ));
+        assert!(builds(
+            pna(&["http://app.example.com"])
+                .dangerously_allow_private_network_with_insecure_origins(true)
+        ));
+        assert_eq!(
+            codes(
+                pna(&["http://app.example.com"])
+                    .dangerously_allow_private_network_with_any_origin(true)
+                    .dangerously_allow_insecure_origins_with_credentials(true)
+            ),
+            [PrivateNetworkWithInsecureOrigin]
+        );
+        assert_eq!(
+            codes(
+                pna(&["*"])
+                    .dangerously_allow_private_network_with_insecure_origins(true)
+                    .allow_credentials(true)
+                    .dangerously_allow_credentials_with_any_origin(true)
+            ),
+            [PrivateNetworkWithAnyOrigin]
+        );
+    }
+
+    #[test]
+    fn trusted_schemes_with_credentials() {
+        let creds = |o: &str| Cors::builder().allow_origins([o]).allow_credentials(true);
+        for trusted in [
+            "https://app.example.com",
+            "http://localhost:8000",
+            "http://tauri.localhost",
+            "chrome-extension://abcdefghijklmnop",
+            "moz-extension://0d0b4d2c-8c57-4a0c-9d5e-1b7a2f6c3e1a",
+            "safari-web-extension://0d0b4d2c-8c57-4a0c-9d5e-1b7a2f6c3e1a",
+            "isolated-app://aerugqztij5biqquuk3mfwpsaibuegaqcitgfchwuosuofdjabzqaaic",
+            "tauri://localhost",
+            "capacitor://localhost",
+            "ionic://localhost",
+        ] {
+            assert!(builds(creds(trusted)), "{trusted}");
+        }
+        for untrusted in [
+            "http://app.example.com",
+            "http://192.168.1.10:8080",
+            "app://my-electron-app",
+            "x-custom://host",
+            "vscode-webview://abcdef",
+        ] {
+            assert_eq!(
+                codes(creds(untrusted)),
+                [ErrorCode::InsecureOriginWithCredentials],
+                "{untrusted}"
+            );
+            assert!(
+                builds(creds(untrusted).dangerously_allow_insecure_origins_with_credentials(true)),
+                "{untrusted}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_suffix_patterns_need_their_option_and_registry_suffixes_stay_refused() {
+        let b = |o: &str| Cors::builder().allow_origins([o]);
+        for private in [
+            "https://*.vercel.app",
+            "https://*.github.io",
+            "https://*.myshopify.com",
+        ] {
+            let e = b(private).build().unwrap_err();
+            assert_eq!(e.codes(), [ErrorCode::PatternOverPublicSuffix], "{private}");
+            assert!(
+                e.errors()[0].message().contains("anyone can register"),
+                "{e}"
+            );
+            assert!(
+                e.errors()[0]
+                    .fix()
+                    .contains("dangerously_allow_public_suffix_subdomains"),
+                "{e}"
+            );
+            let waived = b(private).dangerously_allow_public_suffix_subdomains(true);
+            assert!(builds(waived.clone()), "{private}");
+            let notes = waived.notes();
+            assert_eq!(
+                notes.iter().map(|n| n.refused()).collect::<Vec<_>>(),
+                [Some(ErrorCode::PatternOverPublicSuffix)],
+                "{private}"
+            );
+        }
+        for registry in [
+            "https://*.com",
+            "https://*.co.uk",
+            "https://*.test",
+            "https://*.app",
+        ] {
+            let e = codes(b(registry).dangerously_allow_public_suffix_subdomains(true));
+            assert_eq!(e, [ErrorCode::PatternOverPublicSuffix], "{registry}");
+        }
+        // Subdomains of a name below a public suffix are fine without any option.
+        assert!(builds(b("https://*.me.github.io")));
+    }
+
+    #[test]
+    fn origins_browsers_spell_differently_are_noted() {
+        let b = Cors::builder().allow_origins([
+            "https://app.example.com",
+            "http://127.1",
+            "http://localhost:06060",
+            "http://[::ffff:127.0.0.1]:8000",
+            "https://bücher.example",
+            "https://example.com.",
+            "https://*.example.org.:*",
+        ]);
+        let c = b.build().unwrap();
+        let rewrites: Vec<(String, String)> = b
+            .notes()
+            .into_iter()
+            .map(|n| {
+                assert_eq!(n.code(), crate::NoteCode::OriginRewritten);
+                assert_eq!(n.setting(), "allow_origins");
+                (
+                    n.value().unwrap().to_owned(),
+                    n.rewritten().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want = [
+            ("http://127.1", "http://127.0.0.1"),
+            ("http://localhost:06060", "http://localhost:6060"),
+            (
+                "http://[::ffff:127.0.0.1]:8000",
+                "http://[::ffff:7f00:1]:8000",
+            ),
+            ("https://bücher.example", "https://xn--bcher-kva.example"),
+            ("https://example.com.", "https://example.com"),
+            ("https://*.example.org.:*", "https://*.example.org:*"),
+        ];
+        assert_eq!(rewrites, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        // What browsers send is what matches.
+        use crate::policy::origin_set::OriginMatch::Allowed;
+        for (_, sent) in &want[..5] {
+            assert_eq!(
+                c.inner.origins.lookup(sent.as_bytes(), true),
+                Allowed,
+                "{sent}"
+            );
+        }
+        assert_eq!(
+            c.inner.origins.lookup(b"https://a.example.org:8443", true),
+            Allowed
+        );
+    }
+
+    #[test]
+    fn new_problems_are_reported_with_the_others() {
+        use ErrorCode::*;
+        let b = Cors::builder()
+            .allow_origins([
+                "https://a..example",
+                "http://b.example:0",
+                "https://*.com",
+                "*",
+            ])
+            .allow_origin_predicate(|_| true)
+            .allow_headers(["access-control-allow-origin", "x-ok"])
+            .expose_headers(["access-control-allow-origin"])
+            .allow_private_network(true);
+        assert_eq!(
+            codes(b),
+            vec![
+                OriginEmptyLabel,
+                OriginPortInvalid,
+                PatternOverPublicSuffix,
+                AnyOriginInList,
+                PrivateNetworkWithAnyOrigin,
+                OriginPredicateTooBroad,
+                HeaderCorsProtocol,
+                ExposedHeaderCorsProtocol,
+            ]
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
 
-use crate::error::ConfigErrors;
+use crate::error::{ConfigErrors, ConfigNote};
 use origin_set::{OriginPredicate, OriginSet};
 
 /// A validated, compiled CORS policy: immutable, cheap to clone (one reference count), and
@@ -123,6 +123,10 @@ pub struct CorsBuilder {
     pub(crate) dangerous_credentials_any_origin: bool,
     pub(crate) dangerous_null_origin: bool,
     pub(crate) dangerous_insecure_origins: bool,
+    pub(crate) dangerous_private_network_any_origin: bool,
+    pub(crate) dangerous_private_network_insecure_origins: bool,
+    pub(crate) dangerous_public_suffix: bool,
+    pub(crate) dangerous_broad_predicate: bool,
 }
 
 impl Default for CorsBuilder {
@@ -140,6 +144,10 @@ impl Default for CorsBuilder {
             dangerous_credentials_any_origin: false,
             dangerous_null_origin: false,
             dangerous_insecure_origins: false,
+            dangerous_private_network_any_origin: false,
+            dangerous_private_network_insecure_origins: false,
+            dangerous_public_suffix: false,
+            dangerous_broad_predicate: false,
         }
     }
 }
@@ -183,6 +191,27 @@ impl CorsBuilder {
     /// Matching compares the whole serialized origin; its cost does not depend on how many
     /// origins are listed. Replaces the list of an earlier call.
     ///
+    /// Spellings that browsers never send but the URL Standard rewrites (`http://127.1`, a port
+    /// with leading zeros, an IPv4-mapped IPv6 address, an internationalized name, a trailing
+    /// dot) are matched in the form browsers send; [`notes`](Self::notes) lists each one.
+    /// Origins that can never match are errors: a port of 0 or above 65535, an empty label, a
+    /// host too long for DNS, a scheme longer than 32 bytes.
+    ///
+    /// **Which origins are trusted** with credentials and Private Network Access: `https`;
+    /// `http` on loopback only (`localhost` and its subdomains, `127.0.0.0/8`, `[::1]`); and
+    /// the browser-extension and app-shell schemes `chrome-extension`, `moz-extension`,
+    /// `safari-web-extension`, `isolated-app`, `tauri`, `capacitor` and `ionic`, whose pages come
+    /// from a package on the user's device, not from the network. Every other origin (plain
+    /// `http` elsewhere, any other scheme, such as an Electron app's `app://`) needs
+    /// [`dangerously_allow_insecure_origins_with_credentials`](Self::dangerously_allow_insecure_origins_with_credentials)
+    /// or [`dangerously_allow_private_network_with_insecure_origins`](Self::dangerously_allow_private_network_with_insecure_origins).
+    ///
+    /// A subdomain pattern over a public suffix (`https://*.github.io`, `https://*.vercel.app`,
+    /// `https://*.com`) is refused: anyone can publish a site there. A company that operates a
+    /// suffix of the Public Suffix List's private section may allow its own with
+    /// [`dangerously_allow_public_suffix_subdomains`](Self::dangerously_allow_public_suffix_subdomains);
+    /// registry suffixes (`com`, `co.uk`) and unknown ones (`test`) stay refused.
+    ///
     /// ```
     /// let cors = corsair::Cors::builder()
     ///     .allow_origins(["https://app.example.com", "https://*.example.com"])
@@ -202,14 +231,60 @@ impl CorsBuilder {
 
     /// Also allows every origin for which `predicate` returns `true`, for cases a list cannot
     /// express. It receives the request's serialized origin (already checked to be a
-    /// well-formed, lowercase origin) after the list found no match. Replaces an earlier
-    /// predicate.
+    /// well-formed, lowercase origin: `scheme://host[:port]`) after the list found no match.
+    /// Replaces an earlier predicate.
+    ///
+    /// Compare whole parts, never substrings of the serialized origin. The classic mistakes,
+    /// each of which an attacker passes by registering a domain:
+    ///
+    /// | Predicate | Meant | Also admits |
+    /// |---|---|---|
+    /// | `o.ends_with("example.com")` | `https://app.example.com` | `https://notexample.com` |
+    /// | `o.starts_with("https://app.example.com")` | `https://app.example.com` | `https://app.example.com.evil.io` |
+    /// | `o.contains("example.com")` | subdomains | `https://example.com.evil.io` |
+    /// | a regex `https://.*.example.com` | subdomains | `https://evilxexample.com` (unescaped dot) |
+    ///
+    /// The safe way: parse the origin, compare the scheme exactly, and compare the host
+    /// exactly or check that it ends with `.` followed by your domain.
     ///
     /// ```
+    /// use corsair::origin::RequestOrigin;
+    ///
+    /// // Any subdomain of corp.example, over https, on any port.
+    /// fn is_corp(origin: &str) -> bool {
+    ///     RequestOrigin::parse(origin.as_bytes()).is_some_and(|o| {
+    ///         o.scheme() == "https" && o.host().ends_with(".corp.example")
+    ///     })
+    /// }
+    /// assert!(is_corp("https://wiki.corp.example"));
+    /// assert!(is_corp("https://a.b.corp.example:8443"));
+    /// assert!(!is_corp("https://notcorp.example"));
+    /// assert!(!is_corp("https://wiki.corp.example.evil.io"));
+    /// assert!(!is_corp("http://wiki.corp.example"));
+    ///
     /// let cors = corsair::Cors::builder()
-    ///     .allow_origin_predicate(|origin| origin.starts_with("https://") && origin.ends_with(".corp.example"))
+    ///     .allow_origin_predicate(is_corp)
+    ///     .allow_credentials(true)
     ///     .build()?;
     /// # Ok::<(), corsair::ConfigErrors>(())
+    /// ```
+    ///
+    /// With credentials or Private Network Access, [`build`](Self::build) calls the predicate
+    /// on a few origins under the reserved `.invalid` top-level domain
+    /// (`https://corsair-canary.invalid`, `http://x.y.invalid:8080`,
+    /// `http://localhost.corsair-canary.invalid`, …), which no honest policy admits; admitting
+    /// one is the error [`OriginPredicateTooBroad`](crate::ErrorCode::OriginPredicateTooBroad)
+    /// unless [`dangerously_allow_broad_origin_predicate`](Self::dangerously_allow_broad_origin_predicate).
+    ///
+    /// ```
+    /// use corsair::{Cors, ErrorCode};
+    ///
+    /// let errors = Cors::builder()
+    ///     .allow_origin_predicate(|o| o.starts_with("http://localhost"))
+    ///     .allow_credentials(true)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(errors.codes(), [ErrorCode::OriginPredicateTooBroad]);
     /// ```
     pub fn allow_origin_predicate<F>(mut self, predicate: F) -> Self
     where
@@ -312,6 +387,12 @@ impl CorsBuilder {
     /// (`Access-Control-Request-Private-Network: true`) with
     /// `Access-Control-Allow-Private-Network: true`, letting public sites reach this server on a
     /// private network. Off by default.
+    ///
+    /// Refused together with any origin (`*`) and with origins that are not trusted (see
+    /// [`allow_origins`](Self::allow_origins)), since either lets public websites reach devices
+    /// on the visitor's network, unless
+    /// [`dangerously_allow_private_network_with_any_origin`](Self::dangerously_allow_private_network_with_any_origin)
+    /// or [`dangerously_allow_private_network_with_insecure_origins`](Self::dangerously_allow_private_network_with_insecure_origins).
     pub fn allow_private_network(mut self, allow: bool) -> Self {
         self.private_network = allow;
         self
@@ -348,6 +429,89 @@ impl CorsBuilder {
     pub fn dangerously_allow_insecure_origins_with_credentials(mut self, allow: bool) -> Self {
         self.dangerous_insecure_origins = allow;
         self
+    }
+
+    /// **Dangerous.** Allows Private Network Access together with any origin (`*`): every
+    /// public website a visitor opens can then send requests to this server on the visitor's
+    /// network. Only for devices designed to be reached from any website, whose every endpoint
+    /// is safe to call from one.
+    pub fn dangerously_allow_private_network_with_any_origin(mut self, allow: bool) -> Self {
+        self.dangerous_private_network_any_origin = allow;
+        self
+    }
+
+    /// **Dangerous.** Allows Private Network Access together with origins that are not trusted
+    /// (plain `http` other than loopback, or a scheme not known to be secure). Anyone on the
+    /// network path to such an origin can inject script into it and reach this server on the
+    /// visitor's network.
+    pub fn dangerously_allow_private_network_with_insecure_origins(mut self, allow: bool) -> Self {
+        self.dangerous_private_network_insecure_origins = allow;
+        self
+    }
+
+    /// **Dangerous.** Allows subdomain patterns over a public suffix of the Public Suffix List's
+    /// private section, such as `https://*.vercel.app` or `https://*.myshopify.com`. Anyone can
+    /// publish a site there, so this allows origins you do not control. Only for the company
+    /// that operates the suffix, allowing its own customers' sites. Registry suffixes
+    /// (`https://*.com`, `https://*.co.uk`) and names the list does not know stay refused.
+    ///
+    /// ```
+    /// use corsair::{Cors, ErrorCode};
+    ///
+    /// let b = Cors::builder().allow_origins(["https://*.vercel.app"]);
+    /// assert_eq!(b.build().unwrap_err().codes(), [ErrorCode::PatternOverPublicSuffix]);
+    /// assert!(b.dangerously_allow_public_suffix_subdomains(true).build().is_ok());
+    /// ```
+    pub fn dangerously_allow_public_suffix_subdomains(mut self, allow: bool) -> Self {
+        self.dangerous_public_suffix = allow;
+        self
+    }
+
+    /// **Dangerous.** Allows, with credentials or Private Network Access, an
+    /// [origin predicate](Self::allow_origin_predicate) that admits origins under the reserved
+    /// `.invalid` domain, that is, origins nobody vetted. Only for a predicate that really means
+    /// to admit unknown origins (one that consults a registry of tenants at request time and
+    /// admits anything while it is unreachable is not one).
+    pub fn dangerously_allow_broad_origin_predicate(mut self, allow: bool) -> Self {
+        self.dangerous_broad_predicate = allow;
+        self
+    }
+
+    /// What the policy does that it may do but a reviewer should see, whether or not
+    /// [`build`](Self::build) succeeds: each allowed origin matched in another spelling than
+    /// the one written ([`NoteCode::OriginRewritten`](crate::NoteCode::OriginRewritten)), and
+    /// each grant made only because a `dangerously_` option asked for it
+    /// ([`NoteCode::DangerouslyAllowed`](crate::NoteCode::DangerouslyAllowed)). `corsair lint`
+    /// prints them.
+    ///
+    /// ```
+    /// use corsair::{Cors, ErrorCode, NoteCode};
+    ///
+    /// let b = Cors::builder()
+    ///     .allow_origins(["http://127.1:06060", "https://bücher.example", "null"])
+    ///     .dangerously_allow_null_origin(true);
+    /// let notes = b.notes();
+    /// let rewrites: Vec<_> = notes
+    ///     .iter()
+    ///     .filter(|n| n.code() == NoteCode::OriginRewritten)
+    ///     .map(|n| (n.value().unwrap(), n.rewritten().unwrap()))
+    ///     .collect();
+    /// assert_eq!(
+    ///     rewrites,
+    ///     [
+    ///         ("http://127.1:06060", "http://127.0.0.1:6060"),
+    ///         ("https://bücher.example", "https://xn--bcher-kva.example"),
+    ///     ]
+    /// );
+    /// let dangerous = &notes[2];
+    /// assert_eq!(dangerous.code(), NoteCode::DangerouslyAllowed);
+    /// assert_eq!(dangerous.refused(), Some(ErrorCode::NullOrigin));
+    /// assert_eq!(dangerous.option(), Some("dangerously_allow_null_origin"));
+    /// ```
+    pub fn notes(&self) -> Vec<ConfigNote> {
+        let mut findings = build::Findings::default();
+        build::check(self, &mut findings);
+        findings.notes
     }
 
     /// Validates every setting and compiles the policy.
