@@ -643,6 +643,37 @@ mod tests {
     }
 
     #[test]
+    fn notes_carry_value_setting_and_message() {
+        let notes = Cors::builder()
+            .allow_origins(["http://127.1:8000", "null"])
+            .dangerously_allow_null_origin(true)
+            .notes();
+        let shown: Vec<String> = notes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "allow_origins [origin-rewritten]: \"http://127.1:8000\": matched as \
+                 http://127.0.0.1:8000, the form browsers send in `Origin`; write it that way so \
+                 that the configuration and the wire agree.",
+                "allow_origins [dangerously-allowed]: \"null\": [null-origin] allowed by \
+                 dangerously_allow_null_origin although sandboxed iframes and file: pages of any \
+                 site send the origin `null`, so allowing it allows them all.",
+            ]
+        );
+        // A clean policy has no notes; a refused one still has its notes.
+        assert!(base().notes().is_empty());
+        let b = Cors::builder().allow_origins(["https://bücher.example", "https://a.example/"]);
+        assert!(b.build().is_err());
+        assert_eq!(
+            b.notes()
+                .iter()
+                .map(|n| n.rewritten().unwrap())
+                .collect::<Vec<_>>(),
+            ["https://xn--bcher-kva.example"]
+        );
+    }
+
+    #[test]
     fn errors_carry_value_setting_and_fix() {
         let e = Cors::builder()
             .allow_origins(["https://app.example.com/"])

@@ -481,8 +481,8 @@ impl CorsBuilder {
     /// [`build`](Self::build) succeeds: each allowed origin matched in another spelling than
     /// the one written ([`NoteCode::OriginRewritten`](crate::NoteCode::OriginRewritten)), and
     /// each grant made only because a `dangerously_` option asked for it
-    /// ([`NoteCode::DangerouslyAllowed`](crate::NoteCode::DangerouslyAllowed)). `corsair lint`
-    /// prints them.
+    /// ([`NoteCode::DangerouslyAllowed`](crate::NoteCode::DangerouslyAllowed)), in the order
+    /// of the settings. Meant for linters and reviews; serving needs none of it.
     ///
     /// ```
     /// use corsair::{Cors, ErrorCode, NoteCode};
