@@ -282,8 +282,13 @@ impl OriginPattern {
         let trusted = |scheme: &str| scheme == "https" || TRUSTED_APP_SCHEMES.contains(&scheme);
         match self {
             OriginPattern::Any | OriginPattern::Null => false,
-            OriginPattern::Exact(s) => RequestOrigin::parse(s.as_bytes())
-                .is_some_and(|o| trusted(o.scheme()) || (o.scheme() == "http" && o.is_loopback())),
+            OriginPattern::Exact(s) => match s.split_once("://") {
+                Some(("http", _)) => {
+                    RequestOrigin::parse(s.as_bytes()).is_some_and(|o| o.is_loopback())
+                }
+                Some((scheme, _)) => trusted(scheme),
+                None => false,
+            },
             OriginPattern::Pattern {
                 scheme,
                 host,
