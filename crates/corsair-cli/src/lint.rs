@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use corsair::config::PolicySet;
+use corsair::config::PolicyFile;
 
 use crate::error::{Error, Verdict};
 
@@ -42,15 +42,32 @@ pub enum Lint {
     Unreadable(String),
 }
 
-/// Lints the policy file at `path`.
+/// Lints the policy file at `path`: every problem, then (clean or not) every note: origins
+/// rewritten into the form browsers send, and every grant a `dangerously_` key made.
 pub fn run(path: &Path) -> Lint {
     let name = path.display().to_string();
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => return Lint::Unreadable(format!("{name}: cannot be read: {e}")),
     };
-    match PolicySet::from_toml(&source) {
+    let file = PolicyFile::parse(&source);
+    let mut lines: Vec<(usize, String)> = file
+        .notes
+        .iter()
+        .map(|n| {
+            let at = n.line().map_or(name.clone(), |l| format!("{name}:{l}"));
+            let section = n.section().map_or(String::new(), |s| format!("{s}: "));
+            (
+                n.line().unwrap_or(0),
+                format!("{at}: {section}note: {}", n.note()),
+            )
+        })
+        .collect();
+    let notes = lines.len();
+    match file.policies {
         Ok(set) => {
+            lines.sort_by_key(|(l, _)| *l);
+            let mut out: String = lines.into_iter().map(|(_, t)| t + "\n").collect();
             let routes: Vec<&str> = set.route_prefixes().collect();
             let detail = if routes.is_empty() {
                 "one policy for every path".to_owned()
@@ -61,15 +78,24 @@ pub fn run(path: &Path) -> Lint {
                     routes.join(", ")
                 )
             };
-            Lint::Clean(format!("{name}: ok ({detail})\n"))
+            let noted = match notes {
+                0 => String::new(),
+                1 => ", 1 note".to_owned(),
+                n => format!(", {n} notes"),
+            };
+            out.push_str(&format!("{name}: ok ({detail}{noted})\n"));
+            Lint::Clean(out)
         }
         Err(errors) => {
             let n = errors.errors().len();
-            Lint::Problems(format!(
-                "{}\n{n} problem{}\n",
-                errors.with_file(&name),
-                if n == 1 { "" } else { "s" }
-            ))
+            let rendered = errors.with_file(&name).to_string();
+            for (e, text) in errors.errors().iter().zip(rendered.lines()) {
+                lines.push((e.line().unwrap_or(0), text.to_owned()));
+            }
+            lines.sort_by_key(|(l, _)| *l);
+            let mut out: String = lines.into_iter().map(|(_, t)| t + "\n").collect();
+            out.push_str(&format!("{n} problem{}\n", if n == 1 { "" } else { "s" }));
+            Lint::Problems(out)
         }
     }
 }

@@ -98,3 +98,46 @@ fn lines_are_not_fooled_by_comments_or_other_keys() {
         "{out}"
     );
 }
+
+/// Issue 16: origins corsair rewrites into the browser's form are accepted, and lint says what
+/// they were rewritten to; every dangerous grant is noted. Notes alone keep the exit status 0.
+#[test]
+fn notes_say_what_was_rewritten_and_what_is_dangerous() {
+    let (code, out) = lint(
+        "allow_origins = [\n  \"http://127.1:8000\",\n  \"https://*.vercel.app\",\n]\n\
+         dangerously_allow_public_suffix_subdomains = true\n",
+        "notes",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "policy.toml:2: note: allow_origins [origin-rewritten]: \"http://127.1:8000\": matched as http://127.0.0.1:8000"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "policy.toml:3: note: allow_origins [dangerously-allowed]: \"https://*.vercel.app\": [pattern-over-public-suffix] allowed by dangerously_allow_public_suffix_subdomains"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        lines[2],
+        "policy.toml: ok (one policy for every path, 2 notes)"
+    );
+
+    // Without the key, the same file is refused, on the pattern's line.
+    let (code, out) = lint(
+        "allow_origins = [\n  \"http://127.1:8000\",\n  \"https://*.vercel.app\",\n]\n",
+        "notes-refused",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "policy.toml:3: [pattern-over-public-suffix] allow_origins: \"https://*.vercel.app\""
+        ),
+        "{out}"
+    );
+}

@@ -54,7 +54,7 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::error::{ConfigError, ErrorCode};
+use crate::error::{ConfigError, ConfigNote, ErrorCode};
 use crate::policy::set::{path_problem, shadowed_by, Prefix};
 use crate::{Cors, CorsBuilder};
 
@@ -120,6 +120,18 @@ const SETTINGS: &[(&str, Apply)] = &[
     (
         "dangerously_allow_insecure_origins_with_credentials",
         Apply::Flag(CorsBuilder::dangerously_allow_insecure_origins_with_credentials),
+    ),
+    (
+        "dangerously_allow_private_network_with_any_origin",
+        Apply::Flag(CorsBuilder::dangerously_allow_private_network_with_any_origin),
+    ),
+    (
+        "dangerously_allow_private_network_with_insecure_origins",
+        Apply::Flag(CorsBuilder::dangerously_allow_private_network_with_insecure_origins),
+    ),
+    (
+        "dangerously_allow_public_suffix_subdomains",
+        Apply::Flag(CorsBuilder::dangerously_allow_public_suffix_subdomains),
     ),
 ];
 
@@ -270,8 +282,83 @@ impl PolicySet {
     /// # Errors
     /// Every problem, each with its line (taken from the TOML parser's positions), code and fix.
     pub fn from_toml(source: &str) -> Result<PolicySet, FileErrors> {
-        let doc = DeTable::parse(source).map_err(|e| {
-            FileErrors(vec![FileError {
+        PolicyFile::parse(source).policies
+    }
+}
+
+/// A policy file read in full, as `corsair lint` reads it: the policies or every problem, and
+/// the notes either way (origins rewritten into the form browsers send, and every grant a
+/// `dangerously_` key made).
+///
+/// ```
+/// use corsair::config::PolicyFile;
+/// use corsair::NoteCode;
+///
+/// let file = PolicyFile::parse("allow_origins = [\"http://127.1:8000\"]\n");
+/// assert!(file.policies.is_ok());
+/// assert_eq!(file.notes[0].line(), Some(1));
+/// assert_eq!(file.notes[0].note().code(), NoteCode::OriginRewritten);
+/// assert_eq!(file.notes[0].note().rewritten(), Some("http://127.0.0.1:8000"));
+/// ```
+#[derive(Debug)]
+pub struct PolicyFile {
+    /// The compiled policies, or every problem.
+    pub policies: Result<PolicySet, FileErrors>,
+    /// The notes, in file order.
+    pub notes: Vec<FileNote>,
+}
+
+impl PolicyFile {
+    /// Reads a policy file's text.
+    pub fn parse(source: &str) -> Self {
+        let (policies, mut notes) = read(source);
+        notes.sort_by_key(|n| n.line.unwrap_or(0));
+        PolicyFile { policies, notes }
+    }
+}
+
+/// A note on a policy file: something valid that lint points out, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNote {
+    line: Option<usize>,
+    section: Option<String>,
+    note: ConfigNote,
+}
+
+impl FileNote {
+    /// The 1-based line, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The route it is in, or `None` for the top level.
+    pub fn section(&self) -> Option<&str> {
+        self.section.as_deref()
+    }
+
+    /// The note itself.
+    pub fn note(&self) -> &ConfigNote {
+        &self.note
+    }
+}
+
+impl fmt::Display for FileNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
+        }
+        if let Some(s) = &self.section {
+            write!(f, "{s}: ")?;
+        }
+        write!(f, "note: {}", self.note)
+    }
+}
+
+fn read(source: &str) -> (Result<PolicySet, FileErrors>, Vec<FileNote>) {
+    let doc = match DeTable::parse(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let error = FileError {
                 line: e.span().map(|s| line_at(source, s.start)),
                 section: None,
                 error: ConfigError::new(
@@ -281,45 +368,48 @@ impl PolicySet {
                     format!("{}.", e.message().trim().trim_end_matches('.')),
                     "write the keys as in the documented format: lists of strings, booleans, whole numbers.",
                 ),
-            }])
-        })?;
-        let mut file = Reader {
-            source,
-            errors: Vec::new(),
-        };
-        let top = file.policy(doc.get_ref(), None, 0);
-        let mut routes: Vec<(Spanned<Prefix>, Option<Cors>)> = Vec::new();
-        if let Some((key, value)) = doc.get_ref().get_key_value(ROUTE) {
-            match value.get_ref() {
-                DeValue::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        if let DeValue::Table(t) = item.get_ref() {
-                            if let Some(route) = file.route(t, i, item.span().start) {
-                                routes.push(route);
-                            }
-                        } else {
-                            file.type_error(key, item.span(), None, "[[route]] tables");
+            };
+            return (Err(FileErrors(vec![error])), Vec::new());
+        }
+    };
+    let mut file = Reader {
+        source,
+        errors: Vec::new(),
+        notes: Vec::new(),
+    };
+    let top = file.policy(doc.get_ref(), None, 0);
+    let mut routes: Vec<(Spanned<Prefix>, Option<Cors>)> = Vec::new();
+    if let Some((key, value)) = doc.get_ref().get_key_value(ROUTE) {
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        if let Some(route) = file.route(t, i, item.span().start) {
+                            routes.push(route);
                         }
+                    } else {
+                        file.type_error(key, item.span(), None, "[[route]] tables");
                     }
                 }
-                _ => file.type_error(key, value.span(), None, "[[route]] tables"),
             }
-        }
-        file.shadowed_routes(&routes);
-        match top {
-            Some(default) if file.errors.is_empty() => Ok(PolicySet::with_routes(
-                default,
-                routes
-                    .into_iter()
-                    .filter_map(|(p, c)| Some((p.into_inner(), c?)))
-                    .collect(),
-            )),
-            _ => {
-                file.errors.sort_by_key(|e| e.line.unwrap_or(0));
-                Err(FileErrors(file.errors))
-            }
+            _ => file.type_error(key, value.span(), None, "[[route]] tables"),
         }
     }
+    file.shadowed_routes(&routes);
+    let policies = match top {
+        Some(default) if file.errors.is_empty() => Ok(PolicySet::with_routes(
+            default,
+            routes
+                .into_iter()
+                .filter_map(|(p, c)| Some((p.into_inner(), c?)))
+                .collect(),
+        )),
+        _ => {
+            file.errors.sort_by_key(|e| e.line.unwrap_or(0));
+            Err(FileErrors(file.errors))
+        }
+    };
+    (policies, file.notes)
 }
 
 /// The `setting` of problems that belong to the file rather than to one setting.
@@ -336,6 +426,7 @@ struct Entry {
 struct Reader<'s> {
     source: &'s str,
     errors: Vec<FileError>,
+    notes: Vec<FileNote>,
 }
 
 impl Reader<'_> {
@@ -522,24 +613,41 @@ impl Reader<'_> {
         if !readable {
             return None;
         }
-        match builder.build() {
+        let place = |setting: &str, value: Option<&str>| {
+            let at = entries
+                .iter()
+                .find(|en: &&Entry| en.key == setting)
+                .map_or(start, |en| {
+                    value
+                        .and_then(|v| en.items.iter().find(|(s, _)| s == v))
+                        .map_or(en.key_span.start, |(_, span)| span.start)
+                });
+            line_at(self.source, at)
+        };
+        let notes: Vec<FileNote> = builder
+            .notes()
+            .into_iter()
+            .map(|note| FileNote {
+                line: Some(place(note.setting(), note.value())),
+                section: section.map(str::to_owned),
+                note,
+            })
+            .collect();
+        let built = builder.build().map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| FileError {
+                    line: Some(place(error.setting(), error.value())),
+                    section: section.map(str::to_owned),
+                    error,
+                })
+                .collect::<Vec<_>>()
+        });
+        self.notes.extend(notes);
+        match built {
             Ok(cors) => Some(cors),
             Err(errors) => {
-                for e in errors {
-                    let at = entries
-                        .iter()
-                        .find(|en| en.key == e.setting())
-                        .map_or(start, |en| {
-                            e.value()
-                                .and_then(|v| en.items.iter().find(|(s, _)| s == v))
-                                .map_or(en.key_span.start, |(_, span)| span.start)
-                        });
-                    self.errors.push(FileError {
-                        line: Some(line_at(self.source, at)),
-                        section: section.map(str::to_owned),
-                        error: e,
-                    });
-                }
+                self.errors.extend(errors);
                 None
             }
         }
@@ -859,5 +967,26 @@ max_age = 100000
             e.with_file("cors.toml").to_string(),
             "cors.toml:4: route 1 (/p): [null-origin] allow_origins: \"null\": sandboxed iframes and file: pages of any site send the origin `null`, so allowing it allows them all. Fix: allow the real origin of the page; if you must, use dangerously_allow_null_origin."
         );
+    }
+
+    /// Every builder setting with a use in a file has its key, dangerous options included.
+    #[test]
+    fn dangerous_keys_reach_the_builder() {
+        let set = PolicySet::from_toml(
+            "allow_origins = [\"*\"]\nallow_private_network = true\ndangerously_allow_private_network_with_any_origin = true\n",
+        );
+        assert!(set.is_ok(), "{set:?}");
+        assert_eq!(
+            problems("allow_origins = [\"*\"]\nallow_private_network = true\n"),
+            vec![(Some(1), ErrorCode::PrivateNetworkWithAnyOrigin)]
+        );
+        assert!(PolicySet::from_toml(
+            "allow_origins = [\"http://printer.example\"]\nallow_private_network = true\ndangerously_allow_private_network_with_insecure_origins = true\n"
+        )
+        .is_ok());
+        assert!(PolicySet::from_toml(
+            "allow_origins = [\"https://*.vercel.app\"]\ndangerously_allow_public_suffix_subdomains = true\n"
+        )
+        .is_ok());
     }
 }
