@@ -14,7 +14,7 @@
 //! - `config` (feature `serde`): policy files in TOML, read into a [`PolicySet`].
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
 //!   Chromium's console messages.
-//! - [`origin`]: origins and origin patterns; [`syntax`]: the header grammar both engines share.
+//! - [`origin`]: request origins, parsed as browsers serialize them.
 //!
 //! # Example: the explainer's server
 //!
@@ -57,7 +57,7 @@ pub mod origin;
 mod policy;
 mod reload;
 pub mod server;
-pub mod syntax;
+mod syntax;
 #[cfg(feature = "tower")]
 pub mod tower;
 

@@ -1,7 +1,7 @@
 //! Origins as the URL Standard defines them, and the origin patterns a policy allows.
 //!
 //! Two directions live here:
-//! - configuration: [`OriginPattern::parse`] reads what a person wrote (`https://app.example.com`,
+//! - configuration: `OriginPattern` reads what a person wrote (`https://app.example.com`,
 //!   `https://*.example.com`, `http://localhost:*`) with the `url` crate, which implements the URL
 //!   Standard, and refuses anything that is not exactly a serialized origin, with a code and a fix;
 //! - requests: [`RequestOrigin::parse`] reads an `Origin` header value as bytes, in one pass,
@@ -157,7 +157,7 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 
 /// Which ports an origin pattern accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PortPattern {
+pub(crate) enum PortPattern {
     /// The scheme's default port only (no port in the serialized origin).
     Default,
     /// Exactly this port.
@@ -179,7 +179,7 @@ impl PortPattern {
 
 /// One entry of an allowed-origins list, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum OriginPattern {
+pub(crate) enum OriginPattern {
     /// `*`: any origin.
     Any,
     /// The opaque origin `null`.
@@ -218,32 +218,9 @@ impl OriginPattern {
     /// or above 65535, an empty label, a host or label too long for DNS, a misplaced `*`, a
     /// scheme that never appears in `Origin` headers or is longer than any browser sends, a
     /// subdomain pattern over a public suffix or an IP address.
-    ///
-    /// ```
-    /// use corsair::origin::{OriginPattern, PortPattern};
-    /// use corsair::ErrorCode;
-    ///
-    /// assert_eq!(
-    ///     OriginPattern::parse("http://localhost:*").unwrap(),
-    ///     OriginPattern::Pattern {
-    ///         scheme: "http".into(),
-    ///         host: "localhost".into(),
-    ///         subdomains: false,
-    ///         port: PortPattern::Any,
-    ///     }
-    /// );
-    /// assert_eq!(
-    ///     OriginPattern::parse("http://127.1:06060").unwrap(),
-    ///     OriginPattern::Exact("http://127.0.0.1:6060".into())
-    /// );
-    /// let err = OriginPattern::parse("https://example.com/").unwrap_err();
-    /// assert_eq!(err.code(), ErrorCode::OriginTrailingSlash);
-    /// assert_eq!(OriginPattern::parse("https://*.com").unwrap_err().code(),
-    ///            ErrorCode::PatternOverPublicSuffix);
-    /// assert_eq!(OriginPattern::parse("https://example..com").unwrap_err().code(),
-    ///            ErrorCode::OriginEmptyLabel);
-    /// ```
-    pub fn parse(input: &str) -> Result<OriginPattern, ConfigError> {
+
+    #[cfg(test)]
+    pub(crate) fn parse(input: &str) -> Result<OriginPattern, ConfigError> {
         let parsed = ParsedOrigin::parse(input)?;
         match parsed.public_suffix {
             Some(e) => Err(e),
@@ -656,6 +633,33 @@ fn is_private_suffix(domain: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn patterns_are_stored_as_browsers_send_origins() {
+        assert_eq!(
+            OriginPattern::parse("http://localhost:*").unwrap(),
+            OriginPattern::Pattern {
+                scheme: "http".into(),
+                host: "localhost".into(),
+                subdomains: false,
+                port: PortPattern::Any,
+            }
+        );
+        assert_eq!(
+            OriginPattern::parse("http://127.1:06060").unwrap(),
+            OriginPattern::Exact("http://127.0.0.1:6060".into())
+        );
+        let err = OriginPattern::parse("https://example.com/").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::OriginTrailingSlash);
+        assert_eq!(
+            OriginPattern::parse("https://*.com").unwrap_err().code(),
+            ErrorCode::PatternOverPublicSuffix
+        );
+        assert_eq!(
+            OriginPattern::parse("https://example..com").unwrap_err().code(),
+            ErrorCode::OriginEmptyLabel
+        );
+    }
+
     use super::*;
 
     #[test]

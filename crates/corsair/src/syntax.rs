@@ -20,33 +20,26 @@ const TCHAR: [bool; 256] = {
 
 /// Whether `b` may appear in an HTTP token (RFC 9110 `tchar`).
 #[inline]
-pub const fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     TCHAR[b as usize]
 }
 
 /// Whether `s` is a non-empty HTTP token: the grammar of method names and header names.
 #[inline]
-pub fn is_token(s: &[u8]) -> bool {
+pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
 /// Whether `b` is HTTP optional whitespace (space or horizontal tab).
 #[inline]
-pub const fn is_ows(b: u8) -> bool {
+pub(crate) const fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// `s` without leading and trailing optional whitespace.
-#[inline]
-pub fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);
-    &s[start..end]
-}
 
 /// One element of a comma-separated header list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListItem<'a> {
+pub(crate) enum ListItem<'a> {
     /// A well-formed token (whitespace already trimmed).
     Token(&'a [u8]),
     /// An element that is not a token (for example `x y` or `a/b`).
@@ -55,7 +48,7 @@ pub enum ListItem<'a> {
 
 /// Why a header list could not be read within its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListError {
+pub(crate) enum ListError {
     /// The combined value is longer than the bound given to [`for_each_list_item`].
     TooLong,
     /// There are more elements (empty ones included) than the bound allows.
@@ -70,7 +63,7 @@ pub enum ListError {
 /// combined length exceeds `max_len` bytes or the number of elements (empty ones included) exceeds
 /// `max_items`, reading stops with an error (`f` may have seen earlier elements by then).
 /// `f` returns `false` to stop early; the function then returns `Ok(false)`.
-pub fn for_each_list_item<'a, I, F>(
+pub(crate) fn for_each_list_item<'a, I, F>(
     lines: I,
     max_len: usize,
     max_items: usize,
@@ -130,11 +123,11 @@ where
 
 /// The methods whose names a browser upper-cases (Fetch Standard, "normalize a method").
 /// Every other method is sent exactly as the script wrote it: `patch` stays `patch`.
-pub const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+pub(crate) const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 
 /// Normalizes a method name as a browser does: the six names of [`NORMALIZED_METHODS`] are
 /// matched case-insensitively and upper-cased; any other name is returned as it is.
-pub fn normalize_method(method: &str) -> &str {
+pub(crate) fn normalize_method(method: &str) -> &str {
     NORMALIZED_METHODS
         .iter()
         .find(|m| m.eq_ignore_ascii_case(method))
@@ -145,13 +138,13 @@ pub fn normalize_method(method: &str) -> &str {
 /// Whether `method` (already normalized) is CORS-safelisted: GET, HEAD or POST.
 /// The comparison is case-sensitive, as in the Fetch Standard.
 #[inline]
-pub fn is_safelisted_method(method: &[u8]) -> bool {
+pub(crate) fn is_safelisted_method(method: &[u8]) -> bool {
     matches!(method, b"GET" | b"HEAD" | b"POST")
 }
 
 /// Whether a method is forbidden: browsers refuse to send CONNECT, TRACE and TRACK
 /// (compared case-insensitively).
-pub fn is_forbidden_method(method: &[u8]) -> bool {
+pub(crate) fn is_forbidden_method(method: &[u8]) -> bool {
     [&b"CONNECT"[..], b"TRACE", b"TRACK"]
         .iter()
         .any(|m| m.eq_ignore_ascii_case(method))
@@ -159,7 +152,7 @@ pub fn is_forbidden_method(method: &[u8]) -> bool {
 
 /// The forbidden request-header names of the Fetch Standard, lowercase. Scripts cannot set them,
 /// so they never appear in `Access-Control-Request-Headers`.
-pub const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
+pub(crate) const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
     "accept-charset",
     "accept-encoding",
     "access-control-request-headers",
@@ -186,7 +179,7 @@ pub const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
 /// Whether a request-header name is forbidden (Fetch Standard): one of
 /// [`FORBIDDEN_REQUEST_HEADERS`] or any name starting with `proxy-` or `sec-`,
 /// compared case-insensitively.
-pub fn is_forbidden_request_header(name: &[u8]) -> bool {
+pub(crate) fn is_forbidden_request_header(name: &[u8]) -> bool {
     let starts = |p: &[u8]| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p);
     starts(b"proxy-")
         || starts(b"sec-")
@@ -199,16 +192,16 @@ pub fn is_forbidden_request_header(name: &[u8]) -> bool {
 /// `access-control-`, compared case-insensitively. Browsers send the request ones themselves
 /// and servers the response ones; neither belongs in a policy's lists of headers a script may
 /// send or read.
-pub fn is_cors_protocol_header(name: &[u8]) -> bool {
+pub(crate) fn is_cors_protocol_header(name: &[u8]) -> bool {
     const PREFIX: &[u8] = b"access-control-";
     name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
 }
 
 /// The forbidden response-header names: scripts can never read them, exposed or not.
-pub const FORBIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
+pub(crate) const FORBIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
 
 /// The CORS-safelisted response-header names: scripts can always read them.
-pub const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
+pub(crate) const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
     "cache-control",
     "content-language",
     "content-length",
@@ -314,7 +307,5 @@ mod tests {
         assert!(!is_token(b"a b"));
         assert!(!is_token(b"a:b"));
         assert!(!is_token("é".as_bytes()));
-        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
-        assert_eq!(trim_ows(b"   "), b"");
     }
 }

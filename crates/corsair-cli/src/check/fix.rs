@@ -1,7 +1,7 @@
 //! What to change: the exact response headers the server must send, and request-side changes
 //! that avoid a preflight.
 
-use corsair::browser::{AccessCheck, CorsError, CorsErrorKind, Credentials};
+use corsair::browser::{safelist, AccessCheck, CorsError, CorsErrorKind, Credentials};
 
 /// The server-side fix for a CORS failure: every header a correct answer needs (not only the
 /// first one found wrong), and a note on the usual cause.
@@ -42,7 +42,7 @@ pub(super) fn server_side(
         if include {
             fix.push("  Access-Control-Allow-Credentials: true".to_owned());
         }
-        if !corsair::syntax::is_safelisted_method(method.as_bytes()) {
+        if !safelist::is_safelisted_method(method) {
             fix.push(format!("  Access-Control-Allow-Methods: {method}"));
         }
         if !unsafe_names.is_empty() {
@@ -94,7 +94,7 @@ pub(super) fn request_side(
     if preflight {
         if !matches!(method, "GET" | "HEAD" | "POST") {
             let upper = method.to_ascii_uppercase();
-            if upper != method && corsair::syntax::NORMALIZED_METHODS.contains(&upper.as_str()) {
+            if upper != method && safelist::normalize_method(method) == upper {
                 fix.push(format!("write the method as {upper}"));
             } else if upper != method {
                 fix.push(format!(
