@@ -655,7 +655,9 @@ mod tests {
             ErrorCode::PatternOverPublicSuffix
         );
         assert_eq!(
-            OriginPattern::parse("https://example..com").unwrap_err().code(),
+            OriginPattern::parse("https://example..com")
+                .unwrap_err()
+                .code(),
             ErrorCode::OriginEmptyLabel
         );
     }

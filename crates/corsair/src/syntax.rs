@@ -36,7 +36,6 @@ pub(crate) const fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-
 /// One element of a comma-separated header list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ListItem<'a> {
@@ -123,7 +122,8 @@ where
 
 /// The methods whose names a browser upper-cases (Fetch Standard, "normalize a method").
 /// Every other method is sent exactly as the script wrote it: `patch` stays `patch`.
-pub(crate) const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+pub(crate) const NORMALIZED_METHODS: [&str; 6] =
+    ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 
 /// Normalizes a method name as a browser does: the six names of [`NORMALIZED_METHODS`] are
 /// matched case-insensitively and upper-cased; any other name is returned as it is.
