@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
-use corsair::{tower::CorsLayer, Cors};
+use corsair::{tower::CorsLayer, Policy};
 use serde_json::json;
 
 const PAGE_ORIGIN: &str = "http://localhost:8000";
@@ -20,7 +20,7 @@ const PORT: u16 = 9000;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cors = match Cors::builder().allow_origins([PAGE_ORIGIN]).build() {
+    let cors = match Policy::builder().allow_origins([PAGE_ORIGIN]).build() {
         Ok(cors) => cors,
         Err(errors) => {
             eprintln!("{errors}");

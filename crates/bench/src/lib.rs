@@ -132,7 +132,7 @@ const HEADERS: [&str; 3] = ["content-type", "authorization", "x-request-id"];
 ///
 /// # Errors
 /// Only if corsair refuses it, which would be a bug.
-pub fn corsair_policy(s: &Scenario) -> Result<corsair::Cors, corsair::ConfigErrors> {
+pub fn corsair_policy(s: &Scenario) -> Result<corsair::Policy, corsair::ConfigErrors> {
     let origins: Vec<String> = if s.patterns > 0 {
         pattern_parents(s.patterns)
             .into_iter()
@@ -141,7 +141,7 @@ pub fn corsair_policy(s: &Scenario) -> Result<corsair::Cors, corsair::ConfigErro
     } else {
         exact_origins(s.exact_origins)
     };
-    corsair::Cors::builder()
+    corsair::Policy::builder()
         .allow_origins(origins)
         .allow_methods(METHODS)
         .allow_headers(HEADERS)

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use corsair::config::PolicySet;
 use corsair::server::{answer, Action, Outcome, Reasons};
-use corsair::{Cors, CorsHandle};
+use corsair::{Policy, PolicyHandle};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -140,7 +140,7 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
             "give a policy: --config FILE or --allow-origin ORIGIN".to_owned(),
         )),
         (None, false) => {
-            let mut b = Cors::builder().allow_origins(args.allow_origins.iter().cloned());
+            let mut b = Policy::builder().allow_origins(args.allow_origins.iter().cloned());
             if args.dev {
                 b = b
                     .allow_methods(["*"])
@@ -155,7 +155,7 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
 }
 
 struct State {
-    policies: CorsHandle,
+    policies: PolicyHandle,
     upstream: Uri,
     client: Upstream,
     log: Option<LogFormat>,
@@ -197,7 +197,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         .pool_idle_timeout(Duration::from_secs(30))
         .build(crate::net::https_connector(Some(args.connect_timeout)));
     let state = Arc::new(State {
-        policies: CorsHandle::new(policies),
+        policies: PolicyHandle::new(policies),
         upstream: args.upstream.clone(),
         client,
         log: args.log,

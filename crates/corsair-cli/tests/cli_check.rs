@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::Cors;
+use corsair::Policy;
 
 /// An API on 127.0.0.1 allowing `http://localhost:8000` with PUT and `x-custom`.
 async fn api() -> String {
-    let cors = Cors::builder()
+    let cors = Policy::builder()
         .allow_origins(["http://localhost:8000"])
         .allow_methods(["PUT", "PATCH"])
         .allow_headers(["x-custom"])

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::Cors;
+use corsair::Policy;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
@@ -38,7 +38,7 @@ async fn https_server() -> (u16, String) {
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let cors = Cors::builder()
+    let cors = Policy::builder()
         .allow_origins(["https://app.example.com"])
         .allow_credentials(true)
         .build()

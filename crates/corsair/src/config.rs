@@ -56,7 +56,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigNote, ErrorCode};
 use crate::policy::set::{path_problem, shadowed_by, Prefix};
-use crate::{Cors, CorsBuilder};
+use crate::{Policy, PolicyBuilder};
 
 pub use crate::policy::set::PolicySet;
 
@@ -64,13 +64,13 @@ pub use crate::policy::set::PolicySet;
 #[derive(Clone, Copy)]
 enum Apply {
     /// A list of strings.
-    Strings(fn(CorsBuilder, Vec<String>) -> CorsBuilder),
+    Strings(fn(PolicyBuilder, Vec<String>) -> PolicyBuilder),
     /// A boolean.
-    Flag(fn(CorsBuilder, bool) -> CorsBuilder),
+    Flag(fn(PolicyBuilder, bool) -> PolicyBuilder),
     /// A whole number of seconds.
-    Seconds(fn(CorsBuilder, u64) -> CorsBuilder),
+    Seconds(fn(PolicyBuilder, u64) -> PolicyBuilder),
     /// An HTTP status code.
-    Status(fn(CorsBuilder, u16) -> CorsBuilder),
+    Status(fn(PolicyBuilder, u16) -> PolicyBuilder),
 }
 
 impl Apply {
@@ -95,7 +95,7 @@ const SETTINGS: &[(&str, Apply)] = &[
     ("expose_headers", Apply::Strings(|b, v| b.expose_headers(v))),
     (
         "allow_credentials",
-        Apply::Flag(CorsBuilder::allow_credentials),
+        Apply::Flag(PolicyBuilder::allow_credentials),
     ),
     (
         "max_age",
@@ -103,35 +103,35 @@ const SETTINGS: &[(&str, Apply)] = &[
     ),
     (
         "allow_private_network",
-        Apply::Flag(CorsBuilder::allow_private_network),
+        Apply::Flag(PolicyBuilder::allow_private_network),
     ),
     (
         "preflight_status",
-        Apply::Status(CorsBuilder::preflight_status),
+        Apply::Status(PolicyBuilder::preflight_status),
     ),
     (
         "dangerously_allow_credentials_with_any_origin",
-        Apply::Flag(CorsBuilder::dangerously_allow_credentials_with_any_origin),
+        Apply::Flag(PolicyBuilder::dangerously_allow_credentials_with_any_origin),
     ),
     (
         "dangerously_allow_null_origin",
-        Apply::Flag(CorsBuilder::dangerously_allow_null_origin),
+        Apply::Flag(PolicyBuilder::dangerously_allow_null_origin),
     ),
     (
         "dangerously_allow_insecure_origins_with_credentials",
-        Apply::Flag(CorsBuilder::dangerously_allow_insecure_origins_with_credentials),
+        Apply::Flag(PolicyBuilder::dangerously_allow_insecure_origins_with_credentials),
     ),
     (
         "dangerously_allow_private_network_with_any_origin",
-        Apply::Flag(CorsBuilder::dangerously_allow_private_network_with_any_origin),
+        Apply::Flag(PolicyBuilder::dangerously_allow_private_network_with_any_origin),
     ),
     (
         "dangerously_allow_private_network_with_insecure_origins",
-        Apply::Flag(CorsBuilder::dangerously_allow_private_network_with_insecure_origins),
+        Apply::Flag(PolicyBuilder::dangerously_allow_private_network_with_insecure_origins),
     ),
     (
         "dangerously_allow_public_suffix_subdomains",
-        Apply::Flag(CorsBuilder::dangerously_allow_public_suffix_subdomains),
+        Apply::Flag(PolicyBuilder::dangerously_allow_public_suffix_subdomains),
     ),
 ];
 
@@ -378,7 +378,7 @@ fn read(source: &str) -> (Result<PolicySet, FileErrors>, Vec<FileNote>) {
         notes: Vec::new(),
     };
     let top = file.policy(doc.get_ref(), None, 0);
-    let mut routes: Vec<(Spanned<Prefix>, Option<Cors>)> = Vec::new();
+    let mut routes: Vec<(Spanned<Prefix>, Option<Policy>)> = Vec::new();
     if let Some((key, value)) = doc.get_ref().get_key_value(ROUTE) {
         match value.get_ref() {
             DeValue::Array(items) => {
@@ -464,7 +464,7 @@ impl Reader<'_> {
         table: &DeTable<'_>,
         index: usize,
         start: usize,
-    ) -> Option<(Spanned<Prefix>, Option<Cors>)> {
+    ) -> Option<(Spanned<Prefix>, Option<Policy>)> {
         let path = table
             .get_key_value(PATH)
             .and_then(|(_, v)| v.get_ref().as_str().map(|s| (s, v.span())));
@@ -525,8 +525,13 @@ impl Reader<'_> {
 
     /// One policy table: every known key read into the builder, every unknown one reported,
     /// then the builder's own validation, each problem placed at its value.
-    fn policy(&mut self, table: &DeTable<'_>, section: Option<&str>, start: usize) -> Option<Cors> {
-        let mut builder = Cors::builder();
+    fn policy(
+        &mut self,
+        table: &DeTable<'_>,
+        section: Option<&str>,
+        start: usize,
+    ) -> Option<Policy> {
+        let mut builder = Policy::builder();
         let mut entries = Vec::new();
         let mut readable = true;
         for (key, value) in table {
@@ -654,7 +659,7 @@ impl Reader<'_> {
     }
 
     /// A route that an earlier route covers is never used.
-    fn shadowed_routes(&mut self, routes: &[(Spanned<Prefix>, Option<Cors>)]) {
+    fn shadowed_routes(&mut self, routes: &[(Spanned<Prefix>, Option<Policy>)]) {
         for (j, (later, _)) in routes.iter().enumerate() {
             let earlier = routes[..j].iter().map(|(p, _)| p.get_ref());
             if let Some(message) = shadowed_by(earlier, later.get_ref()) {

@@ -1,6 +1,6 @@
-//! Configuration errors: every problem [`CorsBuilder::build`](crate::CorsBuilder::build) finds,
+//! Configuration errors: every problem [`PolicyBuilder::build`](crate::PolicyBuilder::build) finds,
 //! each with a stable code, the offending value and how to fix it; and configuration notes
-//! ([`CorsBuilder::notes`](crate::CorsBuilder::notes)): what was accepted but deserves a look.
+//! ([`PolicyBuilder::notes`](crate::PolicyBuilder::notes)): what was accepted but deserves a look.
 
 use std::fmt;
 
@@ -254,7 +254,7 @@ codes! {
 /// Something a configuration does that it is allowed to do but that a reviewer should see: an
 /// origin matched in another spelling than the one written, or a grant made only because a
 /// `dangerously_` option asked for it. Listed by
-/// [`CorsBuilder::notes`](crate::CorsBuilder::notes).
+/// [`PolicyBuilder::notes`](crate::PolicyBuilder::notes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigNote {
     code: NoteCode,

@@ -2,15 +2,15 @@
 //!
 //! Cross-Origin Resource Sharing, both sides, as browsers do it.
 //!
-//! - [`Cors`]: a policy, validated and compiled once by [`Cors::builder`]. Every configuration
+//! - [`Policy`]: a policy, validated and compiled once by [`Policy::builder`]. Every configuration
 //!   problem comes back at once as [`ConfigErrors`], each with a stable [`ErrorCode`] and a fix.
 //! - [`PolicySet`]: policies by path prefix (routes), for a service or a proxy.
 //! - [`server`]: the engine that turns a request into a [`server::Decision`]: forward and decorate,
 //!   or answer a preflight. Pure, allocation-free on the paths browsers take. Library users call
-//!   [`Cors::decide`]; middleware calls [`server::answer`], the one entry point for adapters,
+//!   [`Policy::decide`]; middleware calls [`server::answer`], the one entry point for adapters,
 //!   which picks the route's policy and traces refusals.
 //! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic: a complete adapter.
-//! - [`CorsHandle`]: replace a policy or a whole [`PolicySet`] atomically while serving.
+//! - [`PolicyHandle`]: replace a policy or a whole [`PolicySet`] atomically while serving.
 //! - `config` (feature `serde`): policy files in TOML, read into a [`PolicySet`].
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
 //!   Chromium's console messages.
@@ -23,9 +23,9 @@
 //! ```
 //! # #[cfg(feature = "tower")] {
 //! use axum::{routing::get, Json, Router};
-//! use corsair::{tower::CorsLayer, Cors};
+//! use corsair::{tower::CorsLayer, Policy};
 //!
-//! let cors = Cors::builder()
+//! let cors = Policy::builder()
 //!     .allow_origins(["http://localhost:8000"])
 //!     .build()
 //!     .expect("a valid policy");
@@ -38,9 +38,9 @@
 //! # Example: a configuration mistake
 //!
 //! ```
-//! use corsair::{Cors, ErrorCode};
+//! use corsair::{Policy, ErrorCode};
 //!
-//! let err = Cors::builder()
+//! let err = Policy::builder()
 //!     .allow_origins(["*"])
 //!     .allow_credentials(true)
 //!     .build()
@@ -63,5 +63,5 @@ pub mod tower;
 
 pub use error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode, NoteCode};
 pub use policy::set::PolicySet;
-pub use policy::{Cors, CorsBuilder};
-pub use reload::CorsHandle;
+pub use policy::{Policy, PolicyBuilder};
+pub use reload::PolicyHandle;

@@ -210,7 +210,7 @@ impl OriginPattern {
     /// and stored in the form browsers send: an internationalized name in its ASCII (punycode)
     /// form, `http://127.1` as `http://127.0.0.1`, a port without leading zeros, an IPv4-mapped
     /// IPv6 address in hexadecimal, a domain without its trailing dot
-    /// ([`CorsBuilder::notes`](crate::CorsBuilder::notes) lists each rewrite).
+    /// ([`PolicyBuilder::notes`](crate::PolicyBuilder::notes) lists each rewrite).
     ///
     /// # Errors
     /// One [`ConfigError`] saying what is wrong and how to write it instead: a path, trailing
@@ -218,7 +218,6 @@ impl OriginPattern {
     /// or above 65535, an empty label, a host or label too long for DNS, a misplaced `*`, a
     /// scheme that never appears in `Origin` headers or is longer than any browser sends, a
     /// subdomain pattern over a public suffix or an IP address.
-
     #[cfg(test)]
     pub(crate) fn parse(input: &str) -> Result<OriginPattern, ConfigError> {
         let parsed = ParsedOrigin::parse(input)?;

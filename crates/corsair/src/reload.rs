@@ -10,17 +10,17 @@ use arc_swap::ArcSwap;
 
 use crate::PolicySet;
 
-/// Policies that can be replaced atomically while serving: one [`Cors`](crate::Cors) or a whole
+/// Policies that can be replaced atomically while serving: one [`Policy`](crate::Policy) or a whole
 /// [`PolicySet`] with routes. Clones share the same policies. The tower layer
 /// (`CorsLayer::reloadable`) and `corsair proxy` read through one of these.
 ///
 /// ```
-/// use corsair::{Cors, CorsHandle};
+/// use corsair::{Policy, PolicyHandle};
 /// use http::{HeaderMap, Method};
 ///
-/// let handle = CorsHandle::new(Cors::builder().allow_origins(["https://a.example"]).build()?);
+/// let handle = PolicyHandle::new(Policy::builder().allow_origins(["https://a.example"]).build()?);
 /// // Later, from any thread, e.g. when a configuration file changes:
-/// handle.store(Cors::builder().allow_origins(["https://b.example"]).build()?);
+/// handle.store(Policy::builder().allow_origins(["https://b.example"]).build()?);
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("origin", "https://b.example".parse()?);
@@ -29,15 +29,15 @@ use crate::PolicySet;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
-pub struct CorsHandle {
+pub struct PolicyHandle {
     shared: Arc<ArcSwap<PolicySet>>,
 }
 
-impl CorsHandle {
-    /// A handle serving `policies` (a [`Cors`](crate::Cors) or a [`PolicySet`]) until the next
+impl PolicyHandle {
+    /// A handle serving `policies` (a [`Policy`](crate::Policy) or a [`PolicySet`]) until the next
     /// [`store`](Self::store).
     pub fn new(policies: impl Into<PolicySet>) -> Self {
-        CorsHandle {
+        PolicyHandle {
             shared: Arc::new(ArcSwap::from_pointee(policies.into())),
         }
     }
@@ -59,22 +59,22 @@ impl CorsHandle {
     }
 }
 
-impl fmt::Debug for CorsHandle {
+impl fmt::Debug for PolicyHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CorsHandle")
+        f.debug_tuple("PolicyHandle")
             .field(&**self.shared.load())
             .finish()
     }
 }
 
-impl From<crate::Cors> for CorsHandle {
-    fn from(cors: crate::Cors) -> Self {
-        CorsHandle::new(cors)
+impl From<crate::Policy> for PolicyHandle {
+    fn from(cors: crate::Policy) -> Self {
+        PolicyHandle::new(cors)
     }
 }
 
-impl From<PolicySet> for CorsHandle {
+impl From<PolicySet> for PolicyHandle {
     fn from(set: PolicySet) -> Self {
-        CorsHandle::new(set)
+        PolicyHandle::new(set)
     }
 }

@@ -29,9 +29,9 @@ use http::header::{
 use http::{Method, StatusCode};
 
 use crate::policy::origin_set::OriginMatch;
-use crate::policy::{Allowed, Compiled};
+use crate::policy::{Compiled, ListSetting};
 use crate::syntax::{self, ListError, ListItem};
-use crate::{Cors, PolicySet};
+use crate::{Policy, PolicySet};
 
 /// `Access-Control-Request-Private-Network` (Private Network Access preflights).
 pub const ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK: HeaderName =
@@ -337,14 +337,14 @@ fn add_vary(headers: &mut HeaderMap, vary: Vary) {
     }
 }
 
-impl Cors {
+impl Policy {
     /// Decides what to do with a request, from its method and headers.
     ///
     /// ```
     /// use corsair::server::{Action, Outcome};
     /// use http::{HeaderMap, Method, StatusCode};
     ///
-    /// let cors = corsair::Cors::builder()
+    /// let cors = corsair::Policy::builder()
     ///     .allow_origins(["http://localhost:8000"])
     ///     .allow_methods(["PUT"])
     ///     .build()?;
@@ -416,10 +416,10 @@ impl Answer {
 ///
 /// ```
 /// use corsair::server::{answer, Action, Reasons};
-/// use corsair::{Cors, PolicySet};
+/// use corsair::{Policy, PolicySet};
 /// use http::{HeaderMap, Method, StatusCode};
 ///
-/// let policies = PolicySet::single(Cors::builder().allow_origins(["http://localhost:8000"]).build()?);
+/// let policies = PolicySet::single(Policy::builder().allow_origins(["http://localhost:8000"]).build()?);
 /// let mut headers = HeaderMap::new();
 /// headers.insert("origin", "http://localhost:8000".parse()?);
 /// headers.insert("access-control-request-method", "GET".parse()?);
@@ -583,7 +583,7 @@ pub(crate) fn decide(
     rejection = rejection.or(method_rejection);
     let (allow_headers, header_rejection) = match (&p.headers, explain) {
         // The configured list is the answer whatever was asked: nothing to read.
-        (Allowed::List(_, listed), Explain::No) => (listed.clone(), None),
+        (ListSetting::List(_, listed), Explain::No) => (listed.clone(), None),
         _ => preflight_headers(p, headers),
     };
     rejection = rejection.or(header_rejection);
@@ -622,17 +622,17 @@ fn preflight_methods(
         (Some(v), None) if syntax::is_token(v.as_bytes()) => v,
         _ => {
             let listed = match &p.methods {
-                Allowed::List(_, v) => v.clone(),
-                Allowed::Any => None,
+                ListSetting::List(_, v) => v.clone(),
+                ListSetting::Any => None,
             };
             return (listed, Some(Rejection::MethodInvalid));
         }
     };
     let m = requested.as_bytes();
     match &p.methods {
-        Allowed::Any if p.credentials => (Some(requested.clone()), None),
-        Allowed::Any => (Some(HeaderValue::from_static("*")), None),
-        Allowed::List(list, value) => {
+        ListSetting::Any if p.credentials => (Some(requested.clone()), None),
+        ListSetting::Any => (Some(HeaderValue::from_static("*")), None),
+        ListSetting::List(list, value) => {
             let ok = syntax::is_safelisted_method(m) || list.iter().any(|x| x.as_bytes() == m);
             (value.clone(), (!ok).then_some(Rejection::MethodNotAllowed))
         }
@@ -647,8 +647,8 @@ fn preflight_headers(
 ) -> (Option<HeaderValue>, Option<Rejection>) {
     let lines = headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
     let listed = match &p.headers {
-        Allowed::List(_, v) => v.clone(),
-        Allowed::Any => None,
+        ListSetting::List(_, v) => v.clone(),
+        ListSetting::Any => None,
     };
     let mut rejection = None;
     let mut count = 0usize;
@@ -661,7 +661,7 @@ fn preflight_headers(
             match item {
                 ListItem::Invalid(_) => rejection = Some(Rejection::HeadersInvalid),
                 ListItem::Token(name) => {
-                    if let Allowed::List(list, _) = &p.headers {
+                    if let ListSetting::List(list, _) = &p.headers {
                         if !list.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name)) {
                             rejection = Some(Rejection::HeaderNotAllowed);
                         }
@@ -678,9 +678,9 @@ fn preflight_headers(
         return (listed, rejection);
     }
     match &p.headers {
-        Allowed::List(..) => (listed, None),
+        ListSetting::List(..) => (listed, None),
         // Any header: reflect the request's list, which was just checked to be well-formed.
-        Allowed::Any => {
+        ListSetting::Any => {
             let mut it = lines.iter();
             let reflected = match (it.next(), it.next()) {
                 (Some(one), None) => Some(one.clone()),

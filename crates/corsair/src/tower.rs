@@ -2,9 +2,9 @@
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! use corsair::{tower::CorsLayer, Cors};
+//! use corsair::{tower::CorsLayer, Policy};
 //!
-//! let cors = Cors::builder()
+//! let cors = Policy::builder()
 //!     .allow_origins(["http://localhost:8000"])
 //!     .build()?;
 //! let app: Router = Router::new()
@@ -29,13 +29,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::server::{answer, Action, CorsHeaders, Reasons};
-use crate::{CorsHandle, PolicySet};
+use crate::{PolicyHandle, PolicySet};
 
 /// Where a layer reads its policies from.
 #[derive(Clone, Debug)]
 enum Source {
     Fixed(Arc<PolicySet>),
-    Reloadable(CorsHandle),
+    Reloadable(PolicyHandle),
 }
 
 /// A [`Layer`] that applies a CORS policy to a service.
@@ -46,17 +46,17 @@ pub struct CorsLayer {
 }
 
 impl CorsLayer {
-    /// A layer enforcing a fixed policy ([`Cors`](crate::Cors)), or fixed policies by path
+    /// A layer enforcing a fixed policy ([`Policy`](crate::Policy)), or fixed policies by path
     /// ([`PolicySet`], e.g. from the same policy file as `corsair proxy`).
     ///
     /// ```
-    /// use corsair::{tower::CorsLayer, Cors, PolicySet};
+    /// use corsair::{tower::CorsLayer, Policy, PolicySet};
     ///
-    /// let private = Cors::builder()
+    /// let private = Policy::builder()
     ///     .allow_origins(["https://app.example.com"])
     ///     .allow_credentials(true)
     ///     .build()?;
-    /// let public = Cors::builder().allow_origins(["*"]).build()?;
+    /// let public = Policy::builder().allow_origins(["*"]).build()?;
     /// let layer = CorsLayer::new(PolicySet::single(private).route("/public", public)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -67,15 +67,15 @@ impl CorsLayer {
     }
 
     /// A layer reading its policies from `handle` on every request, so that
-    /// [`CorsHandle::store`] takes effect at once.
+    /// [`PolicyHandle::store`] takes effect at once.
     ///
     /// ```
-    /// use corsair::{tower::CorsLayer, Cors, CorsHandle};
-    /// let handle = CorsHandle::new(Cors::builder().allow_origins(["https://a.example"]).build()?);
+    /// use corsair::{tower::CorsLayer, Policy, PolicyHandle};
+    /// let handle = PolicyHandle::new(Policy::builder().allow_origins(["https://a.example"]).build()?);
     /// let layer = CorsLayer::reloadable(handle.clone());
     /// # Ok::<(), corsair::ConfigErrors>(())
     /// ```
-    pub fn reloadable(handle: CorsHandle) -> Self {
+    pub fn reloadable(handle: PolicyHandle) -> Self {
         CorsLayer {
             source: Source::Reloadable(handle),
         }

@@ -6,7 +6,7 @@
 mod common;
 use common::{headers, Pairs};
 
-use corsair::browser::{Allowed, Blocked, Browser, Credentials, Fetch, Outgoing, RequestInit};
+use corsair::browser::{Blocked, Browser, Credentials, Fetch, Outgoing, Readable, RequestInit};
 
 const PAGE: &str = "http://x.test:8131";
 const API: &str = "http://127.0.0.1:8132/s/a";
@@ -18,7 +18,7 @@ fn run(
     req_headers: &[(&str, &str)],
     credentials: Credentials,
     responses: &[(u16, &[(&str, &str)])],
-) -> (Vec<Outgoing>, Result<Allowed, Blocked>) {
+) -> (Vec<Outgoing>, Result<Readable, Blocked>) {
     let init = RequestInit {
         method: method.into(),
         headers: req_headers
@@ -42,7 +42,7 @@ fn run(
     );
 }
 
-fn blocked_message(r: Result<Allowed, Blocked>) -> String {
+fn blocked_message(r: Result<Readable, Blocked>) -> String {
     match r {
         Err(Blocked::Cors(e)) => e.reason(),
         other => panic!("expected a CORS error, got {other:?}"),

@@ -2,12 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use corsair::server::{Outcome, Rejection};
-use corsair::Cors;
+use corsair::Policy;
 use http::{HeaderMap, HeaderValue, Method};
 use proptest::prelude::*;
 
-fn policy() -> Cors {
-    Cors::builder()
+fn policy() -> Policy {
+    Policy::builder()
         .allow_origins([
             "https://app.example.com",
             "http://127.0.0.1:9000",
@@ -158,7 +158,7 @@ proptest! {
                 resp.append(name, v);
             }
         }
-        for cors in [policy(), Cors::builder().allow_origins(["*"]).allow_headers(["*"]).allow_methods(["*"]).build().unwrap()] {
+        for cors in [policy(), Policy::builder().allow_origins(["*"]).allow_headers(["*"]).allow_methods(["*"]).build().unwrap()] {
             let d = cors.decide(&method, &req);
             let mut r = resp.clone();
             d.into_parts().1.apply(&mut r);
@@ -176,8 +176,8 @@ proptest! {
     ) {
         let policies = [
             policy(),
-            Cors::builder().allow_origins(["https://app.example.com"]).allow_private_network(true).build().unwrap(),
-            Cors::builder().allow_origins(["*"]).allow_headers(["*"]).allow_methods(["*"]).build().unwrap(),
+            Policy::builder().allow_origins(["https://app.example.com"]).allow_private_network(true).build().unwrap(),
+            Policy::builder().allow_origins(["*"]).allow_headers(["*"]).allow_methods(["*"]).build().unwrap(),
         ];
         let mut req = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&origin) {

@@ -7,12 +7,12 @@ use common::{headers, Pairs};
 use std::time::Duration;
 
 use corsair::server::{Action, Outcome, Rejection};
-use corsair::Cors;
+use corsair::Policy;
 use http::{Method, StatusCode};
 
 /// Runs a decision and returns (action, outcome, response headers as sorted "name: value" lines).
 fn run(
-    cors: &Cors,
+    cors: &Policy,
     method: &str,
     req: &[(&str, &str)],
     existing: &[(&str, &str)],
@@ -32,8 +32,8 @@ fn run(
     (action, outcome, lines)
 }
 
-fn api() -> Cors {
-    Cors::builder()
+fn api() -> Policy {
+    Policy::builder()
         .allow_origins(["https://app.example.com", "https://*.example.org"])
         .allow_methods(["PUT", "PATCH"])
         .allow_headers(["x-custom", "content-type"])
@@ -261,7 +261,7 @@ fn preflights() {
 
 #[test]
 fn wildcards_without_credentials_send_star() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["*"])
         .allow_methods(["*"])
         .allow_headers(["*"])
@@ -314,7 +314,7 @@ fn wildcards_without_credentials_send_star() {
 /// browser's request, or the cache stores a bare response and serves it to every browser.
 #[test]
 fn public_api_answers_star_whatever_origin_says() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["*"])
         .expose_headers(["x-request-id"])
         .build()
@@ -351,13 +351,13 @@ fn public_api_answers_star_whatever_origin_says() {
 fn origin_dependent_policies_vary_on_every_response() {
     let policies = [
         api(),
-        Cors::builder()
+        Policy::builder()
             .allow_origins(["*"])
             .allow_credentials(true)
             .dangerously_allow_credentials_with_any_origin(true)
             .build()
             .unwrap(),
-        Cors::builder()
+        Policy::builder()
             .allow_origin_predicate(|o| o == "https://app.example.com")
             .build()
             .unwrap(),
@@ -386,7 +386,7 @@ fn origin_dependent_policies_vary_on_every_response() {
 /// with any origin does not grant `null`; only `dangerously_allow_null_origin` does.
 #[test]
 fn null_is_granted_only_by_its_own_option() {
-    let any = Cors::builder()
+    let any = Policy::builder()
         .allow_origins(["*"])
         .allow_credentials(true)
         .dangerously_allow_credentials_with_any_origin(true)
@@ -406,14 +406,14 @@ fn null_is_granted_only_by_its_own_option() {
     let (_, outcome, _) = run(&any, "GET", &[("origin", "https://anyone.example")], &[]);
     assert_eq!(outcome, Outcome::Allowed);
 
-    let both = Cors::builder()
+    let both = Policy::builder()
         .allow_origins(["*", "null"])
         .allow_credentials(true)
         .dangerously_allow_credentials_with_any_origin(true)
         .dangerously_allow_null_origin(true);
     // `*` beside another origin is its own error; with `null` named alone it is granted.
     assert!(both.build().is_err());
-    let null = Cors::builder()
+    let null = Policy::builder()
         .allow_origins(["null"])
         .allow_credentials(true)
         .dangerously_allow_null_origin(true)
@@ -429,7 +429,7 @@ fn null_is_granted_only_by_its_own_option() {
 
 #[test]
 fn wildcards_with_credentials_reflect_never_star() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["*"])
         .allow_methods(["*"])
         .allow_headers(["*"])
@@ -518,7 +518,7 @@ fn the_policy_replaces_cors_headers_the_application_set() {
 
 #[test]
 fn private_network_access() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["https://app.example.com"])
         .allow_private_network(true)
         .build()
@@ -557,7 +557,7 @@ fn private_network_access() {
 
 #[test]
 fn preflight_status_is_configurable() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["https://app.example.com"])
         .preflight_status(200)
         .build()
@@ -573,7 +573,7 @@ fn preflight_status_is_configurable() {
 
 #[test]
 fn hostile_request_headers_are_refused_unread() {
-    let c = Cors::builder()
+    let c = Policy::builder()
         .allow_origins(["https://app.example.com"])
         .allow_headers(["*"])
         .build()
@@ -622,7 +622,7 @@ fn hostile_request_headers_are_refused_unread() {
 #[test]
 fn cors_is_send_sync_and_cheap_to_clone() {
     fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
-    assert_send_sync::<Cors>();
-    assert_send_sync::<corsair::CorsHandle>();
-    assert_eq!(std::mem::size_of::<Cors>(), std::mem::size_of::<usize>());
+    assert_send_sync::<Policy>();
+    assert_send_sync::<corsair::PolicyHandle>();
+    assert_eq!(std::mem::size_of::<Policy>(), std::mem::size_of::<usize>());
 }

@@ -10,11 +10,11 @@ use axum::http::{Request, StatusCode};
 use axum::routing::{any, get};
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::{Cors, CorsHandle};
+use corsair::{Policy, PolicyHandle};
 use tower::ServiceExt;
 
-fn cors() -> Cors {
-    Cors::builder()
+fn cors() -> Policy {
+    Policy::builder()
         .allow_origins(["http://localhost:8000"])
         .allow_methods(["PUT"])
         .build()
@@ -133,7 +133,7 @@ async fn other_options_requests_reach_the_application() {
 
 #[tokio::test]
 async fn a_reloadable_layer_follows_its_handle() {
-    let handle = CorsHandle::new(cors());
+    let handle = PolicyHandle::new(cors());
     let app: Router = Router::new()
         .route("/", get(|| async { "hi" }))
         .layer(CorsLayer::reloadable(handle.clone()));
@@ -148,7 +148,7 @@ async fn a_reloadable_layer_follows_its_handle() {
         .unwrap();
     assert_eq!(acao(&r), None);
     handle.store(
-        Cors::builder()
+        Policy::builder()
             .allow_origins(["https://other.example"])
             .build()
             .unwrap(),
@@ -171,17 +171,17 @@ async fn a_reloadable_layer_follows_its_handle() {
 /// origin of A never comes with B's exposed header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaps_are_atomic_under_load() {
-    let a = Cors::builder()
+    let a = Policy::builder()
         .allow_origins(["https://a.example"])
         .expose_headers(["x-from-a"])
         .build()
         .unwrap();
-    let b = Cors::builder()
+    let b = Policy::builder()
         .allow_origins(["https://a.example", "https://b.example"])
         .expose_headers(["x-from-b"])
         .build()
         .unwrap();
-    let handle = CorsHandle::new(a.clone());
+    let handle = PolicyHandle::new(a.clone());
     let app: Router = Router::new()
         .route("/", get(|| async { "hi" }))
         .layer(CorsLayer::reloadable(handle.clone()));
@@ -226,7 +226,7 @@ async fn works_with_tonic_bodies() {
     let svc = tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
         Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
     });
-    let cors = Cors::builder()
+    let cors = Policy::builder()
         .allow_origins(["http://localhost:8000"])
         .allow_headers(["content-type", "x-grpc-web", "x-user-agent"])
         .expose_headers(["grpc-status", "grpc-message"])

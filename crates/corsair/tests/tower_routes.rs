@@ -9,7 +9,7 @@ use axum::routing::any;
 use axum::Router;
 use corsair::config::PolicySet;
 use corsair::tower::CorsLayer;
-use corsair::{Cors, CorsHandle};
+use corsair::{Policy, PolicyHandle};
 use tower::ServiceExt;
 
 const FILE: &str = r#"
@@ -73,8 +73,8 @@ async fn a_policy_file_serves_each_route_its_policy() {
 
 #[tokio::test]
 async fn one_handle_swaps_a_single_policy_for_a_whole_set() {
-    let handle = CorsHandle::new(
-        Cors::builder()
+    let handle = PolicyHandle::new(
+        Policy::builder()
             .allow_origins(["https://old.example"])
             .build()
             .unwrap(),

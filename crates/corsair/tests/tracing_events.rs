@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::Cors;
+use corsair::Policy;
 use tower::ServiceExt;
 
 fn request(method: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -66,7 +66,7 @@ impl tracing::Subscriber for Recorder {
 async fn rejections_are_debug_events_with_their_reason() {
     let recorder = Recorder::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
-    let cors = Cors::builder()
+    let cors = Policy::builder()
         .allow_origins(["http://localhost:8000"])
         .allow_methods(["PUT"])
         .build()

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::{ConfigErrors, Cors};
+use corsair::{ConfigErrors, Policy};
 
 use crate::pages::{Case, Frame, Run};
 
@@ -29,11 +29,11 @@ pub const PREFIXES: [&str; 4] = ["/exact", "/sub", "/port", "/any"];
 ///
 /// # Errors
 /// Only if corsair refuses one of these policies, which would be a bug.
-pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Cors)>, ConfigErrors> {
+pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Policy)>, ConfigErrors> {
     Ok(vec![
         (
             "/exact",
-            Cors::builder()
+            Policy::builder()
                 .allow_origins([format!("http://localhost:{page_port}")])
                 .allow_methods(["PUT", "DELETE", "PATCH"])
                 .allow_headers(["x-custom", "content-type"])
@@ -43,7 +43,7 @@ pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Cors)>, ConfigError
         ),
         (
             "/sub",
-            Cors::builder()
+            Policy::builder()
                 .allow_origins([format!("http://*.corsair.test:{page_port}")])
                 .allow_methods(["PUT"])
                 .allow_headers(["x-custom"])
@@ -51,7 +51,7 @@ pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Cors)>, ConfigError
         ),
         (
             "/port",
-            Cors::builder()
+            Policy::builder()
                 .allow_origins(["http://localhost:*"])
                 .allow_methods(["*"])
                 .allow_headers(["*"])
@@ -60,7 +60,7 @@ pub fn policies(page_port: u16) -> Result<Vec<(&'static str, Cors)>, ConfigError
         ),
         (
             "/any",
-            Cors::builder()
+            Policy::builder()
                 .allow_origins(["*"])
                 .allow_methods(["PUT"])
                 .allow_headers(["x-custom"])

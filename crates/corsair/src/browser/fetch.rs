@@ -46,7 +46,7 @@ pub struct Outgoing {
 
 /// A response the script may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allowed {
+pub struct Readable {
     /// Its status.
     pub status: u16,
     /// The URL it came from, after redirects.
@@ -366,7 +366,7 @@ impl Fetch {
         &mut self,
         status: u16,
         headers: &HeaderMap,
-    ) -> Option<Result<Allowed, Blocked>> {
+    ) -> Option<Result<Readable, Blocked>> {
         let verdict = match self.phase {
             Phase::Finished => return None,
             Phase::Preflight => match self.check_preflight(status, headers) {
@@ -472,14 +472,14 @@ impl Fetch {
         &mut self,
         status: u16,
         headers: &HeaderMap,
-    ) -> Result<Option<Allowed>, Blocked> {
+    ) -> Result<Option<Readable>, Blocked> {
         let location = headers.get(LOCATION).filter(|_| is_redirect(status));
         if self.cors_tainting {
             self.cors_check(headers, self.request_origin())
                 .map_err(|(check, value)| self.error(CorsErrorKind::Response(check), value))?;
         }
         let Some(location) = location else {
-            return Ok(Some(Allowed {
+            return Ok(Some(Readable {
                 status,
                 url: self.url.clone(),
                 exposed: self.exposed(headers),

@@ -13,7 +13,7 @@ pub mod safelist;
 
 pub use cache::{effective_max_age, PreflightCache, PreflightResult};
 pub use error::{AccessCheck, CorsError, CorsErrorKind};
-pub use fetch::{Allowed, Blocked, Fetch, InvalidRequest, Outgoing, RequestInit, MAX_REDIRECTS};
+pub use fetch::{Blocked, Fetch, InvalidRequest, Outgoing, Readable, RequestInit, MAX_REDIRECTS};
 
 /// The browser whose behaviour to follow where browsers differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -160,6 +160,25 @@ where
     unsafe_names
 }
 
+/// The methods a browser sends without a preflight: `GET`, `HEAD` and `POST` (compared
+/// case-sensitively, after [`normalize_method`]).
+pub fn is_safelisted_method(method: &str) -> bool {
+    crate::syntax::is_safelisted_method(method.as_bytes())
+}
+
+/// A method as browsers send it: `fetch()` upper-cases only DELETE, GET, HEAD, OPTIONS, POST
+/// and PUT (case-insensitively); every other method is sent as written, so `patch` stays
+/// `patch`.
+///
+/// ```
+/// use corsair::browser::safelist::normalize_method;
+/// assert_eq!(normalize_method("delete"), "DELETE");
+/// assert_eq!(normalize_method("patch"), "patch");
+/// ```
+pub fn normalize_method(method: &str) -> &str {
+    crate::syntax::normalize_method(method)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,23 +294,4 @@ mod tests {
         assert_eq!(mime_essence("text/"), None);
         assert_eq!(mime_essence("te xt/plain"), None);
     }
-}
-
-/// The methods a browser sends without a preflight: `GET`, `HEAD` and `POST` (compared
-/// case-sensitively, after [`normalize_method`]).
-pub fn is_safelisted_method(method: &str) -> bool {
-    crate::syntax::is_safelisted_method(method.as_bytes())
-}
-
-/// A method as browsers send it: `fetch()` upper-cases only DELETE, GET, HEAD, OPTIONS, POST
-/// and PUT (case-insensitively); every other method is sent as written, so `patch` stays
-/// `patch`.
-///
-/// ```
-/// use corsair::browser::safelist::normalize_method;
-/// assert_eq!(normalize_method("delete"), "DELETE");
-/// assert_eq!(normalize_method("patch"), "patch");
-/// ```
-pub fn normalize_method(method: &str) -> &str {
-    crate::syntax::normalize_method(method)
 }

@@ -1,9 +1,9 @@
-//! Validation and compilation of a [`CorsBuilder`]: every rule runs, every problem is kept.
+//! Validation and compilation of a [`PolicyBuilder`]: every rule runs, every problem is kept.
 
 use http::{HeaderValue, StatusCode};
 
 use super::origin_set::OriginSet;
-use super::{Allowed, Compiled, CorsBuilder};
+use super::{Compiled, ListSetting, PolicyBuilder};
 use crate::error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode};
 use crate::origin::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use crate::syntax;
@@ -47,7 +47,7 @@ impl Findings {
     }
 }
 
-pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
+pub(crate) fn build(b: &PolicyBuilder) -> Result<Compiled, ConfigErrors> {
     let mut findings = Findings::default();
     let compiled = check(b, &mut findings);
     if findings.errors.is_empty() {
@@ -58,7 +58,7 @@ pub(crate) fn build(b: &CorsBuilder) -> Result<Compiled, ConfigErrors> {
 }
 
 /// Runs every rule, recording every finding; the result is meaningful only without errors.
-pub(crate) fn check(b: &CorsBuilder, findings: &mut Findings) -> Compiled {
+pub(crate) fn check(b: &PolicyBuilder, findings: &mut Findings) -> Compiled {
     let origins = origins(b, findings);
     let methods = methods(&b.methods, findings);
     let headers = request_headers(&b.headers, findings);
@@ -107,7 +107,7 @@ pub(crate) fn check(b: &CorsBuilder, findings: &mut Findings) -> Compiled {
     }
 }
 
-fn origins(b: &CorsBuilder, findings: &mut Findings) -> OriginSet {
+fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
     const SETTING: &str = "allow_origins";
     let mut parsed: Vec<(&str, OriginPattern)> = Vec::with_capacity(b.origins.len());
     for o in &b.origins {
@@ -286,7 +286,7 @@ fn insecure_error(
     )
 }
 
-fn methods(input: &[String], findings: &mut Findings) -> Allowed {
+fn methods(input: &[String], findings: &mut Findings) -> ListSetting {
     const SETTING: &str = "allow_methods";
     let mut out: Vec<Box<str>> = Vec::new();
     // Every entry is validated, those beside `*` too: a typo is a typo whatever else is listed.
@@ -315,12 +315,12 @@ fn methods(input: &[String], findings: &mut Findings) -> Allowed {
         }
     }
     if input.iter().any(|m| m == "*") {
-        return Allowed::Any;
+        return ListSetting::Any;
     }
     list(out, ", ")
 }
 
-fn request_headers(input: &[String], findings: &mut Findings) -> Allowed {
+fn request_headers(input: &[String], findings: &mut Findings) -> ListSetting {
     const SETTING: &str = "allow_headers";
     let mut out: Vec<Box<str>> = Vec::new();
     // Every entry is validated, those beside `*` too (`["*", "authorization"]` is the usual
@@ -358,12 +358,12 @@ fn request_headers(input: &[String], findings: &mut Findings) -> Allowed {
         }
     }
     if input.iter().any(|h| h == "*") {
-        return Allowed::Any;
+        return ListSetting::Any;
     }
     list(out, ", ")
 }
 
-fn exposed_headers(b: &CorsBuilder, findings: &mut Findings) -> Option<HeaderValue> {
+fn exposed_headers(b: &PolicyBuilder, findings: &mut Findings) -> Option<HeaderValue> {
     const SETTING: &str = "expose_headers";
     let mut out: Vec<Box<str>> = Vec::new();
     for h in &b.expose {
@@ -413,19 +413,19 @@ fn exposed_headers(b: &CorsBuilder, findings: &mut Findings) -> Option<HeaderVal
         }
     }
     match list(out, ", ") {
-        Allowed::List(_, v) => v,
-        Allowed::Any => None,
+        ListSetting::List(_, v) => v,
+        ListSetting::Any => None,
     }
 }
 
 /// A list and its header value, joined by `sep`.
-fn list(items: Vec<Box<str>>, sep: &str) -> Allowed {
+fn list(items: Vec<Box<str>>, sep: &str) -> ListSetting {
     let value = if items.is_empty() {
         None
     } else {
         static_value(&items.join(sep))
     };
-    Allowed::List(items, value)
+    ListSetting::List(items, value)
 }
 
 /// The most bytes the interner keeps for the life of the process: 1 MiB, some thousand
@@ -465,28 +465,30 @@ pub(crate) fn static_value(s: &str) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Cors;
+    use crate::Policy;
     use std::time::Duration;
 
-    fn codes(b: CorsBuilder) -> Vec<ErrorCode> {
+    fn codes(b: PolicyBuilder) -> Vec<ErrorCode> {
         match b.build() {
             Ok(c) => panic!("expected errors, built {c:?}"),
             Err(e) => e.codes(),
         }
     }
 
-    fn base() -> CorsBuilder {
-        Cors::builder().allow_origins(["https://app.example.com"])
+    fn base() -> PolicyBuilder {
+        Policy::builder().allow_origins(["https://app.example.com"])
     }
 
     /// One row per error code: a configuration that produces exactly that code.
     #[test]
     fn every_error_code_has_a_trigger() {
         use ErrorCode::*;
-        let rows: Vec<(ErrorCode, CorsBuilder)> = vec![
+        let rows: Vec<(ErrorCode, PolicyBuilder)> = vec![
             (
                 CredentialsWithAnyOrigin,
-                Cors::builder().allow_origins(["*"]).allow_credentials(true),
+                Policy::builder()
+                    .allow_origins(["*"])
+                    .allow_credentials(true),
             ),
             (
                 CredentialsWithAnyExposedHeader,
@@ -494,89 +496,89 @@ mod tests {
             ),
             (
                 InsecureOriginWithCredentials,
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["http://app.example.com"])
                     .allow_credentials(true),
             ),
-            (NullOrigin, Cors::builder().allow_origins(["null"])),
+            (NullOrigin, Policy::builder().allow_origins(["null"])),
             (
                 AnyOriginInList,
-                Cors::builder().allow_origins(["*", "https://a.example"]),
+                Policy::builder().allow_origins(["*", "https://a.example"]),
             ),
-            (NoOrigins, Cors::builder()),
+            (NoOrigins, Policy::builder()),
             (
                 OriginInvalid,
-                Cors::builder().allow_origins(["app.example.com"]),
+                Policy::builder().allow_origins(["app.example.com"]),
             ),
             (
                 OriginHasPath,
-                Cors::builder().allow_origins(["https://app.example.com/api"]),
+                Policy::builder().allow_origins(["https://app.example.com/api"]),
             ),
             (
                 OriginTrailingSlash,
-                Cors::builder().allow_origins(["https://app.example.com/"]),
+                Policy::builder().allow_origins(["https://app.example.com/"]),
             ),
             (
                 OriginHasQuery,
-                Cors::builder().allow_origins(["https://app.example.com?x=1"]),
+                Policy::builder().allow_origins(["https://app.example.com?x=1"]),
             ),
             (
                 OriginHasFragment,
-                Cors::builder().allow_origins(["https://app.example.com#x"]),
+                Policy::builder().allow_origins(["https://app.example.com#x"]),
             ),
             (
                 OriginHasUserinfo,
-                Cors::builder().allow_origins(["https://me@app.example.com"]),
+                Policy::builder().allow_origins(["https://me@app.example.com"]),
             ),
             (
                 OriginUppercase,
-                Cors::builder().allow_origins(["https://App.example.com"]),
+                Policy::builder().allow_origins(["https://App.example.com"]),
             ),
             (
                 OriginDefaultPort,
-                Cors::builder().allow_origins(["https://app.example.com:443"]),
+                Policy::builder().allow_origins(["https://app.example.com:443"]),
             ),
             (
                 OriginUnsupportedScheme,
-                Cors::builder().allow_origins(["file://"]),
+                Policy::builder().allow_origins(["file://"]),
             ),
             (
                 OriginBadWildcard,
-                Cors::builder().allow_origins(["https://*app.example.com"]),
+                Policy::builder().allow_origins(["https://*app.example.com"]),
             ),
             (
                 PatternOverPublicSuffix,
-                Cors::builder().allow_origins(["https://*.github.io"]),
+                Policy::builder().allow_origins(["https://*.github.io"]),
             ),
             (
                 PatternOverIpAddress,
-                Cors::builder().allow_origins(["https://*.10.0.0.1"]),
+                Policy::builder().allow_origins(["https://*.10.0.0.1"]),
             ),
             (
                 OriginPortInvalid,
-                Cors::builder().allow_origins(["http://localhost:0"]),
+                Policy::builder().allow_origins(["http://localhost:0"]),
             ),
             (
                 OriginHostTooLong,
-                Cors::builder().allow_origins([format!("https://{}.example", "a".repeat(64))]),
+                Policy::builder().allow_origins([format!("https://{}.example", "a".repeat(64))]),
             ),
             (
                 OriginEmptyLabel,
-                Cors::builder().allow_origins(["https://example..com"]),
+                Policy::builder().allow_origins(["https://example..com"]),
             ),
             (
                 OriginSchemeTooLong,
-                Cors::builder().allow_origins([format!("{}://app", "x".repeat(33))]),
+                Policy::builder().allow_origins([format!("{}://app", "x".repeat(33))]),
             ),
             (
                 PrivateNetworkWithAnyOrigin,
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["*"])
                     .allow_private_network(true),
             ),
             (
                 PrivateNetworkWithInsecureOrigin,
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["http://app.example.com"])
                     .allow_private_network(true),
             ),
@@ -619,7 +621,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let b = Cors::builder()
+        let b = Policy::builder()
             .allow_origins([
                 "https://a.example/",
                 "null",
@@ -653,7 +655,7 @@ mod tests {
 
     #[test]
     fn notes_carry_value_setting_and_message() {
-        let notes = Cors::builder()
+        let notes = Policy::builder()
             .allow_origins(["http://127.1:8000", "null"])
             .dangerously_allow_null_origin(true)
             .notes();
@@ -671,7 +673,7 @@ mod tests {
         );
         // A clean policy has no notes; a refused one still has its notes.
         assert!(base().notes().is_empty());
-        let b = Cors::builder().allow_origins(["https://bücher.example", "https://a.example/"]);
+        let b = Policy::builder().allow_origins(["https://bücher.example", "https://a.example/"]);
         assert!(b.build().is_err());
         assert_eq!(
             b.notes()
@@ -684,7 +686,7 @@ mod tests {
 
     #[test]
     fn errors_carry_value_setting_and_fix() {
-        let e = Cors::builder()
+        let e = Policy::builder()
             .allow_origins(["https://app.example.com/"])
             .build()
             .unwrap_err();
@@ -701,18 +703,18 @@ mod tests {
 
     #[test]
     fn dangerous_options_unlock_exactly_their_rule() {
-        assert!(Cors::builder()
+        assert!(Policy::builder()
             .allow_origins(["*"])
             .allow_credentials(true)
             .dangerously_allow_credentials_with_any_origin(true)
             .build()
             .is_ok());
-        assert!(Cors::builder()
+        assert!(Policy::builder()
             .allow_origins(["null"])
             .dangerously_allow_null_origin(true)
             .build()
             .is_ok());
-        assert!(Cors::builder()
+        assert!(Policy::builder()
             .allow_origins(["http://app.example.com"])
             .allow_credentials(true)
             .dangerously_allow_insecure_origins_with_credentials(true)
@@ -721,7 +723,7 @@ mod tests {
         // Each one unlocks only its own rule.
         assert_eq!(
             codes(
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["http://app.example.com"])
                     .allow_credentials(true)
                     .dangerously_allow_credentials_with_any_origin(true)
@@ -741,7 +743,7 @@ mod tests {
             "http://*.localhost:*",
         ] {
             assert!(
-                Cors::builder()
+                Policy::builder()
                     .allow_origins([o])
                     .allow_credentials(true)
                     .build()
@@ -762,24 +764,24 @@ mod tests {
             .unwrap();
         let inner = &c.inner;
         match &inner.methods {
-            Allowed::List(m, v) => {
+            ListSetting::List(m, v) => {
                 assert_eq!(
                     m.iter().map(|s| &**s).collect::<Vec<_>>(),
                     ["GET", "PATCH", "patch", "PUT"]
                 );
                 assert_eq!(v.as_ref().unwrap(), "GET, PATCH, patch, PUT");
             }
-            Allowed::Any => panic!("methods"),
+            ListSetting::Any => panic!("methods"),
         }
         match &inner.headers {
-            Allowed::List(_, v) => assert_eq!(v.as_ref().unwrap(), "x-custom, content-type"),
-            Allowed::Any => panic!("headers"),
+            ListSetting::List(_, v) => assert_eq!(v.as_ref().unwrap(), "x-custom, content-type"),
+            ListSetting::Any => panic!("headers"),
         }
         assert_eq!(inner.expose.as_ref().unwrap(), "x-request-id");
         assert_eq!(inner.max_age.as_ref().unwrap(), "600");
     }
 
-    fn builds(b: CorsBuilder) -> bool {
+    fn builds(b: PolicyBuilder) -> bool {
         b.build().is_ok()
     }
 
@@ -799,7 +801,7 @@ mod tests {
             ("substring 127.0.0.1", |o| o.contains("127.0.0.1")),
         ];
         for (name, p) in broad {
-            let b = || Cors::builder().allow_origin_predicate(p);
+            let b = || Policy::builder().allow_origin_predicate(p);
             assert_eq!(
                 codes(b().allow_credentials(true)),
                 [ErrorCode::OriginPredicateTooBroad],
@@ -838,7 +840,7 @@ mod tests {
         ];
         for p in anchored {
             assert!(builds(
-                Cors::builder()
+                Policy::builder()
                     .allow_origin_predicate(p)
                     .allow_credentials(true)
                     .allow_private_network(true)
@@ -919,15 +921,15 @@ mod tests {
             .allow_headers(["*", "authorization"])
             .build()
             .unwrap();
-        assert!(matches!(c.inner.methods, Allowed::Any));
-        assert!(matches!(c.inner.headers, Allowed::Any));
+        assert!(matches!(c.inner.methods, ListSetting::Any));
+        assert!(matches!(c.inner.headers, ListSetting::Any));
     }
 
     #[test]
     fn private_network_access_needs_trusted_listed_origins() {
         use ErrorCode::*;
         let pna = |origins: &[&str]| {
-            Cors::builder()
+            Policy::builder()
                 .allow_origins(origins.to_vec())
                 .allow_private_network(true)
         };
@@ -981,7 +983,7 @@ mod tests {
 
     #[test]
     fn trusted_schemes_with_credentials() {
-        let creds = |o: &str| Cors::builder().allow_origins([o]).allow_credentials(true);
+        let creds = |o: &str| Policy::builder().allow_origins([o]).allow_credentials(true);
         for trusted in [
             "https://app.example.com",
             "http://localhost:8000",
@@ -1017,7 +1019,7 @@ mod tests {
 
     #[test]
     fn public_suffix_patterns_need_their_option_and_registry_suffixes_stay_refused() {
-        let b = |o: &str| Cors::builder().allow_origins([o]);
+        let b = |o: &str| Policy::builder().allow_origins([o]);
         for private in [
             "https://*.vercel.app",
             "https://*.github.io",
@@ -1059,7 +1061,7 @@ mod tests {
 
     #[test]
     fn origins_browsers_spell_differently_are_noted() {
-        let b = Cors::builder().allow_origins([
+        let b = Policy::builder().allow_origins([
             "https://app.example.com",
             "http://127.1",
             "http://localhost:06060",
@@ -1111,7 +1113,7 @@ mod tests {
     #[test]
     fn new_problems_are_reported_with_the_others() {
         use ErrorCode::*;
-        let b = Cors::builder()
+        let b = Policy::builder()
             .allow_origins([
                 "https://a..example",
                 "http://b.example:0",

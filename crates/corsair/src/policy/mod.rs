@@ -1,5 +1,5 @@
 //! The policy: a builder that collects settings, validation that reports every problem at once,
-//! and [`Cors`], the immutable compiled form the server engine reads on every request.
+//! and [`Policy`], the immutable compiled form the server engine reads on every request.
 
 mod build;
 pub(crate) mod origin_set;
@@ -17,13 +17,13 @@ use origin_set::{OriginPredicate, OriginSet};
 /// A validated, compiled CORS policy: immutable, cheap to clone (one reference count), and
 /// shareable across threads.
 ///
-/// Build one with [`Cors::builder`]; serve it with the server engine ([`Cors::decide`]) or the
+/// Build one with [`Policy::builder`]; serve it with the server engine ([`Policy::decide`]) or the
 /// tower middleware (`corsair::tower::CorsLayer`, feature `tower`).
 ///
 /// ```
 /// use std::time::Duration;
 ///
-/// let cors = corsair::Cors::builder()
+/// let cors = corsair::Policy::builder()
 ///     .allow_origins(["https://app.example.com", "https://*.example.com", "http://localhost:*"])
 ///     .allow_methods(["GET", "POST", "PUT", "DELETE"])
 ///     .allow_headers(["content-type", "authorization"])
@@ -35,15 +35,15 @@ use origin_set::{OriginPredicate, OriginSet};
 /// ```
 #[derive(Clone)]
 #[must_use]
-pub struct Cors {
+pub struct Policy {
     pub(crate) inner: Arc<Compiled>,
 }
 
-impl Cors {
+impl Policy {
     /// Starts a policy that allows nothing; add origins with
-    /// [`allow_origins`](CorsBuilder::allow_origins).
-    pub fn builder() -> CorsBuilder {
-        CorsBuilder::default()
+    /// [`allow_origins`](PolicyBuilder::allow_origins).
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
     }
 
     /// Whether this policy includes credentials (`Access-Control-Allow-Credentials: true`).
@@ -52,7 +52,7 @@ impl Cors {
     }
 }
 
-impl fmt::Debug for Cors {
+impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.inner, f)
     }
@@ -60,7 +60,7 @@ impl fmt::Debug for Cors {
 
 /// A list setting: either specific values or any value (`*`).
 #[derive(Debug, Clone)]
-pub(crate) enum Allowed {
+pub(crate) enum ListSetting {
     /// Any value: reflected from the request, or `*` where browsers honour it.
     Any,
     /// These values, and the header value listing them (`None` when the list is empty).
@@ -73,9 +73,9 @@ pub(crate) struct Compiled {
     pub(crate) credentials: bool,
     /// Methods as written (the six that browsers normalize are upper-cased); compared
     /// case-sensitively.
-    pub(crate) methods: Allowed,
+    pub(crate) methods: ListSetting,
     /// Lowercase header names; compared case-insensitively.
-    pub(crate) headers: Allowed,
+    pub(crate) headers: ListSetting,
     /// `Access-Control-Expose-Headers` value.
     pub(crate) expose: Option<HeaderValue>,
     /// `Access-Control-Max-Age` value.
@@ -88,7 +88,7 @@ pub(crate) struct Compiled {
 
 impl fmt::Debug for Compiled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cors")
+        f.debug_struct("Policy")
             .field("origins", &self.origins)
             .field("credentials", &self.credentials)
             .field("methods", &self.methods)
@@ -101,7 +101,7 @@ impl fmt::Debug for Compiled {
     }
 }
 
-/// Collects the settings of a [`Cors`] policy; [`build`](CorsBuilder::build) validates and
+/// Collects the settings of a [`Policy`] policy; [`build`](PolicyBuilder::build) validates and
 /// compiles them.
 ///
 /// Every list setting replaces what an earlier call of the same setting gave. Lists accept
@@ -110,7 +110,7 @@ impl fmt::Debug for Compiled {
 /// Nothing here panics or fails: problems are found by `build`, all at once.
 #[derive(Clone)]
 #[must_use]
-pub struct CorsBuilder {
+pub struct PolicyBuilder {
     pub(crate) origins: Vec<String>,
     pub(crate) predicate: Option<OriginPredicate>,
     pub(crate) methods: Vec<String>,
@@ -129,9 +129,9 @@ pub struct CorsBuilder {
     pub(crate) dangerous_broad_predicate: bool,
 }
 
-impl Default for CorsBuilder {
+impl Default for PolicyBuilder {
     fn default() -> Self {
-        CorsBuilder {
+        PolicyBuilder {
             origins: Vec::new(),
             predicate: None,
             methods: Vec::new(),
@@ -152,9 +152,9 @@ impl Default for CorsBuilder {
     }
 }
 
-impl fmt::Debug for CorsBuilder {
+impl fmt::Debug for PolicyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CorsBuilder")
+        f.debug_struct("PolicyBuilder")
             .field("origins", &self.origins)
             .field("predicate", &self.predicate.as_ref().map(|_| "<fn>"))
             .field("methods", &self.methods)
@@ -176,7 +176,7 @@ where
     items.into_iter().map(Into::into).collect()
 }
 
-impl CorsBuilder {
+impl PolicyBuilder {
     /// Sets the origins allowed to read responses ([`Access-Control-Allow-Origin`][spec]).
     ///
     /// Each entry is one of:
@@ -213,7 +213,7 @@ impl CorsBuilder {
     /// registry suffixes (`com`, `co.uk`) and unknown ones (`test`) stay refused.
     ///
     /// ```
-    /// let cors = corsair::Cors::builder()
+    /// let cors = corsair::Policy::builder()
     ///     .allow_origins(["https://app.example.com", "https://*.example.com"])
     ///     .build()?;
     /// # Ok::<(), corsair::ConfigErrors>(())
@@ -262,7 +262,7 @@ impl CorsBuilder {
     /// assert!(!is_corp("https://wiki.corp.example.evil.io"));
     /// assert!(!is_corp("http://wiki.corp.example"));
     ///
-    /// let cors = corsair::Cors::builder()
+    /// let cors = corsair::Policy::builder()
     ///     .allow_origin_predicate(is_corp)
     ///     .allow_credentials(true)
     ///     .build()?;
@@ -277,9 +277,9 @@ impl CorsBuilder {
     /// unless [`dangerously_allow_broad_origin_predicate`](Self::dangerously_allow_broad_origin_predicate).
     ///
     /// ```
-    /// use corsair::{Cors, ErrorCode};
+    /// use corsair::{Policy, ErrorCode};
     ///
-    /// let errors = Cors::builder()
+    /// let errors = Policy::builder()
     ///     .allow_origin_predicate(|o| o.starts_with("http://localhost"))
     ///     .allow_credentials(true)
     ///     .build()
@@ -304,7 +304,7 @@ impl CorsBuilder {
     /// Replaces the list of an earlier call.
     ///
     /// ```
-    /// let cors = corsair::Cors::builder()
+    /// let cors = corsair::Policy::builder()
     ///     .allow_origins(["https://app.example.com"])
     ///     .allow_methods(["GET", "PUT", "PATCH", "DELETE"])
     ///     .build()?;
@@ -329,7 +329,7 @@ impl CorsBuilder {
     /// ignore it altogether with credentials. Replaces the list of an earlier call.
     ///
     /// ```
-    /// let cors = corsair::Cors::builder()
+    /// let cors = corsair::Policy::builder()
     ///     .allow_origins(["https://app.example.com"])
     ///     .allow_headers(["content-type", "authorization", "x-request-id"])
     ///     .build()?;
@@ -456,9 +456,9 @@ impl CorsBuilder {
     /// (`https://*.com`, `https://*.co.uk`) and names the list does not know stay refused.
     ///
     /// ```
-    /// use corsair::{Cors, ErrorCode};
+    /// use corsair::{Policy, ErrorCode};
     ///
-    /// let b = Cors::builder().allow_origins(["https://*.vercel.app"]);
+    /// let b = Policy::builder().allow_origins(["https://*.vercel.app"]);
     /// assert_eq!(b.build().unwrap_err().codes(), [ErrorCode::PatternOverPublicSuffix]);
     /// assert!(b.dangerously_allow_public_suffix_subdomains(true).build().is_ok());
     /// ```
@@ -485,9 +485,9 @@ impl CorsBuilder {
     /// of the settings. Meant for linters and reviews; serving needs none of it.
     ///
     /// ```
-    /// use corsair::{Cors, ErrorCode, NoteCode};
+    /// use corsair::{Policy, ErrorCode, NoteCode};
     ///
-    /// let b = Cors::builder()
+    /// let b = Policy::builder()
     ///     .allow_origins(["http://127.1:06060", "https://bücher.example", "null"])
     ///     .dangerously_allow_null_origin(true);
     /// let notes = b.notes();
@@ -521,9 +521,9 @@ impl CorsBuilder {
     /// [`ErrorCode`](crate::ErrorCode), the offending value and a fix.
     ///
     /// ```
-    /// use corsair::{Cors, ErrorCode};
+    /// use corsair::{Policy, ErrorCode};
     ///
-    /// let errors = Cors::builder()
+    /// let errors = Policy::builder()
     ///     .allow_origins(["*", "https://example.com/"])
     ///     .allow_methods(["TRACE"])
     ///     .allow_credentials(true)
@@ -539,7 +539,7 @@ impl CorsBuilder {
     ///     ]
     /// );
     /// ```
-    pub fn build(&self) -> Result<Cors, ConfigErrors> {
-        build::build(self).map(|c| Cors { inner: Arc::new(c) })
+    pub fn build(&self) -> Result<Policy, ConfigErrors> {
+        build::build(self).map(|c| Policy { inner: Arc::new(c) })
     }
 }

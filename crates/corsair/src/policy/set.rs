@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::{ConfigError, ErrorCode};
-use crate::Cors;
+use crate::Policy;
 
 /// A route's path prefix, matched on whole path segments: `/api` (or `/api/`) covers `/api`
 /// and everything below `/api/`, never `/apiary` or `/api-admin`.
@@ -45,15 +45,15 @@ impl fmt::Debug for Prefix {
 /// server from a page; prefixes are compared byte for byte, case-sensitively.
 ///
 /// ```
-/// use corsair::{Cors, PolicySet};
+/// use corsair::{Policy, PolicySet};
 ///
 /// let set = PolicySet::single(
-///     Cors::builder()
+///     Policy::builder()
 ///         .allow_origins(["https://app.example.com"])
 ///         .allow_credentials(true)
 ///         .build()?,
 /// )
-/// .route("/public", Cors::builder().allow_origins(["*"]).build()?)?;
+/// .route("/public", Policy::builder().allow_origins(["*"]).build()?)?;
 ///
 /// assert!(!set.for_path("/public").allows_credentials());
 /// assert!(!set.for_path("/public/logo.png").allows_credentials());
@@ -64,13 +64,13 @@ impl fmt::Debug for Prefix {
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct PolicySet {
-    default: Cors,
-    routes: Vec<(Prefix, Cors)>,
+    default: Policy,
+    routes: Vec<(Prefix, Policy)>,
 }
 
 impl PolicySet {
     /// One policy for every path.
-    pub fn single(cors: Cors) -> Self {
+    pub fn single(cors: Policy) -> Self {
         PolicySet {
             default: cors,
             routes: Vec::new(),
@@ -84,7 +84,7 @@ impl PolicySet {
     /// `route-path-invalid` when `prefix` does not start with `/` or holds a wildcard, query,
     /// fragment or space; `route-shadowed` when an earlier route covers every path this one
     /// does, so it would never be used.
-    pub fn route(mut self, prefix: &str, cors: Cors) -> Result<Self, ConfigError> {
+    pub fn route(mut self, prefix: &str, cors: Policy) -> Result<Self, ConfigError> {
         if let Some(message) = path_problem(prefix) {
             return Err(ConfigError::new(
                 ErrorCode::RoutePathInvalid,
@@ -108,13 +108,13 @@ impl PolicySet {
         Ok(self)
     }
 
-    pub(crate) fn with_routes(default: Cors, routes: Vec<(Prefix, Cors)>) -> Self {
+    pub(crate) fn with_routes(default: Policy, routes: Vec<(Prefix, Policy)>) -> Self {
         PolicySet { default, routes }
     }
 
     /// The policy for a request path: the first route whose prefix covers it (on whole
     /// segments), else the top-level policy.
-    pub fn for_path(&self, path: &str) -> &Cors {
+    pub fn for_path(&self, path: &str) -> &Policy {
         self.routes
             .iter()
             .find(|(prefix, _)| prefix.covers(path))
@@ -161,8 +161,8 @@ pub(crate) fn path_problem(path: &str) -> Option<&'static str> {
     }
 }
 
-impl From<Cors> for PolicySet {
-    fn from(cors: Cors) -> Self {
+impl From<Policy> for PolicySet {
+    fn from(cors: Policy) -> Self {
         PolicySet::single(cors)
     }
 }
@@ -171,8 +171,8 @@ impl From<Cors> for PolicySet {
 mod tests {
     use super::*;
 
-    fn cors(origin: &str) -> Cors {
-        Cors::builder().allow_origins([origin]).build().unwrap()
+    fn cors(origin: &str) -> Policy {
+        Policy::builder().allow_origins([origin]).build().unwrap()
     }
 
     #[test]
