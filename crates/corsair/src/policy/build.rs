@@ -3,9 +3,9 @@
 use http::{HeaderValue, StatusCode};
 
 use super::origin_set::OriginSet;
+use super::pattern::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use super::{Compiled, ListSetting, PolicyBuilder};
 use crate::error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode};
-use crate::origin::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use crate::syntax;
 
 /// The longest preflight cache lifetime accepted: 24 hours, Firefox's own cap.

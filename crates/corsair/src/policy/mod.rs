@@ -3,6 +3,7 @@
 
 mod build;
 pub(crate) mod origin_set;
+pub(crate) mod pattern;
 pub(crate) mod set;
 
 use std::fmt;

@@ -9,7 +9,8 @@ use std::fmt;
 use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::origin::{OriginPattern, PortPattern, RequestOrigin};
+use super::pattern::{OriginPattern, PortPattern};
+use crate::origin::RequestOrigin;
 
 /// A user-supplied predicate over a request's serialized origin.
 pub(crate) type OriginPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync + 'static>;
