@@ -19,8 +19,8 @@ def fmt(x):
     return "—" if x is None else f"{x:.0f}"
 
 rows = []
-print("| scenario | floor | corsair own | deciding, explained | tower-http own | actix-cors own | insert only own | corsair / tower-http | corsair / insert |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | floor | corsair own | deciding, explained | tower-http own | actix-cors own | insert only own | static layer own | corsair / tower-http | corsair / insert | corsair / static layer |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 own = {}
 for s in SCENARIOS:
     floor = median(s, "floor")
@@ -31,10 +31,13 @@ for s in SCENARIOS:
     a = median(s, "actix_cors") - median(s, "actix_floor")
     i = median(s, "insert_only") - floor
     d = median(s, "corsair_decide") - median(s, "request_only")
+    sl = median(s, "static_layer")
+    sl = None if sl is None else sl - floor
     own[s] = c
     ratio_t = f"{c / t:.2f}" if t > 0 else "—"
     ratio_i = f"{c / i:.2f}" if i > 1 else "—"
-    print(f"| {s} | {fmt(floor)} | {fmt(c)} | {fmt(d)} | {fmt(t)} | {fmt(a)} | {fmt(i)} | {ratio_t} | {ratio_i} |")
+    ratio_s = f"{c / sl:.2f}" if sl is not None and sl > 1 else "—"
+    print(f"| {s} | {fmt(floor)} | {fmt(c)} | {fmt(d)} | {fmt(t)} | {fmt(a)} | {fmt(i)} | {fmt(sl)} | {ratio_t} | {ratio_i} | {ratio_s} |")
 print()
 print("All times are medians in nanoseconds; 'own' is the time with the middleware minus the floor.")
 for s, base in [("origins_100", "origins_1"), ("origins_10000", "origins_1"), ("patterns_1000", "patterns_1")]:

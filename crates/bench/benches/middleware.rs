@@ -40,6 +40,10 @@ fn middleware(c: &mut Criterion) {
                 black_box(policy.decide(r.method(), r.headers()))
             })
         });
+        let mut static_layer = corsair_bench::with_static_headers(&s).unwrap();
+        group.bench_function("static_layer", |b| {
+            b.iter(|| black_box(call(&mut static_layer, request(&s))))
+        });
         group.bench_function("corsair", |b| {
             b.iter(|| black_box(call(&mut corsair, request(&s))))
         });

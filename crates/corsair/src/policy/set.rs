@@ -108,6 +108,7 @@ impl PolicySet {
         Ok(self)
     }
 
+    #[cfg(feature = "serde")]
     pub(crate) fn with_routes(default: Policy, routes: Vec<(Prefix, Policy)>) -> Self {
         PolicySet { default, routes }
     }
