@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs the browsers the end-to-end tests drive
-# (Debian's chromium and firefox-esr) when they are missing, then runs every test.
+# The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
+# is missing (Debian's chromium and firefox-esr for the real-browser tests; varnish and
+# nginx-light, the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs every
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# varnishd and nginx live in /usr/sbin, which a non-root PATH may lack.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
 missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
+have chromium || missing+=(chromium)
+have firefox-esr || missing+=(firefox-esr)
+have varnishd || missing+=(varnish)
+have nginx || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} (needed by the real-browser tests)"
+  echo "installing ${missing[*]} (needed by the real-browser and shared-cache tests)"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
