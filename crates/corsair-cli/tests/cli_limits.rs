@@ -1,6 +1,6 @@
-//! `corsair proxy`'s bounds on a request head, at and past each bound (docs/LIMITS.md), and its
-//! refusal of durations that are not positive. The upstream is a raw TCP server with no limits
-//! of its own, so that every 431 seen here is the proxy's.
+//! The command's bounds (docs/LIMITS.md): `corsair proxy`'s limits on a request head, at and past
+//! each bound, and the durations both subcommands accept (positive, capped). The upstream is a
+//! raw TCP server with no limits of its own, so that every 431 seen here is the proxy's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -137,4 +137,42 @@ fn durations_must_be_positive_numbers_of_seconds() {
             );
         }
     }
+}
+
+#[test]
+fn huge_durations_are_capped_not_a_panic() {
+    // Duration::from_secs_f64(1e300) would panic: the proxy caps at a day and starts.
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .arg("proxy")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--upstream", "http://127.0.0.1:9"])
+        .args(["--allow-origin", "http://localhost:8000"])
+        .args(["--timeout", "1e300", "--connect-timeout", "1e300"])
+        .args(["--drain-timeout", "1e300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(proxy.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert!(
+        first.starts_with("corsair proxy listening on http://"),
+        "{first:?}"
+    );
+    // `corsair check` caps at an hour: a refused connection is still reported as one.
+    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args(["check", "http://127.0.0.1:9/", "--origin", "http://localhost:8000"])
+        .args(["--timeout", "1e300"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connection refused")
+            || String::from_utf8_lossy(&out.stdout).contains("connection refused"),
+        "{out:?}"
+    );
 }
