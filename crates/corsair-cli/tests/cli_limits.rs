@@ -91,7 +91,9 @@ impl Drop for Proxy {
 }
 
 fn lines(n: usize) -> Vec<u8> {
-    (0..n).flat_map(|i| format!("x-h{i}: v\r\n").into_bytes()).collect()
+    (0..n)
+        .flat_map(|i| format!("x-h{i}: v\r\n").into_bytes())
+        .collect()
 }
 
 #[test]
@@ -130,9 +132,7 @@ fn durations_must_be_positive_numbers_of_seconds() {
             assert_eq!(out.status.code(), Some(2), "{flag}={bad}");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
-                err.contains(&format!(
-                    "{flag} must be a positive number of seconds"
-                )),
+                err.contains(&format!("{flag} must be a positive number of seconds")),
                 "{flag}={bad}: {err}"
             );
         }
@@ -165,7 +165,12 @@ fn huge_durations_are_capped_not_a_panic() {
     );
     // `corsair check` caps at an hour: a refused connection is still reported as one.
     let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
-        .args(["check", "http://127.0.0.1:9/", "--origin", "http://localhost:8000"])
+        .args([
+            "check",
+            "http://127.0.0.1:9/",
+            "--origin",
+            "http://localhost:8000",
+        ])
         .args(["--timeout", "1e300"])
         .output()
         .unwrap();

@@ -19,10 +19,7 @@ const APP: &str = "https://app.example.com";
 
 /// A preflight from `APP` asking for `GET` and these `Access-Control-Request-Headers` lines.
 fn preflight(cors: &Cors, lines: &[&str]) -> (Action, Outcome, HeaderMap) {
-    let mut pairs = vec![
-        ("origin", APP),
-        ("access-control-request-method", "GET"),
-    ];
+    let mut pairs = vec![("origin", APP), ("access-control-request-method", "GET")];
     for l in lines {
         pairs.push(("access-control-request-headers", l));
     }
@@ -85,7 +82,10 @@ fn the_length_bound_is_on_all_lines_together() {
     let (a, b) = ("a".repeat(2048), "b".repeat(2048));
     let (_, outcome, out) = preflight(&cors, &[&a, &b]);
     assert_eq!(outcome, Outcome::Allowed);
-    assert_eq!(out["access-control-allow-headers"], format!("{a},{b}").as_str());
+    assert_eq!(
+        out["access-control-allow-headers"],
+        format!("{a},{b}").as_str()
+    );
     let b = "b".repeat(2049);
     let (action, outcome, out) = preflight(&cors, &[&a, &b]);
     refused(action, outcome, &out, None);
@@ -219,16 +219,10 @@ fn an_origin_host_longer_than_dns_allows_is_malformed() {
     assert_eq!(host_len, 253);
     assert_eq!(get(&at), Outcome::Allowed);
     let across = format!("https://{}example.com", "abc.".repeat(60) + "ab.");
-    assert_eq!(
-        get(&across),
-        Outcome::Rejected(Rejection::OriginMalformed)
-    );
+    assert_eq!(get(&across), Outcome::Rejected(Rejection::OriginMalformed));
     // A hostile one: 128 KB of labels, refused unread.
     let hostile = format!("https://{}example.com", "a.".repeat(64 * 1024));
-    assert_eq!(
-        get(&hostile),
-        Outcome::Rejected(Rejection::OriginMalformed)
-    );
+    assert_eq!(get(&hostile), Outcome::Rejected(Rejection::OriginMalformed));
 }
 
 #[test]
