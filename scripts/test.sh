@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
-# is missing (Debian's chromium and firefox-esr for the real-browser tests; varnish and
-# nginx-light, the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs every
-# test.
+# is missing (Debian's chromium and firefox-esr for the real-browser tests; varnish and nginx,
+# the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +12,16 @@ missing=()
 have chromium || missing+=(chromium)
 have firefox-esr || missing+=(firefox-esr)
 have varnishd || missing+=(varnish)
-have nginx || missing+=(nginx-light)
+have nginx || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (needed by the real-browser and shared-cache tests)"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # The smallest nginx with proxy_cache: nginx-light where Debian still ships it (bookworm).
+  if [[ " ${missing[*]} " == *" nginx "* ]] && apt-cache show nginx-light >/dev/null 2>&1; then
+    missing=("${missing[@]/#nginx/nginx-light}")
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

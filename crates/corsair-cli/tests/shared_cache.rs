@@ -46,17 +46,17 @@ const KINDS: [Option<&str>; 4] = [Some(PAGE), Some(OTHER), Some(MALFORMED), None
 // Processes and their temporary directories, cleaned up on drop (also when a test panics).
 
 /// A child process in its own process group, killed with its group when dropped, and the
-/// temporary directory it works in, removed when dropped.
+/// temporary directory it works in, if any, removed when dropped.
 struct Daemon {
     name: &'static str,
     child: Child,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     port: u16,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
-    fn spawn(name: &'static str, mut cmd: Command, dir: PathBuf, port: u16) -> Daemon {
+    fn spawn(name: &'static str, mut cmd: Command, dir: Option<PathBuf>, port: u16) -> Daemon {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -81,7 +81,7 @@ impl Daemon {
         }
     }
 
-    /// Waits until the port accepts connections; `None` if the process exited first or took
+    /// Waits until the port accepts connections; an error if the process exited first or took
     /// longer than 30 seconds (varnishd compiles its VCL with the C compiler first).
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -119,7 +119,9 @@ impl Drop for Daemon {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -137,13 +139,22 @@ fn temp_dir(what: &str) -> PathBuf {
     dir
 }
 
-/// A port that was free a moment ago (the caches cannot report the port they bound to 0).
+/// A port that was free a moment ago (the caches cannot report the port they bound to 0), and
+/// never handed out before in this process, so that two tests cannot race for one.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The binary, from `PATH` or the Debian package's location; a clear failure when missing.
@@ -214,11 +225,11 @@ fn varnish(port: u16, backend: u16) -> Daemon {
         .arg("-f")
         .arg(dir.join("test.vcl"))
         .args(["-s", "malloc,32m"]);
-    Daemon::spawn("varnishd", cmd, dir, port)
+    Daemon::spawn("varnishd", cmd, Some(dir), port)
 }
 
 fn nginx(port: u16, backend: u16) -> Daemon {
-    let bin = find_binary("nginx", "nginx-light");
+    let bin = find_binary("nginx", "nginx-light` or `nginx");
     let dir = temp_dir("nginx");
     let d = dir.display();
     // One process (master_process off) so that it runs as whoever runs the test and can write
@@ -259,7 +270,7 @@ fn nginx(port: u16, backend: u16) -> Daemon {
         .arg(dir.join("nginx.conf"))
         .arg("-e")
         .arg("stderr");
-    Daemon::spawn("nginx", cmd, dir, port)
+    Daemon::spawn("nginx", cmd, Some(dir), port)
 }
 
 /// Whether the cache answered from storage.
@@ -326,12 +337,11 @@ async fn public_origin() -> (u16, Daemon) {
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(10));
-    let dir = temp_dir("proxy");
     let guard = Daemon {
         name: "corsair proxy",
         child,
-        dir,
-        port: 0,
+        dir: None,
+        port: 0, // not known until the proxy says it
         stderr,
     };
     let addr: SocketAddr = addr
