@@ -191,6 +191,11 @@ fn origin_ports_up_to_65535_match_and_beyond_are_malformed() {
             .outcome()
     };
     assert_eq!(get("http://localhost:65535"), Outcome::Allowed);
+    // The same bound for an allowed origin written out.
+    let port_max = Cors::builder()
+        .allow_origins(["http://localhost:65535"])
+        .build();
+    assert!(port_max.is_ok(), "{port_max:?}");
     assert_eq!(
         get("http://localhost:65536"),
         Outcome::Rejected(Rejection::OriginMalformed)
