@@ -1,9 +1,9 @@
 //! corsair behind real shared caches: Varnish and nginx's `proxy_cache`, started here on loopback
 //! with a one-hour TTL, in front of two origin servers:
 //!
-//! - the explainer's example (`examples/seed.rs`: `GET /api` answering `{"msg":"success"}`,
-//!   allowing `http://localhost:8000`, credentials off), built here with the same policy and
-//!   route so that it can listen on a free port;
+//! - the explainer's example (`crates/corsair-cli/examples/seed.rs`: `GET /api` answering
+//!   `{"msg":"success"}`, allowing `http://localhost:8000`, credentials off), built here with
+//!   the same policy and route so that it can listen on a free port;
 //! - a public API (`*`, no credentials) served through `corsair proxy` in front of an upstream
 //!   that knows nothing of CORS.
 //!
@@ -287,9 +287,10 @@ fn is_hit(kind: CacheKind, resp: &Answer) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The origin servers.
 
-/// The explainer's example with its own policy and route (`examples/seed.rs`), on a free port.
+/// The explainer's example with its policy and route (`crates/corsair-cli/examples/seed.rs`),
+/// on a free port.
 async fn seed_origin() -> u16 {
-    let cors = corsair::Cors::builder()
+    let cors = corsair::Policy::builder()
         .allow_origins([PAGE])
         .build()
         .unwrap();
