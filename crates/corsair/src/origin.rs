@@ -42,11 +42,10 @@ impl<'a> RequestOrigin<'a> {
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             let close = inner.find(']')?;
             let v6 = &inner[..close];
-            if v6.is_empty()
-                || !v6
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            // At most 45 characters (`ffff:…:255.255.255.255`), and an address.
+            if v6.len() > 45
                 || v6.bytes().any(|b| b.is_ascii_uppercase())
+                || v6.parse::<std::net::Ipv6Addr>().is_err()
             {
                 return None;
             }
@@ -105,11 +104,21 @@ impl<'a> RequestOrigin<'a> {
     }
 }
 
-/// A lowercase domain or IPv4 address: non-empty labels of `[a-z0-9_-]`, separated by dots.
+/// The longest host a browser can have loaded a page from: DNS's limit on a name, in bytes.
+/// Longer `Origin` hosts are malformed, which also bounds the cost of matching subdomain
+/// patterns (one lookup per label of what follows it).
+pub(crate) const MAX_HOST_LEN: usize = 253;
+/// The longest DNS label, in bytes.
+pub(crate) const MAX_LABEL_LEN: usize = 63;
+
+/// A lowercase domain or IPv4 address: non-empty labels of `[a-z0-9_-]`, at most 63 bytes each,
+/// separated by dots, at most 253 bytes in all.
 fn valid_host(host: &str) -> bool {
     !host.is_empty()
+        && host.len() <= MAX_HOST_LEN
         && host.split('.').all(|label| {
             !label.is_empty()
+                && label.len() <= MAX_LABEL_LEN
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')

@@ -54,6 +54,7 @@ impl PolicyHandle {
     }
 
     /// The policies in force now, without touching the reference count: for the request path.
+    #[cfg(feature = "tower")]
     pub(crate) fn guard(&self) -> arc_swap::Guard<Arc<PolicySet>> {
         self.shared.load()
     }

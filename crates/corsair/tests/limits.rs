@@ -208,7 +208,6 @@ fn origin_ports_up_to_65535_match_and_beyond_are_malformed() {
 
 /// Longer than any DNS name (253 bytes): a browser can never send it.
 #[test]
-#[ignore = "quadratic until the engine bounds an Origin's host (see docs/LIMITS.md, open)"]
 fn an_origin_host_longer_than_dns_allows_is_malformed() {
     let cors = Policy::builder()
         .allow_origins(["https://*.example.com"])

@@ -4,7 +4,7 @@
 //! the two wildcard forms, and stored in the form browsers send.
 
 use crate::error::{ConfigError, ErrorCode};
-use crate::origin::{is_loopback_host, RequestOrigin};
+use crate::origin::{is_loopback_host, RequestOrigin, MAX_HOST_LEN, MAX_LABEL_LEN};
 
 /// Which ports an origin pattern accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,12 +135,6 @@ impl OriginPattern {
 /// but the longest scheme a browser sends in `Origin` is 20 bytes (`safari-web-extension`); a
 /// longer one is a paste of something else (a path, a URL, a token), not a scheme.
 pub(crate) const MAX_SCHEME_LEN: usize = 32;
-
-/// The longest host name DNS can resolve, in bytes of its ASCII form without a trailing dot.
-const MAX_HOST_LEN: usize = 253;
-
-/// The longest label of a DNS name, in bytes.
-const MAX_LABEL_LEN: usize = 63;
 
 /// The schemes other than `https` that corsair trusts with credentials and Private Network
 /// Access: browser extensions and app shells, whose pages are loaded from a package on the
