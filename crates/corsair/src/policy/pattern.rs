@@ -272,86 +272,21 @@ impl ParsedOrigin {
             None => format!("{lower_scheme}://{host}"),
         };
         let pretty = |s: &str| rebuild(s, subdomains, any_port);
-        if !url.username().is_empty() || url.password().is_some() {
+        if let Some((code, message)) = shape_problem(input, &url, &rest_owned) {
             return Err(err(
-                ErrorCode::OriginHasUserinfo,
-                "an origin has no user name or password.".into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if url.query().is_some() {
-            return Err(err(
-                ErrorCode::OriginHasQuery,
-                "an origin has no query; browsers send only scheme://host[:port].".into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if url.fragment().is_some() {
-            return Err(err(
-                ErrorCode::OriginHasFragment,
-                "an origin has no fragment; browsers send only scheme://host[:port].".into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if url.path() != "/" {
-            return Err(err(
-                ErrorCode::OriginHasPath,
-                "an origin has no path; browsers send only scheme://host[:port], so this never matches.".into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if rest_owned.ends_with('/') {
-            return Err(err(
-                ErrorCode::OriginTrailingSlash,
-                "an origin has no trailing slash; browsers send none, so this never matches."
-                    .into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if url.port().is_none() && written_port(&rest_owned).is_some() {
-            return Err(err(
-                ErrorCode::OriginDefaultPort,
-                "browsers omit the scheme's default port, so an origin that spells it out never matches.".into(),
-                format!("write {}.", pretty(&serialized)),
-            ));
-        }
-        if input.is_ascii() && input.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(err(
-                ErrorCode::OriginUppercase,
-                "browsers send origins in lowercase, so this never matches.".into(),
+                code,
+                message.into(),
                 format!("write {}.", pretty(&serialized)),
             ));
         }
         if is_domain {
             check_dns_name(input, host, subdomains)?;
         }
-        let mut public_suffix = None;
-        if subdomains {
-            if !is_domain {
-                return Err(err(
-                    ErrorCode::PatternOverIpAddress,
-                    "an IP address has no subdomains.".into(),
-                    "list the origin itself without `*.`.".into(),
-                ));
-            }
-            if host != "localhost" && is_public_suffix(host) {
-                let reason = format!("{host:?} is a public suffix: anyone can register a site below it, so this allows origins you do not control.");
-                let fix = format!("allow subdomains of a domain you own, such as {lower_scheme}://*.yourname.{host}");
-                if is_private_suffix(host) {
-                    public_suffix = Some(err(
-                        ErrorCode::PatternOverPublicSuffix,
-                        reason,
-                        format!("{fix}; if you operate {host} yourself, dangerously_allow_public_suffix_subdomains."),
-                    ));
-                } else {
-                    return Err(err(
-                        ErrorCode::PatternOverPublicSuffix,
-                        reason,
-                        format!("{fix} (no option allows a pattern over a registry suffix)."),
-                    ));
-                }
-            }
-        }
+        let public_suffix = if subdomains {
+            subdomain_pattern_problem(input, &lower_scheme, host, is_domain)?
+        } else {
+            None
+        };
         let canonical = pretty(&serialized);
         Ok(ParsedOrigin {
             pattern: OriginPattern::from_parts(
@@ -366,6 +301,93 @@ impl ParsedOrigin {
             public_suffix,
         })
     }
+}
+
+/// Whether a subdomain pattern over `host` can be allowed: never over an IP address or a
+/// registry suffix (`*.com`, `*.co.uk`: `Err`); over a private suffix of the Public Suffix List
+/// (`*.github.io`) only with `dangerously_allow_public_suffix_subdomains` (`Ok(Some(error))`,
+/// which the option waives).
+fn subdomain_pattern_problem(
+    input: &str,
+    scheme: &str,
+    host: &str,
+    is_domain: bool,
+) -> Result<Option<ConfigError>, ConfigError> {
+    let err = |code, message: String, fix: String| {
+        ConfigError::new(code, "allow_origins", Some(input), message, fix)
+    };
+    if !is_domain {
+        return Err(err(
+            ErrorCode::PatternOverIpAddress,
+            "an IP address has no subdomains.".into(),
+            "list the origin itself without `*.`.".into(),
+        ));
+    }
+    if host == "localhost" || !is_public_suffix(host) {
+        return Ok(None);
+    }
+    let reason = format!("{host:?} is a public suffix: anyone can register a site below it, so this allows origins you do not control.");
+    let fix = format!("allow subdomains of a domain you own, such as {scheme}://*.yourname.{host}");
+    if is_private_suffix(host) {
+        Ok(Some(err(
+            ErrorCode::PatternOverPublicSuffix,
+            reason,
+            format!("{fix}; if you operate {host} yourself, dangerously_allow_public_suffix_subdomains."),
+        )))
+    } else {
+        Err(err(
+            ErrorCode::PatternOverPublicSuffix,
+            reason,
+            format!("{fix} (no option allows a pattern over a registry suffix)."),
+        ))
+    }
+}
+
+/// The first way a parsed http(s) origin is not spelled as browsers send it, with its code and
+/// why: each has the same fix, the origin as browsers spell it. In the order a reader would
+/// notice them.
+fn shape_problem(input: &str, url: &url::Url, rest: &str) -> Option<(ErrorCode, &'static str)> {
+    let checks: [(bool, ErrorCode, &'static str); 7] = [
+        (
+            !url.username().is_empty() || url.password().is_some(),
+            ErrorCode::OriginHasUserinfo,
+            "an origin has no user name or password.",
+        ),
+        (
+            url.query().is_some(),
+            ErrorCode::OriginHasQuery,
+            "an origin has no query; browsers send only scheme://host[:port].",
+        ),
+        (
+            url.fragment().is_some(),
+            ErrorCode::OriginHasFragment,
+            "an origin has no fragment; browsers send only scheme://host[:port].",
+        ),
+        (
+            url.path() != "/",
+            ErrorCode::OriginHasPath,
+            "an origin has no path; browsers send only scheme://host[:port], so this never matches.",
+        ),
+        (
+            rest.ends_with('/'),
+            ErrorCode::OriginTrailingSlash,
+            "an origin has no trailing slash; browsers send none, so this never matches.",
+        ),
+        (
+            url.port().is_none() && written_port(rest).is_some(),
+            ErrorCode::OriginDefaultPort,
+            "browsers omit the scheme's default port, so an origin that spells it out never matches.",
+        ),
+        (
+            input.is_ascii() && input.bytes().any(|b| b.is_ascii_uppercase()),
+            ErrorCode::OriginUppercase,
+            "browsers send origins in lowercase, so this never matches.",
+        ),
+    ];
+    checks
+        .into_iter()
+        .find(|(bad, _, _)| *bad)
+        .map(|(_, code, message)| (code, message))
 }
 
 /// Refuses a domain no browser can load a page from: an empty label, a label over 63 bytes, a
