@@ -167,56 +167,190 @@ async fn a_reloadable_layer_follows_its_handle() {
     assert_eq!(acao(&r), None);
 }
 
-/// While one task swaps between two policies, every response matches one policy whole: the
-/// origin of A never comes with B's exposed header.
+/// The CORS headers and `Vary` of a response, sorted, and its status: what a policy decides.
+fn cors_part(r: &axum::response::Response) -> (u16, Vec<(String, String)>) {
+    let mut h: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("access-control-") || k == &"vary")
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    h.sort();
+    (r.status().as_u16(), h)
+}
+
+fn expected(status: u16, pairs: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
+    let mut h: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    h.sort();
+    (status, h)
+}
+
+/// While a thread swaps between two policies that disagree in every header (and in the
+/// preflight status), every response, simple or preflight, is wholly one policy's answer, and
+/// both policies are served. A torn read (the origin check of one policy with the lists of the
+/// other) would give an answer that is neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaps_are_atomic_under_load() {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    // A: public. B: one origin, credentials, private network, another status. A request from
+    // https://a.example is allowed by both, so each answers it with all of its headers.
     let a = Policy::builder()
-        .allow_origins(["https://a.example"])
+        .allow_origins(["*"])
+        .allow_methods(["PUT"])
+        .allow_headers(["x-a"])
         .expose_headers(["x-from-a"])
+        .max_age(Duration::from_secs(10))
         .build()
         .unwrap();
     let b = Policy::builder()
-        .allow_origins(["https://a.example", "https://b.example"])
+        .allow_origins(["https://a.example"])
+        .allow_methods(["PATCH"])
+        .allow_headers(["x-b"])
         .expose_headers(["x-from-b"])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(20))
+        .allow_private_network(true)
+        .preflight_status(200)
         .build()
         .unwrap();
+    let answers = [
+        // (policy, simple GET, preflight)
+        (
+            "A",
+            expected(
+                200,
+                &[
+                    ("access-control-allow-origin", "*"),
+                    ("access-control-expose-headers", "x-from-a"),
+                ],
+            ),
+            expected(
+                204,
+                &[
+                    ("access-control-allow-origin", "*"),
+                    ("access-control-allow-methods", "PUT"),
+                    ("access-control-allow-headers", "x-a"),
+                    ("access-control-max-age", "10"),
+                    (
+                        "vary",
+                        "Access-Control-Request-Method, Access-Control-Request-Headers",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "B",
+            expected(
+                200,
+                &[
+                    ("access-control-allow-origin", "https://a.example"),
+                    ("access-control-allow-credentials", "true"),
+                    ("access-control-expose-headers", "x-from-b"),
+                    ("vary", "Origin"),
+                ],
+            ),
+            expected(
+                200,
+                &[
+                    ("access-control-allow-origin", "https://a.example"),
+                    ("access-control-allow-credentials", "true"),
+                    ("access-control-allow-methods", "PATCH"),
+                    ("access-control-allow-headers", "x-b"),
+                    ("access-control-max-age", "20"),
+                    ("access-control-allow-private-network", "true"),
+                    (
+                        "vary",
+                        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+                    ),
+                ],
+            ),
+        ),
+    ];
+
     let handle = PolicyHandle::new(a.clone());
     let app: Router = Router::new()
         .route("/", get(|| async { "hi" }))
         .layer(CorsLayer::reloadable(handle.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The swapper: a thread of its own, so swaps interleave with requests on both workers.
     let swapper = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            for i in 0..2_000 {
-                handle.store(if i % 2 == 0 { b.clone() } else { a.clone() });
-                tokio::task::yield_now().await;
+        let (handle, stop) = (handle.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                handle.store(if swaps % 2 == 0 { b.clone() } else { a.clone() });
+                swaps += 1;
+                if swaps % 64 == 0 {
+                    std::thread::yield_now();
+                }
             }
+            swaps
         })
     };
-    let mut seen = [0usize; 2];
-    for _ in 0..4_000 {
-        let r = app
-            .clone()
-            .oneshot(request("GET", "/", &[("origin", "https://a.example")]))
-            .await
-            .unwrap();
-        let expose = r.headers()["access-control-expose-headers"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            r.headers()["access-control-allow-origin"],
-            "https://a.example"
-        );
-        match expose.as_str() {
-            "x-from-a" => seen[0] += 1,
-            "x-from-b" => seen[1] += 1,
-            other => panic!("mixed policy: {other}"),
+    // Two clients; each sends at least 2,000 requests, alternating simple and preflight, and
+    // goes on (until the deadline) until it has seen both policies answer both kinds.
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let (app, answers) = (app.clone(), answers.clone());
+        clients.push(tokio::spawn(async move {
+            let mut seen = [[0usize; 2]; 2]; // [policy][simple, preflight]
+            let mut sent = 0usize;
+            while sent < 2_000 || seen.iter().flatten().any(|&n| n == 0) {
+                assert!(
+                    Instant::now() < deadline,
+                    "after {sent} requests, not every policy was seen: {seen:?}"
+                );
+                let kind = sent % 2;
+                let req = if kind == 0 {
+                    request("GET", "/", &[("origin", "https://a.example")])
+                } else {
+                    request(
+                        "OPTIONS",
+                        "/",
+                        &[
+                            ("origin", "https://a.example"),
+                            ("access-control-request-method", "PUT"),
+                            ("access-control-request-headers", "x-a"),
+                            ("access-control-request-private-network", "true"),
+                        ],
+                    )
+                };
+                let got = cors_part(&app.clone().oneshot(req).await.unwrap());
+                let which = answers.iter().position(|(_, simple, pre)| {
+                    got == if kind == 0 {
+                        simple.clone()
+                    } else {
+                        pre.clone()
+                    }
+                });
+                match which {
+                    Some(p) => seen[p][kind] += 1,
+                    None => panic!("an answer that is neither policy's: {got:?}"),
+                }
+                sent += 1;
+            }
+            seen
+        }));
+    }
+    let mut total = [[0usize; 2]; 2];
+    for c in clients {
+        let seen = c.await.unwrap();
+        for p in 0..2 {
+            for k in 0..2 {
+                total[p][k] += seen[p][k];
+            }
         }
     }
-    swapper.await.unwrap();
-    assert_eq!(seen[0] + seen[1], 4_000);
+    stop.store(true, Ordering::SeqCst);
+    let swaps = swapper.join().unwrap();
+    println!("{swaps} swaps; answers [A, B] x [simple, preflight]: {total:?}");
+    assert!(total.iter().flatten().all(|&n| n > 0), "{total:?}");
 }
 
 /// tonic: its body type works as the layer's response body (a gRPC-web service behind CORS).
