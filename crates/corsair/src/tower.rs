@@ -13,6 +13,9 @@
 //! # Ok::<(), corsair::ConfigErrors>(())
 //! ```
 //!
+//! (This example only shows the wiring; the one of [`CorsLayer::reloadable`] sends requests
+//! through a layer and checks the answers.)
+//!
 //! Deployment rules: put the layer outermost, before authentication (preflights carry no
 //! credentials) and before anything that rejects `OPTIONS`; use one CORS layer, not two.
 //! The layer answers preflights itself, and writes its headers on every response of the
@@ -71,9 +74,25 @@ impl CorsLayer {
     ///
     /// ```
     /// use corsair::{tower::CorsLayer, Policy, PolicyHandle};
+    /// use tower::{Layer, ServiceExt};
+    ///
     /// let handle = PolicyHandle::new(Policy::builder().allow_origins(["https://a.example"]).build()?);
     /// let layer = CorsLayer::reloadable(handle.clone());
-    /// # Ok::<(), corsair::ConfigErrors>(())
+    /// let app = layer.layer(tower::service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let from_b = || http::Request::get("/").header("origin", "https://b.example").body(String::new());
+    ///
+    /// tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    ///     let response = app.clone().oneshot(from_b()?).await?;
+    ///     assert_eq!(response.headers().get("access-control-allow-origin"), None);
+    ///
+    ///     handle.store(Policy::builder().allow_origins(["https://b.example"]).build()?);
+    ///     let response = app.oneshot(from_b()?).await?;
+    ///     assert_eq!(response.headers()["access-control-allow-origin"], "https://b.example");
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reloadable(handle: PolicyHandle) -> Self {
         CorsLayer {
