@@ -256,41 +256,137 @@ async fn network_failures_exit_two_with_one_line() {
     );
 }
 
+/// Each usage error, against a live server that would allow the request were the argument not
+/// refused: exit status 2, the error's own message as the first line of stderr, nothing on
+/// stdout, and no request reaches the server.
 #[tokio::test]
 async fn usage_errors_exit_two() {
-    for args in [
-        vec![
-            "check",
-            "http://127.0.0.1:1/",
-            "--origin",
-            "http://a",
-            "--credentials",
-            "always",
-        ],
-        vec![
-            "check",
-            "http://127.0.0.1:1/",
-            "--origin",
-            "http://a",
-            "-H",
-            "no colon",
-        ],
-        vec!["check", "ftp://127.0.0.1/", "--origin", "http://a"],
-        vec!["check", "http://127.0.0.1:1/", "--origin", "not an origin"],
-        vec![
-            "check",
-            "http://127.0.0.1:1/",
-            "--origin",
-            "http://a",
-            "-X",
-            "TRACE",
-        ],
-        vec!["check", "http://127.0.0.1:1/"],
-    ] {
-        let o = corsair(&args).await;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let hits = hits.clone();
+        any(move || {
+            hits.fetch_add(1, Ordering::SeqCst);
+            async { "{\"msg\":\"success\"}" }
+        })
+    };
+    let cors = Policy::builder()
+        .allow_origins(["http://localhost:8000"])
+        .allow_methods(["*"])
+        .allow_headers(["*"])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api", counted)
+        .layer(CorsLayer::new(cors));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://127.0.0.1:{port}/api");
+    let ftp = format!("ftp://127.0.0.1:{port}/api");
+    const O: &str = "http://localhost:8000";
+
+    // The server is live and allows the plain request.
+    let o = corsair(&["check", &url, "--origin", O]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(hits.swap(0, Ordering::SeqCst), 1);
+
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--credentials", "always"],
+            "error: invalid value 'always' for '--credentials <CREDENTIALS>': \"always\" is not a credentials mode: use omit, same-origin or include".to_owned(),
+        ),
+        (
+            vec!["--browser", "edge"],
+            "error: invalid value 'edge' for '--browser <BROWSER>': \"edge\" is not a browser: use chromium, firefox or safari".to_owned(),
+        ),
+        (
+            vec!["-H", "no colon"],
+            "error: --header \"no colon\" is not 'Name: value'".to_owned(),
+        ),
+        (
+            vec!["-H", "bad name: 1"],
+            "error: \"bad name\" is not a valid header name".to_owned(),
+        ),
+        (
+            vec!["-X", "TRACE"],
+            "error: \"TRACE\" is a forbidden method".to_owned(),
+        ),
+        (
+            vec!["-X", "P UT"],
+            "error: \"P UT\" is not a valid HTTP method".to_owned(),
+        ),
+        (
+            vec!["--timeout", "0"],
+            "error: invalid value '0' for '--timeout <TIMEOUT>': \"0\" is not a positive number of seconds, such as 10 or 0.5".to_owned(),
+        ),
+        (
+            vec!["--timeout", "nan"],
+            "error: invalid value 'nan' for '--timeout <TIMEOUT>': \"nan\" is not a positive number of seconds, such as 10 or 0.5".to_owned(),
+        ),
+        (
+            vec!["--cacert", "/nonexistent/corsair-ca.pem"],
+            "error: cannot read CA file /nonexistent/corsair-ca.pem: I/O error: No such file or directory (os error 2)".to_owned(),
+        ),
+    ];
+    let mut runs: Vec<(Vec<String>, String)> = cases
+        .into_iter()
+        .map(|(extra, message)| {
+            let mut args: Vec<String> = ["check", url.as_str(), "--origin", O]
+                .map(str::to_owned)
+                .to_vec();
+            args.extend(extra.into_iter().map(str::to_owned));
+            (args, message)
+        })
+        .collect();
+    runs.push((
+        ["check", &ftp, "--origin", O].map(str::to_owned).to_vec(),
+        format!("error: fetch() of {ftp} is not a CORS request: only http and https are supported"),
+    ));
+    runs.push((
+        ["check", &url, "--origin", "not an origin"]
+            .map(str::to_owned)
+            .to_vec(),
+        "error: invalid page origin \"not an origin\": relative URL without a base".to_owned(),
+    ));
+    runs.push((
+        ["check", &url].map(str::to_owned).to_vec(),
+        "error: the following required arguments were not provided:".to_owned(),
+    ));
+    for (args, message) in runs {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = corsair(&argv).await;
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(!stderr(&o).is_empty(), "{args:?}");
+        assert_eq!(
+            stderr(&o).lines().next(),
+            Some(message.as_str()),
+            "{args:?}"
+        );
+        assert_eq!(stdout(&o), "", "{args:?}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "{args:?} reached the server"
+        );
     }
+
+    // With --json, a usage error is also one JSON object on stdout.
+    let o = corsair(&["check", &url, "--origin", O, "-X", "TRACE", "--json"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "allowed": false,
+            "error": "usage-or-network",
+            "message": "\"TRACE\" is a forbidden method",
+        })
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
