@@ -565,48 +565,89 @@ async fn dev_mode_allows_any_method_and_header_with_a_warning() {
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
 }
 
-#[tokio::test]
-async fn bad_arguments_exit_two() {
-    for args in [
-        vec![
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            "http://127.0.0.1:1",
-        ],
-        vec![
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            "ftp://x",
-            "--allow-origin",
-            "https://a.example",
-        ],
-        vec![
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            "http://127.0.0.1:1",
-            "--allow-origin",
-            "https://a.example/",
-        ],
-    ] {
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_corsair"))
-                .args(&args)
-                .output()
-                .unwrap()
-        })
-        .await
+/// Runs `corsair` with `args` and waits at most ten seconds for it to exit: a start-up check
+/// that stopped refusing would leave the proxy serving, and the test must then fail, not hang.
+fn run_bounded(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "corsair {args:?} was still running after 10 s (killed); stdout {:?}, stderr {:?}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    child.wait_with_output().unwrap()
+}
+
+/// Each start-up check refuses with exit status 2 and its own message, within a time bound.
+#[test]
+fn bad_arguments_exit_two() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().to_string();
+    let up = "http://127.0.0.1:1";
+    let o = "https://a.example";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--upstream", up],
+            "error: give a policy: --config FILE or --allow-origin ORIGIN".to_owned(),
+        ),
+        (
+            vec!["--upstream", "ftp://x", "--allow-origin", o],
+            "error: --upstream ftp://x/ is not an http(s) URL".to_owned(),
+        ),
+        (
+            vec!["--upstream", up, "--allow-origin", "https://a.example/"],
+            "error: invalid CORS policy: 1 problem\n  - allow_origins [origin-trailing-slash]: "
+                .to_owned(),
+        ),
+        (
+            vec!["--upstream", up, "--allow-origin", o, "--timeout", "0"],
+            "error: invalid value '0' for '--timeout <TIMEOUT>': \"0\" is not a positive number of seconds, such as 10 or 0.5\n".to_owned(),
+        ),
+        (
+            vec!["--upstream", up, "--allow-origin", o, "--drain-timeout", "nan"],
+            "error: invalid value 'nan' for '--drain-timeout <DRAIN_TIMEOUT>': \"nan\" is not a positive number of seconds, such as 10 or 0.5\n".to_owned(),
+        ),
+        (
+            vec!["--upstream", up, "--config", "/nonexistent/corsair.toml"],
+            "error: /nonexistent/corsair.toml: [invalid-file] ".to_owned(),
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["proxy", "--listen", "127.0.0.1:0"];
+        args.extend(extra);
+        let out = run_bounded(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(&message), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The listening address is taken.
+    let out = run_bounded(&[
+        "proxy",
+        "--listen",
+        &taken,
+        "--upstream",
+        up,
+        "--allow-origin",
+        o,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("error: cannot listen on {taken}: Address already in use (os error 98)\n")
+    );
+    drop(held);
 }
