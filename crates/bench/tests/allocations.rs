@@ -1,9 +1,10 @@
 //! Allocation counts per scenario, corsair and tower-http side by side (a counting global
 //! allocator; counts, not times).
 //!
-//! corsair's decision allocates nothing; a request through corsair's middleware allocates no
-//! more than the same request without it plus inserting the same headers into the response's
-//! `http::HeaderMap` (whose first insertion allocates its table).
+//! corsair's decision allocates nothing; a request through corsair's middleware gives the
+//! expected response (written out here by hand) and allocates no more than the same request
+//! without it plus inserting those expected headers into the response's `http::HeaderMap`
+//! (whose first insertion allocates its table).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -49,19 +50,65 @@ fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (ALLOCATIONS.with(Cell::get) - before, r)
 }
 
+/// The response corsair must give to a scenario (every scenario's policy: its origins; GET,
+/// POST, PUT, DELETE; content-type, authorization, x-request-id; exposes x-request-id;
+/// credentials; max-age 600), written out by hand: the status, and every header on it (the inner
+/// service adds none).
+fn expected_response(name: &str) -> (u16, Vec<(&'static str, &'static str)>) {
+    const VARY_PREFLIGHT: &str =
+        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+    let simple = |origin: &'static str| {
+        vec![
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-expose-headers", "x-request-id"),
+            ("vary", "Origin"),
+        ]
+    };
+    let preflight = vec![
+        ("access-control-allow-origin", "https://app.example.com"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-methods", "GET, POST, PUT, DELETE"),
+        (
+            "access-control-allow-headers",
+            "content-type, authorization, x-request-id",
+        ),
+        ("access-control-max-age", "600"),
+        ("vary", VARY_PREFLIGHT),
+    ];
+    match name {
+        "no_origin" | "disallowed_simple" => (200, vec![("vary", "Origin")]),
+        "allowed_simple" | "origins_1" | "origins_100" | "origins_10000" => {
+            (200, simple("https://app.example.com"))
+        }
+        "patterns_1" => (200, simple("https://app.tenant0.example.com")),
+        "patterns_1000" => (200, simple("https://app.tenant999.example.com")),
+        // The hostile list is refused unread, but an allowed origin's preflight still gets the
+        // full lists, so the browser can name the culprit.
+        "allowed_preflight" | "hostile_preflight" => (204, preflight),
+        "rejected_preflight" => (403, vec![("vary", VARY_PREFLIGHT)]),
+        other => panic!("no expected response written for scenario {other}"),
+    }
+}
+
 #[test]
 fn corsair_allocates_only_what_the_header_map_needs() {
     println!(
         "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10}",
         "scenario", "decide", "corsair", "insert", "tower-http", "floor"
     );
+    let mut names = Vec::new();
     for s in scenarios() {
+        names.push(s.name);
         let policy = corsair_bench::corsair_policy(&s).unwrap();
         let mut bare = floor();
         let mut corsair = with_corsair(&s).unwrap();
         let mut tower_http = with_tower_http(&s);
-        // The headers corsair adds, to measure the bare cost of inserting them.
-        let added = corsair_bench::added_headers(&s).unwrap();
+        let (status, headers) = expected_response(s.name);
+        let mut want = http::HeaderMap::new();
+        for (k, v) in &headers {
+            want.append(*k, http::HeaderValue::from_static(v));
+        }
 
         // Warm up every path once (lazily initialized statics, shared buffers).
         for _ in 0..2 {
@@ -85,15 +132,16 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             )
         });
         let r = request(&s);
-        let (with_corsair_n, _) = count(|| call(&mut corsair, r));
+        let (with_corsair_n, response) = count(|| call(&mut corsair, r));
         let r = request(&s);
         let (with_tower_http_n, _) = count(|| call(&mut tower_http, r));
         let r = request(&s);
         let (floor_n, _) = count(|| call(&mut bare, r));
+        // The allowance: the floor, plus inserting the expected headers into its response.
         let r = request(&s);
         let (insert_n, _) = count(|| {
             let mut resp = call(&mut bare, r).unwrap();
-            for (k, v) in &added {
+            for (k, v) in &want {
                 resp.headers_mut().append(k.clone(), v.clone());
             }
             resp
@@ -102,6 +150,11 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10}",
             s.name, decide, with_corsair_n, insert_n, with_tower_http_n, floor_n
         );
+        // What was counted is the whole answer: a response, the expected one.
+        let response =
+            response.unwrap_or_else(|| panic!("{}: corsair gave no response at once", s.name));
+        assert_eq!(response.status().as_u16(), status, "{}", s.name);
+        assert_eq!(response.headers(), &want, "{}", s.name);
         assert_eq!(decide, 0, "{}: deciding allocated", s.name);
         assert!(
             with_corsair_n <= insert_n,
@@ -109,4 +162,6 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             s.name
         );
     }
+    // Every scenario the benchmarks define was measured.
+    assert_eq!(names.len(), 11, "{names:?}");
 }
