@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use corsair_testkit::matrix::{policy_file, run_matrix, upstream};
+use corsair_testkit::matrix::{observed_upstream, policy_file, run_matrix, Observed, Place};
 use corsair_testkit::{Browser, PageServer};
 
 async fn through_proxy(browser: Browser) {
@@ -15,7 +15,10 @@ async fn through_proxy(browser: Browser) {
         .await
         .unwrap();
     let up = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, upstream()).await });
+    // What reaches the upstream is recorded there; what reaches the proxy, from its access log.
+    let observed = Observed::new();
+    let app = observed_upstream(&observed);
+    tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = std::env::temp_dir().join(format!(
         "corsair-proxy-matrix-{}-{}",
@@ -43,6 +46,9 @@ async fn through_proxy(browser: Browser) {
             "127.0.0.1:0",
             "--upstream",
             &up,
+            "--log",
+            "--log-format",
+            "json",
             "--config",
         ])
         .arg(&file)
@@ -50,17 +56,25 @@ async fn through_proxy(browser: Browser) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut lines = BufReader::new(proxy.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(proxy.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    lines.read_line(&mut first).unwrap();
     let addr = first
         .strip_prefix("corsair proxy listening on ")
         .and_then(|r| r.split(' ').next())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
+    let log = observed.clone();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let (Some(method), Some(path)) = (entry["method"].as_str(), entry["path"].as_str()) {
+                log.push(Place::Front, method, path);
+            }
+        }
+    });
 
-    let result = run_matrix(&pages, browser, &addr, "through corsair proxy").await;
+    let result = run_matrix(&pages, browser, &addr, &observed, "through corsair proxy").await;
     let _ = proxy.kill();
     let _ = proxy.wait();
     let _ = std::fs::remove_dir_all(&dir);

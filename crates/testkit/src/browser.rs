@@ -70,6 +70,8 @@ impl Browser {
         fs::create_dir_all(&profile).map_err(|e| format!("profile dir: {e}"))?;
         let log = dir.join("stderr.log");
         let stderr = fs::File::create(&log).map_err(|e| format!("log file: {e}"))?;
+        // Firefox prints console messages on stdout: both streams go to the log.
+        let stdout = stderr.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut cmd = Command::new(exe);
         match self {
             Browser::Chromium => {
@@ -99,7 +101,7 @@ impl Browser {
         }
         cmd.arg(url)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
         let child = cmd

@@ -4,8 +4,16 @@
 //!
 //! The same matrix serves two setups: the tower middleware in process ([`protected_api`]) and,
 //! later, `corsair proxy` in front of [`upstream`], which knows nothing of CORS.
+//!
+//! A rejected `fetch()` is not enough to count as the expected block: the server side is
+//! [`Observed`] (what the CORS server received, what reached the application), so a blocked case
+//! must show the preflight the Fetch Standard calls for (or none) and no actual request when the
+//! preflight failed; the script must see the browser's CORS network error, not another
+//! exception; and where the browser's console is captured (Chromium), it must carry the CORS
+//! message for that very URL.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
@@ -93,6 +101,75 @@ pub fn upstream() -> Router {
     Router::new().route("/{prefix}/{kind}", any(endpoint))
 }
 
+/// [`upstream`], recording in `observed` every request that reaches it (the application).
+pub fn observed_upstream(observed: &Observed) -> Router {
+    record(upstream(), observed, Place::App)
+}
+
+/// Where a request was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// At the CORS server (the middleware's outside, or the proxy): every request, preflights
+    /// included.
+    Front,
+    /// At the application, behind the CORS layer.
+    App,
+}
+
+/// The requests a setup received, by place, method and target (path and query): the server's
+/// side of every case.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    hits: Arc<Mutex<Vec<(Place, String, String)>>>,
+}
+
+impl Observed {
+    /// A new, empty record.
+    pub fn new() -> Self {
+        Observed::default()
+    }
+
+    /// Records one request.
+    pub fn push(&self, place: Place, method: &str, target: &str) {
+        self.hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((place, method.to_owned(), target.to_owned()));
+    }
+
+    /// How many requests with `method` for `target` were seen at `place`.
+    pub fn count(&self, place: Place, method: &str, target: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(p, m, t)| *p == place && m == method && t == target)
+            .count()
+    }
+
+    /// The preflights for `target`: the `OPTIONS` requests the CORS server received but did not
+    /// pass on to the application.
+    pub fn preflights(&self, target: &str) -> usize {
+        self.count(Place::Front, "OPTIONS", target)
+            .saturating_sub(self.count(Place::App, "OPTIONS", target))
+    }
+}
+
+/// `app`, recording every request it receives at `place`.
+pub fn record(app: Router, observed: &Observed, place: Place) -> Router {
+    let observed = observed.clone();
+    app.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+            observed.push(place, req.method().as_str(), &target);
+            next.run(req)
+        },
+    ))
+}
+
 async fn endpoint(
     axum::extract::Path((_prefix, kind)): axum::extract::Path<(String, String)>,
 ) -> Response {
@@ -109,20 +186,25 @@ async fn endpoint(
     r
 }
 
-/// The application with each prefix behind its corsair policy (tower middleware).
+/// The application with each prefix behind its corsair policy (tower middleware), recording in
+/// `observed` what reaches the middleware ([`Place::Front`]) and what passes it
+/// ([`Place::App`]).
 ///
 /// # Errors
 /// Only if corsair refuses one of the policies.
-pub fn protected_api(page_port: u16) -> Result<Router, ConfigErrors> {
+pub fn protected_api(page_port: u16, observed: &Observed) -> Result<Router, ConfigErrors> {
     let mut app = Router::new();
     for (prefix, cors) in policies(page_port)? {
         let route = format!("{prefix}/{{kind}}");
-        let inner = Router::new()
-            .route(&route, any(endpoint_under))
-            .layer(CorsLayer::new(cors));
+        let inner = record(
+            Router::new().route(&route, any(endpoint_under)),
+            observed,
+            Place::App,
+        )
+        .layer(CorsLayer::new(cors));
         app = app.merge(inner);
     }
-    Ok(app)
+    Ok(record(app, observed, Place::Front))
 }
 
 async fn endpoint_under(axum::extract::Path(kind): axum::extract::Path<String>) -> Response {
@@ -140,8 +222,8 @@ pub enum Expect {
 }
 
 /// The matrix: frames for the page server on `page_port`, fetching from `api` (e.g.
-/// `http://127.0.0.1:9000`), and the expected outcome of every case by id.
-pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, Expect>) {
+/// `http://127.0.0.1:9000`), and what is expected of every case, by id.
+pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, CaseExpect>) {
     use Expect::{Allowed, Blocked};
     let local = format!("http://localhost:{page_port}");
     let app = format!("http://app.corsair.test:{page_port}");
@@ -382,9 +464,12 @@ pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, Expect>)
                 .collect::<Vec<_>>()
                 .join(",")
         );
+        // A query of its own per case: the server's records and the console's messages name
+        // the case, and no preflight is answered from another case's cache entry.
+        let target = format!("{path}?case={i:02}");
         let case = Case {
             id: id.clone(),
-            url: format!("{api}{path}"),
+            url: format!("{api}{target}"),
             method: method.to_owned(),
             headers: headers
                 .iter()
@@ -394,6 +479,17 @@ pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, Expect>)
             body: matches!(method, "POST" | "PUT" | "PATCH" | "patch").then(|| "{}".to_owned()),
             read_header: read.map(str::to_owned),
         };
+        expect.insert(
+            id,
+            CaseExpect {
+                want,
+                preflight: needs_preflight(method, headers),
+                method: sent_method(method).to_owned(),
+                target,
+                url: case.url.clone(),
+                origin: origin.to_owned(),
+            },
+        );
         match frames.iter_mut().find(|f| f.origin == origin) {
             Some(f) => f.cases.push(case),
             None => frames.push(Frame {
@@ -401,18 +497,61 @@ pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, Expect>)
                 cases: vec![case],
             }),
         }
-        expect.insert(id, want);
     }
     (frames, expect)
 }
 
+/// Everything expected of one case: what the script sees, and what the server sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseExpect {
+    /// What the script sees.
+    pub want: Expect,
+    /// Whether the browser sends a preflight first.
+    pub preflight: bool,
+    /// The method on the wire.
+    pub method: String,
+    /// The path and query fetched.
+    pub target: String,
+    /// The URL fetched.
+    pub url: String,
+    /// The page's origin.
+    pub origin: String,
+}
+
+/// The method a browser sends: the six names of the Fetch Standard's "normalize" upper-cased,
+/// any other exactly as written.
+fn sent_method(method: &str) -> &str {
+    ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]
+        .into_iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .unwrap_or(method)
+}
+
+/// Whether a browser preflights this request, by the Fetch Standard's rule restated for the
+/// headers this matrix uses: a method other than GET, HEAD and POST, or a header other than a
+/// `Content-Type` of `text/plain`, `application/x-www-form-urlencoded` or
+/// `multipart/form-data`.
+fn needs_preflight(method: &str, headers: &[(&str, &str)]) -> bool {
+    let simple_method = matches!(sent_method(method), "GET" | "HEAD" | "POST");
+    let simple_headers = headers.iter().all(|(name, value)| {
+        name.eq_ignore_ascii_case("content-type")
+            && matches!(
+                value.to_ascii_lowercase().as_str(),
+                "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+            )
+    });
+    !(simple_method && simple_headers)
+}
+
 /// Runs the whole matrix in `browser` against `api` (the protected server's base URL) and
 /// compares: `Ok` with the summary line when every case went as the policy intends, `Err` with
-/// every disagreement (or the browser's failure) otherwise. `setup` names what was tested.
+/// every disagreement (or the browser's failure) otherwise. `observed` is the setup's record of
+/// the requests its server received; `setup` names what was tested.
 pub async fn run_matrix(
     pages: &crate::PageServer,
     browser: crate::Browser,
     api: &str,
+    observed: &Observed,
     setup: &str,
 ) -> Result<String, String> {
     let (frames, expect) = cases(pages.port(), api);
@@ -422,13 +561,32 @@ pub async fn run_matrix(
     let run = pages
         .run(browser, &frames, std::time::Duration::from_secs(90))
         .await?;
-    let wrong = disagreements(&run, &expect);
+    // A proxy's access log may trail its responses by a moment: wait for it to settle.
+    let mut wrong = disagreements(browser, &run, &expect, observed);
+    for _ in 0..30 {
+        if wrong.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        wrong = disagreements(browser, &run, &expect, observed);
+    }
+    let blocked = expect
+        .values()
+        .filter(|e| e.want == Expect::Blocked)
+        .count();
+    let preflighted = expect.values().filter(|e| e.preflight).count();
     let summary = format!(
-        "{} ({}) {setup}: {} of {} cases as the policy intends",
+        "{} ({}) {setup}: {} of {} cases as the policy intends ({blocked} blocked, {preflighted} \
+         preflighted; server records{} checked)",
         browser.name(),
         browser.version(),
         expect.len() - wrong.len(),
-        expect.len()
+        expect.len(),
+        if console_captured(browser) {
+            " and console messages"
+        } else {
+            ""
+        }
     );
     if wrong.is_empty() {
         Ok(summary)
@@ -441,13 +599,45 @@ pub async fn run_matrix(
     }
 }
 
-/// Compares what a browser showed with the expectations; returns one line per disagreement.
-pub fn disagreements(run: &Run, expect: &HashMap<String, Expect>) -> Vec<String> {
+/// The exception a script sees when `fetch()` fails with a network error, CORS included.
+pub fn network_error(browser: crate::Browser) -> &'static str {
+    match browser {
+        crate::Browser::Chromium => "TypeError: Failed to fetch",
+        crate::Browser::Firefox => "TypeError: NetworkError when attempting to fetch resource.",
+    }
+}
+
+/// Whether the browser's CORS console messages reach [`Run::console`]: Chromium logs them to
+/// stderr; headless Firefox prints only the page's own `console` calls.
+pub fn console_captured(browser: crate::Browser) -> bool {
+    browser == crate::Browser::Chromium
+}
+
+/// Chromium's CORS console message about `url` fetched from `origin`, if it printed one.
+fn console_message<'a>(console: &'a str, url: &str, origin: &str) -> Option<&'a str> {
+    let head = format!(
+        "Access to fetch at '{url}' from origin '{origin}' has been blocked by CORS policy: "
+    );
+    console.lines().find_map(|line| {
+        let start = line.find(&head)?;
+        let text = &line[start + head.len()..];
+        Some(text.rfind("\", source:").map_or(text, |end| &text[..end]))
+    })
+}
+
+/// Compares what a browser showed, and what the server received, with the expectations;
+/// returns one line per disagreement.
+pub fn disagreements(
+    browser: crate::Browser,
+    run: &Run,
+    expect: &HashMap<String, CaseExpect>,
+    observed: &Observed,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut ids: Vec<&String> = expect.keys().collect();
     ids.sort();
     for id in ids {
-        let want = expect[id];
+        let e = &expect[id];
         let Some(seen) = run.seen.get(id) else {
             out.push(format!("{id}: no result"));
             continue;
@@ -455,16 +645,55 @@ pub fn disagreements(run: &Run, expect: &HashMap<String, Expect>) -> Vec<String>
         let got = if seen.ok {
             format!("allowed {} header={:?}", seen.status, seen.header)
         } else {
-            "blocked".to_owned()
+            format!("blocked ({:?})", seen.error)
         };
-        let matches = match want {
-            Expect::Blocked => !seen.ok,
+        let matches = match e.want {
+            Expect::Blocked => !seen.ok && seen.error.as_deref() == Some(network_error(browser)),
             Expect::Allowed(status, header) => {
                 seen.ok && seen.status == status && seen.header.as_deref() == header
             }
         };
         if !matches {
-            out.push(format!("{id}: expected {want:?}, browser showed {got}"));
+            out.push(format!("{id}: expected {:?}, browser showed {got}", e.want));
+        }
+        // The server's side: the preflight when the request calls for one, and the actual
+        // request unless the preflight failed.
+        let preflights = observed.preflights(&e.target);
+        let want_preflights = usize::from(e.preflight);
+        if preflights != want_preflights {
+            out.push(format!(
+                "{id}: the server received {preflights} preflights, expected {want_preflights}"
+            ));
+        }
+        let actual = observed.count(Place::App, &e.method, &e.target);
+        let want_actual = usize::from(e.want != Expect::Blocked || !e.preflight);
+        if actual != want_actual {
+            out.push(format!(
+                "{id}: the application received {actual} {} requests, expected {want_actual}",
+                e.method
+            ));
+        }
+        if console_captured(browser) {
+            let message = console_message(&run.console, &e.url, &e.origin);
+            match (e.want, message) {
+                (Expect::Blocked, None) => {
+                    out.push(format!("{id}: no CORS message in the console"));
+                }
+                (Expect::Blocked, Some(m)) if m.contains("preflight") != e.preflight => {
+                    out.push(format!(
+                        "{id}: the console blames the {}: {m}",
+                        if e.preflight {
+                            "actual response, not the preflight"
+                        } else {
+                            "preflight, which should not have been sent"
+                        }
+                    ));
+                }
+                (Expect::Allowed(..), Some(m)) => {
+                    out.push(format!("{id}: allowed, yet the console says: {m}"));
+                }
+                _ => {}
+            }
         }
     }
     out

@@ -5,12 +5,13 @@
 
 use std::net::SocketAddr;
 
-use corsair_testkit::matrix::{protected_api, run_matrix};
+use corsair_testkit::matrix::{protected_api, run_matrix, Observed};
 use corsair_testkit::{Browser, PageServer};
 
 async fn in_process(browser: Browser) {
     let pages = PageServer::start().await.expect("page server");
-    let app = protected_api(pages.port()).expect("matrix policies are valid");
+    let observed = Observed::new();
+    let app = protected_api(pages.port(), &observed).expect("matrix policies are valid");
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind api");
@@ -20,7 +21,15 @@ async fn in_process(browser: Browser) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    match run_matrix(&pages, browser, &api, "with the tower middleware").await {
+    match run_matrix(
+        &pages,
+        browser,
+        &api,
+        &observed,
+        "with the tower middleware",
+    )
+    .await
+    {
         Ok(summary) => println!("{summary}"),
         Err(e) => panic!("{e}"),
     }
