@@ -16,7 +16,7 @@ use std::time::Duration;
 use corsair::browser::{Browser as Rules, Credentials};
 use corsair_cli::check::{self, CheckArgs};
 use corsair_testkit::scripted::{Answer, Script, ScriptedServer};
-use corsair_testkit::{Browser, Case, Frame, PageServer, Run};
+use corsair_testkit::{Case, Frame, Headless, PageServer, Run};
 
 const CASES: usize = 1_000;
 const SEED: u64 = 0x5eed_c0de_2026;
@@ -337,7 +337,7 @@ struct Tally {
     wrong: Vec<String>,
 }
 
-async fn differential(browser: Browser, rules: Rules) {
+async fn differential(browser: Headless, rules: Rules) {
     let pages = PageServer::start().await.unwrap();
     let api = ScriptedServer::start().await.unwrap();
     let origin = format!("http://page.test:{}", pages.port());
@@ -431,7 +431,7 @@ async fn differential(browser: Browser, rules: Rules) {
             }
         } else {
             t.blocked += 1;
-            if browser == Browser::Chromium {
+            if browser == Headless::Chromium {
                 t.messages.1 += 1;
                 let console = messages.get(&g.id);
                 if console.is_some() && console == report.message.as_ref() {
@@ -473,10 +473,10 @@ async fn differential(browser: Browser, rules: Rules) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_agrees_with_chromium() {
-    differential(Browser::Chromium, Rules::Chromium).await;
+    differential(Headless::Chromium, Rules::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_agrees_with_firefox() {
-    differential(Browser::Firefox, Rules::Firefox).await;
+    differential(Headless::Firefox, Rules::Firefox).await;
 }

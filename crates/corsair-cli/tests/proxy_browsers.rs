@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 use corsair_testkit::matrix::{observed_upstream, policy_file, run_matrix, Observed, Place};
-use corsair_testkit::{Browser, PageServer};
+use corsair_testkit::{Headless, PageServer};
 
-async fn through_proxy(browser: Browser) {
+async fn through_proxy(browser: Headless) {
     let pages = PageServer::start().await.unwrap();
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -86,10 +86,10 @@ async fn through_proxy(browser: Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_through_the_proxy() {
-    through_proxy(Browser::Chromium).await;
+    through_proxy(Headless::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_through_the_proxy() {
-    through_proxy(Browser::Firefox).await;
+    through_proxy(Headless::Firefox).await;
 }

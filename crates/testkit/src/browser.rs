@@ -13,22 +13,22 @@ use std::time::Duration;
 
 /// A browser the tests drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Browser {
+pub enum Headless {
     /// Debian's `chromium`.
     Chromium,
     /// Debian's `firefox-esr`.
     Firefox,
 }
 
-impl Browser {
+impl Headless {
     /// Both browsers.
-    pub const ALL: [Browser; 2] = [Browser::Chromium, Browser::Firefox];
+    pub const ALL: [Headless; 2] = [Headless::Chromium, Headless::Firefox];
 
     /// A short name for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Browser::Chromium => "chromium",
-            Browser::Firefox => "firefox-esr",
+            Headless::Chromium => "chromium",
+            Headless::Firefox => "firefox-esr",
         }
     }
 
@@ -74,7 +74,7 @@ impl Browser {
         let stdout = stderr.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut cmd = Command::new(exe);
         match self {
-            Browser::Chromium => {
+            Headless::Chromium => {
                 cmd.args([
                     "--headless",
                     "--no-sandbox",
@@ -91,7 +91,7 @@ impl Browser {
                 ])
                 .arg(format!("--user-data-dir={}", profile.display()));
             }
-            Browser::Firefox => {
+            Headless::Firefox => {
                 fs::write(profile.join("user.js"), FIREFOX_PREFS)
                     .map_err(|e| format!("firefox prefs: {e}"))?;
                 cmd.args(["--headless", "--no-remote", "--profile"])

@@ -11,7 +11,7 @@ pub mod matrix;
 pub mod pages;
 pub mod scripted;
 
-pub use browser::Browser;
+pub use browser::Headless;
 pub use pages::{Case, Frame, PageServer, Run, Seen};
 
 /// Serves `app` on an ephemeral 127.0.0.1 port in the background; returns the port.

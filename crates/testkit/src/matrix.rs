@@ -549,7 +549,7 @@ fn needs_preflight(method: &str, headers: &[(&str, &str)]) -> bool {
 /// the requests its server received; `setup` names what was tested.
 pub async fn run_matrix(
     pages: &crate::PageServer,
-    browser: crate::Browser,
+    browser: crate::Headless,
     api: &str,
     observed: &Observed,
     setup: &str,
@@ -600,17 +600,17 @@ pub async fn run_matrix(
 }
 
 /// The exception a script sees when `fetch()` fails with a network error, CORS included.
-pub fn network_error(browser: crate::Browser) -> &'static str {
+pub fn network_error(browser: crate::Headless) -> &'static str {
     match browser {
-        crate::Browser::Chromium => "TypeError: Failed to fetch",
-        crate::Browser::Firefox => "TypeError: NetworkError when attempting to fetch resource.",
+        crate::Headless::Chromium => "TypeError: Failed to fetch",
+        crate::Headless::Firefox => "TypeError: NetworkError when attempting to fetch resource.",
     }
 }
 
 /// Whether the browser's CORS console messages reach [`Run::console`]: Chromium logs them to
 /// stderr; headless Firefox prints only the page's own `console` calls.
-pub fn console_captured(browser: crate::Browser) -> bool {
-    browser == crate::Browser::Chromium
+pub fn console_captured(browser: crate::Headless) -> bool {
+    browser == crate::Headless::Chromium
 }
 
 /// Chromium's CORS console message about `url` fetched from `origin`, if it printed one.
@@ -628,7 +628,7 @@ fn console_message<'a>(console: &'a str, url: &str, origin: &str) -> Option<&'a 
 /// Compares what a browser showed, and what the server received, with the expectations;
 /// returns one line per disagreement.
 pub fn disagreements(
-    browser: crate::Browser,
+    browser: crate::Headless,
     run: &Run,
     expect: &HashMap<String, CaseExpect>,
     observed: &Observed,

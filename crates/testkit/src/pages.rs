@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::browser::Browser;
+use crate::browser::Headless;
 
 /// One `fetch()` a page runs.
 #[derive(Debug, Clone, Serialize)]
@@ -121,7 +121,7 @@ impl PageServer {
     /// (the error then carries the browser's stderr).
     pub async fn run(
         &self,
-        browser: Browser,
+        browser: Headless,
         frames: &[Frame],
         timeout: Duration,
     ) -> Result<Run, String> {

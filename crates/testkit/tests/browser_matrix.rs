@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 
 use corsair_testkit::matrix::{protected_api, run_matrix, Observed};
-use corsair_testkit::{Browser, PageServer};
+use corsair_testkit::{Headless, PageServer};
 
-async fn in_process(browser: Browser) {
+async fn in_process(browser: Headless) {
     let pages = PageServer::start().await.expect("page server");
     let observed = Observed::new();
     let app = protected_api(pages.port(), &observed).expect("matrix policies are valid");
@@ -37,10 +37,10 @@ async fn in_process(browser: Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_enforces_the_policies() {
-    in_process(Browser::Chromium).await;
+    in_process(Headless::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_enforces_the_policies() {
-    in_process(Browser::Firefox).await;
+    in_process(Headless::Firefox).await;
 }
