@@ -118,7 +118,7 @@ impl Intent {
             || self.entries.iter().any(|e| e.matches(scheme, host, port))
             || self
                 .predicate
-                .is_some_and(|p| std::str::from_utf8(origin).is_ok_and(|o| p(o)))
+                .is_some_and(|p| std::str::from_utf8(origin).is_ok_and(p))
     }
 
     /// Whether the answer is the same for every origin (`*` without credentials).
@@ -276,7 +276,7 @@ pub fn preflight_allows_method(headers: &HeaderMap, method: &str, include: bool)
             .map(|v| v.as_bytes()),
     );
     matches!(method, "GET" | "HEAD" | "POST")
-        || listed.iter().any(|m| *m == method.as_bytes())
+        || listed.contains(&method.as_bytes())
         || (!include && listed.iter().any(|m| *m == b"*"))
 }
 

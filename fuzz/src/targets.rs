@@ -344,9 +344,12 @@ pub fn request_origin(data: &[u8]) {
     }
 }
 
+/// A preflight policy: the policy, whether it allows any header, its methods and headers.
+type HeaderCase = (Cors, bool, &'static [&'static str], &'static [&'static str]);
+
 /// The preflight policies the `Access-Control-Request-Headers` target runs against.
-fn header_cases() -> &'static [(Cors, bool, &'static [&'static str], &'static [&'static str])] {
-    static CASES: OnceLock<Vec<(Cors, bool, &[&str], &[&str])>> = OnceLock::new();
+fn header_cases() -> &'static [HeaderCase] {
+    static CASES: OnceLock<Vec<HeaderCase>> = OnceLock::new();
     CASES.get_or_init(|| {
         const METHODS: &[&str] = &["PUT", "PATCH", "x-Custom"];
         const HEADERS: &[&str] = &["x-custom", "content-type", "authorization"];
