@@ -319,8 +319,9 @@ pub fn check_answer(case: &Case, method: &Method, req: &HeaderMap, d: &Decision,
     }
 }
 
-/// Origin parsing: accepted values reassemble from their parts, are what the oracle calls a
-/// serialized origin or at least have its shape, and are never `null`.
+/// Origin parsing agrees with the oracle: a value is accepted exactly when it is a serialized
+/// origin (for IPv6 hosts the oracle knows only the canonical spelling, which must be accepted),
+/// and an accepted value reassembles from its parts, lowercase, without the default port.
 pub fn request_origin(data: &[u8]) {
     let parsed = RequestOrigin::parse(data);
     if oracle::origin_parts(data).is_some() {
