@@ -40,12 +40,12 @@ for t in $targets; do
   echo "== fuzz $t for ${secs}s"
   if "fuzz/target/$triple/release/$t" "$work" "fuzz/corpus/$t" -artifact_prefix="fuzz/artifacts/$t/" \
       -max_total_time="$secs" -max_len=9000 -print_final_stats=1 >"$log" 2>&1; then
-    runs=$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    runs=$(grep -ao 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -1)
+    cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
     echo "$t: ${runs:-no summary} (${cov:-cov unknown}), corpus $(find "$work" -type f | wc -l) inputs"
   else
     echo "$t: FAILED, see $log"
-    grep -E 'panicked|SUMMARY|Test unit written' "$log" | head -5
+    grep -aE 'panicked|SUMMARY|Test unit written' "$log" | head -5
     failed+=("$t")
   fi
 done
