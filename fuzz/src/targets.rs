@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use corsair::browser::{Browser, Credentials, Fetch, RequestInit, MAX_REDIRECTS};
 use corsair::origin::RequestOrigin;
 use corsair::server::{self, Action, Decision, Outcome, Reasons};
-use corsair::{Cors, PolicySet};
+use corsair::{Policy, PolicySet};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::oracle::{self, Entry, Intent, Port};
@@ -64,7 +64,7 @@ fn head(data: &[u8]) -> (&[u8], HeaderMap, HeaderMap) {
 /// A policy under test with what it means to allow.
 pub struct Case {
     pub name: &'static str,
-    pub cors: Cors,
+    pub cors: Policy,
     pub intent: Intent,
 }
 
@@ -99,7 +99,7 @@ pub fn server_cases() -> &'static [Case] {
         vec![
             Case {
                 name: "list-credentials",
-                cors: Cors::builder()
+                cors: Policy::builder()
                     .allow_origins(listed)
                     .allow_methods(["PUT", "PATCH"])
                     .allow_headers(["x-custom", "content-type"])
@@ -116,7 +116,7 @@ pub fn server_cases() -> &'static [Case] {
             },
             Case {
                 name: "public",
-                cors: Cors::builder()
+                cors: Policy::builder()
                     .allow_origins(["*"])
                     .allow_methods(["*"])
                     .allow_headers(["*"])
@@ -130,7 +130,7 @@ pub fn server_cases() -> &'static [Case] {
             },
             Case {
                 name: "any-origin-credentials",
-                cors: Cors::builder()
+                cors: Policy::builder()
                     .allow_origins(["*"])
                     .allow_methods(["*"])
                     .allow_headers(["*"])
@@ -147,7 +147,7 @@ pub fn server_cases() -> &'static [Case] {
             },
             Case {
                 name: "null-allowed",
-                cors: Cors::builder()
+                cors: Policy::builder()
                     .allow_origins(["null", "https://app.example.com"])
                     .dangerously_allow_null_origin(true)
                     .allow_private_network(true)
@@ -161,7 +161,7 @@ pub fn server_cases() -> &'static [Case] {
             },
             Case {
                 name: "predicate",
-                cors: Cors::builder()
+                cors: Policy::builder()
                     .allow_origin_predicate(tenant_predicate)
                     .allow_credentials(true)
                     .build()
@@ -186,7 +186,7 @@ pub fn applied(decision: &Decision, app: &HeaderMap) -> HeaderMap {
 /// The middleware's answer (`server::answer`, which skips the checks that only explain a
 /// refusal when nobody traces), as an action and the response it produces.
 pub fn middleware(
-    cors: &Cors,
+    cors: &Policy,
     method: &Method,
     req: &HeaderMap,
     app: &HeaderMap,
@@ -362,7 +362,12 @@ pub fn request_origin(data: &[u8]) {
 }
 
 /// A preflight policy: the policy, whether it allows any header, its methods and headers.
-type HeaderCase = (Cors, bool, &'static [&'static str], &'static [&'static str]);
+type HeaderCase = (
+    Policy,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 /// The preflight policies the `Access-Control-Request-Headers` target runs against.
 fn header_cases() -> &'static [HeaderCase] {
@@ -372,7 +377,7 @@ fn header_cases() -> &'static [HeaderCase] {
         const HEADERS: &[&str] = &["x-custom", "content-type", "authorization"];
         vec![
             (
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["https://app.example.com"])
                     .allow_methods(METHODS.iter().copied())
                     .allow_headers(HEADERS.iter().copied())
@@ -384,7 +389,7 @@ fn header_cases() -> &'static [HeaderCase] {
                 HEADERS,
             ),
             (
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["https://app.example.com"])
                     .allow_methods(METHODS.iter().copied())
                     .allow_headers(["*"])
@@ -396,7 +401,7 @@ fn header_cases() -> &'static [HeaderCase] {
                 &[],
             ),
             (
-                Cors::builder()
+                Policy::builder()
                     .allow_origins(["https://app.example.com", "https://other.example"])
                     .allow_methods(METHODS.iter().copied())
                     .allow_headers(["*"])

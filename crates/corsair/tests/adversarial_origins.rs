@@ -17,7 +17,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::Cors;
+use corsair::Policy;
 use http::HeaderValue;
 use oracle::{Entry, Intent};
 use tower::ServiceExt;
@@ -98,9 +98,9 @@ fn partner(origin: &str) -> bool {
         })
 }
 
-struct Policy {
+struct Case {
     name: &'static str,
-    cors: Cors,
+    cors: Policy,
     intent: Intent,
     /// Origins of the corpus's `legit` family this policy must grant.
     grants: &'static [&'static str],
@@ -110,14 +110,14 @@ fn entries(list: &[&str]) -> Vec<Entry> {
     list.iter().map(|s| Entry::parse(s).unwrap()).collect()
 }
 
-fn policies() -> Vec<Policy> {
+fn policies() -> Vec<Case> {
     let exact = ["https://app.example.com", "http://localhost:8000"];
     let subdomain = ["https://*.example.com"];
     let ports = ["http://localhost:*", "https://app.example.com:*"];
     vec![
-        Policy {
+        Case {
             name: "exact",
-            cors: Cors::builder()
+            cors: Policy::builder()
                 .allow_origins(exact)
                 .allow_credentials(true)
                 .build()
@@ -129,9 +129,9 @@ fn policies() -> Vec<Policy> {
             },
             grants: &["https://app.example.com", "http://localhost:8000"],
         },
-        Policy {
+        Case {
             name: "subdomain",
-            cors: Cors::builder()
+            cors: Policy::builder()
                 .allow_origins(subdomain)
                 .allow_credentials(true)
                 .build()
@@ -147,9 +147,9 @@ fn policies() -> Vec<Policy> {
                 "https://x.y.example.com",
             ],
         },
-        Policy {
+        Case {
             name: "port-pattern",
-            cors: Cors::builder()
+            cors: Policy::builder()
                 .allow_origins(ports)
                 .allow_credentials(true)
                 .build()
@@ -168,9 +168,9 @@ fn policies() -> Vec<Policy> {
                 "https://app.example.com:1",
             ],
         },
-        Policy {
+        Case {
             name: "predicate",
-            cors: Cors::builder()
+            cors: Policy::builder()
                 .allow_origin_predicate(partner)
                 .allow_credentials(true)
                 .build()

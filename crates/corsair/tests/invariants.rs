@@ -20,7 +20,7 @@ mod targets;
 
 use corsair::browser::{Browser, Credentials, Fetch, RequestInit};
 use corsair::server::Action;
-use corsair::Cors;
+use corsair::Policy;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use oracle::{Entry, Intent, Port};
 use proptest::prelude::*;
@@ -40,7 +40,7 @@ struct Spec {
 }
 
 impl Spec {
-    fn build(&self) -> Cors {
+    fn build(&self) -> Policy {
         let mut origins: Vec<String> = self.entries.iter().map(Entry::to_config).collect();
         if self.any {
             origins.push("*".into());
@@ -49,7 +49,7 @@ impl Spec {
             origins.push("null".into());
         }
         let list = |l: &Option<Vec<&'static str>>| l.clone().unwrap_or_else(|| vec!["*"]);
-        let result = Cors::builder()
+        let result = Policy::builder()
             .allow_origins(origins)
             .allow_methods(list(&self.methods))
             .allow_headers(list(&self.headers))
@@ -289,7 +289,7 @@ fn browser_req_strategy() -> impl Strategy<Value = Req> {
 
 /// The response the server engine gives, with an application answer carrying two headers
 /// scripts may or may not read.
-fn answer(cors: &Cors, req: &Req) -> (u16, HeaderMap) {
+fn answer(cors: &Policy, req: &Req) -> (u16, HeaderMap) {
     let d = cors.decide(&req.method(), &req.headers());
     let (status, mut app) = match d.action() {
         Action::Respond(s) => (s.as_u16(), HeaderMap::new()),
@@ -571,12 +571,12 @@ fn a_shared_cache_never_changes_a_verdict() {
 #[ignore = "known gap: forwarded OPTIONS answers do not vary on Access-Control-Request-Method"]
 fn a_forwarded_options_answer_can_be_served_for_a_preflight() {
     for cors in [
-        Cors::builder()
+        Policy::builder()
             .allow_origins(["*"])
             .allow_methods(["*"])
             .build()
             .unwrap(),
-        Cors::builder()
+        Policy::builder()
             .allow_origins(["https://app.example.com"])
             .allow_methods(["PUT"])
             .build()
