@@ -128,8 +128,8 @@ impl Intent {
 }
 
 /// The parts of an `Origin` value, when it is a serialized origin as browsers send it:
-/// `scheme://host[:port]`, lowercase, the host a domain of `[a-z0-9_-]` labels or an IPv6
-/// address in its canonical bracketed form, the port without a leading zero and not the
+/// `scheme://host[:port]`, lowercase, the host a domain of `[a-z0-9_-]` labels (at most 63
+/// bytes each, 253 in all) or an IPv6 address in its canonical bracketed form, the port without a leading zero and not the
 /// scheme's default.
 pub fn origin_parts(origin: &[u8]) -> Option<(&str, &str, Option<u16>)> {
     let s = std::str::from_utf8(origin).ok()?;
@@ -182,9 +182,12 @@ fn is_host(host: &str) -> bool {
             .parse::<std::net::Ipv6Addr>()
             .is_ok_and(|ip| ip.to_string() == inner);
     }
+    // DNS's limits: no browser loads a page from a longer name.
     !host.is_empty()
+        && host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()
+                && label.len() <= 63
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
