@@ -6,8 +6,10 @@
 //! 1. Cache safety, on every response: a policy whose answer is the same for every origin (any
 //!    origin, no credentials) sends `Access-Control-Allow-Origin: *` and its exposed headers on
 //!    every response, whatever `Origin` says or whether it is there, and no `Vary: Origin`;
-//!    every other policy sends `Vary: Origin` on every response, CORS or not. A shared cache
-//!    can then never hand a browser an answer made for another origin, or a bare one.
+//!    every other policy sends `Vary: Origin` on every response, CORS or not. An `OPTIONS`
+//!    answer that is not a preflight's varies on `Origin`, `Access-Control-Request-Method` and
+//!    `-Headers`, like a preflight's. A shared cache can then never hand a browser an answer
+//!    made for another origin, a bare one, or a forwarded `OPTIONS` answer for a preflight.
 //! 2. A preflight is exactly `OPTIONS` with `Origin` and `Access-Control-Request-Method`. It never
 //!    reaches the application. Any other `OPTIONS` request is forwarded like any other request.
 //! 3. A disallowed (or malformed) origin gets no `Access-Control-*` header at all: its preflight is
@@ -497,6 +499,25 @@ pub(crate) fn decide(
     // `Origin` says (absent, malformed, repeated), and needs no `Vary: Origin`; an answer that
     // depends on the origin carries `Vary: Origin` on every response, CORS or not. Either way a
     // shared cache that stores one response can hand it to any browser.
+    //
+    // An `OPTIONS` request that is not a preflight is forwarded; its answer varies on everything
+    // that makes a preflight (`Origin` included, even under `*`: a request without it is no
+    // preflight), so that a cache that stores `OPTIONS` answers never serves it for a preflight,
+    // which needs the allowed lists.
+    let preflight_vary = Vary::Preflight {
+        origin: !p.wildcard_origin,
+        private_network: p.private_network,
+    };
+    let forward_vary = if method == Method::OPTIONS {
+        Vary::Preflight {
+            origin: true,
+            private_network: p.private_network,
+        }
+    } else if p.wildcard_origin {
+        Vary::None
+    } else {
+        Vary::Origin
+    };
     if p.wildcard_origin && !preflight {
         return Decision {
             action: Action::Forward,
@@ -504,7 +525,7 @@ pub(crate) fn decide(
                 allow_origin: HeaderValue::from_static("*"),
                 expose: p.expose.clone(),
                 credentials: false,
-                vary: Vary::None,
+                vary: forward_vary,
             }),
             outcome: if origin.is_some() {
                 Outcome::Allowed
@@ -513,21 +534,12 @@ pub(crate) fn decide(
             },
         };
     }
-    let actual_vary = if p.wildcard_origin {
-        Vary::None
-    } else {
-        Vary::Origin
-    };
     let Some(origin) = origin else {
         return Decision {
             action: Action::Forward,
-            headers: CorsHeaders::vary_only(actual_vary),
+            headers: CorsHeaders::vary_only(forward_vary),
             outcome: Outcome::NotCors,
         };
-    };
-    let preflight_vary = Vary::Preflight {
-        origin: !p.wildcard_origin,
-        private_network: p.private_network,
     };
 
     // Any origin without credentials: the answer is `*` whatever the origin is, so it is not
@@ -553,7 +565,7 @@ pub(crate) fn decide(
         } else {
             Decision {
                 action: Action::Forward,
-                headers: CorsHeaders::vary_only(actual_vary),
+                headers: CorsHeaders::vary_only(forward_vary),
                 outcome: Outcome::Rejected(r),
             }
         };
@@ -572,7 +584,7 @@ pub(crate) fn decide(
                 allow_origin,
                 expose: p.expose.clone(),
                 credentials: p.credentials,
-                vary: actual_vary,
+                vary: forward_vary,
             }),
             outcome: Outcome::Allowed,
         };

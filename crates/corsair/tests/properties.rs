@@ -302,7 +302,13 @@ fn expect(kind: Kind, method: &Method, acrm: &[Vec<u8>], acrh: &[Vec<u8>]) -> Ex
         if kind == Kind::List {
             headers.push(("access-control-expose-headers", b"x-request-id".to_vec()));
         }
-        if own {
+        if *method == Method::OPTIONS {
+            // Not a preflight, but a cache must never serve it for one (README, cache safety).
+            headers.push((
+                "vary",
+                b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers".to_vec(),
+            ));
+        } else if own {
             headers.push(("vary", b"Origin".to_vec()));
         }
         return Expected {
