@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// An upstream that reads a request head of any size and answers `200 ok`.
@@ -33,39 +33,28 @@ fn raw_upstream() -> u16 {
     port
 }
 
-struct Proxy {
-    child: Child,
-    addr: String,
-}
+struct Proxy(corsair_testkit::ProxyProcess);
 
 impl Proxy {
     fn start(upstream: u16) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
-            .arg("proxy")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--upstream", &format!("http://127.0.0.1:{upstream}")])
-            .args(["--allow-origin", "http://localhost:8000"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
-                    let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Proxy { child, addr }
+        Proxy(
+            corsair_testkit::ProxyProcess::start(
+                env!("CARGO_BIN_EXE_corsair"),
+                &[
+                    "--upstream",
+                    &format!("http://127.0.0.1:{upstream}"),
+                    "--allow-origin",
+                    "http://localhost:8000",
+                ],
+            )
+            .unwrap(),
+        )
     }
 
     /// Sends `GET /` with `Host` and `Connection: close` plus `extra` header lines (each ending
     /// in CRLF); returns the status code.
     fn status(&self, extra: &[u8]) -> u16 {
-        let mut conn = TcpStream::connect(&self.addr).unwrap();
+        let mut conn = TcpStream::connect(&self.0.addr).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut req = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n".to_vec();
@@ -80,13 +69,6 @@ impl Proxy {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status line in {:?}", &line[..line.len().min(200)]))
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,10 +2,8 @@
 //! memory, failing and slow upstreams, SIGHUP reloads, graceful shutdown, access logs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,56 +15,24 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 /// A running proxy process; killed when dropped.
-struct Proxy {
-    child: Child,
-    addr: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+struct Proxy(corsair_testkit::ProxyProcess);
+
+impl std::ops::Deref for Proxy {
+    type Target = corsair_testkit::ProxyProcess;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proxy {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Proxy {
     fn start(args: &[&str]) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
-            .arg("proxy")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let lines = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
-                    let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        let lines = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("proxy did not start: {:?}", stderr.lock().unwrap()));
-        Proxy {
-            child,
-            addr,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Proxy(corsair_testkit::ProxyProcess::start(env!("CARGO_BIN_EXE_corsair"), args).unwrap())
     }
 
     fn signal(&self, sig: &str) {
@@ -75,23 +41,6 @@ impl Proxy {
             .status()
             .unwrap();
         assert!(status.success());
-    }
-
-    /// Waits until stderr has a line containing `needle`.
-    async fn stderr_contains(&self, needle: &str) -> bool {
-        for _ in 0..100 {
-            if self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(needle))
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
     }
 
     /// Peak resident memory of the proxy process, in KiB.
@@ -103,13 +52,6 @@ impl Proxy {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse().ok())
             .unwrap()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -305,51 +305,22 @@ async fn seed_origin() -> u16 {
 
 /// `corsair proxy --allow-origin '*'` in front of an upstream without CORS; the proxy is killed
 /// when the returned guard drops.
-async fn public_origin() -> (u16, Daemon) {
+async fn public_origin() -> (u16, corsair_testkit::ProxyProcess) {
     let upstream = Router::new().route("/data", get(|| async { "public data\n" }));
     let up = corsair_testkit::serve_loopback(upstream, "upstream")
         .await
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
-    cmd.arg("proxy")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(["--upstream", &format!("http://127.0.0.1:{up}")])
-        .args(["--allow-origin", "*"]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd.spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
-                let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let err = child.stderr.take().unwrap();
-    let lines = stderr.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(10));
-    let guard = Daemon {
-        name: "corsair proxy",
-        child,
-        dir: None,
-        port: 0, // not known until the proxy says it
-        stderr,
-    };
-    let addr: SocketAddr = addr
-        .unwrap_or_else(|_| panic!("proxy did not start: {:?}", guard.stderr.lock().unwrap()))
-        .parse()
-        .unwrap();
-    (addr.port(), guard)
+    let proxy = corsair_testkit::ProxyProcess::start(
+        env!("CARGO_BIN_EXE_corsair"),
+        &[
+            "--upstream",
+            &format!("http://127.0.0.1:{up}"),
+            "--allow-origin",
+            "*",
+        ],
+    )
+    .unwrap();
+    (proxy.port(), proxy)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,15 +4,18 @@
 //!
 //! - [`browser`]: finding, starting and stopping the browsers;
 //! - [`pages`]: the page server that hands each origin its cases and collects the outcomes;
-//! - [`matrix`]: the foundation's matrix of policies, requests and expected outcomes.
+//! - [`matrix`]: the foundation's matrix of policies, requests and expected outcomes;
+//! - [`proxy`]: a `corsair proxy` process on a loopback port.
 
 pub mod browser;
 pub mod matrix;
 pub mod pages;
+pub mod proxy;
 pub mod scripted;
 
 pub use browser::Headless;
 pub use pages::{Case, Frame, PageServer, Run, Seen};
+pub use proxy::ProxyProcess;
 
 /// Serves `app` on an ephemeral 127.0.0.1 port in the background; returns the port.
 ///

@@ -1,0 +1,123 @@
+//! A `corsair proxy` process for tests: started on an ephemeral loopback port, its output
+//! collected line by line, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running `corsair proxy`; killed when dropped.
+pub struct ProxyProcess {
+    /// The process.
+    pub child: Child,
+    /// The address it listens on, `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its standard output so far, one entry a line.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    /// Its standard error so far, one entry a line.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl ProxyProcess {
+    /// Runs `corsair proxy --listen 127.0.0.1:0 ARGS…` with the binary at `corsair` (a test's
+    /// `env!("CARGO_BIN_EXE_corsair")`) and waits up to 10 s for it to say where it listens.
+    ///
+    /// # Errors
+    /// When it cannot be started or does not start listening, with what it printed.
+    pub fn start(corsair: impl AsRef<Path>, args: &[&str]) -> Result<ProxyProcess, String> {
+        let mut child = Command::new(corsair.as_ref())
+            .arg("proxy")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", corsair.as_ref().display()))?;
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            let lines = stdout.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
+                        let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
+                    }
+                    lines
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(line);
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            let lines = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    lines
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(line);
+                }
+            });
+        }
+        let mut proxy = ProxyProcess {
+            child,
+            addr: String::new(),
+            stdout,
+            stderr,
+        };
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(addr) => {
+                proxy.addr = addr;
+                Ok(proxy)
+            }
+            Err(_) => Err(format!(
+                "corsair proxy did not start: {:?}",
+                proxy.stderr_lines()
+            )),
+        }
+    }
+
+    /// `http://ADDR` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Its standard error so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits up to 5 s until standard error has a line containing `needle`.
+    pub async fn stderr_contains(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.stderr_lines().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
