@@ -249,6 +249,10 @@ codes! {
     /// A `dangerously_` option turned what would be an error into a grant
     /// ([`ConfigNote::refused`] says which error, [`ConfigNote::option`] which option).
     DangerouslyAllowed = "dangerously-allowed",
+    /// A method listed in another case than the one browsers send: `get` (browsers upper-case
+    /// DELETE, GET, HEAD, OPTIONS, POST and PUT, so it is matched as `GET`) or `patch` (sent
+    /// exactly as the script writes it, so a script writing `PATCH` is refused).
+    MethodCase = "method-case",
 }
 
 /// Something a configuration does that it is allowed to do but that a reviewer should see: an
@@ -276,6 +280,17 @@ impl ConfigNote {
             ),
             rewritten: Some(matched),
             refused: None,
+        }
+    }
+
+    pub(crate) fn method_case(setting: &'static str, written: &str, message: String) -> Self {
+        ConfigNote {
+            code: NoteCode::MethodCase,
+            setting,
+            value: Some(written.to_owned()),
+            rewritten: None,
+            refused: None,
+            message,
         }
     }
 

@@ -179,6 +179,19 @@ pub fn normalize_method(method: &str) -> &str {
     crate::syntax::normalize_method(method)
 }
 
+/// Whether scripts may not set this request header (a forbidden request header of the Fetch
+/// Standard: `Cookie`, `Origin`, `Host`, `Proxy-*`, `Sec-*` …): `fetch()` drops it silently and
+/// the browser sends its own value, if any. Compared case-insensitively.
+///
+/// ```
+/// use corsair::browser::safelist::is_forbidden_request_header;
+/// assert!(is_forbidden_request_header("Cookie"));
+/// assert!(!is_forbidden_request_header("Authorization"));
+/// ```
+pub fn is_forbidden_request_header(name: &str) -> bool {
+    crate::syntax::is_forbidden_request_header(name.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,7 +147,7 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
             SETTING,
             None,
             "no origin is allowed, so the policy would refuse every cross-origin request.",
-            "list the origins of the pages that call this server, e.g. allow_origins([\"https://app.example.com\"]).",
+            "list the origins of the pages that call this server in allow_origins, such as \"https://app.example.com\".",
         ));
     }
     if has(&OriginPattern::Null) {
@@ -308,9 +308,23 @@ fn methods(input: &[String], findings: &mut Findings) -> ListSetting {
                 "remove it.",
             ));
         } else {
-            let m = syntax::normalize_method(m);
-            if !out.iter().any(|x| &**x == m) {
-                out.push(m.into());
+            let normalized = syntax::normalize_method(m);
+            let upper = m.to_ascii_uppercase();
+            if normalized != m {
+                findings.notes.push(ConfigNote::method_case(
+                    SETTING,
+                    m,
+                    format!("browsers upper-case this method and send {normalized}, so it is matched as {normalized}; write \"{normalized}\" so that the configuration and the wire agree."),
+                ));
+            } else if upper != *m && !input.iter().any(|x| *x == upper) {
+                findings.notes.push(ConfigNote::method_case(
+                    SETTING,
+                    m,
+                    format!("browsers send this method exactly as the script writes it (they upper-case only DELETE, GET, HEAD, OPTIONS, POST and PUT), so a script writing {upper} is refused; write \"{upper}\" (or list both)."),
+                ));
+            }
+            if !out.iter().any(|x| &**x == normalized) {
+                out.push(normalized.into());
             }
         }
     }
@@ -1162,5 +1176,26 @@ mod tests {
             "{interned} values of 64 KiB interned, over the limit"
         );
         assert!(interned < 20);
+    }
+
+    /// Issue 15: methods that browsers never send as written are noted, each once.
+    #[test]
+    fn methods_in_another_case_are_noted() {
+        let b = base().allow_methods(["get", "patch", "Put", "PATCH", "Merge", "DELETE"]);
+        let notes: Vec<(String, String)> = b
+            .notes()
+            .into_iter()
+            .map(|n| {
+                assert_eq!(n.code(), crate::NoteCode::MethodCase);
+                assert_eq!(n.setting(), "allow_methods");
+                (n.value().unwrap().to_owned(), n.message().to_owned())
+            })
+            .collect();
+        let values: Vec<&str> = notes.iter().map(|(v, _)| v.as_str()).collect();
+        // `patch` is listed beside `PATCH` on purpose: no note.
+        assert_eq!(values, ["get", "Put", "Merge"]);
+        assert!(notes[0].1.contains("send GET"), "{}", notes[0].1);
+        assert!(notes[2].1.contains("a script writing MERGE is refused"), "{}", notes[2].1);
+        assert!(base().allow_methods(["GET", "PATCH"]).notes().is_empty());
     }
 }
