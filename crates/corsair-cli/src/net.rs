@@ -93,7 +93,13 @@ pub struct Head {
     pub status: StatusCode,
     /// The headers, as received.
     pub headers: HeaderMap,
+    /// The first bytes of the body (at most [`BODY_START`]), to recognize a proxy's own error
+    /// page.
+    pub body_start: Bytes,
 }
+
+/// How much of a response body [`send`] keeps.
+pub const BODY_START: usize = 512;
 
 /// Why a request could not be made or answered: one line each, naming the URL.
 #[derive(Debug)]
@@ -200,14 +206,22 @@ pub async fn send(
         resolve(&uri, url).await?;
         let resp = client.request(req).await.map_err(|e| classify(&e, url))?;
         let (parts, mut body) = resp.into_parts();
+        let mut start = Vec::new();
         while let Some(frame) = body.frame().await {
-            if frame.is_err() {
-                break;
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        let room = BODY_START.saturating_sub(start.len());
+                        start.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                Err(_) => break,
             }
         }
         Ok(Head {
             status: parts.status,
             headers: parts.headers,
+            body_start: Bytes::from(start),
         })
     };
     match tokio::time::timeout(timeout, exchange).await {

@@ -32,21 +32,35 @@ use crate::error::{self, Error, Verdict};
 /// `corsair proxy`'s command line.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(long)]
+    /// Address to listen on: 127.0.0.1:8080, localhost:8080, or a port alone (8080) for
+    /// 127.0.0.1:8080.
+    #[arg(long, value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// The service behind the proxy, e.g. http://127.0.0.1:9000.
     #[arg(long)]
     pub upstream: Uri,
     /// A policy file (TOML); reloaded on SIGHUP.
-    #[arg(long, value_name = "FILE", conflicts_with = "allow_origin")]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// An origin to allow (repeatable), instead of a policy file.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
-    /// Local development: the --allow-origin origins with any method and header, and
-    /// credentials. Announced with a warning.
-    #[arg(long, requires = "allow_origin")]
+    /// With --allow-origin: a method scripts may use besides GET, HEAD and POST (repeatable),
+    /// written as browsers send it (PUT, PATCH).
+    #[arg(long = "allow-method", value_name = "METHOD")]
+    pub allow_method: Vec<String>,
+    /// With --allow-origin: a request header scripts may send (repeatable), e.g. x-token.
+    #[arg(long = "allow-header", value_name = "NAME")]
+    pub allow_header: Vec<String>,
+    /// With --allow-origin: a response header scripts may read (repeatable), e.g. x-request-id.
+    #[arg(long = "expose-header", value_name = "NAME")]
+    pub expose_header: Vec<String>,
+    /// With --allow-origin: let the pages send cookies and read the credentialed response.
+    #[arg(long)]
+    pub allow_credentials: bool,
+    /// Local development: the --allow-origin origins with any method and header, credentials,
+    /// and every response header readable. Announced with a warning.
+    #[arg(long)]
     pub dev: bool,
     /// Write an access line per request, with the CORS decision and its reason.
     #[arg(long)]
@@ -75,6 +89,10 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         upstream: args.upstream,
         config: args.config,
         allow_origins: args.allow_origin,
+        allow_methods: args.allow_method,
+        allow_headers: args.allow_header,
+        expose_headers: args.expose_header,
+        allow_credentials: args.allow_credentials,
         dev: args.dev,
         log: args.log.then_some(if args.log_format == "json" {
             LogFormat::Json
@@ -87,6 +105,24 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
     };
     error::runtime(true)?.block_on(run(args))?;
     Ok(Verdict::Pass)
+}
+
+/// `--listen`: an address, `localhost:PORT`, or a port alone, both on 127.0.0.1.
+///
+/// # Errors
+/// Anything else, answered with the forms accepted.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let port = s.strip_prefix("localhost:").unwrap_or(s);
+    match port.parse::<u16>() {
+        Ok(p) => Ok(SocketAddr::from(([127, 0, 0, 1], p))),
+        Err(_) => Err(format!(
+            "{s:?} is not an address to listen on: write a port (8080, meaning 127.0.0.1:8080), localhost:8080, 127.0.0.1:8080, or 0.0.0.0:8080 for every interface"
+        )),
+    }
 }
 
 /// The body type both directions use: streamed, boxed.
@@ -104,6 +140,14 @@ pub struct ProxyArgs {
     pub config: Option<PathBuf>,
     /// Origins to allow, without a file.
     pub allow_origins: Vec<String>,
+    /// Methods to allow, with `allow_origins`.
+    pub allow_methods: Vec<String>,
+    /// Request headers to allow, with `allow_origins`.
+    pub allow_headers: Vec<String>,
+    /// Response headers to expose, with `allow_origins`.
+    pub expose_headers: Vec<String>,
+    /// Whether to allow credentials, with `allow_origins`.
+    pub allow_credentials: bool,
     /// Development mode: the given origins with any method and header, and credentials.
     pub dev: bool,
     /// Access log format, if any.
@@ -130,17 +174,45 @@ pub enum LogFormat {
 /// # Errors
 /// The policy file's or the origins' problems, printable as they are.
 pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
+    let flags: Vec<(&str, &str)> = [
+        (!args.allow_methods.is_empty(), "--allow-method", "allow_methods"),
+        (!args.allow_headers.is_empty(), "--allow-header", "allow_headers"),
+        (!args.expose_headers.is_empty(), "--expose-header", "expose_headers"),
+        (args.allow_credentials, "--allow-credentials", "allow_credentials"),
+    ]
+    .into_iter()
+    .filter(|(on, _, _)| *on)
+    .map(|(_, flag, key)| (flag, key))
+    .collect();
     match (&args.config, args.allow_origins.is_empty()) {
+        (Some(path), _) if args.dev => Err(Error::Usage(format!(
+            "--dev works with --allow-origin, not with --config: keep --config {} and set allow_methods = [\"*\"], allow_headers = [\"*\"] and allow_credentials = true in the file, or keep --dev with --allow-origin ORIGIN and drop --config",
+            path.display()
+        ))),
+        (Some(path), false) => Err(Error::Usage(format!(
+            "give either --config or --allow-origin, not both: keep --config {} and list the origins in its allow_origins, or keep --allow-origin and drop --config",
+            path.display()
+        ))),
+        (Some(path), true) if !flags.is_empty() => Err(Error::Usage(format!(
+            "{} work with --allow-origin, not with --config: set {} in {} instead",
+            flags.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", "),
+            flags.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(", "),
+            path.display()
+        ))),
         (Some(path), true) => PolicySet::load(path)
             .map_err(|e| Error::Config(e.with_file(&path.display().to_string()).to_string())),
-        (Some(_), false) => Err(Error::Usage(
-            "give either --config or --allow-origin, not both".to_owned(),
-        )),
-        (None, true) => Err(Error::Usage(
-            "give a policy: --config FILE or --allow-origin ORIGIN".to_owned(),
-        )),
+        (None, true) => Err(Error::Usage(if args.dev {
+            "--dev needs the page's origin: add --allow-origin ORIGIN, e.g. --allow-origin http://localhost:8000".to_owned()
+        } else {
+            "give a policy: --allow-origin ORIGIN (e.g. http://localhost:8000), or --config FILE".to_owned()
+        })),
         (None, false) => {
-            let mut b = Policy::builder().allow_origins(args.allow_origins.iter().cloned());
+            let mut b = Policy::builder()
+                .allow_origins(args.allow_origins.iter().cloned())
+                .allow_methods(args.allow_methods.iter().cloned())
+                .allow_headers(args.allow_headers.iter().cloned())
+                .expose_headers(args.expose_headers.iter().cloned())
+                .allow_credentials(args.allow_credentials);
             if args.dev {
                 b = b
                     .allow_methods(["*"])
@@ -149,9 +221,34 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
             }
             b.build()
                 .map(PolicySet::single)
-                .map_err(|e| Error::Config(e.to_string()))
+                .map_err(|e| Error::Config(flag_errors(&e)))
         }
     }
+}
+
+/// A policy's problems as the flags that caused them: `--allow-origin "null": …`, and a
+/// `dangerously_` option (which has no flag) as the policy-file key it is.
+fn flag_errors(errors: &corsair::ConfigErrors) -> String {
+    let mut out = String::from("invalid CORS policy:");
+    for e in errors.errors() {
+        let flag = match e.setting() {
+            "allow_origins" => "--allow-origin",
+            "allow_methods" => "--allow-method",
+            "allow_headers" => "--allow-header",
+            "expose_headers" => "--expose-header",
+            "allow_credentials" => "--allow-credentials",
+            other => other,
+        };
+        out.push_str(&format!("\n  {flag} [{}]: ", e.code()));
+        if let Some(v) = e.value() {
+            out.push_str(&format!("{v:?}: "));
+        }
+        out.push_str(&format!("{} Fix: {}", e.message(), e.fix()));
+        if e.fix().contains("dangerously_") {
+            out.push_str(" (dangerously_ options have no flag: write a policy file with that key set to true and pass it with --config FILE)");
+        }
+    }
+    out
 }
 
 struct State {
@@ -160,6 +257,7 @@ struct State {
     client: Upstream,
     log: Option<LogFormat>,
     timeout: Duration,
+    dev: bool,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
@@ -185,9 +283,12 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         .map_err(|e| Error::System(e.to_string()))?;
     if args.dev {
         eprintln!(
-            "WARNING: --dev allows {} with ANY method and header, and credentials. For local development only.",
+            "WARNING: --dev allows {} with ANY method and header, and credentials, and lets them read every response header the upstream sends (except Set-Cookie). For local development only.",
             args.allow_origins.join(", ")
         );
+    }
+    if let Some(warning) = probe(&args.upstream, args.connect_timeout).await {
+        eprintln!("WARNING: {warning}; starting anyway, requests get 502 until it is up");
     }
     println!(
         "corsair proxy listening on http://{local} -> {}",
@@ -202,6 +303,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         client,
         log: args.log,
         timeout: args.timeout,
+        dev: args.dev,
     });
 
     let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
@@ -239,6 +341,32 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the upstream resolves and accepts a connection: a warning if not.
+async fn probe(upstream: &Uri, timeout: Duration) -> Option<String> {
+    let host = upstream.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = upstream
+        .port_u16()
+        .unwrap_or(if upstream.scheme_str() == Some("https") { 443 } else { 80 });
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(_) => Vec::new(),
+    };
+    if addrs.is_empty() {
+        return Some(format!("the upstream {upstream} does not resolve: no address for {host}"));
+    }
+    let mut last = String::new();
+    for addr in addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {}s", timeout.as_secs_f64()),
+        }
+    }
+    Some(format!(
+        "the upstream {upstream} refuses connections ({last}): is the service running?"
+    ))
+}
+
 fn reload(state: &State, path: Option<&std::path::Path>) {
     let Some(path) = path else {
         eprintln!("corsair proxy: SIGHUP ignored: no --config file to reload");
@@ -254,6 +382,38 @@ fn reload(state: &State, path: Option<&std::path::Path>) {
             path.display(),
             e.with_file(&path.display().to_string())
         ),
+    }
+}
+
+/// `--dev`: an allowed origin may read every header the upstream sent, except those scripts
+/// can never read (Set-Cookie, Set-Cookie2), those they can always read, and CORS's own.
+fn expose_all(headers: &mut HeaderMap, upstream: &[HeaderName]) {
+    const SKIP: [&str; 9] = [
+        "set-cookie",
+        "set-cookie2",
+        "cache-control",
+        "content-language",
+        "content-length",
+        "content-type",
+        "expires",
+        "last-modified",
+        "pragma",
+    ];
+    if !headers.contains_key(http::header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        return;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for n in upstream {
+        let n = n.as_str();
+        if !SKIP.contains(&n) && !n.starts_with("access-control-") && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
+        headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
     }
 }
 
@@ -333,7 +493,19 @@ async fn handle(
         Action::Forward => forward(&state, peer, req).await,
     };
     strip_hop_by_hop(response.headers_mut());
+    let upstream_names: Vec<HeaderName> = if state.dev {
+        response.headers().keys().cloned().collect()
+    } else {
+        Vec::new()
+    };
     cors_headers.apply(response.headers_mut());
+    if state.dev {
+        expose_all(response.headers_mut(), &upstream_names);
+    }
+    // RFC 9110 §7.6.3: an intermediary adds itself to Via; `corsair check` recognizes it.
+    response
+        .headers_mut()
+        .append(http::header::VIA, HeaderValue::from_static("1.1 corsair"));
     // With a log, the reason was always worked out (Reasons::Always), so the outcome is there.
     if let (Some(format), Some(outcome)) = (state.log, outcome) {
         access_log(
@@ -399,23 +571,27 @@ async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Res
     h.remove(HOST);
     parts.uri = uri;
     let upstream_req = Request::from_parts(parts, body.boxed());
-    match tokio::time::timeout(state.timeout, state.client.request(upstream_req)).await {
-        Ok(Ok(resp)) => resp.map(BodyExt::boxed),
-        Ok(Err(e)) => text(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "corsair proxy: upstream failed: {}\n",
-                crate::net::classify(&e, &target)
+    let (status, message) =
+        match tokio::time::timeout(state.timeout, state.client.request(upstream_req)).await {
+            Ok(Ok(resp)) => return resp.map(BodyExt::boxed),
+            Ok(Err(e)) => (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "corsair proxy: upstream failed: {}",
+                    crate::net::classify(&e, &target)
+                ),
             ),
-        ),
-        Err(_) => text(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "corsair proxy: upstream did not answer within {}s: {target}\n",
-                state.timeout.as_secs_f64()
+            Err(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "corsair proxy: upstream did not answer within {}s: {target}",
+                    state.timeout.as_secs_f64()
+                ),
             ),
-        ),
-    }
+        };
+    // Logged whether or not --log is on: the page sees only a 502 or 504.
+    eprintln!("{message} ({})", status.as_u16());
+    text(status, format!("{message}\n"))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -11,6 +11,8 @@ pub(super) fn server_side(
     credentials: Credentials,
     method: &str,
     unsafe_names: &[String],
+    proxy: bool,
+    redirected_origin: bool,
 ) -> Vec<String> {
     use CorsErrorKind::*;
     let include = credentials == Credentials::Include;
@@ -18,6 +20,16 @@ pub(super) fn server_side(
     if e.kind() == RedirectContainsCredentials {
         fix.push("redirect to a URL without a user name or password".to_owned());
         return fix;
+    }
+    let policy_failure = !matches!(
+        e.kind(),
+        PreflightInvalidStatus
+            | PreflightDisallowedRedirect
+            | Response(AccessCheck::MultipleAllowOriginValues)
+            | Preflight(AccessCheck::MultipleAllowOriginValues)
+    );
+    if proxy && policy_failure && origin != "null" {
+        return proxy_side(origin, include, method, unsafe_names);
     }
     let note = match e.kind() {
         Response(AccessCheck::MultipleAllowOriginValues)
@@ -73,12 +85,40 @@ pub(super) fn server_side(
     if let Some(n) = note {
         fix.push(n.to_owned());
     }
-    if origin == "null" {
+    if origin == "null" && redirected_origin {
         fix.push(
             "the origin is `null` because a cross-origin redirect chain hid it: request the final URL directly rather than allowing `null`"
                 .to_owned(),
         );
     }
+    fix
+}
+
+/// The fix for an answer of corsair proxy: its flags, or the policy file's keys.
+fn proxy_side(origin: &str, include: bool, method: &str, unsafe_names: &[String]) -> Vec<String> {
+    let mut flags = vec![format!("--allow-origin {origin}")];
+    let mut keys = vec![format!("allow_origins = [\"{origin}\"]")];
+    if !safelist::is_safelisted_method(method) {
+        flags.push(format!("--allow-method {method}"));
+        keys.push(format!("allow_methods = [\"{method}\"]"));
+    }
+    for name in unsafe_names {
+        flags.push(format!("--allow-header {name}"));
+    }
+    if !unsafe_names.is_empty() {
+        let quoted: Vec<String> = unsafe_names.iter().map(|n| format!("\"{n}\"")).collect();
+        keys.push(format!("allow_headers = [{}]", quoted.join(", ")));
+    }
+    if include {
+        flags.push("--allow-credentials".to_owned());
+        keys.push("allow_credentials = true".to_owned());
+    }
+    let mut fix = vec![
+        "this answer came from corsair proxy (Via: 1.1 corsair): start it with".to_owned(),
+        format!("  corsair proxy ... {}", flags.join(" ")),
+        "or, with --config FILE, set in the policy file:".to_owned(),
+    ];
+    fix.extend(keys.into_iter().map(|k| format!("  {k}")));
     fix
 }
 

@@ -11,7 +11,7 @@ use corsair::browser::{Blocked, Browser, Credentials, Fetch, RequestInit};
 use crate::error::{self, Error, Verdict};
 use crate::net;
 
-pub use render::{human, json};
+pub use render::{human, json, json_error, JSON_VERSION};
 
 /// `corsair check`'s command line.
 #[derive(clap::Args, Debug)]
@@ -27,6 +27,10 @@ pub struct Args {
     /// A request header the script sets, 'Name: value'; repeatable.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Cookies the browser holds for the URL, 'name=value; other=value': sent on the actual
+    /// request (never on the preflight) with --credentials include, as a browser would.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub cookie: Option<String>,
     /// The credentials mode: omit, same-origin or include.
     #[arg(long, default_value = "same-origin", value_parser = parse_credentials)]
     pub credentials: Credentials,
@@ -74,6 +78,8 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             };
             headers.push((name.trim().to_owned(), value.trim().to_owned()));
         }
+        check_url(&args.url)?;
+        check_origin(&args.origin)?;
         let client = match &args.cacert {
             Some(path) => net::client_with_ca_file(path).map_err(Error::Config)?,
             None => net::client(),
@@ -83,6 +89,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             origin: args.origin,
             method: args.method,
             headers,
+            cookie: args.cookie,
             credentials: args.credentials,
             browser: args.browser,
             timeout: args.timeout,
@@ -106,12 +113,56 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "allowed": false, "error": "usage-or-network", "message": e.to_string() })
+                    render::json_error(&e.to_string())
                 );
             }
             Err(e)
         }
     }
+}
+
+/// A URL without a scheme (`localhost:9000/api`) is refused with the URL to type instead.
+fn check_url(url: &str) -> Result<(), Error> {
+    if url.contains("://") || !looks_like_host(url) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{url:?} is not a URL: it has no scheme; did you mean http://{url}?"
+    )))
+}
+
+/// `localhost:9000/api`, `127.0.0.1`, `api.example.com/x`: a host (and port, path) without a
+/// scheme.
+fn looks_like_host(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['/', ':'])
+        && !s.contains(char::is_whitespace)
+        && s.split(['/', '?', '#']).next().is_some_and(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+}
+
+/// A page origin without a scheme (`localhost:8000`) is refused with the origin to type.
+fn check_origin(origin: &str) -> Result<(), Error> {
+    let scheme = origin.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("file" | "data" | "about" | "blob")) {
+        return Err(Error::Usage(format!(
+            "--origin {origin:?}: such a page has no origin of its own, and browsers send `null` for it: use --origin null"
+        )));
+    }
+    if origin == "null" || origin.contains("://") {
+        return Ok(());
+    }
+    let suggestion = if looks_like_host(origin) {
+        format!("did you mean --origin http://{}?", origin.trim_end_matches('/'))
+    } else {
+        "write scheme://host[:port], such as --origin http://localhost:8000".to_owned()
+    };
+    Err(Error::Usage(format!(
+        "--origin {origin:?} is not an origin: {suggestion}"
+    )))
 }
 
 /// What to check.
@@ -125,6 +176,8 @@ pub struct CheckArgs {
     pub method: String,
     /// Request headers the script sets.
     pub headers: Vec<(String, String)>,
+    /// The cookies the browser holds for the URL (`Cookie` header value), if any.
+    pub cookie: Option<String>,
     /// The credentials mode.
     pub credentials: Credentials,
     /// Whose rules to follow where browsers differ.
@@ -175,6 +228,113 @@ pub struct Report {
     pub request_fix: Vec<String>,
     /// The request as checked, for the summary line.
     pub summary: String,
+    /// What was asked for but not sent, as a browser would not send it: (header name, why).
+    pub dropped: Vec<(String, String)>,
+    /// Explanations that are not fixes: what a `null` origin usually is, origins that look
+    /// alike, an error page of corsair proxy itself.
+    pub notes: Vec<String>,
+    /// The server recognized from the answers: `corsair-proxy` (by `Via: 1.1 corsair`).
+    pub server: Option<&'static str>,
+}
+
+/// The `Via` token corsair proxy adds to every response (RFC 9110 §7.6.3).
+pub const PROXY_VIA: &str = "1.1 corsair";
+
+/// Headers asked for that the browser would not send, with the reason.
+fn dropped(args: &CheckArgs) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, _) in &args.headers {
+        if !corsair::browser::safelist::is_forbidden_request_header(name) {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        let reason = match lower.as_str() {
+            "cookie" => "scripts cannot set Cookie: the browser sends the cookies it holds, cross-origin only with credentials: 'include'; use --cookie 'name=value' --credentials include".to_owned(),
+            "origin" => "scripts cannot set Origin: the browser sends the page's origin; use --origin".to_owned(),
+            "host" => "scripts cannot set Host: the browser sends the URL's host".to_owned(),
+            _ => format!("{name} is a forbidden request header: fetch() drops it and the browser sends its own value, if any"),
+        };
+        if !out.iter().any(|(n, _)| *n == lower) {
+            out.push((lower, reason));
+        }
+    }
+    if args.cookie.is_some() && args.credentials != Credentials::Include {
+        out.push((
+            "cookie".to_owned(),
+            "--cookie is sent only with --credentials include: cross-origin, a browser sends cookies only in that mode".to_owned(),
+        ));
+    }
+    out
+}
+
+fn via_corsair(e: &Exchange) -> bool {
+    e.response_headers.iter().any(|(k, v)| {
+        k == "via"
+            && v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(PROXY_VIA))
+    })
+}
+
+/// Explanations for the page origin and the allowed one.
+fn origin_notes(origin: &str, exchanges: &[Exchange], proxy_error: Option<String>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if origin == "null" {
+        notes.push("the origin `null` is what a sandboxed iframe, a page opened from a file: URL, or a request after a cross-origin redirect sends; allowing `null` allows every such page of any site, so serve the page from a real origin instead".to_owned());
+    }
+    let allowed = exchanges.last().and_then(|e| {
+        e.response_headers
+            .iter()
+            .find(|(k, _)| k == "access-control-allow-origin")
+            .map(|(_, v)| v.trim().to_owned())
+    });
+    if let Some(allowed) = allowed {
+        if let Some(why) = look_alike(origin, &allowed) {
+            notes.push(format!(
+                "the page's origin {origin} and the allowed origin {allowed} {why}: they are different origins, so the browser refuses it; allow {origin}, or open the page at {allowed}"
+            ));
+        }
+    }
+    notes.extend(proxy_error);
+    notes
+}
+
+/// Whether two origins differ only by a loopback name (`localhost`, `127.0.0.1`, `[::1]`) or
+/// only by the port, and how.
+fn look_alike(a: &str, b: &str) -> Option<&'static str> {
+    fn parts(o: &str) -> Option<(&str, &str, &str)> {
+        let (scheme, rest) = o.split_once("://")?;
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, p),
+            _ => (rest, ""),
+        };
+        Some((scheme, host, port))
+    }
+    let loopback = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "[::1]");
+    let ((sa, ha, pa), (sb, hb, pb)) = (parts(a)?, parts(b)?);
+    if a == b || sa != sb {
+        return None;
+    }
+    if ha != hb && loopback(ha) && loopback(hb) {
+        return Some(if pa == pb {
+            "differ only by the host name of the loopback address (localhost is not 127.0.0.1)"
+        } else {
+            "differ by the host name of the loopback address (localhost is not 127.0.0.1) and by the port"
+        });
+    }
+    (ha == hb && pa != pb).then_some("differ only by the port")
+}
+
+/// The hint for a 502 or 504 that corsair proxy wrote itself.
+fn proxy_error(e: &Exchange, body: &[u8]) -> Option<String> {
+    let body = String::from_utf8_lossy(body);
+    let line = body.lines().next()?.trim();
+    if !(matches!(e.status, 502 | 504) && via_corsair(e) && line.starts_with("corsair proxy:")) {
+        return None;
+    }
+    Some(format!(
+        "this {} is corsair proxy's own answer, not the service's: \"{line}\"; start the service behind the proxy, or check the proxy's --upstream",
+        e.status
+    ))
 }
 
 /// Runs the check: the preflight when needed, the actual request, redirects, as a browser would.
@@ -203,21 +363,29 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
     );
     let unsafe_names = fetch.unsafe_header_names();
     let method = fetch.method().to_owned();
+    let dropped = dropped(args);
     let mut exchanges = Vec::new();
     while let Some(out) = fetch.request() {
+        let mut headers = out.headers.clone();
+        if let (false, Credentials::Include, Some(cookie)) =
+            (out.preflight, args.credentials, &args.cookie)
+        {
+            headers.push(("Cookie".to_owned(), cookie.clone()));
+        }
         let head = net::send(
             client,
             &out.method,
             out.url.as_str(),
-            &out.headers,
+            &headers,
             args.timeout,
         )
         .await?;
+        let last_body = head.body_start.clone();
         exchanges.push(Exchange {
             preflight: out.preflight,
             method: out.method.clone(),
             url: out.url.to_string(),
-            request_headers: out.headers.clone(),
+            request_headers: headers,
             status: head.status.as_u16(),
             response_headers: head
                 .headers
@@ -234,6 +402,12 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
             continue;
         };
         let preflight = exchanges.iter().any(|e| e.preflight);
+        let server = exchanges.iter().any(via_corsair).then_some("corsair-proxy");
+        let notes = origin_notes(
+            fetch.request_origin(),
+            &exchanges,
+            exchanges.last().and_then(|e| proxy_error(e, &last_body)),
+        );
         let request_fix = fix::request_side(
             &method,
             &args.headers,
@@ -254,6 +428,9 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
                 request_fix: if preflight { request_fix } else { Vec::new() },
                 exchanges,
                 summary,
+                dropped,
+                notes,
+                server,
             },
             Err(Blocked::Cors(e)) => {
                 let last = exchanges.len().saturating_sub(1);
@@ -271,10 +448,15 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
                         args.credentials,
                         &method,
                         &unsafe_names,
+                        server.is_some(),
+                        args.origin != "null",
                     ),
                     request_fix,
                     exchanges,
                     summary,
+                    dropped,
+                    notes,
+                    server,
                 }
             }
             Err(Blocked::Network(m)) => Report {
@@ -290,6 +472,9 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
                 request_fix: Vec::new(),
                 exchanges,
                 summary,
+                dropped,
+                notes,
+                server,
             },
         });
     }

@@ -10,6 +10,12 @@ pub fn human(r: &Report) -> String {
     let mut out = String::new();
     let verdict = if r.allowed { "ALLOWED" } else { "BLOCKED" };
     out.push_str(&format!("{verdict}  {}\n", r.summary));
+    if !r.dropped.is_empty() {
+        out.push_str("\nNot sent (as a browser would not send them):\n");
+        for (name, why) in &r.dropped {
+            out.push_str(&format!("  {name}: {why}\n"));
+        }
+    }
     if let Some(m) = &r.message {
         out.push_str(&format!("\nConsole:\n  {m}\n"));
     }
@@ -30,6 +36,12 @@ pub fn human(r: &Report) -> String {
             } else {
                 out.push_str(&format!(" and these headers: {}.\n", r.exposed.join(", ")));
             }
+        }
+    }
+    if !r.notes.is_empty() {
+        out.push_str("\nNote:\n");
+        for n in &r.notes {
+            out.push_str(&format!("  {n}\n"));
         }
     }
     if !r.server_fix.is_empty() {
@@ -82,9 +94,23 @@ fn pairs(h: &[(String, String)]) -> Value {
     Value::Array(h.iter().map(|(k, v)| json!([k, v])).collect())
 }
 
-/// The report as one JSON object.
+/// The version of the JSON output; fields are documented in docs/JSON.md.
+pub const JSON_VERSION: u32 = 1;
+
+/// A usage or network error as one JSON object.
+pub fn json_error(message: &str) -> Value {
+    json!({
+        "version": JSON_VERSION,
+        "allowed": false,
+        "error": "usage-or-network",
+        "message": message,
+    })
+}
+
+/// The report as one JSON object (documented in docs/JSON.md).
 pub fn json(r: &Report) -> Value {
     json!({
+        "version": JSON_VERSION,
         "allowed": r.allowed,
         "preflight": r.preflight,
         "message": r.message,
@@ -98,5 +124,8 @@ pub fn json(r: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "culprit": r.culprit.as_ref().map(|(_, h)| h),
         "fix": { "server": r.server_fix, "request": r.request_fix },
+        "dropped": r.dropped.iter().map(|(name, reason)| json!({ "name": name, "reason": reason })).collect::<Vec<_>>(),
+        "notes": r.notes,
+        "server": r.server,
     })
 }
