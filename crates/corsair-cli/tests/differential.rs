@@ -398,6 +398,7 @@ async fn differential(browser: Headless, rules: Rules) {
             origin: origin.clone(),
             method: g.method.clone(),
             headers: g.headers.clone(),
+            cookie: None,
             credentials: g.credentials,
             browser: rules,
             timeout: Duration::from_secs(10),

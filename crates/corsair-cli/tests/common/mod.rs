@@ -52,6 +52,7 @@ pub struct Proxy {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
@@ -67,11 +68,14 @@ impl Proxy {
             .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let out = child.stdout.take().unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
                     let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
                 }
+                lines.lock().unwrap().push(line);
             }
         });
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -88,6 +92,7 @@ impl Proxy {
         Proxy {
             child,
             addr,
+            stdout,
             stderr,
         }
     }
@@ -98,10 +103,18 @@ impl Proxy {
 
     /// Waits (at most 5 s) for a line of standard error containing `needle`.
     pub fn wait_stderr(&self, needle: &str) -> String {
+        Self::wait(&self.stderr, needle)
+    }
+
+    /// Waits (at most 5 s) for a line of standard output containing `needle`.
+    pub fn wait_stdout(&self, needle: &str) -> String {
+        Self::wait(&self.stdout, needle)
+    }
+
+    fn wait(lines: &Mutex<Vec<String>>, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            if let Some(l) = self
-                .stderr
+            if let Some(l) = lines
                 .lock()
                 .unwrap()
                 .iter()
@@ -112,7 +125,7 @@ impl Proxy {
             assert!(
                 start.elapsed() < Duration::from_secs(5),
                 "no {needle:?} in {:?}",
-                self.stderr.lock().unwrap()
+                lines.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
