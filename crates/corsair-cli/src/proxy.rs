@@ -175,10 +175,26 @@ pub enum LogFormat {
 /// The policy file's or the origins' problems, printable as they are.
 pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
     let flags: Vec<(&str, &str)> = [
-        (!args.allow_methods.is_empty(), "--allow-method", "allow_methods"),
-        (!args.allow_headers.is_empty(), "--allow-header", "allow_headers"),
-        (!args.expose_headers.is_empty(), "--expose-header", "expose_headers"),
-        (args.allow_credentials, "--allow-credentials", "allow_credentials"),
+        (
+            !args.allow_methods.is_empty(),
+            "--allow-method",
+            "allow_methods",
+        ),
+        (
+            !args.allow_headers.is_empty(),
+            "--allow-header",
+            "allow_headers",
+        ),
+        (
+            !args.expose_headers.is_empty(),
+            "--expose-header",
+            "expose_headers",
+        ),
+        (
+            args.allow_credentials,
+            "--allow-credentials",
+            "allow_credentials",
+        ),
     ]
     .into_iter()
     .filter(|(on, _, _)| *on)
@@ -343,16 +359,25 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
 
 /// Whether the upstream resolves and accepts a connection: a warning if not.
 async fn probe(upstream: &Uri, timeout: Duration) -> Option<String> {
-    let host = upstream.host()?.trim_start_matches('[').trim_end_matches(']');
+    let host = upstream
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = upstream
         .port_u16()
-        .unwrap_or(if upstream.scheme_str() == Some("https") { 443 } else { 80 });
+        .unwrap_or(if upstream.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
         Ok(a) => a.collect(),
         Err(_) => Vec::new(),
     };
     if addrs.is_empty() {
-        return Some(format!("the upstream {upstream} does not resolve: no address for {host}"));
+        return Some(format!(
+            "the upstream {upstream} does not resolve: no address for {host}"
+        ));
     }
     let mut last = String::new();
     for addr in addrs {

@@ -105,12 +105,18 @@ async fn check_json_matches_docs_json_md() {
     assert_eq!(code, Some(2));
     assert_eq!(
         keys(&error),
-        ["allowed", "error", "message", "version"].map(str::to_owned).into(),
+        ["allowed", "error", "message", "version"]
+            .map(str::to_owned)
+            .into(),
         "the error object"
     );
 
     let mut seen = BTreeSet::new();
-    for (name, v) in [("allowed", &allowed), ("blocked", &blocked), ("error", &error)] {
+    for (name, v) in [
+        ("allowed", &allowed),
+        ("blocked", &blocked),
+        ("error", &error),
+    ] {
         // An empty array of objects looks like a leaf: it is the documented `name[]`.
         let k: BTreeSet<String> = keys(v)
             .into_iter()
@@ -124,11 +130,17 @@ async fn check_json_matches_docs_json_md() {
             })
             .collect();
         let undocumented: Vec<&String> = k.difference(&doc).collect();
-        assert!(undocumented.is_empty(), "{name}: fields missing from docs/JSON.md: {undocumented:?}");
+        assert!(
+            undocumented.is_empty(),
+            "{name}: fields missing from docs/JSON.md: {undocumented:?}"
+        );
         seen.extend(k);
     }
     let stale: Vec<&String> = doc.difference(&seen).collect();
-    assert!(stale.is_empty(), "docs/JSON.md lists fields no output has: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "docs/JSON.md lists fields no output has: {stale:?}"
+    );
 }
 
 #[tokio::test]
@@ -145,9 +157,18 @@ async fn proxy_json_log_matches_docs_json_md() {
         "--log-format",
         "json",
     ]);
-    raw(&proxy.addr, "GET", "/api", &[("Origin", "http://evil.example")]).await;
+    raw(
+        &proxy.addr,
+        "GET",
+        "/api",
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
     let line = proxy.wait_stdout("\"cors\"");
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["reason"], "origin-not-allowed");
-    assert_eq!(keys(&v), documented("`corsair proxy --log --log-format json`"));
+    assert_eq!(
+        keys(&v),
+        documented("`corsair proxy --log --log-format json`")
+    );
 }

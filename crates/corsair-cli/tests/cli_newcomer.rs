@@ -49,17 +49,33 @@ async fn conflicting_proxy_flags_are_refused_saying_which_to_keep() {
     let cases: [(&[&str], &[&str]); 4] = [
         (
             &["--config", "cors.toml", "--dev"],
-            &["--dev works with --allow-origin, not with --config", "keep --config cors.toml", "allow_credentials = true"],
+            &[
+                "--dev works with --allow-origin, not with --config",
+                "keep --config cors.toml",
+                "allow_credentials = true",
+            ],
         ),
         (
             &["--config", "cors.toml", "--allow-origin", PAGE],
             &["not both", "keep --config cors.toml", "keep --allow-origin"],
         ),
         (
-            &["--config", "cors.toml", "--allow-method", "PUT", "--allow-credentials"],
-            &["--allow-method, --allow-credentials work with --allow-origin", "set allow_methods, allow_credentials in cors.toml"],
+            &[
+                "--config",
+                "cors.toml",
+                "--allow-method",
+                "PUT",
+                "--allow-credentials",
+            ],
+            &[
+                "--allow-method, --allow-credentials work with --allow-origin",
+                "set allow_methods, allow_credentials in cors.toml",
+            ],
         ),
-        (&["--dev"], &["--dev needs the page's origin: add --allow-origin"]),
+        (
+            &["--dev"],
+            &["--dev needs the page's origin: add --allow-origin"],
+        ),
     ];
     for (args, wants) in cases {
         let mut all = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", up];
@@ -79,10 +95,24 @@ async fn conflicting_proxy_flags_are_refused_saying_which_to_keep() {
 async fn dev_exposes_every_upstream_header_but_set_cookie_and_says_so() {
     let up = plain_upstream().await;
     let l = listen();
-    let proxy = Proxy::start(&["--listen", &l, "--upstream", &up, "--allow-origin", PAGE, "--dev"]);
+    let proxy = Proxy::start(&[
+        "--listen",
+        &l,
+        "--upstream",
+        &up,
+        "--allow-origin",
+        PAGE,
+        "--dev",
+    ]);
     let banner = proxy.wait_stderr("WARNING: --dev");
     assert!(banner.contains("every response header"), "{banner}");
-    let r = raw(&proxy.addr, "GET", "/api", &[("Origin", PAGE), ("Cookie", "a=b")]).await;
+    let r = raw(
+        &proxy.addr,
+        "GET",
+        "/api",
+        &[("Origin", PAGE), ("Cookie", "a=b")],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.get("access-control-allow-origin"), Some(PAGE));
     assert_eq!(r.get("access-control-allow-credentials"), Some("true"));
@@ -93,21 +123,42 @@ async fn dev_exposes_every_upstream_header_but_set_cookie_and_says_so() {
         .collect();
     assert!(exposed.contains(&"x-request-id"), "{exposed:?}");
     assert!(exposed.contains(&"x-trace"), "{exposed:?}");
-    for never in ["set-cookie", "content-language", "access-control-expose-headers"] {
+    for never in [
+        "set-cookie",
+        "content-language",
+        "access-control-expose-headers",
+    ] {
         assert!(!exposed.contains(&never), "{never} in {exposed:?}");
     }
     // An origin not allowed is told nothing.
-    let r = raw(&proxy.addr, "GET", "/api", &[("Origin", "http://evil.example")]).await;
+    let r = raw(
+        &proxy.addr,
+        "GET",
+        "/api",
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
     assert_eq!(r.get("access-control-expose-headers"), None);
 
     // As the browser sees it: corsair check says the script can read x-request-id.
-    let o = corsair(&["check", &proxy.url("/api"), "--origin", PAGE, "--credentials", "include"]).await;
+    let o = corsair(&[
+        "check",
+        &proxy.url("/api"),
+        "--origin",
+        PAGE,
+        "--credentials",
+        "include",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("x-request-id"), "{}", stdout(&o));
 }
 
+/// Each request's method and Cookie header, as the server received them.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// Records the Cookie header of every request, by method.
-async fn recording_api(seen: Arc<Mutex<Vec<(String, Option<String>)>>>) -> String {
+async fn recording_api(seen: Seen) -> String {
     let cors = Policy::builder()
         .allow_origins([PAGE])
         .allow_methods(["PUT"])
@@ -122,7 +173,9 @@ async fn recording_api(seen: Arc<Mutex<Vec<(String, Option<String>)>>>) -> Strin
                 .headers()
                 .get("cookie")
                 .map(|v| v.to_str().unwrap().to_owned());
-            seen.lock().unwrap().push((req.method().to_string(), cookie));
+            seen.lock()
+                .unwrap()
+                .push((req.method().to_string(), cookie));
             next.run(req).await
         }
     };
@@ -141,23 +194,53 @@ async fn headers_a_script_cannot_set_are_reported_as_dropped() {
     let base = recording_api(seen.clone()).await;
     let url = format!("{base}/api");
     let o = corsair(&[
-        "check", &url, "--origin", PAGE, "-H", "Cookie: a=b", "-H", "Origin: http://other.example", "-H", "Sec-Fetch-Mode: no-cors",
+        "check",
+        &url,
+        "--origin",
+        PAGE,
+        "-H",
+        "Cookie: a=b",
+        "-H",
+        "Origin: http://other.example",
+        "-H",
+        "Sec-Fetch-Mode: no-cors",
     ])
     .await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("Not sent (as a browser would not send them):"), "{out}");
+    assert!(
+        out.contains("Not sent (as a browser would not send them):"),
+        "{out}"
+    );
     assert!(out.contains("  cookie: scripts cannot set Cookie"), "{out}");
-    assert!(out.contains("use --cookie 'name=value' --credentials include"), "{out}");
+    assert!(
+        out.contains("use --cookie 'name=value' --credentials include"),
+        "{out}"
+    );
     assert!(out.contains("  origin: scripts cannot set Origin"), "{out}");
-    assert!(out.contains("  sec-fetch-mode: Sec-Fetch-Mode is a forbidden request header"), "{out}");
+    assert!(
+        out.contains("  sec-fetch-mode: Sec-Fetch-Mode is a forbidden request header"),
+        "{out}"
+    );
     // And indeed not sent.
     assert_eq!(seen.lock().unwrap().clone(), [("GET".to_owned(), None)]);
 
-    let o = corsair(&["check", &url, "--origin", PAGE, "-H", "Cookie: a=b", "--json"]).await;
+    let o = corsair(&[
+        "check",
+        &url,
+        "--origin",
+        PAGE,
+        "-H",
+        "Cookie: a=b",
+        "--json",
+    ])
+    .await;
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["dropped"][0]["name"], "cookie");
-    assert!(v["dropped"][0]["reason"].as_str().unwrap().starts_with("scripts cannot set Cookie"));
+    assert!(v["dropped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("scripts cannot set Cookie"));
 }
 
 #[tokio::test]
@@ -166,14 +249,30 @@ async fn cookie_goes_on_the_actual_request_only_and_only_with_include() {
     let base = recording_api(seen.clone()).await;
     let url = format!("{base}/api");
     let o = corsair(&[
-        "check", &url, "--origin", PAGE, "-X", "PUT", "--cookie", "session=42", "--credentials", "include",
+        "check",
+        &url,
+        "--origin",
+        PAGE,
+        "-X",
+        "PUT",
+        "--cookie",
+        "session=42",
+        "--credentials",
+        "include",
     ])
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains(">   Cookie: session=42"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(">   Cookie: session=42"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(
         std::mem::take(&mut *seen.lock().unwrap()),
-        [("OPTIONS".to_owned(), None), ("PUT".to_owned(), Some("session=42".to_owned()))]
+        [
+            ("OPTIONS".to_owned(), None),
+            ("PUT".to_owned(), Some("session=42".to_owned()))
+        ]
     );
 
     // Without include, the browser sends no cookie cross-origin, and says so.
@@ -184,7 +283,10 @@ async fn cookie_goes_on_the_actual_request_only_and_only_with_include() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(std::mem::take(&mut *seen.lock().unwrap()), [("GET".to_owned(), None)]);
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [("GET".to_owned(), None)]
+    );
 }
 
 // ---- Advice that fits the server in front of the user ----
@@ -195,14 +297,30 @@ async fn a_fix_for_corsair_proxy_names_its_flags_and_they_work() {
     let l = listen();
     let proxy = Proxy::start(&["--listen", &l, "--upstream", &up, "--allow-origin", PAGE]);
     let url = proxy.url("/api");
-    let check = ["check", url.as_str(), "--origin", PAGE, "-X", "PUT", "-H", "X-Token: 1", "--credentials", "include"];
+    let check = [
+        "check",
+        url.as_str(),
+        "--origin",
+        PAGE,
+        "-X",
+        "PUT",
+        "-H",
+        "X-Token: 1",
+        "--credentials",
+        "include",
+    ];
     let o = corsair(&check).await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("<   via: 1.1 corsair"), "{out}");
     assert!(out.contains("this answer came from corsair proxy"), "{out}");
-    let flags = format!("--allow-origin {PAGE} --allow-method PUT --allow-header x-token --allow-credentials");
-    assert!(out.contains(&format!("  corsair proxy ... {flags}")), "{out}");
+    let flags = format!(
+        "--allow-origin {PAGE} --allow-method PUT --allow-header x-token --allow-credentials"
+    );
+    assert!(
+        out.contains(&format!("  corsair proxy ... {flags}")),
+        "{out}"
+    );
     assert!(out.contains("allow_methods = [\"PUT\"]"), "{out}");
     assert!(out.contains("allow_headers = [\"x-token\"]"), "{out}");
     assert!(!out.contains("Access-Control-Allow-Methods: PUT"), "{out}");
@@ -219,17 +337,37 @@ async fn a_fix_for_corsair_proxy_names_its_flags_and_they_work() {
     check[1] = &url;
     let o = corsair(&check).await;
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains("content-type, x-request-id."), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("content-type, x-request-id."),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test]
 async fn without_a_recognizable_server_the_fix_stays_raw_headers() {
     let cors = Policy::builder().allow_origins([PAGE]).build().unwrap();
-    let base = serve(Router::new().route("/api", any(|| async { "ok" })).layer(CorsLayer::new(cors))).await;
-    let o = corsair(&["check", &format!("{base}/api"), "--origin", PAGE, "-X", "PUT"]).await;
+    let base = serve(
+        Router::new()
+            .route("/api", any(|| async { "ok" }))
+            .layer(CorsLayer::new(cors)),
+    )
+    .await;
+    let o = corsair(&[
+        "check",
+        &format!("{base}/api"),
+        "--origin",
+        PAGE,
+        "-X",
+        "PUT",
+    ])
+    .await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("    Access-Control-Allow-Methods: PUT"), "{out}");
+    assert!(
+        out.contains("    Access-Control-Allow-Methods: PUT"),
+        "{out}"
+    );
     assert!(!out.contains("--allow-method"), "{out}");
     assert!(!out.contains("via"), "{out}");
 }
@@ -244,14 +382,29 @@ async fn fixes_speak_the_syntax_of_where_they_are_read() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("[no-origins]"), "{out}");
-    assert!(out.contains("in allow_origins, such as \"https://app.example.com\""), "{out}");
+    assert!(
+        out.contains("in allow_origins, such as \"https://app.example.com\""),
+        "{out}"
+    );
     assert!(!out.contains("(["), "builder syntax in lint: {out}");
 
     // On the command line: the flag, and what to do about an option that has no flag.
-    let o = corsair(&["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--allow-origin", "null"]).await;
+    let o = corsair(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--allow-origin",
+        "null",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("--allow-origin [null-origin]: \"null\":"), "{err}");
+    assert!(
+        err.contains("--allow-origin [null-origin]: \"null\":"),
+        "{err}"
+    );
     assert!(err.contains("dangerously_ options have no flag"), "{err}");
     assert!(err.contains("--config FILE"), "{err}");
     assert!(!err.contains("allow_origins ["), "{err}");
@@ -260,7 +413,12 @@ async fn fixes_speak_the_syntax_of_where_they_are_read() {
 #[tokio::test]
 async fn origin_null_is_explained_as_what_it_usually_is() {
     let cors = Policy::builder().allow_origins([PAGE]).build().unwrap();
-    let base = serve(Router::new().route("/api", any(|| async { "ok" })).layer(CorsLayer::new(cors))).await;
+    let base = serve(
+        Router::new()
+            .route("/api", any(|| async { "ok" }))
+            .layer(CorsLayer::new(cors)),
+    )
+    .await;
     let o = corsair(&["check", &format!("{base}/api"), "--origin", "null"]).await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -269,8 +427,17 @@ async fn origin_null_is_explained_as_what_it_usually_is() {
         "{out}"
     );
     // Not a redirect here, so the redirect-only advice is not given.
-    assert!(!out.contains("a cross-origin redirect chain hid it"), "{out}");
-    let o = corsair(&["check", &format!("{base}/api"), "--origin", "file:///home/me/index.html"]).await;
+    assert!(
+        !out.contains("a cross-origin redirect chain hid it"),
+        "{out}"
+    );
+    let o = corsair(&[
+        "check",
+        &format!("{base}/api"),
+        "--origin",
+        "file:///home/me/index.html",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("use --origin null"), "{}", stderr(&o));
 }
@@ -280,7 +447,12 @@ async fn origins_that_differ_by_localhost_or_port_are_said_to_differ() {
     // A server that always answers with one fixed origin, as `cors({ origin: '…' })` does.
     let base = serve(Router::new().route(
         "/api",
-        any(|| async { ([("access-control-allow-origin", "http://localhost:8000")], "ok") }),
+        any(|| async {
+            (
+                [("access-control-allow-origin", "http://localhost:8000")],
+                "ok",
+            )
+        }),
     ))
     .await;
     let url = format!("{base}/api");
@@ -312,7 +484,13 @@ async fn a_url_or_origin_without_scheme_gets_what_to_type() {
         stderr(&o),
         "error: \"localhost:9000/api\" is not a URL: it has no scheme; did you mean http://localhost:9000/api?\n"
     );
-    let o = corsair(&["check", "http://127.0.0.1:9/api", "--origin", "localhost:8000"]).await;
+    let o = corsair(&[
+        "check",
+        "http://127.0.0.1:9/api",
+        "--origin",
+        "localhost:8000",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(
@@ -325,7 +503,12 @@ async fn a_url_or_origin_without_scheme_gets_what_to_type() {
 #[tokio::test]
 async fn https_against_a_plain_http_port_says_try_http() {
     let cors = Policy::builder().allow_origins([PAGE]).build().unwrap();
-    let base = serve(Router::new().route("/api", any(|| async { "ok" })).layer(CorsLayer::new(cors))).await;
+    let base = serve(
+        Router::new()
+            .route("/api", any(|| async { "ok" }))
+            .layer(CorsLayer::new(cors)),
+    )
+    .await;
     let https = base.replacen("http://", "https://", 1) + "/api";
     let o = corsair(&["check", &https, "--origin", PAGE]).await;
     assert_eq!(o.status.code(), Some(2));
@@ -342,15 +525,33 @@ async fn listen_takes_a_port_alone_or_localhost() {
     for form in ["{port}", "localhost:{port}"] {
         let port = closed_port();
         let listen = form.replace("{port}", &port.to_string());
-        let proxy = Proxy::start(&["--listen", &listen, "--upstream", &up, "--allow-origin", PAGE]);
+        let proxy = Proxy::start(&[
+            "--listen",
+            &listen,
+            "--upstream",
+            &up,
+            "--allow-origin",
+            PAGE,
+        ]);
         assert_eq!(proxy.addr, format!("127.0.0.1:{port}"), "{listen}");
         let r = raw(&proxy.addr, "GET", "/api", &[("Origin", PAGE)]).await;
         assert_eq!(r.status, 200);
     }
-    let o = corsair(&["proxy", "--listen", "my-laptop:80", "--upstream", &up, "--allow-origin", PAGE]).await;
+    let o = corsair(&[
+        "proxy",
+        "--listen",
+        "my-laptop:80",
+        "--upstream",
+        &up,
+        "--allow-origin",
+        PAGE,
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("write a port (8080, meaning 127.0.0.1:8080), localhost:8080, 127.0.0.1:8080"),
+        stderr(&o).contains(
+            "write a port (8080, meaning 127.0.0.1:8080), localhost:8080, 127.0.0.1:8080"
+        ),
         "{}",
         stderr(&o)
     );
@@ -360,23 +561,54 @@ async fn listen_takes_a_port_alone_or_localhost() {
 async fn lint_and_proxy_print_problems_alike_and_lint_exits_2_on_a_missing_file() {
     let o = corsair(&["lint", "/nonexistent/cors.toml"]).await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).starts_with("error: /nonexistent/cors.toml: cannot be read"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: /nonexistent/cors.toml: cannot be read"),
+        "{}",
+        stderr(&o)
+    );
 
     let dir = std::env::temp_dir().join(format!("corsair-newcomer-lp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("cors.toml");
-    std::fs::write(&file, "allow_origins = [\"https://app.example.com/\"]\nalow_methods = [\"PUT\"]\n").unwrap();
+    std::fs::write(
+        &file,
+        "allow_origins = [\"https://app.example.com/\"]\nalow_methods = [\"PUT\"]\n",
+    )
+    .unwrap();
     let name = file.to_str().unwrap();
     let o = corsair(&["lint", name]).await;
     assert_eq!(o.status.code(), Some(1));
-    let lint: Vec<String> = stdout(&o).lines().filter(|l| l.contains(": [")).map(str::to_owned).collect();
+    let lint: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.contains(": ["))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(lint.len(), 2, "{}", stdout(&o));
-    assert!(lint[0].starts_with(&format!("{name}:1: [origin-trailing-slash] ")), "{lint:?}");
-    assert!(lint[1].starts_with(&format!("{name}:2: [unknown-key] ")), "{lint:?}");
-    let o = corsair(&["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--config", name]).await;
+    assert!(
+        lint[0].starts_with(&format!("{name}:1: [origin-trailing-slash] ")),
+        "{lint:?}"
+    );
+    assert!(
+        lint[1].starts_with(&format!("{name}:2: [unknown-key] ")),
+        "{lint:?}"
+    );
+    let o = corsair(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--config",
+        name,
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(2));
     for line in &lint {
-        assert!(stderr(&o).contains(line.as_str()), "{line} not in {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(line.as_str()),
+            "{line} not in {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -404,21 +636,40 @@ async fn the_proxy_warns_about_its_upstream_and_check_recognizes_its_502() {
     let l = listen();
     let proxy = Proxy::start(&["--listen", &l, "--upstream", &up, "--allow-origin", PAGE]);
     let w = proxy.wait_stderr("WARNING: the upstream");
-    assert!(w.contains(&format!("the upstream {up}/ refuses connections")), "{w}");
+    assert!(
+        w.contains(&format!("the upstream {up}/ refuses connections")),
+        "{w}"
+    );
     assert!(w.contains("starting anyway"), "{w}");
     // A failure is logged without --log.
     let o = corsair(&["check", &proxy.url("/api"), "--origin", PAGE]).await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("this 502 is corsair proxy's own answer, not the service's"), "{out}");
-    assert!(out.contains("corsair proxy: upstream failed: connection refused"), "{out}");
+    assert!(
+        out.contains("this 502 is corsair proxy's own answer, not the service's"),
+        "{out}"
+    );
+    assert!(
+        out.contains("corsair proxy: upstream failed: connection refused"),
+        "{out}"
+    );
     let logged = proxy.wait_stderr("corsair proxy: upstream failed");
-    assert!(logged.contains(&format!("127.0.0.1:{port}/api")), "{logged}");
+    assert!(
+        logged.contains(&format!("127.0.0.1:{port}/api")),
+        "{logged}"
+    );
     drop(proxy);
 
     // Not resolved.
     let l = listen();
-    let proxy = Proxy::start(&["--listen", &l, "--upstream", "http://name.invalid:9000", "--allow-origin", PAGE]);
+    let proxy = Proxy::start(&[
+        "--listen",
+        &l,
+        "--upstream",
+        "http://name.invalid:9000",
+        "--allow-origin",
+        PAGE,
+    ]);
     let w = proxy.wait_stderr("WARNING: the upstream");
     assert!(w.contains("does not resolve"), "{w}");
 
@@ -432,7 +683,11 @@ async fn the_proxy_warns_about_its_upstream_and_check_recognizes_its_502() {
     let proxy = Proxy::start(&["--listen", &l, "--upstream", &up, "--allow-origin", PAGE]);
     let o = corsair(&["check", &proxy.url("/api"), "--origin", PAGE]).await;
     assert!(!stdout(&o).contains("own answer"), "{}", stdout(&o));
-    assert!(!proxy.stderr().iter().any(|l| l.contains("WARNING")), "{:?}", proxy.stderr());
+    assert!(
+        !proxy.stderr().iter().any(|l| l.contains("WARNING")),
+        "{:?}",
+        proxy.stderr()
+    );
 }
 
 #[tokio::test]

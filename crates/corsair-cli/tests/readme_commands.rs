@@ -26,7 +26,10 @@ async fn seed() -> u16 {
         .build()
         .unwrap();
     let app = Router::new()
-        .route("/api", get(|| async { Json(serde_json::json!({ "msg": "success" })) }))
+        .route(
+            "/api",
+            get(|| async { Json(serde_json::json!({ "msg": "success" })) }),
+        )
         .layer(CorsLayer::new(cors));
     let base = serve(app).await;
     base.rsplit(':').next().unwrap().parse().unwrap()
@@ -94,7 +97,10 @@ impl Run {
             .replace("127.0.0.1:9000", &format!("127.0.0.1:{}", self.api))
             .replace("10.0.0.5:9000", &format!("127.0.0.1:{}", self.api));
         for (written, port) in &self.listen {
-            s = s.replace(&format!("localhost:{written}"), &format!("127.0.0.1:{port}"));
+            s = s.replace(
+                &format!("localhost:{written}"),
+                &format!("127.0.0.1:{port}"),
+            );
         }
         s
     }
@@ -121,7 +127,13 @@ impl Run {
             };
             let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
             let proxy = Proxy::start(&args);
-            let r = raw(&proxy.addr, "GET", "/api", &[("Origin", "http://localhost:8000")]).await;
+            let r = raw(
+                &proxy.addr,
+                "GET",
+                "/api",
+                &[("Origin", "http://localhost:8000")],
+            )
+            .await;
             assert_eq!(r.status, 200, "{line}: {}", r.body);
             assert_eq!(
                 r.get("access-control-allow-origin"),
@@ -149,7 +161,10 @@ impl Run {
 /// Each line of `expected` appears in `actual`, in order (`...` skips).
 fn shown_in_order(expected: &[String], actual: &str, context: &str) {
     let mut rest = actual.lines();
-    for want in expected.iter().filter(|l| l.trim() != "..." && !l.trim().is_empty()) {
+    for want in expected
+        .iter()
+        .filter(|l| l.trim() != "..." && !l.trim().is_empty())
+    {
         assert!(
             rest.any(|got| got == want.as_str()),
             "{context}: the README shows {want:?}, not printed (in order) in:\n{actual}"
@@ -205,7 +220,9 @@ async fn every_corsair_line_of_the_readme_runs_as_shown() {
                         std::fs::write(dir.join(file), shown.join("\n") + "\n").unwrap();
                     } else {
                         let printed = run.run(command).await;
-                        let printed = printed.replace(dir.to_str().unwrap(), "").replace("/cors.toml", "cors.toml");
+                        let printed = printed
+                            .replace(dir.to_str().unwrap(), "")
+                            .replace("/cors.toml", "cors.toml");
                         let shown: Vec<String> = shown.iter().map(|l| run.adapt(l)).collect();
                         shown_in_order(&shown, &printed, command);
                     }
@@ -215,13 +232,19 @@ async fn every_corsair_line_of_the_readme_runs_as_shown() {
             _ => {}
         }
     }
-    assert!(run.ran >= 9, "only {} corsair lines found in the README", run.ran);
+    assert!(
+        run.ran >= 9,
+        "only {} corsair lines found in the README",
+        run.ran
+    );
 }
 
 #[test]
 fn the_readme_says_how_to_get_the_command_and_what_the_example_is_first() {
     let text = readme();
-    let install = text.find("cargo install --path crates/corsair-cli").unwrap();
+    let install = text
+        .find("cargo install --path crates/corsair-cli")
+        .unwrap();
     let run_from_checkout = text.find("cargo run --release -- check").unwrap();
     let first_command = text
         .lines()
@@ -232,9 +255,14 @@ fn the_readme_says_how_to_get_the_command_and_what_the_example_is_first() {
         })
         .find(|(_, l)| {
             let l = l.strip_prefix("$ ").unwrap_or(l);
-            ["corsair check", "corsair proxy", "corsair lint", "corsair --help"]
-                .iter()
-                .any(|c| l.starts_with(c))
+            [
+                "corsair check",
+                "corsair proxy",
+                "corsair lint",
+                "corsair --help",
+            ]
+            .iter()
+            .any(|c| l.starts_with(c))
         })
         .map(|(at, _)| at)
         .unwrap();
@@ -246,7 +274,11 @@ fn the_readme_says_how_to_get_the_command_and_what_the_example_is_first() {
     let paragraph_end = first + text[first..].find("\n\n").unwrap();
     let paragraph_start = text[..first].rfind("\n\n").unwrap();
     let paragraph = &text[paragraph_start..paragraph_end];
-    for needed in ["examples/seed.rs", "localhost:9000", "http://localhost:8000"] {
+    for needed in [
+        "examples/seed.rs",
+        "localhost:9000",
+        "http://localhost:8000",
+    ] {
         assert!(paragraph.contains(needed), "{needed} not in {paragraph}");
     }
 }

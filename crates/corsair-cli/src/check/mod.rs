@@ -111,10 +111,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         }
         Err(e) => {
             if json {
-                println!(
-                    "{}",
-                    render::json_error(&e.to_string())
-                );
+                println!("{}", render::json_error(&e.to_string()));
             }
             Err(e)
         }
@@ -156,7 +153,10 @@ fn check_origin(origin: &str) -> Result<(), Error> {
         return Ok(());
     }
     let suggestion = if looks_like_host(origin) {
-        format!("did you mean --origin http://{}?", origin.trim_end_matches('/'))
+        format!(
+            "did you mean --origin http://{}?",
+            origin.trim_end_matches('/')
+        )
     } else {
         "write scheme://host[:port], such as --origin http://localhost:8000".to_owned()
     };

@@ -114,12 +114,7 @@ impl Proxy {
     fn wait(lines: &Mutex<Vec<String>>, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            if let Some(l) = lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
+            if let Some(l) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
                 return l.clone();
             }
             assert!(
@@ -177,7 +172,14 @@ pub async fn raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)])
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))

@@ -316,7 +316,7 @@ fn methods(input: &[String], findings: &mut Findings) -> ListSetting {
                     m,
                     format!("browsers upper-case this method and send {normalized}, so it is matched as {normalized}; write \"{normalized}\" so that the configuration and the wire agree."),
                 ));
-            } else if upper != *m && !input.iter().any(|x| *x == upper) {
+            } else if upper != *m && !input.contains(&upper) {
                 findings.notes.push(ConfigNote::method_case(
                     SETTING,
                     m,
@@ -1195,7 +1195,11 @@ mod tests {
         // `patch` is listed beside `PATCH` on purpose: no note.
         assert_eq!(values, ["get", "Put", "Merge"]);
         assert!(notes[0].1.contains("send GET"), "{}", notes[0].1);
-        assert!(notes[2].1.contains("a script writing MERGE is refused"), "{}", notes[2].1);
+        assert!(
+            notes[2].1.contains("a script writing MERGE is refused"),
+            "{}",
+            notes[2].1
+        );
         assert!(base().allow_methods(["GET", "PATCH"]).notes().is_empty());
     }
 }
