@@ -629,6 +629,31 @@ async fn lint_warns_about_methods_in_a_case_browsers_never_send() {
 }
 
 #[tokio::test]
+async fn lint_notes_every_dangerous_option_that_is_on() {
+    let dir = std::env::temp_dir().join(format!("corsair-newcomer-d-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cors.toml");
+    std::fs::write(
+        &file,
+        "allow_origins = [\"null\"]\ndangerously_allow_null_origin = true\ndangerously_allow_credentials_with_any_origin = true\n",
+    )
+    .unwrap();
+    let name = file.to_str().unwrap();
+    let o = corsair(&["lint", name]).await;
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!("{name}:1: note: allow_origins [dangerously-allowed]: \"null\": [null-origin] allowed by dangerously_allow_null_origin")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{name}:3: note: dangerously_allow_credentials_with_any_origin [dangerously-unused]: is on but waives nothing")),
+        "{out}"
+    );
+    assert!(out.contains("2 notes"), "{out}");
+}
+
+#[tokio::test]
 async fn the_proxy_warns_about_its_upstream_and_check_recognizes_its_502() {
     // Refused.
     let port = closed_port();

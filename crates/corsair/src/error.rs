@@ -253,6 +253,9 @@ codes! {
     /// DELETE, GET, HEAD, OPTIONS, POST and PUT, so it is matched as `GET`) or `patch` (sent
     /// exactly as the script writes it, so a script writing `PATCH` is refused).
     MethodCase = "method-case",
+    /// A `dangerously_` option is on but waives nothing in this policy
+    /// ([`ConfigNote::setting`] names it): it would grant silently what a later edit adds.
+    DangerouslyUnused = "dangerously-unused",
 }
 
 /// Something a configuration does that it is allowed to do but that a reviewer should see: an
@@ -291,6 +294,17 @@ impl ConfigNote {
             rewritten: None,
             refused: None,
             message,
+        }
+    }
+
+    pub(crate) fn dangerously_unused(option: &'static str) -> Self {
+        ConfigNote {
+            code: NoteCode::DangerouslyUnused,
+            setting: option,
+            value: None,
+            rewritten: None,
+            refused: None,
+            message: "is on but waives nothing in this policy; turn it off, so that a later change cannot be granted by it unnoticed.".to_owned(),
         }
     }
 

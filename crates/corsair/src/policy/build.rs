@@ -93,6 +93,39 @@ pub(crate) fn check(b: &PolicyBuilder, findings: &mut Findings) -> Compiled {
         }
     };
 
+    // Every `dangerously_` option that is on is noted: with what it waived, or as unused.
+    for (on, option) in [
+        (
+            b.dangerous_credentials_any_origin,
+            "dangerously_allow_credentials_with_any_origin",
+        ),
+        (b.dangerous_null_origin, "dangerously_allow_null_origin"),
+        (
+            b.dangerous_insecure_origins,
+            "dangerously_allow_insecure_origins_with_credentials",
+        ),
+        (
+            b.dangerous_private_network_any_origin,
+            "dangerously_allow_private_network_with_any_origin",
+        ),
+        (
+            b.dangerous_private_network_insecure_origins,
+            "dangerously_allow_private_network_with_insecure_origins",
+        ),
+        (
+            b.dangerous_public_suffix,
+            "dangerously_allow_public_suffix_subdomains",
+        ),
+        (
+            b.dangerous_broad_predicate,
+            "dangerously_allow_broad_origin_predicate",
+        ),
+    ] {
+        if on && !findings.notes.iter().any(|n| n.option() == Some(option)) {
+            findings.notes.push(ConfigNote::dangerously_unused(option));
+        }
+    }
+
     let wildcard_origin = origins.allows_any() && !b.credentials;
     Compiled {
         origins,
@@ -1201,5 +1234,34 @@ mod tests {
             notes[2].1
         );
         assert!(base().allow_methods(["GET", "PATCH"]).notes().is_empty());
+    }
+
+    /// Issue 15: every `dangerously_` option that is on is noted, also when it waives nothing.
+    #[test]
+    fn dangerous_options_that_waive_nothing_are_noted() {
+        let b = base()
+            .dangerously_allow_null_origin(true)
+            .dangerously_allow_public_suffix_subdomains(true);
+        let notes: Vec<(crate::NoteCode, &str)> =
+            b.notes().iter().map(|n| (n.code(), n.setting())).collect();
+        assert_eq!(
+            notes,
+            [
+                (
+                    crate::NoteCode::DangerouslyUnused,
+                    "dangerously_allow_null_origin"
+                ),
+                (
+                    crate::NoteCode::DangerouslyUnused,
+                    "dangerously_allow_public_suffix_subdomains"
+                ),
+            ]
+        );
+        // One that waives something is noted once, as the grant.
+        let b = Policy::builder()
+            .allow_origins(["null"])
+            .dangerously_allow_null_origin(true);
+        let codes: Vec<crate::NoteCode> = b.notes().iter().map(|n| n.code()).collect();
+        assert_eq!(codes, [crate::NoteCode::DangerouslyAllowed]);
     }
 }
