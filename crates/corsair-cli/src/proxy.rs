@@ -235,10 +235,34 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
                     .allow_headers(["*"])
                     .allow_credentials(true);
             }
-            b.build()
+            let built = b
+                .build()
                 .map(PolicySet::single)
-                .map_err(|e| Error::Config(flag_errors(&e)))
+                .map_err(|e| Error::Config(flag_errors(&e)))?;
+            // Accepted but worth a look, e.g. --allow-method patch: on standard error.
+            for n in b.notes() {
+                let value = n.value().map(|v| format!("{v:?}: ")).unwrap_or_default();
+                eprintln!(
+                    "note: {} [{}]: {value}{}",
+                    flag_of(n.setting()),
+                    n.code(),
+                    n.message()
+                );
+            }
+            Ok(built)
         }
+    }
+}
+
+/// The flag that sets a builder setting, or the setting's name when no flag does.
+fn flag_of(setting: &str) -> &str {
+    match setting {
+        "allow_origins" => "--allow-origin",
+        "allow_methods" => "--allow-method",
+        "allow_headers" => "--allow-header",
+        "expose_headers" => "--expose-header",
+        "allow_credentials" => "--allow-credentials",
+        other => other,
     }
 }
 
@@ -247,14 +271,7 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
 fn flag_errors(errors: &corsair::ConfigErrors) -> String {
     let mut out = String::from("invalid CORS policy:");
     for e in errors.errors() {
-        let flag = match e.setting() {
-            "allow_origins" => "--allow-origin",
-            "allow_methods" => "--allow-method",
-            "allow_headers" => "--allow-header",
-            "expose_headers" => "--expose-header",
-            "allow_credentials" => "--allow-credentials",
-            other => other,
-        };
+        let flag = flag_of(e.setting());
         out.push_str(&format!("\n  {flag} [{}]: ", e.code()));
         if let Some(v) = e.value() {
             out.push_str(&format!("{v:?}: "));

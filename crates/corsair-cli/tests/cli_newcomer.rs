@@ -629,6 +629,27 @@ async fn lint_warns_about_methods_in_a_case_browsers_never_send() {
 }
 
 #[tokio::test]
+async fn the_proxy_notes_a_method_flag_in_a_case_browsers_never_send() {
+    let up = plain_upstream().await;
+    let l = listen();
+    let proxy = Proxy::start(&[
+        "--listen",
+        &l,
+        "--upstream",
+        &up,
+        "--allow-origin",
+        PAGE,
+        "--allow-method",
+        "patch",
+    ]);
+    let note = proxy.wait_stderr("[method-case]");
+    assert!(
+        note.starts_with("note: --allow-method [method-case]: \"patch\": browsers send this method exactly as the script writes it"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
 async fn lint_notes_every_dangerous_option_that_is_on() {
     let dir = std::env::temp_dir().join(format!("corsair-newcomer-d-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
