@@ -149,19 +149,13 @@ fn check_origin(origin: &str) -> Result<(), Error> {
             "--origin {origin:?}: such a page has no origin of its own, and browsers send `null` for it: use --origin null"
         )));
     }
-    if origin == "null" || origin.contains("://") {
+    // Anything else that is not an origin is refused by the engine, with the parser's reason.
+    if origin == "null" || origin.contains("://") || !looks_like_host(origin) {
         return Ok(());
     }
-    let suggestion = if looks_like_host(origin) {
-        format!(
-            "did you mean --origin http://{}?",
-            origin.trim_end_matches('/')
-        )
-    } else {
-        "write scheme://host[:port], such as --origin http://localhost:8000".to_owned()
-    };
     Err(Error::Usage(format!(
-        "--origin {origin:?} is not an origin: {suggestion}"
+        "--origin {origin:?} is not an origin: did you mean --origin http://{}?",
+        origin.trim_end_matches('/')
     )))
 }
 
