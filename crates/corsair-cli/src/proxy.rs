@@ -220,7 +220,7 @@ pub fn policy(args: &ProxyArgs) -> Result<PolicySet, Error> {
         (None, true) => Err(Error::Usage(if args.dev {
             "--dev needs the page's origin: add --allow-origin ORIGIN, e.g. --allow-origin http://localhost:8000".to_owned()
         } else {
-            "give a policy: --allow-origin ORIGIN (e.g. http://localhost:8000), or --config FILE".to_owned()
+            "give a policy: --config FILE or --allow-origin ORIGIN (the page's origin, e.g. --allow-origin http://localhost:8000)".to_owned()
         })),
         (None, false) => {
             let mut b = Policy::builder()
@@ -266,20 +266,24 @@ fn flag_of(setting: &str) -> &str {
     }
 }
 
-/// A policy's problems as the flags that caused them: `--allow-origin "null": …`, and a
-/// `dangerously_` option (which has no flag) as the policy-file key it is.
+/// A policy's problems, then which flag sets each setting named, and what to do about a
+/// `dangerously_` option (which has no flag).
 fn flag_errors(errors: &corsair::ConfigErrors) -> String {
-    let mut out = String::from("invalid CORS policy:");
+    let mut out = errors.to_string();
+    let mut named: Vec<&str> = Vec::new();
     for e in errors.errors() {
-        let flag = flag_of(e.setting());
-        out.push_str(&format!("\n  {flag} [{}]: ", e.code()));
-        if let Some(v) = e.value() {
-            out.push_str(&format!("{v:?}: "));
+        if !named.contains(&e.setting()) {
+            named.push(e.setting());
         }
-        out.push_str(&format!("{} Fix: {}", e.message(), e.fix()));
-        if e.fix().contains("dangerously_") {
-            out.push_str(" (dangerously_ options have no flag: write a policy file with that key set to true and pass it with --config FILE)");
+    }
+    for setting in named {
+        let flag = flag_of(setting);
+        if flag != setting {
+            out.push_str(&format!("\n{setting} is {flag} on the command line"));
         }
+    }
+    if errors.errors().iter().any(|e| e.fix().contains("dangerously_")) {
+        out.push_str("\ndangerously_ options have no flag: write a policy file with that key set to true and pass it with --config FILE");
     }
     out
 }
