@@ -282,7 +282,11 @@ fn flag_errors(errors: &corsair::ConfigErrors) -> String {
             out.push_str(&format!("\n{setting} is {flag} on the command line"));
         }
     }
-    if errors.errors().iter().any(|e| e.fix().contains("dangerously_")) {
+    if errors
+        .errors()
+        .iter()
+        .any(|e| e.fix().contains("dangerously_"))
+    {
         out.push_str("\ndangerously_ options have no flag: write a policy file with that key set to true and pass it with --config FILE");
     }
     out

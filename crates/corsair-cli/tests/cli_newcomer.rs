@@ -402,12 +402,17 @@ async fn fixes_speak_the_syntax_of_where_they_are_read() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains("--allow-origin [null-origin]: \"null\":"),
+        err.contains("allow_origins [null-origin]: \"null\":"),
         "{err}"
     );
-    assert!(err.contains("dangerously_ options have no flag"), "{err}");
-    assert!(err.contains("--config FILE"), "{err}");
-    assert!(!err.contains("allow_origins ["), "{err}");
+    assert!(
+        err.contains("\nallow_origins is --allow-origin on the command line\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\ndangerously_ options have no flag: write a policy file with that key set to true and pass it with --config FILE"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
