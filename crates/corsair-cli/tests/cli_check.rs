@@ -381,6 +381,7 @@ async fn usage_errors_exit_two() {
     assert_eq!(
         v,
         serde_json::json!({
+            "version": 1,
             "allowed": false,
             "error": "usage-or-network",
             "message": "\"TRACE\" is a forbidden method",

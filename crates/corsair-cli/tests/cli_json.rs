@@ -106,7 +106,9 @@ async fn check_json_matches_docs_json_md() {
     assert_eq!(code, Some(2));
     assert_eq!(
         keys(&error),
-        ["allowed", "error", "message"].map(str::to_owned).into(),
+        ["allowed", "error", "message", "version"]
+            .map(str::to_owned)
+            .into(),
         "the error object"
     );
 

@@ -97,10 +97,10 @@ fn pairs(h: &[(String, String)]) -> Value {
 /// The version of the JSON output; fields are documented in docs/JSON.md.
 pub const JSON_VERSION: u32 = 1;
 
-/// A usage or network error as one JSON object: `allowed`, `error` and `message`, the same in
-/// every version (tests of other suites pin this shape).
+/// A usage or network error as one JSON object: `version`, `allowed`, `error` and `message`.
 pub fn json_error(message: &str) -> Value {
     json!({
+        "version": JSON_VERSION,
         "allowed": false,
         "error": "usage-or-network",
         "message": message,
