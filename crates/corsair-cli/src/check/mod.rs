@@ -409,66 +409,54 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
             args.credentials,
             preflight,
         );
+        // What every verdict shares; each verdict sets only what is its own.
+        let last = exchanges.len().saturating_sub(1);
+        let base = Report {
+            allowed: false,
+            preflight,
+            message: None,
+            error: None,
+            status: None,
+            exposed: Vec::new(),
+            culprit: None,
+            server_fix: Vec::new(),
+            request_fix: Vec::new(),
+            exchanges,
+            summary,
+            dropped,
+            notes,
+            server,
+        };
         return Ok(match verdict {
-            Ok(allowed) => Report {
+            Ok(readable) => Report {
                 allowed: true,
-                preflight,
-                message: None,
-                error: None,
-                status: Some(allowed.status),
-                exposed: allowed.exposed,
-                culprit: None,
-                server_fix: Vec::new(),
+                status: Some(readable.status),
+                exposed: readable.exposed,
                 request_fix: if preflight { request_fix } else { Vec::new() },
-                exchanges,
-                summary,
-                dropped,
-                notes,
-                server,
+                ..base
             },
-            Err(Blocked::Cors(e)) => {
-                let last = exchanges.len().saturating_sub(1);
-                Report {
-                    allowed: false,
-                    preflight,
-                    message: Some(e.to_string()),
-                    error: Some(e.kind().as_str().to_owned()),
-                    status: None,
-                    exposed: Vec::new(),
-                    culprit: e.kind().header().map(|h| (last, h.to_owned())),
-                    server_fix: fix::server_side(
-                        &e,
-                        fetch.request_origin(),
-                        args.credentials,
-                        &method,
-                        &unsafe_names,
-                        server.is_some(),
-                        args.origin != "null",
-                    ),
-                    request_fix,
-                    exchanges,
-                    summary,
-                    dropped,
-                    notes,
-                    server,
-                }
-            }
+            Err(Blocked::Cors(e)) => Report {
+                message: Some(e.to_string()),
+                error: Some(e.kind().as_str().to_owned()),
+                culprit: e.kind().header().map(|h| (last, h.to_owned())),
+                server_fix: fix::server_side(
+                    &e,
+                    fetch.request_origin(),
+                    args.credentials,
+                    &method,
+                    &unsafe_names,
+                    server.is_some(),
+                    args.origin != "null",
+                ),
+                request_fix,
+                ..base
+            },
+            // Not a CORS failure: the browser reports a network error (TypeError).
             Err(Blocked::Network(m)) => Report {
-                allowed: false,
-                preflight,
-                // Not a CORS failure: the browser reports a network error (TypeError).
                 message: Some(format!("TypeError: Failed to fetch ({m})")),
                 error: Some("network".to_owned()),
-                status: None,
-                exposed: Vec::new(),
-                culprit: Some((exchanges.len().saturating_sub(1), "location".to_owned())),
-                server_fix: Vec::new(),
-                request_fix: Vec::new(),
-                exchanges,
-                summary,
-                dropped,
-                notes,
-                server,
+                culprit: Some((last, "location".to_owned())),
+                ..base
             },
         });
     }
