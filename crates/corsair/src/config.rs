@@ -851,11 +851,11 @@ allow_credentials = true
                 assert!(!public(other), "{path} should not cover {other}");
             }
         }
-        let root = PolicySet::from_toml(
-            "allow_origins = [\"https://a.example\"]\nallow_credentials = true\n[[route]]\npath = \"/\"\nallow_origins = [\"*\"]\n",
-        )
-        .unwrap();
-        assert!(!root.for_path("/anything").allows_credentials());
+        // A `/` route would leave the top level unused: refused, on its line.
+        assert_eq!(
+            problems("allow_origins = [\"https://a.example\"]\nallow_credentials = true\n[[route]]\npath = \"/\"\nallow_origins = [\"*\"]\n"),
+            vec![(Some(4), ErrorCode::RoutePathInvalid)]
+        );
     }
 
     /// `corsair lint` must report a route that an earlier route shadows.

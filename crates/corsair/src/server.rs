@@ -1,6 +1,7 @@
 //! The server engine: from a request's method and headers to a [`Decision`]: forward the request
-//! and decorate its response, or answer a preflight now. Pure: no I/O, no logging, no allocation
-//! on the paths a browser takes.
+//! and decorate its response, or answer a preflight now. [`Policy::decide`] is pure: no I/O, no
+//! logging, no allocation on the paths a browser takes. [`answer`], the adapters' entry point,
+//! adds only the `debug` event of a refusal, when a subscriber listens.
 //!
 //! The rules, in order:
 //! 1. Cache safety, on every response: a policy whose answer is the same for every origin (any

@@ -41,8 +41,8 @@ impl fmt::Debug for Prefix {
 /// tried in order. Built in code with [`single`](Self::single) and
 /// [`route`](Self::route), or read from a policy file (`corsair::config`, feature `serde`).
 ///
-/// Browsers send paths with dot segments resolved, so `/public/../admin` never reaches a
-/// server from a page; prefixes are compared byte for byte, case-sensitively.
+/// Prefixes are compared case-sensitively with the request's path as servers read it (see
+/// [`for_path`](Self::for_path)).
 ///
 /// ```
 /// use corsair::{Policy, PolicySet};
@@ -115,10 +115,20 @@ impl PolicySet {
 
     /// The policy for a request path: the first route whose prefix covers it (on whole
     /// segments), else the top-level policy.
+    ///
+    /// The path is read as servers behind the policy read it: percent-escapes decoded,
+    /// repeated slashes merged, `;parameters` dropped from each segment, dot segments
+    /// resolved. A browser sends `/%61dmin/x`, `//admin/x` or `/admin;v=1/x` as written, and
+    /// many servers route all three to `/admin/x`, so they all get the `/admin` route's policy.
+    /// (Case is kept: `/ADMIN` is another path.) Only such unusual paths cost an allocation.
     pub fn for_path(&self, path: &str) -> &Policy {
+        if self.routes.is_empty() {
+            return &self.default;
+        }
+        let normalized = normalize_path(path);
         self.routes
             .iter()
-            .find(|(prefix, _)| prefix.covers(path))
+            .find(|(prefix, _)| prefix.covers(&normalized))
             .map_or(&self.default, |(_, cors)| cors)
     }
 
@@ -131,6 +141,61 @@ impl PolicySet {
     pub(crate) fn shadowing(&self, prefix: &Prefix) -> Option<String> {
         shadowed_by(self.routes.iter().map(|(p, _)| p), prefix)
     }
+}
+
+/// A request path as servers behind the policy route it: `%XX` escapes decoded (once),
+/// `;parameters` dropped from each segment, empty, `.` and `..` segments resolved. Borrowed
+/// when there is nothing to do, which is the case for every path a browser sends for an
+/// ordinary URL.
+pub(crate) fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !path.contains(['%', ';'])
+        && !path.contains("//")
+        && !path.split('/').any(|s| s == "." || s == "..");
+    if plain {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    // Decode escapes first: `%2F` is a slash, `%2e%2e` a dot segment, to the servers that decode.
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        let segment = segment.split(';').next().unwrap_or_default();
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() || decoded.ends_with('/') {
+        out.push('/');
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Why a route with `prefix` after `earlier` routes would never be used, if so.
@@ -157,6 +222,10 @@ pub(crate) fn path_problem(path: &str) -> Option<&'static str> {
         Some("a route's path starts with `/`.")
     } else if path.contains(['*', '?', '#']) || path.contains(char::is_whitespace) {
         Some("a route's path is a plain prefix: no wildcards, query, fragment or spaces; `/api` already covers `/api/…`.")
+    } else if path.trim_end_matches('/').is_empty() {
+        Some("a route with the path `/` covers every path, so the top-level policy would never be used: put its settings at the top level instead.")
+    } else if normalize_path(path).trim_end_matches('/') != path.trim_end_matches('/') {
+        Some("request paths are matched as servers read them (escapes decoded, `//` merged, `;…` dropped, `.` and `..` resolved), so this prefix never matches: write it in that form, e.g. /admin rather than /%61dmin or /a/../admin.")
     } else {
         None
     }
@@ -172,6 +241,12 @@ impl From<Policy> for PolicySet {
 mod tests {
     use super::*;
 
+    fn origin(o: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("origin", http::HeaderValue::from_str(o).unwrap());
+        h
+    }
+
     fn cors(origin: &str) -> Policy {
         Policy::builder().allow_origins([origin]).build().unwrap()
     }
@@ -183,10 +258,21 @@ mod tests {
             set.clone().route("api", cors("*")).unwrap_err().code(),
             ErrorCode::RoutePathInvalid
         );
-        assert_eq!(
-            set.clone().route("/api/*", cors("*")).unwrap_err().code(),
-            ErrorCode::RoutePathInvalid
-        );
+        for bad in [
+            "/api/*",
+            "/",
+            "//",
+            "/%61pi",
+            "/a//b",
+            "/a/../api",
+            "/api;v=1",
+        ] {
+            assert_eq!(
+                set.clone().route(bad, cors("*")).unwrap_err().code(),
+                ErrorCode::RoutePathInvalid,
+                "{bad}"
+            );
+        }
         let set = set.route("/api/", cors("*")).unwrap();
         let e = set.clone().route("/api/v1", cors("*")).unwrap_err();
         assert_eq!(e.code(), ErrorCode::RouteShadowed);
@@ -199,5 +285,56 @@ mod tests {
             set.route_prefixes().collect::<Vec<_>>(),
             ["/api", "/apiary"]
         );
+    }
+
+    /// The independent review's finding: a browser sends `/%61dmin`, `//admin` and `/admin;x`
+    /// as written, and servers route them to `/admin`; so does the route choice.
+    #[test]
+    fn spellings_servers_route_to_a_path_get_its_route() {
+        let admin = Policy::builder()
+            .allow_origins(["https://admin.example"])
+            .build()
+            .unwrap();
+        let set = PolicySet::single(cors("https://partner.example"))
+            .route("/admin", admin)
+            .unwrap();
+        let is_admin = |p: &str| {
+            set.for_path(p)
+                .decide(&http::Method::GET, &origin("https://admin.example"))
+                .headers()
+                .allow_origin()
+                .is_some()
+        };
+        for p in [
+            "/admin",
+            "/admin/users",
+            "/%61dmin/users",
+            "/%61%64%6D%69%6E",
+            "//admin/users",
+            "/admin;jsessionid=1/users",
+            "/x/../admin/users",
+            "/x/%2e%2e/admin",
+            "/./admin",
+            "%2Fadmin",
+        ] {
+            assert!(is_admin(p), "{p} should get the /admin route");
+        }
+        for p in [
+            "/ADMIN",
+            "/administrator",
+            "/api/admin",
+            "/",
+            "/%",
+            "/%zz/admin",
+        ] {
+            assert!(!is_admin(p), "{p} should not get the /admin route");
+        }
+        assert_eq!(normalize_path("/api/users"), "/api/users");
+        assert!(matches!(
+            normalize_path("/api/users"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(normalize_path("/a//b/"), "/a/b/");
+        assert_eq!(normalize_path("/.."), "/");
     }
 }
