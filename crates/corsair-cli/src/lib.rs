@@ -2,6 +2,7 @@
 //! `main.rs` only parses arguments and turns results into exit codes.
 
 pub mod check;
+pub mod demo;
 pub mod error;
 pub mod lint;
 pub mod net;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use corsair_cli::{check, error, lint, proxy};
+use corsair_cli::{check, demo, error, lint, proxy};
 
 /// Cross-Origin Resource Sharing, both sides, as browsers do it.
 #[derive(Parser, Debug)]
@@ -29,6 +29,9 @@ enum Command {
     ///
     /// Exit status: 0 clean, 1 problems found, 2 the file cannot be read.
     Lint(lint::Args),
+    /// The explainer's scenario, live: a page on one port calls an API on another, protected by
+    /// corsair; break the API's policy on purpose and watch the browser's verdict. Ctrl-C stops.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +39,6 @@ fn main() -> ExitCode {
         Command::Check(args) => check::main(args),
         Command::Proxy(args) => proxy::main(args),
         Command::Lint(args) => lint::main(args),
+        Command::Demo(args) => demo::main(args),
     })
 }
