@@ -9,6 +9,7 @@
 //! (WebDriver BiDi) needs a WebSocket client this workspace does not have.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -555,4 +556,218 @@ fn every_request_under_every_policy_in_chromium() {
         POLICIES.len(),
         dir.display()
     );
+}
+
+/// A colour of the form `#rrggbb` as linear-light relative luminance (WCAG 2).
+fn luminance(hex: &str) -> f64 {
+    let hex = hex.trim_start_matches('#');
+    assert_eq!(hex.len(), 6, "colour {hex} is not #rrggbb");
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+}
+
+fn contrast(a: &str, b: &str) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// The custom properties of the first `:root { … }` block at or after `from` in the CSS.
+fn root_colours(css: &str, from: usize) -> HashMap<String, String> {
+    let start = from + css[from..].find(":root {").unwrap();
+    let end = start + css[start..].find('}').unwrap();
+    css[start..end]
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.trim().strip_prefix("--")?.split_once(':')?;
+            Some((name.trim().to_owned(), value.trim().trim_end_matches(';').to_owned()))
+        })
+        .collect()
+}
+
+fn rgb(hex: &str) -> String {
+    let h = hex.trim_start_matches('#');
+    let c = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).unwrap();
+    format!("rgb({}, {}, {})", c(0), c(2), c(4))
+}
+
+#[test]
+fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
+    let css = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/demo/page.css"),
+    )
+    .unwrap();
+    let light = root_colours(&css, 0);
+    let dark_at = css.find("prefers-color-scheme: dark").unwrap();
+    let dark = root_colours(&css, dark_at);
+    // Text on the backgrounds it is used on: WCAG AA for normal text is 4.5:1.
+    let pairs = [
+        ("fg", "bg"),
+        ("fg", "surface"),
+        ("muted", "bg"),
+        ("muted", "surface"),
+        ("ok", "bg"),
+        ("bad", "bg"),
+        ("on-accent", "accent"),
+        ("on-mark", "mark"),
+    ];
+    for (scheme, colours) in [("light", &light), ("dark", &dark)] {
+        for (text, background) in pairs {
+            let ratio = contrast(&colours[text], &colours[background]);
+            assert!(
+                ratio >= 4.5,
+                "{scheme}: --{text} {} on --{background} {} has contrast {ratio:.2}, below 4.5",
+                colours[text],
+                colours[background]
+            );
+        }
+        // The focus ring is not text: 3:1 against the page (WCAG 1.4.11).
+        let ring = contrast(&colours["focus"], &colours["bg"]);
+        assert!(ring >= 3.0, "{scheme}: focus ring contrast {ring:.2}");
+    }
+
+    let demo = start_demo();
+    let driver = Driver::start();
+    driver.cmd(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 1100, "height": 1400})),
+    );
+    driver.goto(&demo.page);
+    driver.wait_for(
+        "the page to start",
+        "return document.body.dataset.ready === 'true'",
+    );
+
+    // The colours the browser uses are the CSS file's, in both schemes.
+    let body = "const s = getComputedStyle(document.body); return [s.color, s.backgroundColor];";
+    assert_eq!(
+        driver.js(body),
+        json!([rgb(&light["fg"]), rgb(&light["bg"])])
+    );
+
+    // Every control has a label a screen reader announces.
+    let controls = driver.js(
+        "return [...document.querySelectorAll('button, input, select, textarea')].map(el => ({
+           id: el.id,
+           label: ([...(el.labels || [])].map(l => l.textContent.trim()).join(' ')
+             || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' ? el.textContent.trim() : ''))
+         }));",
+    );
+    let controls = controls.as_array().unwrap();
+    // 6 policies, 5 preset requests, and the composer's 4 fields and its button.
+    assert_eq!(controls.len(), 16, "{controls:?}");
+    let unlabelled: Vec<&Value> = controls
+        .iter()
+        .filter(|c| c["label"].as_str().unwrap_or("").is_empty())
+        .collect();
+    assert!(unlabelled.is_empty(), "controls without a label: {unlabelled:?}");
+
+    // Tab reaches every control, in page order (a radio group is one stop: the checked radio),
+    // and the focused control shows a focus ring.
+    driver.js("document.activeElement.blur(); window.scrollTo(0, 0);");
+    let mut reached = Vec::new();
+    for _ in 0..40 {
+        driver.press("\u{E004}");
+        let focused = driver.js(
+            "const el = document.activeElement;
+             return { id: el.id, outline: getComputedStyle(el).outlineStyle };",
+        );
+        let id = focused["id"].as_str().unwrap_or("").to_owned();
+        if id.is_empty() || reached.contains(&id) {
+            if !reached.is_empty() {
+                break;
+            }
+            continue;
+        }
+        assert_ne!(
+            focused["outline"], "none",
+            "{id} shows no focus ring when focused from the keyboard"
+        );
+        reached.push(id);
+    }
+    let expected_order = [
+        "policy-correct",
+        "send-simple-get",
+        "send-post-json",
+        "send-put",
+        "send-delete-header",
+        "send-credentialed",
+        "c-method",
+        "c-header-name",
+        "c-header-value",
+        "c-credentials",
+        "send-composed",
+    ];
+    assert_eq!(reached, expected_order, "the tab order");
+
+    // The keyboard alone sends a request and switches the policy.
+    driver.js("document.getElementById('send-simple-get').focus()");
+    driver.press("\u{E007}");
+    driver.wait_for(
+        "Enter on a request button",
+        "return document.getElementById('result').dataset.state === 'done'",
+    );
+    driver.js("document.getElementById('policy-correct').focus()");
+    driver.press("\u{E015}"); // ArrowDown moves to and selects the next policy
+    driver.wait_for(
+        "ArrowDown in the policy group",
+        "return document.body.dataset.policy === 'origin-missing'",
+    );
+
+    // A phone-sized screen: nothing wider than the viewport.
+    driver.cmd(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 390, "height": 1600})),
+    );
+    let widths = driver.js(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+    );
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the page scrolls sideways on a phone: {widths}"
+    );
+    let dir = screenshots_dir();
+    driver.screenshot(&dir.join("phone.png"));
+
+    // Dark mode follows the user's preference.
+    driver.cmd(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]
+        }})),
+    );
+    assert_eq!(driver.js(body), json!([rgb(&dark["fg"]), rgb(&dark["bg"])]));
+    driver.screenshot(&dir.join("phone-dark.png"));
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error_naming_the_port_and_its_flag() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    for flag in ["--app-port", "--api-port"] {
+        let other = if flag == "--app-port" {
+            "--api-port"
+        } else {
+            "--app-port"
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(["demo", flag, &port, other, "0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("port {port} is taken ({flag} {port})")),
+            "{flag}: {stderr}"
+        );
+    }
 }
