@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
-# is missing (Debian's chromium and firefox-esr for the real-browser tests; varnish and nginx,
-# the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs every test.
+# is missing (Debian's chromium, its chromedriver and firefox-esr for the real-browser tests;
+# varnish and nginx, the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 missing=()
 have chromium || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 have firefox-esr || missing+=(firefox-esr)
 have varnishd || missing+=(varnish)
 have nginx || missing+=(nginx)

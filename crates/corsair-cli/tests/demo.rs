@@ -252,9 +252,11 @@ impl Driver {
         self.cmd(
             "POST",
             "/actions",
-            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
-            ]}]})),
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
+                ]}]}),
+            ),
         );
     }
 
@@ -277,10 +279,19 @@ impl Driver {
             .collect()
     }
 
-    fn screenshot(&self, file: &Path) {
-        let png = decode_base64(self.cmd("GET", "/screenshot", None).as_str().unwrap());
+    /// A screenshot of the page, or of the element `css` when given.
+    fn screenshot_of(&self, css: Option<&str>, file: &Path) {
+        let path = match css {
+            Some(css) => format!("/element/{}/screenshot", self.find(css)),
+            None => "/screenshot".to_owned(),
+        };
+        let png = decode_base64(self.cmd("GET", &path, None).as_str().unwrap());
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
         std::fs::write(file, png).unwrap();
+    }
+
+    fn screenshot(&self, file: &Path) {
+        self.screenshot_of(None, file);
     }
 }
 
@@ -418,7 +429,7 @@ fn every_request_under_every_policy_in_chromium() {
     driver.cmd(
         "POST",
         "/window/rect",
-        Some(json!({"width": 1100, "height": 2400})),
+        Some(json!({"width": 900, "height": 2400})),
     );
     driver.goto(&demo.page);
     driver.wait_for(
@@ -487,16 +498,25 @@ fn every_request_under_every_policy_in_chromium() {
             );
             check(
                 shown["predicted"] == shown["real"],
-                format!("prediction {} but the browser {}", shown["predicted"], shown["real"]),
+                format!(
+                    "prediction {} but the browser {}",
+                    shown["predicted"], shown["real"]
+                ),
             );
             check(
-                shown["verdict"].as_str().unwrap().contains(&format!("{want} by the browser")),
+                shown["verdict"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{want} by the browser")),
                 format!("verdict text {}", shown["verdict"]),
             );
             // How many requests the API saw: its log, shown on the page.
             check(
                 shown["received"] == received,
-                format!("the API received {} requests, expected {received}: {}", shown["received"], shown["log"]),
+                format!(
+                    "the API received {} requests, expected {received}: {}",
+                    shown["received"], shown["log"]
+                ),
             );
             match blocked {
                 Some(reason) => {
@@ -506,7 +526,10 @@ fn every_request_under_every_policy_in_chromium() {
                     );
                     check(
                         shown["messageShown"] == true && shown["message"] == message.as_str(),
-                        format!("page shows message {}, expected {message:?}", shown["message"]),
+                        format!(
+                            "page shows message {}, expected {message:?}",
+                            shown["message"]
+                        ),
                     );
                     // The browser's own console says the same.
                     check(
@@ -524,12 +547,17 @@ fn every_request_under_every_policy_in_chromium() {
                         "a console message is shown for an allowed request".to_owned(),
                     );
                     check(
-                        !console.iter().any(|line| line.contains("blocked by CORS policy")),
+                        !console
+                            .iter()
+                            .any(|line| line.contains("blocked by CORS policy")),
                         format!("the console reports a CORS error: {console:?}"),
                     );
                     check(
                         shown["exchanges"] == received,
-                        format!("{} exchanges shown, {received} expected", shown["exchanges"]),
+                        format!(
+                            "{} exchanges shown, {received} expected",
+                            shown["exchanges"]
+                        ),
                     );
                 }
             }
@@ -543,6 +571,12 @@ fn every_request_under_every_policy_in_chromium() {
             );
         }
         driver.screenshot(&dir.join(format!("{policy}.png")));
+        // The parts the README shows: the policy panel, and the last request's result.
+        driver.screenshot_of(
+            Some("#policy-panel"),
+            &dir.join(format!("{policy}-panel.png")),
+        );
+        driver.screenshot_of(Some("#result"), &dir.join(format!("{policy}-result.png")));
     }
     assert!(
         failures.is_empty(),
@@ -586,7 +620,10 @@ fn root_colours(css: &str, from: usize) -> HashMap<String, String> {
         .lines()
         .filter_map(|l| {
             let (name, value) = l.trim().strip_prefix("--")?.split_once(':')?;
-            Some((name.trim().to_owned(), value.trim().trim_end_matches(';').to_owned()))
+            Some((
+                name.trim().to_owned(),
+                value.trim().trim_end_matches(';').to_owned(),
+            ))
         })
         .collect()
 }
@@ -599,10 +636,9 @@ fn rgb(hex: &str) -> String {
 
 #[test]
 fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
-    let css = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/demo/page.css"),
-    )
-    .unwrap();
+    let css =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/demo/page.css"))
+            .unwrap();
     let light = root_colours(&css, 0);
     let dark_at = css.find("prefers-color-scheme: dark").unwrap();
     let dark = root_colours(&css, dark_at);
@@ -645,6 +681,13 @@ fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
         "return document.body.dataset.ready === 'true'",
     );
 
+    // Offline: everything the page loads comes from its own origin (no CDN).
+    let foreign = driver.js(
+        "return performance.getEntriesByType('resource').map(e => e.name)
+           .filter(n => !n.startsWith(location.origin + '/'));",
+    );
+    assert_eq!(foreign, json!([]), "the page loads from elsewhere");
+
     // The colours the browser uses are the CSS file's, in both schemes.
     let body = "const s = getComputedStyle(document.body); return [s.color, s.backgroundColor];";
     assert_eq!(
@@ -667,7 +710,10 @@ fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
         .iter()
         .filter(|c| c["label"].as_str().unwrap_or("").is_empty())
         .collect();
-    assert!(unlabelled.is_empty(), "controls without a label: {unlabelled:?}");
+    assert!(
+        unlabelled.is_empty(),
+        "controls without a label: {unlabelled:?}"
+    );
 
     // Tab reaches every control, in page order (a radio group is one stop: the checked radio),
     // and the focused control shows a focus ring.
@@ -675,10 +721,8 @@ fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
     let mut reached = Vec::new();
     for _ in 0..40 {
         driver.press("\u{E004}");
-        let focused = driver.js(
-            "const el = document.activeElement;
-             return { id: el.id, outline: getComputedStyle(el).outlineStyle };",
-        );
+        let focused = driver.js("const el = document.activeElement;
+             return { id: el.id, outline: getComputedStyle(el).outlineStyle };");
         let id = focused["id"].as_str().unwrap_or("").to_owned();
         if id.is_empty() || reached.contains(&id) {
             if !reached.is_empty() {
@@ -727,9 +771,8 @@ fn the_page_is_labelled_keyboard_reachable_readable_and_dark_aware() {
         "/window/rect",
         Some(json!({"width": 390, "height": 1600})),
     );
-    let widths = driver.js(
-        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
-    );
+    let widths = driver
+        .js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];");
     assert!(
         widths[0].as_u64() <= widths[1].as_u64(),
         "the page scrolls sideways on a phone: {widths}"

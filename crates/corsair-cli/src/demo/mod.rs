@@ -143,7 +143,9 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
                     Ok(mut child) => {
                         std::thread::spawn(move || child.wait());
                     }
-                    Err(e) => println!("--open: could not run xdg-open ({e}); open {page} yourself"),
+                    Err(e) => {
+                        println!("--open: could not run xdg-open ({e}); open {page} yourself")
+                    }
                 }
             }
             None => println!("--open: xdg-open is not installed here; open {page} yourself"),
@@ -157,8 +159,8 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
                 .map_err(|e| Error::System(format!("cannot listen: {e}")))
         };
         let (app, api) = (tokio_listener(app)?, tokio_listener(api)?);
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::System(format!("signals: {e}")))?;
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| Error::System(format!("signals: {e}")))?;
         let app = axum::serve(app, server::app(demo.clone()));
         let api = axum::serve(api, server::api(demo));
         tokio::select! {

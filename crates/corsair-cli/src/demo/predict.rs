@@ -85,7 +85,12 @@ pub fn predict(
         let response = answer
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         exchanges.push(Exchange {
             preflight: out.preflight,
@@ -131,7 +136,11 @@ fn shell_word(s: &str) -> String {
 
 /// The `corsair check` command that makes the same requests from a terminal.
 pub fn check_command(origin: &str, url: &str, request: &PageRequest) -> String {
-    let mut cmd = format!("corsair check {} --origin {}", shell_word(url), shell_word(origin));
+    let mut cmd = format!(
+        "corsair check {} --origin {}",
+        shell_word(url),
+        shell_word(origin)
+    );
     if !request.method.eq_ignore_ascii_case("GET") {
         cmd.push_str(" -X ");
         cmd.push_str(&shell_word(&request.method));
@@ -154,9 +163,8 @@ pub fn check_command(origin: &str, url: &str, request: &PageRequest) -> String {
 
 /// The prediction as the page reads it.
 pub fn to_json(p: &Prediction) -> Value {
-    let pairs = |v: &[(String, String)]| -> Vec<Value> {
-        v.iter().map(|(n, v)| json!([n, v])).collect()
-    };
+    let pairs =
+        |v: &[(String, String)]| -> Vec<Value> { v.iter().map(|(n, v)| json!([n, v])).collect() };
     let exchanges: Vec<Value> = p
         .exchanges
         .iter()

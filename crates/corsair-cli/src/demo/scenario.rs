@@ -242,7 +242,7 @@ pub fn lesson(scenario: Scenario, origin: &str) -> Lesson {
             "# was allow_headers = [\"Content-Type\"]\nallow_headers = [\"Content-Type\", \"X-Request-Id\"]".to_owned(),
         ),
         Scenario::WildcardWithCredentials => (
-            "The server sends Access-Control-Allow-Origin: * with Access-Control-Allow-Credentials: true. Browsers refuse * for a request with credentials, so the credentialed request is blocked; requests without credentials work. corsair refuses to build this policy (error credentials-with-any-origin), so the demo's API serves these headers by hand, as a misconfigured server would.",
+            "The server sends Access-Control-Allow-Origin: * with Access-Control-Allow-Credentials: true. Browsers refuse * for a request with credentials, so the credentialed request is blocked; requests without credentials work. corsair refuses to build this policy (error credentials-with-any-origin).",
             "credentialed",
             format!("// corsair refuses .allow_origins([\"*\"]).allow_credentials(true); name the origins:\n.allow_origins([\"{origin}\"])\n.allow_credentials(true)"),
             format!("# `corsair lint` reports allow_origins = [\"*\"] with credentials; name the origins:\nallow_origins = [\"{origin}\"]\nallow_credentials = true"),
@@ -327,6 +327,9 @@ mod tests {
         );
         let a = Scenario::MethodMissing.answer(p.as_ref(), &m, &h);
         assert_eq!(a.decision, "refused: method-not-allowed");
-        assert_eq!(a.headers["access-control-allow-methods"], "GET, POST, DELETE");
+        assert_eq!(
+            a.headers["access-control-allow-methods"],
+            "GET, POST, DELETE"
+        );
     }
 }

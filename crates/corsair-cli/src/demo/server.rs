@@ -112,7 +112,10 @@ impl Demo {
 pub fn app(demo: Arc<Demo>) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/page.css", get(|| asset(PAGE_CSS, "text/css; charset=utf-8")))
+        .route(
+            "/page.css",
+            get(|| asset(PAGE_CSS, "text/css; charset=utf-8")),
+        )
         .route(
             "/page.js",
             get(|| asset(PAGE_JS, "text/javascript; charset=utf-8")),
@@ -164,9 +167,9 @@ async fn endpoint() -> Json<Value> {
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Value {
-    headers
-        .get(name)
-        .map_or(Value::Null, |v| String::from_utf8_lossy(v.as_bytes()).into())
+    headers.get(name).map_or(Value::Null, |v| {
+        String::from_utf8_lossy(v.as_bytes()).into()
+    })
 }
 
 async fn gate(State(demo): State<Arc<Demo>>, req: Request, next: Next) -> Response {
@@ -253,16 +256,16 @@ fn credentials_name(c: Credentials) -> &'static str {
     }
 }
 
-fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, Response> {
+fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, String> {
     body.get(name)
         .and_then(Value::as_str)
-        .ok_or_else(|| bad(format!("the JSON body needs a string {name:?}")))
+        .ok_or_else(|| format!("the JSON body needs a string {name:?}"))
 }
 
 async fn switch(State(demo): State<Arc<Demo>>, Json(body): Json<Value>) -> Response {
     let (name, origin) = match (field(&body, "policy"), field(&body, "origin")) {
         (Ok(n), Ok(o)) => (n, o),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return bad(e),
     };
     let Some(scenario) = Scenario::from_name(name) else {
         return bad(format!("{name:?} is not one of the demo's policies"));
@@ -302,7 +305,7 @@ async fn predict_endpoint(State(demo): State<Arc<Demo>>, Json(body): Json<Value>
         field(&body, "credentials"),
     ) {
         (Ok(u), Ok(o), Ok(m), Ok(c)) => (u, o, m, c),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return e,
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return bad(e),
     };
     let credentials: Credentials = match credentials.parse() {
         Ok(c) => c,
@@ -314,7 +317,10 @@ async fn predict_endpoint(State(demo): State<Arc<Demo>>, Json(body): Json<Value>
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice)
     {
-        match (pair.get(0).and_then(Value::as_str), pair.get(1).and_then(Value::as_str)) {
+        match (
+            pair.get(0).and_then(Value::as_str),
+            pair.get(1).and_then(Value::as_str),
+        ) {
             (Some(n), Some(v)) => headers.push((n.to_owned(), v.to_owned())),
             _ => return bad("headers must be a list of [name, value] pairs of strings"),
         }
@@ -325,7 +331,13 @@ async fn predict_endpoint(State(demo): State<Arc<Demo>>, Json(body): Json<Value>
         credentials,
     };
     let current = demo.current();
-    match predict(current.scenario, current.policy.as_ref(), origin, url, &request) {
+    match predict(
+        current.scenario,
+        current.policy.as_ref(),
+        origin,
+        url,
+        &request,
+    ) {
         Ok(p) => {
             let mut v = to_json(&p);
             v["check"] = check_command(origin, url, &request).into();
@@ -370,8 +382,17 @@ mod tests {
 
     #[test]
     fn the_api_origin_keeps_the_page_host_and_takes_the_api_port() {
-        assert_eq!(api_origin("http://localhost:8000", 9000), "http://localhost:9000");
-        assert_eq!(api_origin("http://127.0.0.1:41234", 9), "http://127.0.0.1:9");
-        assert_eq!(api_origin("http://localhost", 9000), "http://localhost:9000");
+        assert_eq!(
+            api_origin("http://localhost:8000", 9000),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            api_origin("http://127.0.0.1:41234", 9),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            api_origin("http://localhost", 9000),
+            "http://localhost:9000"
+        );
     }
 }
