@@ -1,12 +1,11 @@
-//! `corsair demo` in a real browser: headless Chromium driven through WebDriver (Debian's
-//! chromedriver, spoken to with plain HTTP and JSON). Every request of the page is clicked under
-//! every policy; what the page shows is checked against what the browser did (the real fetch's
-//! outcome and the real console message) and against hand-written expectations. A screenshot
-//! per policy goes to target/demo-screenshots/. The page's accessibility basics are checked:
-//! labels, keyboard focus order, and the contrast of its colours, computed from its CSS.
-//!
-//! Firefox ESR is not covered: Debian ships no geckodriver, and Firefox's own remote protocol
-//! (WebDriver BiDi) needs a WebSocket client this workspace does not have.
+//! `corsair demo` in real browsers: headless Chromium driven through WebDriver (Debian's
+//! chromedriver, spoken to with plain HTTP and JSON), and Firefox ESR through Marionette, its own
+//! remote protocol (Debian ships no geckodriver; Marionette is what geckodriver itself speaks).
+//! Every request of the page is clicked under every policy; what the page shows is checked
+//! against what the browser did (the real fetch's outcome, the requests that reached the API,
+//! and in Chromium its own console message) and against hand-written expectations. A screenshot
+//! per policy goes to target/demo-screenshots/. The page's accessibility basics are checked in
+//! Chromium: labels, keyboard focus order, and the contrast of its colours, computed from its CSS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::collections::HashMap;
@@ -218,34 +217,12 @@ impl Driver {
         v["value"].clone()
     }
 
-    fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    fn js(&self, script: &str) -> Value {
-        self.cmd(
-            "POST",
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-    }
-
     fn find(&self, css: &str) -> String {
-        let v = self.cmd(
+        element_id(&self.cmd(
             "POST",
             "/element",
             Some(json!({ "using": "css selector", "value": css })),
-        );
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_owned()
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        ))
     }
 
     fn press(&self, key: &str) {
@@ -260,38 +237,252 @@ impl Driver {
         );
     }
 
+    fn screenshot(&self, file: &Path) {
+        self.screenshot_of(None, file);
+    }
+}
+
+/// A WebDriver element reference's id.
+fn element_id(v: &Value) -> String {
+    v.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned()
+}
+
+/// What the page tests need from a browser under remote control.
+trait Remote {
+    fn name(&self) -> &'static str;
+    fn goto(&self, url: &str);
+    fn js(&self, script: &str) -> Value;
+    fn click(&self, css: &str);
+    /// A base64 PNG of the page, or of the element `css` when given.
+    fn screenshot_base64(&self, css: Option<&str>) -> String;
+    /// The console's messages since the last call, where the browser gives them (Chromium).
+    fn console(&self) -> Option<Vec<String>>;
+
     fn wait_for(&self, what: &str, script: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.js(script) != true {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}",
+                self.name()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// The browser's console since the last call.
-    fn console(&self) -> Vec<String> {
-        self.cmd("POST", "/se/log", Some(json!({ "type": "browser" })))
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|e| e["message"].as_str().map(str::to_owned))
-            .collect()
+    fn screenshot_of(&self, css: Option<&str>, file: &Path) {
+        let png = decode_base64(&self.screenshot_base64(css));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+        std::fs::write(file, png).unwrap();
+    }
+}
+
+impl Remote for Driver {
+    fn name(&self) -> &'static str {
+        "chromium"
     }
 
-    /// A screenshot of the page, or of the element `css` when given.
-    fn screenshot_of(&self, css: Option<&str>, file: &Path) {
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn screenshot_base64(&self, css: Option<&str>) -> String {
         let path = match css {
             Some(css) => format!("/element/{}/screenshot", self.find(css)),
             None => "/screenshot".to_owned(),
         };
-        let png = decode_base64(self.cmd("GET", &path, None).as_str().unwrap());
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-        std::fs::write(file, png).unwrap();
+        self.cmd("GET", &path, None).as_str().unwrap().to_owned()
     }
 
-    fn screenshot(&self, file: &Path) {
-        self.screenshot_of(None, file);
+    fn console(&self) -> Option<Vec<String>> {
+        let entries = self.cmd("POST", "/se/log", Some(json!({ "type": "browser" })));
+        Some(
+            entries
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+}
+
+// ---- Firefox ESR through Marionette, its own remote protocol (Debian has no geckodriver):
+// length-prefixed JSON over TCP, the WebDriver commands geckodriver itself sends ----
+
+struct Marionette {
+    conn: std::sync::Mutex<(BufReader<TcpStream>, u64)>,
+    _process: Reaper,
+    _profile: TempDir,
+}
+
+fn firefox() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("firefox-esr"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "firefox-esr is not installed; this test needs it: apt-get install -y firefox-esr \
+                 (scripts/test.sh does it)"
+            )
+        })
+}
+
+fn read_message(reader: &mut BufReader<TcpStream>) -> Value {
+    let mut len = Vec::new();
+    reader.read_until(b':', &mut len).unwrap();
+    len.pop();
+    let len: usize = String::from_utf8(len).unwrap().trim().parse().unwrap();
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+impl Marionette {
+    fn start() -> Marionette {
+        let exe = firefox();
+        let port = free_port();
+        let profile = TempDir(std::env::temp_dir().join(format!(
+            "corsair-demo-firefox-{}-{port}",
+            std::process::id()
+        )));
+        std::fs::create_dir_all(&profile.0).unwrap();
+        std::fs::write(
+            profile.0.join("user.js"),
+            format!(
+                r#"user_pref("marionette.port", {port});
+user_pref("network.dns.disableIPv6", true);
+user_pref("network.proxy.type", 0);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("app.update.enabled", false);
+user_pref("app.normandy.enabled", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("extensions.update.enabled", false);
+"#
+            ),
+        )
+        .unwrap();
+        let process = Reaper(
+            Command::new(exe)
+                .args(["--headless", "--marionette", "--no-remote", "--profile"])
+                .arg(&profile.0)
+                .arg("about:blank")
+                .env("MOZ_CRASHREPORTER_DISABLE", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let stream = loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "firefox's Marionette did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        let hello = read_message(&mut reader);
+        assert_eq!(hello["marionetteProtocol"], 3, "{hello}");
+        let m = Marionette {
+            conn: std::sync::Mutex::new((reader, 0)),
+            _process: process,
+            _profile: profile,
+        };
+        m.call("WebDriver:NewSession", json!({"capabilities": {}}));
+        m
+    }
+
+    /// Sends a command; returns its result, panicking on an error.
+    fn call(&self, name: &str, params: Value) -> Value {
+        let mut conn = self.conn.lock().unwrap();
+        conn.1 += 1;
+        let id = conn.1;
+        let body = json!([0, id, name, params]).to_string();
+        let stream = conn.0.get_mut();
+        write!(stream, "{}:{body}", body.len()).unwrap();
+        loop {
+            let reply = read_message(&mut conn.0);
+            if reply[0] == 1 && reply[1] == id {
+                assert!(reply[2].is_null(), "Marionette {name}: {}", reply[2]);
+                return reply[3].clone();
+            }
+        }
+    }
+}
+
+impl Remote for Marionette {
+    fn name(&self) -> &'static str {
+        "firefox"
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("WebDriver:Navigate", json!({ "url": url }));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.call(
+            "WebDriver:ExecuteScript",
+            json!({ "script": script, "args": [] }),
+        )["value"]
+            .clone()
+    }
+
+    fn click(&self, css: &str) {
+        let found = self.call(
+            "WebDriver:FindElement",
+            json!({ "using": "css selector", "value": css }),
+        );
+        let id = element_id(&found["value"]);
+        self.call("WebDriver:ElementClick", json!({ "id": id }));
+    }
+
+    fn screenshot_base64(&self, css: Option<&str>) -> String {
+        let mut params = json!({});
+        if let Some(css) = css {
+            let found = self.call(
+                "WebDriver:FindElement",
+                json!({ "using": "css selector", "value": css }),
+            );
+            params["id"] = element_id(&found["value"]).into();
+        }
+        self.call("WebDriver:TakeScreenshot", params)["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn console(&self) -> Option<Vec<String>> {
+        None
     }
 }
 
@@ -431,6 +622,23 @@ fn every_request_under_every_policy_in_chromium() {
         "/window/rect",
         Some(json!({"width": 900, "height": 2400})),
     );
+    exercise(&driver, &demo, "");
+}
+
+#[test]
+fn every_request_under_every_policy_in_firefox() {
+    let demo = start_demo();
+    let firefox = Marionette::start();
+    firefox.call(
+        "WebDriver:SetWindowRect",
+        json!({"width": 900, "height": 2400}),
+    );
+    exercise(&firefox, &demo, "firefox-");
+}
+
+/// Clicks every request under every policy in `driver`'s browser; screenshots are named
+/// `{prefix}{policy}.png`.
+fn exercise(driver: &dyn Remote, demo: &Demo, prefix: &str) {
     driver.goto(&demo.page);
     driver.wait_for(
         "the page to start",
@@ -476,7 +684,7 @@ fn every_request_under_every_policy_in_chromium() {
             );
             let console = driver.console();
             let (blocked, received) = expected(policy, request);
-            let what = format!("{request} under {policy}");
+            let what = format!("{}: {request} under {policy}", driver.name());
             let mut check = |ok: bool, msg: String| {
                 if !ok {
                     failures.push(format!("{what}: {msg}"));
@@ -531,11 +739,13 @@ fn every_request_under_every_policy_in_chromium() {
                             shown["message"]
                         ),
                     );
-                    // The browser's own console says the same.
-                    check(
-                        console.iter().any(|line| line.contains(&message)),
-                        format!("the console does not say {message:?}: {console:?}"),
-                    );
+                    // The browser's own console says the same (Chromium's words: Chromium only).
+                    if let Some(console) = &console {
+                        check(
+                            console.iter().any(|line| line.contains(&message)),
+                            format!("the console does not say {message:?}: {console:?}"),
+                        );
+                    }
                     check(
                         shown["marked"].as_array().is_some_and(|m| !m.is_empty()),
                         "no deciding header marked".to_owned(),
@@ -546,12 +756,12 @@ fn every_request_under_every_policy_in_chromium() {
                         shown["messageShown"] == false,
                         "a console message is shown for an allowed request".to_owned(),
                     );
-                    check(
-                        !console
-                            .iter()
-                            .any(|line| line.contains("blocked by CORS policy")),
-                        format!("the console reports a CORS error: {console:?}"),
-                    );
+                    if let Some(console) = &console {
+                        check(
+                            !console.iter().any(|l| l.contains("blocked by CORS policy")),
+                            format!("the console reports a CORS error: {console:?}"),
+                        );
+                    }
                     check(
                         shown["exchanges"] == received,
                         format!(
@@ -570,13 +780,16 @@ fn every_request_under_every_policy_in_chromium() {
                 format!("check command {command:?}"),
             );
         }
-        driver.screenshot(&dir.join(format!("{policy}.png")));
+        driver.screenshot_of(None, &dir.join(format!("{prefix}{policy}.png")));
         // The parts the README shows: the policy panel, and the last request's result.
         driver.screenshot_of(
             Some("#policy-panel"),
-            &dir.join(format!("{policy}-panel.png")),
+            &dir.join(format!("{prefix}{policy}-panel.png")),
         );
-        driver.screenshot_of(Some("#result"), &dir.join(format!("{policy}-result.png")));
+        driver.screenshot_of(
+            Some("#result"),
+            &dir.join(format!("{prefix}{policy}-result.png")),
+        );
     }
     assert!(
         failures.is_empty(),
@@ -585,7 +798,8 @@ fn every_request_under_every_policy_in_chromium() {
         failures.join("\n")
     );
     println!(
-        "demo: {} requests x {} policies agree; screenshots in {}",
+        "demo ({}): {} requests x {} policies agree; screenshots in {}",
+        driver.name(),
         REQUESTS.len(),
         POLICIES.len(),
         dir.display()
