@@ -1028,3 +1028,80 @@ fn a_taken_port_is_a_clear_error_naming_the_port_and_its_flag() {
         );
     }
 }
+
+/// Runs `corsair demo --open` with `PATH` set to `path`; returns its first `n` lines of output.
+fn demo_open_with_path(path: &Path, n: usize) -> Vec<String> {
+    let mut child = Reaper(
+        Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(["demo", "--open", "--app-port", "0", "--api-port", "0"])
+            .env("PATH", path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..n {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the demo stopped after --open: {lines:?}"
+    );
+    lines
+}
+
+#[test]
+fn open_runs_xdg_open_with_the_page_and_says_so_when_there_is_none() {
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("corsair-demo-open-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+
+    // No xdg-open: the demo says so and keeps serving.
+    let lines = demo_open_with_path(&dir.0, 5);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("xdg-open is not installed here")),
+        "{lines:?}"
+    );
+
+    // A stand-in xdg-open records what it was asked to open: the page's URL.
+    let record = dir.0.join("opened");
+    let fake = dir.0.join("xdg-open");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", record.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+    let path = std::env::join_paths([
+        dir.0.clone(),
+        PathBuf::from("/bin"),
+        PathBuf::from("/usr/bin"),
+    ])
+    .unwrap();
+    let lines = demo_open_with_path(Path::new(&path), 4);
+    let page = lines
+        .iter()
+        .find_map(|l| {
+            l.split_once("app origin):")
+                .map(|(_, url)| url.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no page URL in {lines:?}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !record.is_file() {
+        assert!(Instant::now() < deadline, "xdg-open was not run: {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(std::fs::read_to_string(&record).unwrap().trim(), page);
+}

@@ -61,7 +61,8 @@ impl Demo {
     /// The demo's state, serving the correct policy for a page at `http://localhost:APP_PORT`.
     ///
     /// # Errors
-    /// When the port makes an origin corsair refuses (it cannot: any port is valid).
+    /// When corsair refuses the correct policy for `http://localhost:APP_PORT` (a bug: every
+    /// loopback origin is accepted), with corsair's message.
     pub fn new(app_port: u16, api_port: u16) -> Result<Arc<Demo>, String> {
         let origin = format!("http://localhost:{app_port}");
         let policy = Scenario::Correct
