@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use corsair_cli::{check, demo, error, lint, proxy};
+use corsair_cli::{audit, check, demo, error, lint, proxy};
 
 /// Cross-Origin Resource Sharing, both sides, as browsers do it.
 #[derive(Parser, Debug)]
@@ -32,6 +32,12 @@ enum Command {
     /// The explainer's scenario, live: a page on one port calls an API on another, protected by
     /// corsair; break the API's policy on purpose and watch the browser's verdict. Ctrl-C stops.
     Demo(demo::Args),
+    /// Probe a live server with crafted origins; report what a browser would let an attacker's
+    /// page read, with the evidence and the fix.
+    ///
+    /// Exit status: 0 clean (or low findings only), 1 a finding of medium severity or above,
+    /// 2 usage or network error.
+    Audit(audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +46,6 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::main(args),
         Command::Lint(args) => lint::main(args),
         Command::Demo(args) => demo::main(args),
+        Command::Audit(args) => audit::main(args),
     })
 }

@@ -14,6 +14,8 @@
 //! - `config` (feature `serde`): policy files in TOML, read into a [`PolicySet`].
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
 //!   Chromium's console messages.
+//! - [`audit`]: finding CORS misconfigurations in a live server's answers, judged by what a
+//!   browser would let an attacker's page read (the classes, probes and verdicts; no I/O).
 //! - [`origin`]: request origins, parsed as browsers serialize them.
 //!
 //! # Example: the explainer's server
@@ -49,6 +51,7 @@
 //! println!("{err}");
 //! ```
 
+pub mod audit;
 pub mod browser;
 #[cfg(feature = "serde")]
 pub mod config;

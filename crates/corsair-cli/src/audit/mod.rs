@@ -1,0 +1,191 @@
+//! `corsair audit`: probe a live server with crafted origins and report what a browser would let
+//! an attacker's page read. The classes, probes and verdicts are the library's
+//! (`corsair::audit`); this module sends the requests, bounded and paced, and prints.
+
+mod render;
+
+use std::time::Duration;
+
+use corsair::audit::{conclude, Audit, Finding, Severity};
+use http::HeaderMap;
+
+use crate::error::{self, Error, Verdict};
+use crate::net;
+
+pub use render::{human, json};
+
+/// The `User-Agent` of every request the audit sends.
+pub const USER_AGENT: &str = concat!("corsair-audit/", env!("CARGO_PKG_VERSION"));
+
+/// `corsair audit`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The URL to audit (an API endpoint).
+    pub url: String,
+    /// An origin whose pages legitimately call the API, e.g. https://app.example.com;
+    /// repeatable. Trusted origins (and the target's own) are never reported.
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    pub origins: Vec<String>,
+    /// The method the site's pages use.
+    #[arg(long, short = 'X', default_value = "GET")]
+    pub method: String,
+    /// A request header the site's pages set, 'Name: value'; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Report only what an attacker reads or sends with the victim's cookies.
+    #[arg(long)]
+    pub credentials: bool,
+    /// The most requests to send; probes beyond it are skipped and counted.
+    #[arg(long, default_value = "100", value_parser = positive)]
+    pub max_requests: usize,
+    /// Requests per second, at most.
+    #[arg(long, default_value = "10", value_parser = rate)]
+    pub rate: f64,
+    /// Seconds each request may take.
+    #[arg(long, default_value = "10", value_parser = error::seconds)]
+    pub timeout: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a positive whole number")),
+    }
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second, such as 10 or 0.5"
+        )),
+    }
+}
+
+/// What an audit found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The target URL.
+    pub target: String,
+    /// The findings, one per class.
+    pub findings: Vec<Finding>,
+    /// The requests sent.
+    pub requests: usize,
+    /// Probes not sent for lack of budget (`--max-requests`).
+    pub skipped: usize,
+}
+
+impl Report {
+    /// Fail (exit status 1) when a finding of medium severity or above exists.
+    pub fn verdict(&self) -> Verdict {
+        if self.findings.iter().any(|f| f.severity >= Severity::Medium) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+/// Runs `corsair audit` and prints its report.
+///
+/// # Errors
+/// Bad arguments or a network failure: one line, exit status 2.
+pub fn main(args: Args) -> Result<Verdict, Error> {
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
+        };
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let audit = Audit::new(&args.url, &args.origins)
+        .and_then(|a| a.with_request(&args.method, headers))
+        .map_err(|e| Error::Usage(e.0))?
+        .cookies_only(args.credentials);
+    let client = net::client();
+    let pace = Pace::new(args.rate);
+    let report = error::runtime(false)?.block_on(run(
+        &audit,
+        &client,
+        &pace,
+        args.max_requests,
+        args.timeout,
+    ))?;
+    if args.json {
+        println!("{}", render::json(&report));
+    } else {
+        print!("{}", render::human(&report));
+    }
+    Ok(report.verdict())
+}
+
+/// A rate limit shared by every request of a run: each request waits for its turn.
+#[derive(Debug)]
+pub struct Pace {
+    interval: Duration,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pace {
+    /// At most `per_second` requests per second.
+    pub fn new(per_second: f64) -> Pace {
+        Pace {
+            interval: Duration::from_secs_f64((1.0 / per_second).min(error::MAX_SECONDS)),
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Waits until the next request may go.
+    pub async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        let now = tokio::time::Instant::now();
+        let at = next.map_or(now, |n| n.max(now));
+        *next = Some(at + self.interval);
+        drop(next);
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Audits one target: sends every probe's requests within the budget, paced, and concludes.
+///
+/// # Errors
+/// A network failure, naming the URL.
+pub async fn run(
+    audit: &Audit,
+    client: &net::HttpClient,
+    pace: &Pace,
+    max_requests: usize,
+    timeout: Duration,
+) -> Result<Report, Error> {
+    let mut findings = Vec::new();
+    let mut sent = 0;
+    let mut skipped = 0;
+    for probe in audit.probes() {
+        let mut answers: Vec<(u16, HeaderMap)> = Vec::new();
+        while let Some(req) = audit.next_request(&probe, &answers) {
+            if sent >= max_requests {
+                break;
+            }
+            let mut headers = req.headers;
+            headers.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
+            pace.wait().await;
+            sent += 1;
+            let head = net::send(client, &req.method, &req.url, &headers, timeout).await?;
+            answers.push((head.status.as_u16(), head.headers));
+        }
+        if answers.is_empty() && sent >= max_requests {
+            skipped += 1;
+            continue;
+        }
+        findings.extend(audit.judge(&probe, &answers));
+    }
+    Ok(Report {
+        target: audit.target().to_owned(),
+        findings: conclude(findings),
+        requests: sent,
+        skipped,
+    })
+}

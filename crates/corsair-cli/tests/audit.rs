@@ -1,0 +1,478 @@
+//! `corsair audit` as a user runs it, against one local server with an endpoint per
+//! misconfiguration, each written the way real code gets it wrong, and correct endpoints
+//! (corsair's own middleware with a strict policy, and a public `*` API). The expected ids are
+//! written by hand, per endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, options};
+use axum::Router;
+use corsair::tower::CorsLayer;
+use corsair::Policy;
+
+const TRUSTED: &str = "https://app.target.example";
+
+fn origin(h: &HeaderMap) -> Option<String> {
+    h.get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The answer of an endpoint that decided to allow `origin` with cookies.
+fn grant(origin: &str, vary: bool) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "access-control-allow-origin",
+        HeaderValue::from_str(origin).unwrap(),
+    );
+    h.insert(
+        "access-control-allow-credentials",
+        HeaderValue::from_static("true"),
+    );
+    if vary {
+        h.insert("vary", HeaderValue::from_static("Origin"));
+    }
+    (h, "{\"secret\":42}").into_response()
+}
+
+fn refuse(vary: bool) -> Response {
+    let mut h = HeaderMap::new();
+    if vary {
+        h.insert("vary", HeaderValue::from_static("Origin"));
+    }
+    (h, "{\"secret\":42}").into_response()
+}
+
+/// An endpoint that grants the origins `allowed` says yes to, with cookies and `Vary: Origin`.
+fn checked(allowed: fn(&str) -> bool) -> axum::routing::MethodRouter {
+    get(move |h: HeaderMap| async move {
+        match origin(&h) {
+            Some(o) if allowed(&o) => grant(&o, true),
+            _ => refuse(true),
+        }
+    })
+}
+
+/// The host as a naive parser reads it: up to the first character that is not a letter, a
+/// digit, a dot or a hyphen.
+fn naive_host(origin: &str) -> &str {
+    let rest = origin.strip_prefix("https://").unwrap_or("");
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn unescaped() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new("^https://app.target.example$").unwrap())
+}
+
+/// What the server saw on `/count`: the requests and their user agents.
+#[derive(Default)]
+struct Seen {
+    count: AtomicUsize,
+    agents: Mutex<Vec<String>>,
+}
+
+async fn server(seen: Arc<Seen>) -> String {
+    let strict = Policy::builder()
+        .allow_origins([TRUSTED])
+        .allow_methods(["GET", "POST", "PUT"])
+        .allow_headers(["content-type"])
+        .allow_credentials(true)
+        .build()
+        .unwrap();
+    let public = Policy::builder().allow_origins(["*"]).build().unwrap();
+    let app = Router::new()
+        // Reflects whatever it is sent.
+        .route("/reflect", checked(|_| true))
+        // "null" in the list, for local files.
+        .route("/null", checked(|o| o == TRUSTED || o == "null"))
+        // origin.startswith(TRUSTED)
+        .route("/prefix", checked(|o| o.starts_with(TRUSTED)))
+        // origin.endswith("target.example")
+        .route("/suffix", checked(|o| o.ends_with("target.example")))
+        // `origin in "https://app.target.example https://admin.target.example"`: a string, not a list
+        .route(
+            "/substring",
+            checked(|o| "https://app.target.example https://admin.target.example".contains(o)),
+        )
+        // re.match("^https://app.target.example$", origin)
+        .route("/regex", checked(|o| unescaped().is_match(o)))
+        // A host cut at the first character a hostname "cannot" have.
+        .route(
+            "/special",
+            checked(|o| naive_host(o) == "app.target.example"),
+        )
+        // The host compared, the scheme forgotten.
+        .route(
+            "/insecure",
+            checked(|o| o.split_once("://").map(|(_, h)| h) == Some("app.target.example")),
+        )
+        // Every https subdomain, with cookies.
+        .route(
+            "/subdomains",
+            checked(|o| o.starts_with("https://") && o.ends_with(".target.example")),
+        )
+        // The front-end's previews on GitHub Pages.
+        .route(
+            "/third-party",
+            checked(|o| o == TRUSTED || (o.starts_with("https://") && o.ends_with(".github.io"))),
+        )
+        // `*` meant for everyone, with cookies.
+        .route(
+            "/wildcard-credentials",
+            get(|| async {
+                (
+                    [
+                        ("access-control-allow-origin", "*"),
+                        ("access-control-allow-credentials", "true"),
+                    ],
+                    "{}",
+                )
+            }),
+        )
+        // The right origins, but no Vary: Origin.
+        .route(
+            "/no-vary",
+            get(|h: HeaderMap| async move {
+                match origin(&h) {
+                    Some(o) if o == TRUSTED => grant(&o, false),
+                    _ => refuse(false),
+                }
+            }),
+        )
+        // `*` only when there is an Origin, and no Vary.
+        .route(
+            "/no-vary-star",
+            get(|h: HeaderMap| async move {
+                if origin(&h).is_some() {
+                    ([("access-control-allow-origin", "*")], "{}").into_response()
+                } else {
+                    "{}".into_response()
+                }
+            }),
+        )
+        // A device API: public reads, and private-network access for any page.
+        .route(
+            "/private-network",
+            get(|| async { ([("access-control-allow-origin", "*")], "{}") }).options(
+                |h: HeaderMap| async move {
+                    let mut out = HeaderMap::new();
+                    out.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+                    out.insert(
+                        "access-control-allow-methods",
+                        HeaderValue::from_static("GET"),
+                    );
+                    if h.contains_key("access-control-request-private-network") {
+                        out.insert(
+                            "access-control-allow-private-network",
+                            HeaderValue::from_static("true"),
+                        );
+                    }
+                    (StatusCode::NO_CONTENT, out)
+                },
+            ),
+        )
+        // Every preflight answered yes by echoing it; reads for the trusted origin only.
+        .route(
+            "/preflight-all",
+            checked(|o| o == TRUSTED).merge(options(|h: HeaderMap| async move {
+                let mut out = HeaderMap::new();
+                for (from, to) in [
+                    ("origin", "access-control-allow-origin"),
+                    (
+                        "access-control-request-method",
+                        "access-control-allow-methods",
+                    ),
+                    (
+                        "access-control-request-headers",
+                        "access-control-allow-headers",
+                    ),
+                ] {
+                    if let Some(v) = h.get(from) {
+                        out.insert(to, v.clone());
+                    }
+                }
+                out.insert(
+                    "access-control-allow-credentials",
+                    HeaderValue::from_static("true"),
+                );
+                out.insert("vary", HeaderValue::from_static("Origin"));
+                (StatusCode::NO_CONTENT, out)
+            })),
+        )
+        // Redirects to the same server under another host name.
+        .route(
+            "/redirect",
+            get(|h: HeaderMap| async move {
+                let host = h.get("host").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let port = host.rsplit(':').next().unwrap_or("");
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [("location", format!("http://localhost:{port}/count"))],
+                )
+            }),
+        )
+        .route(
+            "/count",
+            get(move |h: HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    seen.count.fetch_add(1, Ordering::SeqCst);
+                    let ua = h.get("user-agent").and_then(|v| v.to_str().ok());
+                    seen.agents
+                        .lock()
+                        .unwrap()
+                        .push(ua.unwrap_or("").to_owned());
+                    "{}"
+                }
+            }),
+        )
+        .merge(
+            Router::new()
+                .route("/strict", get(|| async { "{\"secret\":42}" }))
+                .layer(CorsLayer::new(strict)),
+        )
+        .merge(
+            Router::new()
+                .route("/public", get(|| async { "{\"public\":true}" }))
+                .layer(CorsLayer::new(public)),
+        );
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn corsair(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn audit(base: &str, path: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let mut args: Vec<String> = vec![
+        "audit".into(),
+        format!("{base}{path}"),
+        "--origin".into(),
+        TRUSTED.into(),
+        "--rate".into(),
+        "2000".into(),
+        "--json".into(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let o = corsair(args).await;
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{path}: not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (o, v)
+}
+
+fn ids(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An endpoint, the findings expected there as (id, severity), and the exit status.
+type Case = (&'static str, &'static [(&'static str, &'static str)], i32);
+
+#[tokio::test]
+async fn each_misconfiguration_is_found_with_its_id_and_nothing_else() {
+    let base = server(Arc::default()).await;
+    // (endpoint, [(id, severity)], exit status), by hand.
+    let cases: &[Case] = &[
+        ("/reflect", &[("origin-reflection", "critical")], 1),
+        ("/null", &[("null-origin", "high")], 1),
+        ("/prefix", &[("prefix-match", "high")], 1),
+        ("/suffix", &[("suffix-match", "high")], 1),
+        ("/substring", &[("substring-match", "high")], 1),
+        ("/regex", &[("unescaped-dot", "high")], 1),
+        ("/special", &[("special-char-bypass", "high")], 1),
+        // The target is served over http itself: a network attacker reads it anyway.
+        ("/insecure", &[("insecure-origin-trusted", "info")], 0),
+        ("/subdomains", &[("any-subdomain-trusted", "medium")], 1),
+        ("/third-party", &[("third-party-trusted", "high")], 1),
+        // Browsers refuse credentialed reads of `*`: low, a broken intent.
+        (
+            "/wildcard-credentials",
+            &[("wildcard-with-credentials", "low")],
+            0,
+        ),
+        ("/no-vary", &[("missing-vary", "medium")], 1),
+        ("/no-vary-star", &[("missing-vary", "medium")], 1),
+        ("/private-network", &[("private-network", "high")], 1),
+        (
+            "/preflight-all",
+            &[("preflight-allows-everything", "high")],
+            1,
+        ),
+        ("/strict", &[], 0),
+        ("/public", &[], 0),
+    ];
+    for (path, expected, code) in cases {
+        let (o, v) = audit(&base, path, &[]).await;
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(i, s)| ((*i).to_owned(), (*s).to_owned()))
+            .collect();
+        assert_eq!(ids(&v), want, "{path}: {v:#}");
+        assert_eq!(o.status.code(), Some(*code), "{path}");
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["target"], format!("{base}{path}"));
+        assert_eq!(
+            v["skipped"], 0,
+            "{path}: the default budget covers every probe"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_finding_carries_origin_credentials_evidence_impact_and_fix() {
+    let base = server(Arc::default()).await;
+    let (_, v) = audit(&base, "/reflect", &[]).await;
+    let f = &v["findings"][0];
+    assert_eq!(f["origin"], "https://corsair-audit.attacker.test");
+    assert_eq!(f["credentials"], true);
+    let ex = &f["evidence"]["exchanges"][0];
+    assert_eq!(ex["request"]["method"], "GET");
+    assert!(ex["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!([
+            "Origin",
+            "https://corsair-audit.attacker.test"
+        ])));
+    assert!(ex["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!([
+            "access-control-allow-origin",
+            "https://corsair-audit.attacker.test"
+        ])));
+    assert_eq!(f["evidence"]["culprit"], "access-control-allow-origin");
+    assert!(f["impact"]
+        .as_str()
+        .unwrap()
+        .contains("any page on the web"));
+    assert_eq!(
+        f["fix"]["policy"],
+        "allow_origins = [\"https://app.target.example\"]"
+    );
+
+    // Without cookies the same reflection is as public as `*`: low, and it says why.
+    let (o, v) = audit(&base, "/wildcard-credentials", &[]).await;
+    assert_eq!(o.status.code(), Some(0));
+    let note = v["findings"][0]["evidence"]["note"].as_str().unwrap();
+    assert!(note.contains("must not be the wildcard '*'"), "{note}");
+}
+
+#[tokio::test]
+async fn text_report_marks_the_offending_header() {
+    let base = server(Arc::default()).await;
+    let o = corsair(vec![
+        "audit".into(),
+        format!("{base}/null"),
+        "--origin".into(),
+        TRUSTED.into(),
+        "--rate".into(),
+        "2000".into(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("[high] null-origin  origin null  with cookies"),
+        "{out}"
+    );
+    assert!(
+        out.contains("<   access-control-allow-origin: null   <-- here"),
+        "{out}"
+    );
+    assert!(
+        out.contains("allow_origins = [\"https://app.target.example\"]"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn requests_are_bounded_and_name_corsair_and_redirects_off_host_are_not_followed() {
+    let seen = Arc::new(Seen::default());
+    let base = server(seen.clone()).await;
+    let (o, v) = audit(&base, "/count", &["--max-requests", "5"]).await;
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(seen.count.load(Ordering::SeqCst), 5);
+    assert!(v["skipped"].as_u64().unwrap() > 0);
+    let agents = seen.agents.lock().unwrap().clone();
+    assert!(
+        agents
+            .iter()
+            .all(|a| *a == format!("corsair-audit/{}", env!("CARGO_PKG_VERSION"))),
+        "{agents:?}"
+    );
+
+    // /redirect sends every request to the same server as `localhost`: another host.
+    let (o, _) = audit(&base, "/redirect", &[]).await;
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        seen.count.load(Ordering::SeqCst),
+        5,
+        "no redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn usage_and_network_errors_exit_two_with_one_line() {
+    let o = corsair(vec!["audit".into(), "ftp://x.example/".into()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not an http or https URL"), "{err}");
+
+    let o = corsair(vec![
+        "audit".into(),
+        "http://127.0.0.1:1/api".into(),
+        "--origin".into(),
+        "not an origin".into(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--origin \"not an origin\" is not an origin"),
+        "{err}"
+    );
+
+    let o = corsair(vec!["audit".into(), "http://127.0.0.1:1/api".into()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+}
