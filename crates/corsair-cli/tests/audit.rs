@@ -476,3 +476,105 @@ async fn usage_and_network_errors_exit_two_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("connection refused"), "{err}");
 }
+
+#[tokio::test]
+async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
+    let base = server(Arc::default()).await;
+    let dir = std::env::temp_dir().join(format!("corsair-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("urls.txt");
+    let paths = ["/reflect", "/strict", "/null", "/public", "/no-vary"];
+    let text: String = std::iter::once("# targets\n\n".to_owned())
+        .chain(paths.iter().map(|p| format!("{base}{p}\n")))
+        .collect();
+    std::fs::write(&list, &text).unwrap();
+    let expected: std::collections::BTreeMap<String, Vec<&str>> = [
+        ("/reflect", vec!["origin-reflection"]),
+        ("/strict", vec![]),
+        ("/null", vec!["null-origin"]),
+        ("/public", vec![]),
+        ("/no-vary", vec!["missing-vary"]),
+    ]
+    .into_iter()
+    .map(|(p, ids)| (format!("{base}{p}"), ids))
+    .collect();
+    let check = |o: &Output| {
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut got = std::collections::BTreeMap::new();
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ids: Vec<String> = ids(&v).into_iter().map(|(i, _)| i).collect();
+            got.insert(v["target"].as_str().unwrap().to_owned(), ids);
+        }
+        let want: std::collections::BTreeMap<String, Vec<String>> = expected
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|s| (*s).to_owned()).collect()))
+            .collect();
+        assert_eq!(got, want);
+    };
+    let common = [
+        "--origin",
+        TRUSTED,
+        "--rate",
+        "2000",
+        "--concurrency",
+        "3",
+        "--json",
+    ];
+    let mut args: Vec<String> = vec!["audit".into(), "--input".into(), list.display().to_string()];
+    args.extend(common.iter().map(|s| (*s).to_owned()));
+    check(&corsair(args).await);
+
+    // The same list on standard input.
+    let mut args: Vec<String> = vec!["audit".into(), "--input".into(), "-".into()];
+    args.extend(common.iter().map(|s| (*s).to_owned()));
+    let o = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    check(&o);
+
+    // A target that cannot be reached is reported on its line; the others are audited; exit 2.
+    std::fs::write(&list, format!("{base}/strict\nhttp://127.0.0.1:1/api\n")).unwrap();
+    let mut args: Vec<String> = vec!["audit".into(), "--input".into(), list.display().to_string()];
+    args.extend(common.iter().map(|s| (*s).to_owned()));
+    let o = corsair(args).await;
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let failed = lines
+        .iter()
+        .find(|v| v["target"] == "http://127.0.0.1:1/api")
+        .unwrap();
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{failed}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -21,7 +21,15 @@ pub const USER_AGENT: &str = concat!("corsair-audit/", env!("CARGO_PKG_VERSION")
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The URL to audit (an API endpoint).
-    pub url: String,
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    pub url: Option<String>,
+    /// Audit every URL of this file instead (one a line; `-` for standard input; blank lines
+    /// and lines starting with `#` are skipped).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: Option<std::path::PathBuf>,
+    /// With --input, how many targets to audit at once (under one global --rate).
+    #[arg(long, default_value = "4", value_parser = positive)]
+    pub concurrency: usize,
     /// An origin whose pages legitimately call the API, e.g. https://app.example.com;
     /// repeatable. Trusted origins (and the target's own) are never reported.
     #[arg(long = "origin", value_name = "ORIGIN")]
@@ -89,10 +97,12 @@ impl Report {
     }
 }
 
-/// Runs `corsair audit` and prints its report.
+/// Runs `corsair audit` and prints its report (with `--input`, one report per target, one JSON
+/// object a line with `--json`).
 ///
 /// # Errors
-/// Bad arguments or a network failure: one line, exit status 2.
+/// Bad arguments or a network failure: one line, exit status 2. With `--input`, a target that
+/// fails is reported on its line and the others are audited; the run then ends with status 2.
 pub fn main(args: Args) -> Result<Verdict, Error> {
     let mut headers = Vec::new();
     for h in &args.headers {
@@ -101,25 +111,163 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         };
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
     }
-    let audit = Audit::new(&args.url, &args.origins)
-        .and_then(|a| a.with_request(&args.method, headers))
-        .map_err(|e| Error::Usage(e.0))?
-        .cookies_only(args.credentials);
+    let setup = Setup {
+        origins: args.origins.clone(),
+        method: args.method.clone(),
+        headers,
+        credentials: args.credentials,
+        max_requests: args.max_requests,
+        timeout: args.timeout,
+    };
+    let pace = std::sync::Arc::new(Pace::new(args.rate));
     let client = net::client();
-    let pace = Pace::new(args.rate);
-    let report = error::runtime(false)?.block_on(run(
-        &audit,
-        &client,
-        &pace,
-        args.max_requests,
-        args.timeout,
-    ))?;
-    if args.json {
-        println!("{}", render::json(&report));
-    } else {
-        print!("{}", render::human(&report));
+    let Some(path) = &args.input else {
+        let url = args.url.clone().unwrap_or_default();
+        let audit = setup.audit(&url)?;
+        let report = error::runtime(false)?.block_on(run(
+            &audit,
+            &client,
+            &pace,
+            setup.max_requests,
+            setup.timeout,
+        ))?;
+        if args.json {
+            println!("{}", render::json(&report));
+        } else {
+            print!("{}", render::human(&report));
+        }
+        return Ok(report.verdict());
+    };
+    let targets = read_targets(path)?;
+    error::runtime(false)?.block_on(many(
+        targets,
+        std::sync::Arc::new(setup),
+        client,
+        pace,
+        args.concurrency,
+        args.json,
+    ))
+}
+
+/// What every target of a run shares.
+#[derive(Debug, Clone)]
+struct Setup {
+    origins: Vec<String>,
+    method: String,
+    headers: Vec<(String, String)>,
+    credentials: bool,
+    max_requests: usize,
+    timeout: Duration,
+}
+
+impl Setup {
+    fn audit(&self, url: &str) -> Result<Audit, Error> {
+        Ok(Audit::new(url, &self.origins)
+            .and_then(|a| a.with_request(&self.method, self.headers.clone()))
+            .map_err(|e| Error::Usage(e.0))?
+            .cookies_only(self.credentials))
     }
-    Ok(report.verdict())
+}
+
+/// The URLs of an --input file (or standard input for `-`).
+fn read_targets(path: &std::path::Path) -> Result<Vec<String>, Error> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Error::Config(format!("standard input cannot be read: {e}")))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: cannot be read: {e}", path.display())))?
+    };
+    let targets: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::Usage(format!("{}: no URL in it", path.display())));
+    }
+    Ok(targets)
+}
+
+/// Audits many targets, `concurrency` at a time under one rate limit, printing each report as
+/// it completes (and progress on standard error when it is a terminal).
+async fn many(
+    targets: Vec<String>,
+    setup: std::sync::Arc<Setup>,
+    client: net::HttpClient,
+    pace: std::sync::Arc<Pace>,
+    concurrency: usize,
+    json: bool,
+) -> Result<Verdict, Error> {
+    use std::io::IsTerminal;
+    let total = targets.len();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(targets.into_iter()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..concurrency.min(total) {
+        let (queue, setup, client, pace, tx) = (
+            queue.clone(),
+            setup.clone(),
+            client.clone(),
+            pace.clone(),
+            tx.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.next());
+                let Some(url) = next else { break };
+                let result = match setup.audit(&url) {
+                    Ok(audit) => {
+                        run(&audit, &client, &pace, setup.max_requests, setup.timeout).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if tx.send((url, result)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let progress = std::io::stderr().is_terminal();
+    let (mut done, mut failed, mut found) = (0, 0, false);
+    while let Some((url, result)) = rx.recv().await {
+        done += 1;
+        match result {
+            Ok(report) => {
+                found |= report.verdict() == Verdict::Fail;
+                if json {
+                    println!("{}", render::json(&report));
+                } else {
+                    println!("{}", render::human(&report));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "version": 1, "target": url, "error": e.to_string() })
+                    );
+                } else {
+                    eprintln!("error: {e}");
+                }
+            }
+        }
+        if progress {
+            eprint!("\raudited {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Error::Net(net::NetError::Failed {
+            url: format!("{failed} of {total} targets"),
+            detail: "see their lines above".to_owned(),
+        }));
+    }
+    Ok(if found { Verdict::Fail } else { Verdict::Pass })
 }
 
 /// A rate limit shared by every request of a run: each request waits for its turn.
