@@ -213,6 +213,14 @@ pub const CLASSES: &[Class] = &[
         fix: "grant private-network access to the origins that need it only; corsair refuses it with any origin",
         implied_by: &[],
     },
+    Class {
+        id: "sensitive-headers-exposed",
+        severity: Severity::Medium,
+        impact: "every origin may read this response and the headers it exposes look like credentials or tokens: any page on the web reads them (raised by lint, from the policy)",
+        policy: "expose_headers = [\"x-request-id\"]",
+        fix: "expose only harmless headers to any origin, or list the origins that need the sensitive ones",
+        implied_by: &[],
+    },
 ];
 
 /// The class of `id`, if there is one.
@@ -979,6 +987,105 @@ impl Audit {
     }
 }
 
+/// A risky but valid setting of a policy, in the terms of the audit's [`CLASSES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWarning {
+    /// The class's id.
+    pub id: &'static str,
+    /// The setting at fault, as written (an origin, or an exposed header).
+    pub value: String,
+}
+
+impl PolicyWarning {
+    /// The warning's class (its impact and fix).
+    pub fn class(&self) -> &'static Class {
+        class(self.id).unwrap_or(&CLASSES[0])
+    }
+}
+
+impl fmt::Display for PolicyWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.class();
+        write!(
+            f,
+            "[{}] {:?}: {}. Fix: {}",
+            self.id, self.value, c.impact, c.fix
+        )
+    }
+}
+
+/// Names of exposed headers that look like credentials or tokens.
+const SENSITIVE_HEADER_WORDS: &[&str] = &[
+    "auth", "token", "session", "secret", "key", "csrf", "xsrf", "cookie", "password",
+];
+
+/// The valid but risky settings of a policy, for `corsair lint`: an `http://` origin that is not
+/// loopback (`insecure-origin-trusted`), a subdomain pattern with credentials
+/// (`any-subdomain-trusted`), an origin on a site anyone can publish on
+/// (`third-party-trusted`), and any origin with exposed headers that look sensitive
+/// (`sensitive-headers-exposed`). Settings `build` refuses are its business, not this one's.
+///
+/// ```
+/// use corsair::{audit::policy_warnings, Policy};
+///
+/// let builder = Policy::builder()
+///     .allow_origins(["https://*.example.com", "https://someone.github.io"])
+///     .allow_credentials(true);
+/// let ids: Vec<&str> = policy_warnings(&builder).iter().map(|w| w.id).collect();
+/// assert_eq!(ids, ["any-subdomain-trusted", "third-party-trusted"]);
+/// ```
+pub fn policy_warnings(builder: &crate::PolicyBuilder) -> Vec<PolicyWarning> {
+    let mut out = Vec::new();
+    let mut warn = |id: &'static str, value: &str| {
+        let w = PolicyWarning {
+            id,
+            value: value.to_owned(),
+        };
+        if !out.contains(&w) {
+            out.push(w);
+        }
+    };
+    let mut any = false;
+    for origin in &builder.origins {
+        let origin = origin.trim();
+        if origin == "*" {
+            any = true;
+            continue;
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            continue;
+        };
+        let (subdomains, rest) = match rest.strip_prefix("*.") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let host = if rest.starts_with('[') {
+            rest.find(']').map_or(rest, |i| &rest[..=i])
+        } else {
+            rest.split(':').next().unwrap_or(rest)
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if scheme.eq_ignore_ascii_case("http") && !crate::origin::is_loopback_host(&host) {
+            warn("insecure-origin-trusted", origin);
+        }
+        if subdomains && builder.credentials {
+            warn("any-subdomain-trusted", origin);
+        }
+        if is_third_party_host(&host) {
+            warn("third-party-trusted", origin);
+        }
+    }
+    if any {
+        for name in &builder.expose {
+            let lower = name.trim().to_ascii_lowercase();
+            if lower == "*" || SENSITIVE_HEADER_WORDS.iter().any(|w| lower.contains(w)) {
+                warn("sensitive-headers-exposed", name);
+            }
+        }
+    }
+    out
+}
+
 /// One finding per class (the most severe), without the classes a broader finding explains
 /// ([`Class::implied_by`]), in the order of [`CLASSES`].
 pub fn conclude(findings: Vec<Finding>) -> Vec<Finding> {
@@ -1271,6 +1378,70 @@ mod tests {
         assert!(is_third_party_host("codepen.io"));
         assert!(!is_third_party_host("notgithub.io"));
         assert!(!is_third_party_host("example.com"));
+    }
+
+    fn warnings(b: crate::PolicyBuilder) -> Vec<(&'static str, String)> {
+        policy_warnings(&b)
+            .into_iter()
+            .map(|w| (w.id, w.value))
+            .collect()
+    }
+
+    #[test]
+    fn lint_warns_of_risky_but_valid_settings() {
+        let b = crate::Policy::builder;
+        assert_eq!(
+            warnings(b().allow_origins([
+                "http://app.example.com",
+                "http://localhost:8000",
+                "http://127.0.0.1:*",
+                "https://app.example.com"
+            ])),
+            [(
+                "insecure-origin-trusted",
+                "http://app.example.com".to_owned()
+            )]
+        );
+        // A subdomain pattern is a warning with credentials only.
+        assert!(warnings(b().allow_origins(["https://*.example.com"])).is_empty());
+        assert_eq!(
+            warnings(
+                b().allow_origins(["https://*.example.com"])
+                    .allow_credentials(true)
+            ),
+            [("any-subdomain-trusted", "https://*.example.com".to_owned())]
+        );
+        assert_eq!(
+            warnings(b().allow_origins([
+                "https://codepen.io",
+                "https://*.s3.amazonaws.com",
+                "https://notcodepen.io"
+            ])),
+            [
+                ("third-party-trusted", "https://codepen.io".to_owned()),
+                (
+                    "third-party-trusted",
+                    "https://*.s3.amazonaws.com".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            warnings(b().allow_origins(["*"]).expose_headers([
+                "x-request-id",
+                "X-Auth-Token",
+                "x-csrf"
+            ])),
+            [
+                ("sensitive-headers-exposed", "X-Auth-Token".to_owned()),
+                ("sensitive-headers-exposed", "x-csrf".to_owned()),
+            ]
+        );
+        // The same headers for listed origins are their business.
+        assert!(warnings(
+            b().allow_origins(["https://app.example.com"])
+                .expose_headers(["x-auth-token"])
+        )
+        .is_empty());
     }
 
     #[test]
