@@ -475,6 +475,21 @@ async fn usage_and_network_errors_exit_two_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("connection refused"), "{err}");
+
+    // With --json, the error is also a JSON object on standard output.
+    let o = corsair(vec![
+        "audit".into(),
+        "http://127.0.0.1:1/api".into(),
+        "--json".into(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["target"], "http://127.0.0.1:1/api");
+    assert!(
+        v["error"].as_str().unwrap().contains("connection refused"),
+        "{v}"
+    );
 }
 
 #[tokio::test]

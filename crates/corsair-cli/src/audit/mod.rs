@@ -123,14 +123,27 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
     let client = net::client();
     let Some(path) = &args.input else {
         let url = args.url.clone().unwrap_or_default();
-        let audit = setup.audit(&url)?;
-        let report = error::runtime(false)?.block_on(run(
-            &audit,
-            &client,
-            &pace,
-            setup.max_requests,
-            setup.timeout,
-        ))?;
+        let result = setup.audit(&url).and_then(|audit| {
+            error::runtime(false)?.block_on(run(
+                &audit,
+                &client,
+                &pace,
+                setup.max_requests,
+                setup.timeout,
+            ))
+        });
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "version": 1, "target": url, "error": e.to_string() })
+                    );
+                }
+                return Err(e);
+            }
+        };
         if args.json {
             println!("{}", render::json(&report));
         } else {
