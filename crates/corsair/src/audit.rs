@@ -1373,6 +1373,68 @@ mod tests {
     }
 
     #[test]
+    fn a_non_simple_request_is_preflighted_and_judged_on_both_answers() {
+        let audit = Audit::new("https://api.target.example/a", [] as [&str; 0])
+            .unwrap()
+            .with_request(
+                "PUT",
+                vec![("Content-Type".into(), "application/json".into())],
+            )
+            .unwrap();
+        let probe = audit.probes().remove(0);
+        let first = audit.next_request(&probe, &[]).unwrap();
+        assert_eq!(first.method, "OPTIONS");
+        let preflight = answer(&[
+            ("access-control-allow-origin", ARBITRARY_ORIGIN),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-allow-methods", "PUT"),
+            ("access-control-allow-headers", "content-type"),
+        ]);
+        let second = audit
+            .next_request(&probe, &[(204, preflight.clone())])
+            .unwrap();
+        assert_eq!(second.method, "PUT");
+        let actual = answer(&[
+            ("access-control-allow-origin", ARBITRARY_ORIGIN),
+            ("access-control-allow-credentials", "true"),
+            ("vary", "Origin"),
+        ]);
+        let answers = [(204, preflight), (200, actual)];
+        assert_eq!(audit.next_request(&probe, &answers), None);
+        let f = conclude(audit.judge(&probe, &answers));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].id, f[0].severity),
+            ("origin-reflection", Severity::Critical)
+        );
+        assert_eq!(f[0].exchanges.len(), 2);
+        // --credentials: a read without cookies only is left out.
+        let cookies = audit.clone().cookies_only(true);
+        let star = [
+            (
+                204,
+                answer(&[
+                    ("access-control-allow-origin", ARBITRARY_ORIGIN),
+                    ("access-control-allow-methods", "PUT"),
+                    ("access-control-allow-headers", "content-type"),
+                ]),
+            ),
+            (
+                200,
+                answer(&[
+                    ("access-control-allow-origin", ARBITRARY_ORIGIN),
+                    ("vary", "Origin"),
+                ]),
+            ),
+        ];
+        assert_eq!(
+            conclude(audit.judge(&probe, &star))[0].severity,
+            Severity::Low
+        );
+        assert!(conclude(cookies.judge(&probe, &star)).is_empty());
+    }
+
+    #[test]
     fn third_party_hosts_match_whole_labels() {
         assert!(is_third_party_host("someone.github.io"));
         assert!(is_third_party_host("codepen.io"));
