@@ -11,17 +11,25 @@ use crate::error::{Error, Verdict};
 pub struct Args {
     /// The policy file (TOML).
     pub file: std::path::PathBuf,
+    /// Exit 1 on warnings (valid but risky settings) too, not only on problems.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 /// Runs `corsair lint` and prints its report.
 ///
 /// # Errors
-/// The file cannot be read ([`Error::Config`], exit status 2; problems in it are exit status 1).
+/// The file cannot be read ([`Error::Config`], exit status 2; problems in it are exit status 1,
+/// and so are warnings with `--deny-warnings`).
 pub fn main(args: Args) -> Result<Verdict, Error> {
     match run(&args.file) {
-        Lint::Clean(report) => {
+        Lint::Clean { report, warnings } => {
             print!("{report}");
-            Ok(Verdict::Pass)
+            Ok(if warnings > 0 && args.deny_warnings {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            })
         }
         Lint::Problems(report) => {
             print!("{report}");
@@ -34,16 +42,22 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
 /// What `lint` found.
 #[derive(Debug)]
 pub enum Lint {
-    /// The file is valid; the report says what it holds.
-    Clean(String),
+    /// The file is valid; the report says what it holds, with its notes and warnings.
+    Clean {
+        /// The report.
+        report: String,
+        /// How many warnings it holds.
+        warnings: usize,
+    },
     /// The file has problems, one a line, then their count.
     Problems(String),
     /// The file could not be read.
     Unreadable(String),
 }
 
-/// Lints the policy file at `path`: every problem, then (clean or not) every note: origins
-/// rewritten into the form browsers send, and every grant a `dangerously_` key made.
+/// Lints the policy file at `path`: every problem, and (clean or not) every note (origins
+/// rewritten into the form browsers send, every grant a `dangerously_` key made) and warning
+/// (valid but risky settings, the classes `corsair audit` reports), in line order.
 pub fn run(path: &Path) -> Lint {
     let name = path.display().to_string();
     let source = match std::fs::read_to_string(path) {
@@ -64,6 +78,15 @@ pub fn run(path: &Path) -> Lint {
         })
         .collect();
     let notes = lines.len();
+    for w in &file.warnings {
+        let at = w.line().map_or(name.clone(), |l| format!("{name}:{l}"));
+        let section = w.section().map_or(String::new(), |s| format!("{s}: "));
+        lines.push((
+            w.line().unwrap_or(0),
+            format!("{at}: {section}warning: {}", w.warning()),
+        ));
+    }
+    let warnings = file.warnings.len();
     match file.policies {
         Ok(set) => {
             lines.sort_by_key(|(l, _)| *l);
@@ -78,13 +101,20 @@ pub fn run(path: &Path) -> Lint {
                     routes.join(", ")
                 )
             };
-            let noted = match notes {
+            let count = |n: usize, what: &str| match n {
                 0 => String::new(),
-                1 => ", 1 note".to_owned(),
-                n => format!(", {n} notes"),
+                1 => format!(", 1 {what}"),
+                n => format!(", {n} {what}s"),
             };
-            out.push_str(&format!("{name}: ok ({detail}{noted})\n"));
-            Lint::Clean(out)
+            out.push_str(&format!(
+                "{name}: ok ({detail}{}{})\n",
+                count(notes, "note"),
+                count(warnings, "warning")
+            ));
+            Lint::Clean {
+                report: out,
+                warnings,
+            }
         }
         Err(errors) => {
             let n = errors.errors().len();

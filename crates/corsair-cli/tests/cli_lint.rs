@@ -109,7 +109,8 @@ fn notes_say_what_was_rewritten_and_what_is_dangerous() {
         "notes",
     );
     assert_eq!(code, Some(0), "{out}");
-    let lines: Vec<&str> = out.lines().collect();
+    // Warnings are another test's business here.
+    let lines: Vec<&str> = out.lines().filter(|l| !l.contains(": warning: ")).collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
         lines[0].starts_with(
@@ -125,7 +126,7 @@ fn notes_say_what_was_rewritten_and_what_is_dangerous() {
     );
     assert_eq!(
         lines[2],
-        "policy.toml: ok (one policy for every path, 2 notes)"
+        "policy.toml: ok (one policy for every path, 2 notes, 1 warning)"
     );
 
     // Without the key, the same file is refused, on the pattern's line.
@@ -140,4 +141,45 @@ fn notes_say_what_was_rewritten_and_what_is_dangerous() {
         ),
         "{out}"
     );
+}
+
+/// Issue 11: lint warns about valid but risky settings, from the classes `corsair audit` reports
+/// on live servers; warnings exit 0 unless --deny-warnings.
+#[test]
+fn risky_settings_are_warnings_and_deny_warnings_fails_on_them() {
+    let file = "allow_origins = [\n  \"https://app.example.com\",\n  \"https://*.example.com\",\n  \"https://someone.github.io\",\n  \"http://127.1:3000\",\n]\nallow_credentials = true\n";
+    let (code, out) = lint(file, "warnings");
+    assert_eq!(code, Some(0), "{out}");
+    let warnings: Vec<&str> = out.lines().filter(|l| l.contains(": warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings[0].starts_with(
+            "policy.toml:3: warning: [any-subdomain-trusted] \"https://*.example.com\": "
+        ),
+        "{out}"
+    );
+    assert!(
+        warnings[1].starts_with(
+            "policy.toml:4: warning: [third-party-trusted] \"https://someone.github.io\": "
+        ),
+        "{out}"
+    );
+    // Loopback http (127.1 is 127.0.0.1) is no warning.
+    assert!(!out.contains("insecure-origin-trusted"), "{out}");
+    assert!(
+        out.ends_with("ok (one policy for every path, 1 note, 2 warnings)\n"),
+        "{out}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("corsair-lint-{}-deny", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        .args(["lint", "--deny-warnings"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -1065,6 +1065,8 @@ pub fn policy_warnings(builder: &crate::PolicyBuilder) -> Vec<PolicyWarning> {
             rest.split(':').next().unwrap_or(rest)
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
+        // As the URL Standard reads it, so `127.1` is the loopback 127.0.0.1 it is.
+        let host = url::Host::parse(&host).map_or(host, |h| h.to_string());
         if scheme.eq_ignore_ascii_case("http") && !crate::origin::is_loopback_host(&host) {
             warn("insecure-origin-trusted", origin);
         }

@@ -306,14 +306,47 @@ pub struct PolicyFile {
     pub policies: Result<PolicySet, FileErrors>,
     /// The notes, in file order.
     pub notes: Vec<FileNote>,
+    /// Valid but risky settings, in file order: the classes `corsair audit` reports on a live
+    /// server ([`crate::audit::policy_warnings`]), found in the file before it is deployed.
+    pub warnings: Vec<FileWarning>,
 }
 
 impl PolicyFile {
     /// Reads a policy file's text.
     pub fn parse(source: &str) -> Self {
-        let (policies, mut notes) = read(source);
+        let (policies, mut notes, mut warnings) = read(source);
         notes.sort_by_key(|n| n.line.unwrap_or(0));
-        PolicyFile { policies, notes }
+        warnings.sort_by_key(|w| w.line.unwrap_or(0));
+        PolicyFile {
+            policies,
+            notes,
+            warnings,
+        }
+    }
+}
+
+/// A warning on a policy file: a valid but risky setting, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWarning {
+    line: Option<usize>,
+    section: Option<String>,
+    warning: crate::audit::PolicyWarning,
+}
+
+impl FileWarning {
+    /// The 1-based line, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The route it is in, or `None` for the top level.
+    pub fn section(&self) -> Option<&str> {
+        self.section.as_deref()
+    }
+
+    /// The warning itself: its audit class id, the value at fault, impact and fix.
+    pub fn warning(&self) -> &crate::audit::PolicyWarning {
+        &self.warning
     }
 }
 
@@ -354,7 +387,13 @@ impl fmt::Display for FileNote {
     }
 }
 
-fn read(source: &str) -> (Result<PolicySet, FileErrors>, Vec<FileNote>) {
+fn read(
+    source: &str,
+) -> (
+    Result<PolicySet, FileErrors>,
+    Vec<FileNote>,
+    Vec<FileWarning>,
+) {
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc,
         Err(e) => {
@@ -369,13 +408,14 @@ fn read(source: &str) -> (Result<PolicySet, FileErrors>, Vec<FileNote>) {
                     "write the keys as in the documented format: lists of strings, booleans, whole numbers.",
                 ),
             };
-            return (Err(FileErrors(vec![error])), Vec::new());
+            return (Err(FileErrors(vec![error])), Vec::new(), Vec::new());
         }
     };
     let mut file = Reader {
         source,
         errors: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
     };
     let top = file.policy(doc.get_ref(), None, 0);
     let mut routes: Vec<(Spanned<Prefix>, Option<Policy>)> = Vec::new();
@@ -409,7 +449,7 @@ fn read(source: &str) -> (Result<PolicySet, FileErrors>, Vec<FileNote>) {
             Err(FileErrors(file.errors))
         }
     };
-    (policies, file.notes)
+    (policies, file.notes, file.warnings)
 }
 
 /// The `setting` of problems that belong to the file rather than to one setting.
@@ -427,6 +467,7 @@ struct Reader<'s> {
     source: &'s str,
     errors: Vec<FileError>,
     notes: Vec<FileNote>,
+    warnings: Vec<FileWarning>,
 }
 
 impl Reader<'_> {
@@ -649,6 +690,22 @@ impl Reader<'_> {
                 .collect::<Vec<_>>()
         });
         self.notes.extend(notes);
+        // A warning's value is an origin or an exposed header as written: placed at that entry.
+        for warning in crate::audit::policy_warnings(&builder) {
+            let setting = ["allow_origins", "expose_headers"]
+                .into_iter()
+                .find(|k| {
+                    entries
+                        .iter()
+                        .any(|en| en.key == *k && en.items.iter().any(|(v, _)| *v == warning.value))
+                })
+                .unwrap_or("allow_origins");
+            self.warnings.push(FileWarning {
+                line: Some(place(setting, Some(&warning.value))),
+                section: section.map(str::to_owned),
+                warning,
+            });
+        }
         match built {
             Ok(cors) => Some(cors),
             Err(errors) => {
