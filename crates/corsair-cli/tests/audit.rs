@@ -569,6 +569,40 @@ async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
     .unwrap();
     check(&o);
 
+    // On a terminal (a pty, from util-linux's `script`), progress goes to standard error; off a
+    // terminal (every run above), none does.
+    let mut args: Vec<String> = vec!["audit".into(), "--input".into(), list.display().to_string()];
+    args.extend(common.iter().map(|s| (*s).to_owned()));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_corsair").to_owned())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .output()
+            .expect("script, from util-linux, runs the audit on a pseudo-terminal")
+    })
+    .await
+    .unwrap();
+    let seen = String::from_utf8_lossy(&o.stdout);
+    let total = expected.len();
+    assert!(
+        seen.contains(&format!("audited {total}/{total}")),
+        "no progress on a terminal: {seen}"
+    );
+    assert!(!String::from_utf8_lossy(
+        &corsair({
+            let mut a: Vec<String> =
+                vec!["audit".into(), "--input".into(), list.display().to_string()];
+            a.extend(common.iter().map(|s| (*s).to_owned()));
+            a
+        })
+        .await
+        .stderr
+    )
+    .contains("audited"));
+
     // A target that cannot be reached is reported on its line; the others are audited; exit 2.
     std::fs::write(&list, format!("{base}/strict\nhttp://127.0.0.1:1/api\n")).unwrap();
     let mut args: Vec<String> = vec!["audit".into(), "--input".into(), list.display().to_string()];
