@@ -438,24 +438,16 @@ fn reload(state: &State, path: Option<&std::path::Path>) {
 /// `--dev`: an allowed origin may read every header the upstream sent, except those scripts
 /// can never read (Set-Cookie, Set-Cookie2), those they can always read, and CORS's own.
 fn expose_all(headers: &mut HeaderMap, upstream: &[HeaderName]) {
-    const SKIP: [&str; 9] = [
-        "set-cookie",
-        "set-cookie2",
-        "cache-control",
-        "content-language",
-        "content-length",
-        "content-type",
-        "expires",
-        "last-modified",
-        "pragma",
-    ];
     if !headers.contains_key(http::header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         return;
     }
     let mut names: Vec<&str> = Vec::new();
     for n in upstream {
         let n = n.as_str();
-        if !SKIP.contains(&n) && !n.starts_with("access-control-") && !names.contains(&n) {
+        if !corsair::browser::safelist::is_exposure_moot(n)
+            && !n.starts_with("access-control-")
+            && !names.contains(&n)
+        {
             names.push(n);
         }
     }

@@ -179,6 +179,24 @@ pub fn normalize_method(method: &str) -> &str {
     crate::syntax::normalize_method(method)
 }
 
+/// Whether exposing this response header would change nothing for a script: a CORS-safelisted
+/// response header (`Cache-Control`, `Content-Language`, `Content-Length`, `Content-Type`,
+/// `Expires`, `Last-Modified`, `Pragma`), which scripts always read, or `Set-Cookie` and
+/// `Set-Cookie2`, which they never read. Compared case-insensitively.
+///
+/// ```
+/// use corsair::browser::safelist::is_exposure_moot;
+/// assert!(is_exposure_moot("Content-Type"));
+/// assert!(is_exposure_moot("set-cookie"));
+/// assert!(!is_exposure_moot("x-request-id"));
+/// ```
+pub fn is_exposure_moot(name: &str) -> bool {
+    crate::syntax::SAFELISTED_RESPONSE_HEADERS
+        .iter()
+        .chain(crate::syntax::FORBIDDEN_RESPONSE_HEADERS.iter())
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
 /// Whether scripts may not set this request header (a forbidden request header of the Fetch
 /// Standard: `Cookie`, `Origin`, `Host`, `Proxy-*`, `Sec-*` …): `fetch()` drops it silently and
 /// the browser sends its own value, if any. Compared case-insensitively.
