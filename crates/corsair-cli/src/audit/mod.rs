@@ -30,7 +30,7 @@ pub struct Args {
     /// With --input, how many targets to audit at once (under one global --rate).
     #[arg(long, default_value = "4", value_parser = positive)]
     pub concurrency: usize,
-    /// An origin whose pages legitimately call the API, e.g. https://app.example.com;
+    /// An origin whose pages legitimately call the API, e.g. `https://app.example.com`;
     /// repeatable. Trusted origins (and the target's own) are never reported.
     #[arg(long = "origin", value_name = "ORIGIN")]
     pub origins: Vec<String>,
