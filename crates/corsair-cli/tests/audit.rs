@@ -4,6 +4,8 @@
 //! written by hand, per endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,14 +257,8 @@ async fn server(seen: Arc<Seen>) -> String {
 }
 
 async fn corsair(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_corsair"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::corsair(&args).await
 }
 
 async fn audit(base: &str, path: &str, extra: &[&str]) -> (Output, serde_json::Value) {

@@ -1,8 +1,10 @@
 //! `corsair check` as a user runs it: the binary, against servers started here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod common;
+use common::{corsair, serve, stderr, stdout};
+
 use std::net::SocketAddr;
-use std::process::{Command, Output};
 
 use axum::routing::any;
 use axum::Router;
@@ -24,32 +26,7 @@ async fn api() -> String {
             any(|| async { ([("x-request-id", "7")], "{\"msg\":\"success\"}") }),
         )
         .layer(CorsLayer::new(cors));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
-async fn corsair(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_corsair"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    serve(app).await
 }
 
 #[tokio::test]

@@ -26,9 +26,21 @@ impl ProxyProcess {
     /// # Errors
     /// When it cannot be started or does not start listening, with what it printed.
     pub fn start(corsair: impl AsRef<Path>, args: &[&str]) -> Result<ProxyProcess, String> {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::start_listening_as_given(corsair, &all)
+    }
+
+    /// Like [`start`](Self::start), with `--listen` among `args` (a test of how it is read).
+    ///
+    /// # Errors
+    /// When it cannot be started or does not start listening, with what it printed.
+    pub fn start_listening_as_given(
+        corsair: impl AsRef<Path>,
+        args: &[&str],
+    ) -> Result<ProxyProcess, String> {
         let mut child = Command::new(corsair.as_ref())
             .arg("proxy")
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

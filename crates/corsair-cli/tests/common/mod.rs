@@ -2,22 +2,19 @@
 //! process, and raw HTTP/1.1 exchanges that nothing in between can tidy up.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{Read, Write};
+use std::process::{Command, Output};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 
 /// Serves `app` on 127.0.0.1 and returns its base URL, `http://127.0.0.1:PORT`.
 pub async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let port = corsair_testkit::serve_loopback(app, "test server")
         .await
         .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    format!("http://127.0.0.1:{port}")
 }
 
 /// A port nobody listens on (bound, then released).
@@ -47,68 +44,36 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A running `corsair proxy`; killed when dropped.
-pub struct Proxy {
-    child: Child,
-    /// `127.0.0.1:PORT`.
-    pub addr: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+/// A running `corsair proxy` (the test kit's), with blocking waits on its output.
+pub struct Proxy(corsair_testkit::ProxyProcess);
+
+impl std::ops::Deref for Proxy {
+    type Target = corsair_testkit::ProxyProcess;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Proxy {
     /// Starts `corsair proxy ARGS` (give --listen) and waits for its listening line.
     pub fn start(args: &[&str]) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
-            .arg("proxy")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let lines = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("corsair proxy listening on http://") {
-                    let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let err = child.stderr.take().unwrap();
-        let lines = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("proxy did not start: {:?}", stderr.lock().unwrap()));
-        Proxy {
-            child,
-            addr,
-            stdout,
-            stderr,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Proxy(
+            corsair_testkit::ProxyProcess::start_listening_as_given(
+                env!("CARGO_BIN_EXE_corsair"),
+                args,
+            )
+            .unwrap(),
+        )
     }
 
     /// Waits (at most 5 s) for a line of standard error containing `needle`.
     pub fn wait_stderr(&self, needle: &str) -> String {
-        Self::wait(&self.stderr, needle)
+        Self::wait(&self.0.stderr, needle)
     }
 
     /// Waits (at most 5 s) for a line of standard output containing `needle`.
     pub fn wait_stdout(&self, needle: &str) -> String {
-        Self::wait(&self.stdout, needle)
+        Self::wait(&self.0.stdout, needle)
     }
 
     fn wait(lines: &Mutex<Vec<String>>, needle: &str) -> String {
@@ -127,14 +92,7 @@ impl Proxy {
     }
 
     pub fn stderr(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.stderr_lines()
     }
 }
 
