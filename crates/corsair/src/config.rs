@@ -670,8 +670,8 @@ impl Reader<'_> {
                 });
             line_at(self.source, at)
         };
-        let notes: Vec<FileNote> = builder
-            .notes()
+        let (built, notes) = builder.build_noted();
+        let notes: Vec<FileNote> = notes
             .into_iter()
             .map(|note| FileNote {
                 line: Some(place(note.setting(), note.value())),
@@ -679,7 +679,7 @@ impl Reader<'_> {
                 note,
             })
             .collect();
-        let built = builder.build().map_err(|errors| {
+        let built = built.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|error| FileError {

@@ -48,13 +48,20 @@ impl Findings {
 }
 
 pub(crate) fn build(b: &PolicyBuilder) -> Result<Compiled, ConfigErrors> {
+    build_noted(b).0
+}
+
+/// Validates and compiles once, returning the notes as well (for policy files, which report
+/// both).
+pub(crate) fn build_noted(b: &PolicyBuilder) -> (Result<Compiled, ConfigErrors>, Vec<ConfigNote>) {
     let mut findings = Findings::default();
     let compiled = check(b, &mut findings);
-    if findings.errors.is_empty() {
+    let result = if findings.errors.is_empty() {
         Ok(compiled)
     } else {
         Err(ConfigErrors(findings.errors))
-    }
+    };
+    (result, findings.notes)
 }
 
 /// Runs every rule, recording every finding; the result is meaningful only without errors.

@@ -510,9 +510,7 @@ impl PolicyBuilder {
     /// assert_eq!(dangerous.option(), Some("dangerously_allow_null_origin"));
     /// ```
     pub fn notes(&self) -> Vec<ConfigNote> {
-        let mut findings = build::Findings::default();
-        build::check(self, &mut findings);
-        findings.notes
+        build::build_noted(self).1
     }
 
     /// Validates every setting and compiles the policy.
@@ -542,5 +540,12 @@ impl PolicyBuilder {
     /// ```
     pub fn build(&self) -> Result<Policy, ConfigErrors> {
         build::build(self).map(|c| Policy { inner: Arc::new(c) })
+    }
+
+    /// [`build`](Self::build) and [`notes`](Self::notes) in one pass of the rules.
+    #[cfg(feature = "serde")]
+    pub(crate) fn build_noted(&self) -> (Result<Policy, ConfigErrors>, Vec<ConfigNote>) {
+        let (result, notes) = build::build_noted(self);
+        (result.map(|c| Policy { inner: Arc::new(c) }), notes)
     }
 }
