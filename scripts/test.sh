@@ -27,4 +27,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-cargo test --workspace --all-features --locked -- --show-output
+# --no-fail-fast: one run reports every failing test binary, not just the first.
+cargo test --workspace --all-features --locked --no-fail-fast -- --show-output

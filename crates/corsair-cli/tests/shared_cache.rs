@@ -222,6 +222,10 @@ fn varnish(port: u16, backend: u16) -> Daemon {
         .arg(dir.join("work"))
         .arg("-a")
         .arg(format!("127.0.0.1:{port}"))
+        // No management listener: by default varnishd binds one on `localhost:0`, which fails
+        // at start ("Could not resolve -T argument to address") on machines whose /etc/hosts
+        // does not map `localhost` to an IPv4 address.
+        .args(["-T", "none"])
         .arg("-f")
         .arg(dir.join("test.vcl"))
         .args(["-s", "malloc,32m"]);
