@@ -128,32 +128,53 @@ enum Vary {
 
 impl Vary {
     /// The tokens, and the same tokens as one header value for a response without `Vary`.
-    fn tokens(self) -> (&'static [&'static str], &'static str) {
+    ///
+    /// The values are constants: `HeaderValue::from_static` checks its bytes one by one when it
+    /// runs, which for these 70-byte lines cost more than the rest of a preflight's decision.
+    fn tokens(self) -> (&'static [&'static str], Option<HeaderValue>) {
         const O: &str = "Origin";
         const M: &str = "Access-Control-Request-Method";
         const H: &str = "Access-Control-Request-Headers";
         const P: &str = "Access-Control-Request-Private-Network";
+        const J_O: HeaderValue = HeaderValue::from_static(O);
+        const J_OMH: HeaderValue = HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
+        const J_MH: HeaderValue = HeaderValue::from_static(
+            "Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
+        const J_OMHP: HeaderValue = HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        );
+        const J_MHP: HeaderValue = HeaderValue::from_static(
+            "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        );
         match self {
-            Vary::None => (&[], ""),
-            Vary::Origin => (&[O], O),
-            Vary::Preflight { origin: true, private_network: false } => (
-                &[O, M, H],
-                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-            ),
-            Vary::Preflight { origin: false, private_network: false } => {
-                (&[M, H], "Access-Control-Request-Method, Access-Control-Request-Headers")
-            }
-            Vary::Preflight { origin: true, private_network: true } => (
-                &[O, M, H, P],
-                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-            ),
-            Vary::Preflight { origin: false, private_network: true } => (
-                &[M, H, P],
-                "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-            ),
+            Vary::None => (&[], None),
+            Vary::Origin => (&[O], Some(J_O)),
+            Vary::Preflight {
+                origin: true,
+                private_network: false,
+            } => (&[O, M, H], Some(J_OMH)),
+            Vary::Preflight {
+                origin: false,
+                private_network: false,
+            } => (&[M, H], Some(J_MH)),
+            Vary::Preflight {
+                origin: true,
+                private_network: true,
+            } => (&[O, M, H, P], Some(J_OMHP)),
+            Vary::Preflight {
+                origin: false,
+                private_network: true,
+            } => (&[M, H, P], Some(J_MHP)),
         }
     }
 }
+
+/// `*`, and `true`: constants, so that no response pays for `from_static`'s byte check.
+const STAR: HeaderValue = HeaderValue::from_static("*");
+const TRUE: HeaderValue = HeaderValue::from_static("true");
 
 /// The CORS response headers a decision adds. Compact: the values are shared with the policy
 /// (static buffers) or the request, so building and moving it copies no header bytes.
@@ -251,7 +272,12 @@ impl CorsHeaders {
     /// Writes these headers into a response's header map: removes the CORS headers the
     /// application set, inserts the policy's, and appends the missing `Vary` tokens.
     pub fn apply(self, headers: &mut HeaderMap) {
-        if headers
+        // A response without headers (a preflight's answer, most handlers' responses) has
+        // nothing to remove and no `Vary` to merge with: room for every header is made at once.
+        let fresh = headers.is_empty();
+        if fresh {
+            headers.reserve(self.len());
+        } else if headers
             .keys()
             .any(|k| k.as_str().starts_with("access-control-"))
         {
@@ -259,7 +285,6 @@ impl CorsHeaders {
                 headers.remove(name);
             }
         }
-        let truth = || HeaderValue::from_static("true");
         let vary = match self.0 {
             Inner::Vary(vary) => vary,
             Inner::Actual {
@@ -270,7 +295,7 @@ impl CorsHeaders {
             } => {
                 headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
                 if credentials {
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, truth());
+                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
                 }
                 if let Some(v) = expose {
                     headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
@@ -288,7 +313,7 @@ impl CorsHeaders {
             } => {
                 headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
                 if credentials {
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, truth());
+                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
                 }
                 if let Some(v) = methods {
                     headers.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
@@ -300,24 +325,59 @@ impl CorsHeaders {
                     headers.insert(ACCESS_CONTROL_MAX_AGE, v);
                 }
                 if private_network {
-                    headers.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, truth());
+                    headers.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, TRUE);
                 }
                 vary
             }
         };
-        add_vary(headers, vary);
+        if fresh {
+            if let (_, Some(joined)) = vary.tokens() {
+                headers.insert(VARY, joined);
+            }
+        } else {
+            add_vary(headers, vary);
+        }
+    }
+
+    /// How many header lines [`apply`](Self::apply) writes into a response without headers.
+    fn len(&self) -> usize {
+        let vary = |v: &Vary| usize::from(v.tokens().1.is_some());
+        match &self.0 {
+            Inner::Vary(v) => vary(v),
+            Inner::Actual {
+                expose,
+                credentials,
+                vary: v,
+                ..
+            } => 1 + usize::from(expose.is_some()) + usize::from(*credentials) + vary(v),
+            Inner::Preflight {
+                methods,
+                headers,
+                max_age,
+                credentials,
+                private_network,
+                vary: v,
+                ..
+            } => {
+                1 + usize::from(methods.is_some())
+                    + usize::from(headers.is_some())
+                    + usize::from(max_age.is_some())
+                    + usize::from(*credentials)
+                    + usize::from(*private_network)
+                    + vary(v)
+            }
+        }
     }
 }
 
 /// Appends each token not already named by the response's `Vary` (case-insensitively); a
 /// `Vary: *` already covers everything. A response without `Vary` gets one line with all tokens.
 fn add_vary(headers: &mut HeaderMap, vary: Vary) {
-    let (tokens, joined) = vary.tokens();
-    if tokens.is_empty() {
+    let (tokens, Some(joined)) = vary.tokens() else {
         return;
-    }
+    };
     if !headers.contains_key(VARY) {
-        headers.insert(VARY, HeaderValue::from_static(joined));
+        headers.insert(VARY, joined);
         return;
     }
     for &token in tokens {
@@ -523,7 +583,7 @@ pub(crate) fn decide(
         return Decision {
             action: Action::Forward,
             headers: CorsHeaders(Inner::Actual {
-                allow_origin: HeaderValue::from_static("*"),
+                allow_origin: STAR,
                 expose: p.expose.clone(),
                 credentials: false,
                 vary: forward_vary,
@@ -573,7 +633,7 @@ pub(crate) fn decide(
     }
 
     let allow_origin = if p.wildcard_origin {
-        HeaderValue::from_static("*")
+        STAR
     } else {
         origin.clone()
     };
@@ -644,7 +704,7 @@ fn preflight_methods(
     let m = requested.as_bytes();
     match &p.methods {
         ListSetting::Any if p.credentials => (Some(requested.clone()), None),
-        ListSetting::Any => (Some(HeaderValue::from_static("*")), None),
+        ListSetting::Any => (Some(STAR), None),
         ListSetting::List(list, value) => {
             let ok = syntax::is_safelisted_method(m) || list.iter().any(|x| x.as_bytes() == m);
             (value.clone(), (!ok).then_some(Rejection::MethodNotAllowed))
