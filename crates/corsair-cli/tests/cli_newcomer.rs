@@ -477,6 +477,28 @@ async fn origins_that_differ_by_localhost_or_port_are_said_to_differ() {
     }
     let o = corsair(&["check", &url, "--origin", "https://app.example.com"]).await;
     assert!(!stdout(&o).contains("different origins"), "{}", stdout(&o));
+
+    // A value that is no origin is not a look-alike: "open the page at http://localhost:*" is
+    // no advice.
+    let base = serve(Router::new().route(
+        "/api",
+        any(|| async {
+            (
+                [("access-control-allow-origin", "http://localhost:*")],
+                "ok",
+            )
+        }),
+    ))
+    .await;
+    let o = corsair(&[
+        "check",
+        &format!("{base}/api"),
+        "--origin",
+        "http://localhost:3000",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("different origins"), "{}", stdout(&o));
 }
 
 // ---- Errors that say what to type ----

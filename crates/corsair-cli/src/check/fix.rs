@@ -73,10 +73,13 @@ pub(super) fn server_side(
         fix.push("  Access-Control-Allow-Credentials: true".to_owned());
     }
     fix.push("  Vary: Origin".to_owned());
-    if matches!(
-        e.kind(),
-        MethodDisallowedByPreflightResponse | InvalidAllowMethodsPreflightResponse
-    ) {
+    if matches!(e.kind(), InvalidAllowMethodsPreflightResponse) {
+        fix.push(
+            "Access-Control-Allow-Methods is a comma-separated list of method names (GET, POST, PUT)"
+                .to_owned(),
+        );
+    }
+    if matches!(e.kind(), MethodDisallowedByPreflightResponse) {
         fix.push(
             "methods compare case-sensitively: list the method exactly as the browser sends it"
                 .to_owned(),

@@ -293,7 +293,8 @@ fn origin_notes(origin: &str, exchanges: &[Exchange], proxy_error: Option<String
 }
 
 /// Whether two origins differ only by a loopback name (`localhost`, `127.0.0.1`, `[::1]`) or
-/// only by the port, and how.
+/// only by the port, and how. Something that is not an origin (`http://localhost:*`, a
+/// template left unfilled) is no look-alike: opening the page there is no fix.
 fn look_alike(a: &str, b: &str) -> Option<&'static str> {
     fn parts(o: &str) -> Option<(&str, &str, &str)> {
         let (scheme, rest) = o.split_once("://")?;
@@ -301,7 +302,11 @@ fn look_alike(a: &str, b: &str) -> Option<&'static str> {
             Some((h, p)) if !p.contains(']') => (h, p),
             _ => (rest, ""),
         };
-        Some((scheme, host, port))
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-.[]:".contains(&c));
+        (host_ok && port.bytes().all(|c| c.is_ascii_digit())).then_some((scheme, host, port))
     }
     let loopback = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "[::1]");
     let ((sa, ha, pa), (sb, hb, pb)) = (parts(a)?, parts(b)?);
