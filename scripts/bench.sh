@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark of BENCHMARKS.md, in one run: criterion (corsair, tower-http, actix-cors, the
-# floor), the table from its estimates, the allocation counts, and the end-to-end wrk run.
+# floor), the table from its estimates, the allocation counts, the end-to-end wrk run and the
+# instruction counts against the static layer (needs valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== machine"
@@ -13,3 +14,5 @@ echo "== allocations per request"
 cargo test -q --release -p corsair-bench --test allocations -- --nocapture 2>&1 | grep -vE '^(running|test |$)'
 echo "== end to end (wrk)"
 bash scripts/bench-e2e.sh
+echo "== instructions per request against the static layer (callgrind)"
+bash scripts/bench-instructions.sh
