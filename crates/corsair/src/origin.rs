@@ -29,16 +29,19 @@ impl<'a> RequestOrigin<'a> {
     /// port, stray bytes).
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let s = std::str::from_utf8(bytes).ok()?;
-        let (scheme, rest) = s.split_once("://")?;
-        let sb = scheme.as_bytes();
-        if sb.is_empty()
-            || !sb[0].is_ascii_lowercase()
-            || !sb
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
-        {
+        // The scheme: a lowercase letter, then letters, digits, `+`, `-` or `.`, up to `://`
+        // (none of them is `:`, so the first `:` must start the `://`).
+        let sb = s.as_bytes();
+        if !sb.first()?.is_ascii_lowercase() {
             return None;
         }
+        let end = sb.iter().position(|&b| {
+            !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        })?;
+        if sb.get(end..end + 3)? != b"://" {
+            return None;
+        }
+        let (scheme, rest) = (&s[..end], &s[end + 3..]);
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             let close = inner.find(']')?;
             let v6 = &inner[..close];
@@ -52,7 +55,7 @@ impl<'a> RequestOrigin<'a> {
             let after = &inner[close + 1..];
             (&rest[..close + 2], after)
         } else {
-            match rest.find(':') {
+            match rest.bytes().position(|b| b == b':') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             }
@@ -114,15 +117,37 @@ pub(crate) const MAX_LABEL_LEN: usize = 63;
 /// A lowercase domain or IPv4 address: non-empty labels of `[a-z0-9_-]`, at most 63 bytes each,
 /// separated by dots, at most 253 bytes in all.
 fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= MAX_HOST_LEN
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= MAX_LABEL_LEN
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        })
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
+        return false;
+    }
+    // One pass over the bytes, one table lookup each: the length of the current label, reset
+    // at each dot.
+    const fn classes() -> [u8; 256] {
+        let mut t = [INVALID; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_' {
+                t[b] = LABEL;
+            }
+            b += 1;
+        }
+        t[b'.' as usize] = DOT;
+        t
+    }
+    const INVALID: u8 = 0;
+    const LABEL: u8 = 1;
+    const DOT: u8 = 2;
+    static CLASS: [u8; 256] = classes();
+    let mut label = 0usize;
+    for &b in host.as_bytes() {
+        match CLASS[usize::from(b)] {
+            LABEL => label += 1,
+            DOT if label > 0 && label <= MAX_LABEL_LEN => label = 0,
+            _ => return false,
+        }
+    }
+    label > 0 && label <= MAX_LABEL_LEN
 }
 
 /// A port number without a leading zero, 0–65535.

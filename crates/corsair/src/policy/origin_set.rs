@@ -123,7 +123,8 @@ impl OriginSet {
         if !self.parents.is_empty() && !o.host().starts_with('[') {
             // Every strict parent domain of the host, nearest first: one lookup per label.
             let host = o.host();
-            for (i, _) in host.match_indices('.') {
+            let dots = host.bytes().enumerate().filter(|&(_, b)| b == b'.');
+            for (i, _) in dots {
                 if self.parents.get(&host[i + 1..]).is_some_and(fits) {
                     return true;
                 }
