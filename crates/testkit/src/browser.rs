@@ -64,6 +64,17 @@ impl Headless {
     /// # Errors
     /// When the browser is missing or cannot be started.
     pub fn launch(self, url: &str) -> Result<Running, String> {
+        self.launch_trusting(url, None)
+    }
+
+    /// Starts the browser headless on `url`, trusting the certificates of a local CA (PEM) if
+    /// given: Chromium ignores certificate errors (`--ignore-certificate-errors`, a test-only
+    /// switch); Firefox gets the CA in its profile's certificate database, through NSS's
+    /// `certutil` (Debian's `libnss3-tools`).
+    ///
+    /// # Errors
+    /// When the browser (or, with a CA, `certutil` for Firefox) is missing or cannot be started.
+    pub fn launch_trusting(self, url: &str, ca_pem: Option<&str>) -> Result<Running, String> {
         let exe = self.executable()?;
         let dir = scratch_dir(self.name())?;
         let profile = dir.join("profile");
@@ -90,10 +101,16 @@ impl Headless {
                     "--host-resolver-rules=MAP *.test 127.0.0.1",
                 ])
                 .arg(format!("--user-data-dir={}", profile.display()));
+                if ca_pem.is_some() {
+                    cmd.arg("--ignore-certificate-errors");
+                }
             }
             Headless::Firefox => {
                 fs::write(profile.join("user.js"), FIREFOX_PREFS)
                     .map_err(|e| format!("firefox prefs: {e}"))?;
+                if let Some(pem) = ca_pem {
+                    trust_in_profile(&profile, &dir, pem)?;
+                }
                 cmd.args(["--headless", "--no-remote", "--profile"])
                     .arg(&profile);
                 cmd.env("MOZ_CRASHREPORTER_DISABLE", "1");
@@ -113,6 +130,32 @@ impl Headless {
             log,
         })
     }
+}
+
+/// Adds a CA to a Firefox profile's NSS certificate database, trusted for TLS servers.
+fn trust_in_profile(profile: &Path, scratch: &Path, pem: &str) -> Result<(), String> {
+    let ca = scratch.join("ca.pem");
+    fs::write(&ca, pem).map_err(|e| format!("CA file: {e}"))?;
+    let db = format!("sql:{}", profile.display());
+    let certutil = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("certutil").args(args).output().map_err(|e| {
+            format!(
+                "certutil ({e}); the https browser tests need it: \
+                 apt-get update && apt-get install -y libnss3-tools"
+            )
+        })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "certutil {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    certutil(&["-N", "-d", &db, "--empty-password"])?;
+    let ca = ca.display().to_string();
+    certutil(&["-A", "-d", &db, "-n", "corsair test CA", "-t", "C,,", "-i", &ca])
 }
 
 /// Firefox preferences: loopback only, nothing phoning home.

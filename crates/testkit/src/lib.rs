@@ -5,16 +5,19 @@
 //! - [`browser`]: finding, starting and stopping the browsers;
 //! - [`pages`]: the page server that hands each origin its cases and collects the outcomes;
 //! - [`matrix`]: the foundation's matrix of policies, requests and expected outcomes;
-//! - [`proxy`]: a `corsair proxy` process on a loopback port.
+//! - [`proxy`]: a `corsair proxy` process on a loopback port;
+//! - [`scripted`]: a server that answers each case as scripted and logs what browsers sent;
+//! - [`tls`]: a local CA for `https` page origins.
 
 pub mod browser;
 pub mod matrix;
 pub mod pages;
 pub mod proxy;
 pub mod scripted;
+pub mod tls;
 
 pub use browser::Headless;
-pub use pages::{Case, Frame, PageServer, Run, Seen};
+pub use pages::{Case, Frame, PageOptions, PageServer, Run, Seen};
 pub use proxy::ProxyProcess;
 
 /// Serves `app` on an ephemeral 127.0.0.1 port in the background; returns the port.

@@ -478,6 +478,10 @@ pub fn cases(page_port: u16, api: &str) -> (Vec<Frame>, HashMap<String, CaseExpe
             credentials: credentials.to_owned(),
             body: matches!(method, "POST" | "PUT" | "PATCH" | "patch").then(|| "{}".to_owned()),
             read_header: read.map(str::to_owned),
+            body_type: None,
+            seq: 0,
+            pause_ms: 0,
+            cache: "no-store".to_owned(),
         };
         expect.insert(
             id,
