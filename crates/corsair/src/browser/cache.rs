@@ -1,8 +1,19 @@
 //! The CORS-preflight cache: what a successful preflight allowed, for how long.
 //!
-//! `Access-Control-Max-Age` is a number of seconds. Absent, negative or unparsable, browsers keep
-//! the answer 5 seconds; `0` keeps nothing; a larger value is capped per browser: Chromium 2
-//! hours, Firefox 24 hours, Safari 10 minutes.
+//! `Access-Control-Max-Age` is a number of seconds. Absent or unparsable, browsers keep the
+//! answer 5 seconds; `0` keeps nothing, and so does a negative number for Chromium; a larger
+//! value is capped per browser: Chromium 2 hours, Firefox 24 hours, Safari 10 minutes.
+//!
+//! Chromium's cache, as the differential suite's `cache` family pins it: one entry per origin
+//! and URL, whatever the credentials mode; an entry a credentialed preflight made serves
+//! requests with or without credentials (its `*` is literal), one made without serves only
+//! requests without; an entry that does not let a request skip its preflight is dropped; a
+//! fetch whose cache mode is `no-store` or `reload` sends its preflight whatever the cache
+//! holds ([`reads_preflight_cache`]), and only the `reload` one stores the answer
+//! ([`writes_preflight_cache`]). Firefox's cache is not modelled: it preflights again in many
+//! cases where its entry would allow the request, by rules the suite has not pinned; for
+//! Firefox the engine keeps the Fetch Standard's cache (one entry per origin, URL and
+//! credentials mode), which can skip preflights Firefox sends.
 
 use super::Browser;
 use crate::syntax;
@@ -51,19 +62,51 @@ impl PreflightResult {
 /// assert_eq!(effective_max_age(Browser::Chromium, Some("86400")), 7200);
 /// assert_eq!(effective_max_age(Browser::Firefox, Some("86400")), 86400);
 /// assert_eq!(effective_max_age(Browser::Safari, Some("3600")), 600);
-/// assert_eq!(effective_max_age(Browser::Chromium, Some("-1")), 5);
+/// assert_eq!(effective_max_age(Browser::Chromium, Some("-1")), 0);
+/// assert_eq!(effective_max_age(Browser::Firefox, Some("-1")), 5);
+/// assert_eq!(effective_max_age(Browser::Chromium, Some("abc")), 5);
 /// assert_eq!(effective_max_age(Browser::Chromium, Some("0")), 0);
 /// ```
 pub fn effective_max_age(browser: Browser, value: Option<&str>) -> u64 {
     const DEFAULT: u64 = 5;
-    let parsed = value
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-        .map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
-    match parsed {
-        Some(secs) => secs.min(browser.max_age_cap()),
-        None => DEFAULT,
+    let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    let Some(v) = value.map(str::trim) else {
+        return DEFAULT;
+    };
+    if digits(v) {
+        return v.parse::<u64>().unwrap_or(u64::MAX).min(browser.max_age_cap());
     }
+    // Chromium reads a negative number as one, and keeps the answer no time.
+    if browser == Browser::Chromium && v.strip_prefix('-').is_some_and(digits) {
+        return 0;
+    }
+    DEFAULT
+}
+
+/// Whether a fetch with this cache mode (`RequestInit.cache`: `default`, `no-store`, `reload`,
+/// `no-cache`, `force-cache`, `only-if-cached`) may skip its preflight on a cache entry:
+/// `no-store` and `reload` always send it.
+///
+/// ```
+/// use corsair::browser::reads_preflight_cache;
+/// assert!(reads_preflight_cache("default"));
+/// assert!(!reads_preflight_cache("no-store"));
+/// assert!(!reads_preflight_cache("reload"));
+/// ```
+pub fn reads_preflight_cache(cache_mode: &str) -> bool {
+    !matches!(cache_mode, "no-store" | "reload")
+}
+
+/// Whether the answer to the preflight of a fetch with this cache mode is stored: not for
+/// `no-store` (a `reload` fetch stores it).
+///
+/// ```
+/// use corsair::browser::writes_preflight_cache;
+/// assert!(writes_preflight_cache("reload"));
+/// assert!(!writes_preflight_cache("no-store"));
+/// ```
+pub fn writes_preflight_cache(cache_mode: &str) -> bool {
+    cache_mode != "no-store"
 }
 
 #[derive(Debug, Clone)]
@@ -75,8 +118,9 @@ struct Entry {
     expires: u64,
 }
 
-/// A browser's preflight cache, keyed by origin, URL and credentials mode. Time is given by the
-/// caller (seconds on any monotonic clock), so the cache stays pure.
+/// A browser's preflight cache: keyed by origin and URL, and by credentials mode except in
+/// Chromium. Time is given by the caller (seconds on any monotonic clock), so the cache stays
+/// pure.
 #[derive(Debug, Clone)]
 pub struct PreflightCache {
     browser: Browser,
@@ -92,11 +136,22 @@ impl PreflightCache {
         }
     }
 
+    /// Whether an entry for a request with `credentials` is the entry `e` (Chromium keeps one
+    /// entry per origin and URL).
+    fn same_key(&self, e: &Entry, origin: &str, url: &str, credentials: bool) -> bool {
+        e.origin == origin
+            && e.url == url
+            && (self.browser == Browser::Chromium || e.credentials == credentials)
+    }
+
     /// Records a successful preflight at time `now`.
     pub fn store(&mut self, origin: &str, url: &str, result: &PreflightResult, now: u64) {
         let lifetime = result.lifetime(self.browser);
+        let browser = self.browser;
         self.entries.retain(|e| {
-            !(e.origin == origin && e.url == url && e.credentials == result.credentials)
+            !(e.origin == origin
+                && e.url == url
+                && (browser == Browser::Chromium || e.credentials == result.credentials))
         });
         if lifetime > 0 {
             self.entries.push(Entry {
@@ -110,9 +165,10 @@ impl PreflightCache {
     }
 
     /// Whether a fresh entry lets this request skip its preflight: every unsafe header name and
-    /// the method must pass the cached result.
+    /// the method must pass the cached result, and a request with credentials needs an entry
+    /// made with credentials. Chromium drops the entry when it does not.
     pub fn allows(
-        &self,
+        &mut self,
         origin: &str,
         url: &str,
         credentials: bool,
@@ -120,14 +176,22 @@ impl PreflightCache {
         unsafe_names: &[String],
         now: u64,
     ) -> bool {
-        self.entries.iter().any(|e| {
-            e.origin == origin
-                && e.url == url
-                && e.credentials == credentials
-                && now < e.expires
-                && e.result.allows_method(method)
-                && unsafe_names.iter().all(|n| e.result.allows_header(n))
-        })
+        let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| self.same_key(e, origin, url, credentials))
+        else {
+            return false;
+        };
+        let e = &self.entries[i];
+        let hit = now < e.expires
+            && (e.credentials || !credentials)
+            && e.result.allows_method(method)
+            && unsafe_names.iter().all(|n| e.result.allows_header(n));
+        if !hit && self.browser == Browser::Chromium {
+            self.entries.remove(i);
+        }
+        hit
     }
 }
 
@@ -155,7 +219,8 @@ mod tests {
             (Firefox, Some("100000"), 86400),
             (Safari, Some("601"), 600),
             (Chromium, Some("0"), 0),
-            (Chromium, Some("-5"), 5),
+            (Chromium, Some("-5"), 0),
+            (Firefox, Some("-5"), 5),
             (Chromium, Some("abc"), 5),
             (Chromium, Some("1.5"), 5),
             (Chromium, Some(""), 5),
@@ -168,7 +233,7 @@ mod tests {
 
     #[test]
     fn cache_hits_expire_and_respect_keys() {
-        let mut c = PreflightCache::new(Browser::Chromium);
+        let mut c = PreflightCache::new(Browser::Firefox);
         c.store("http://a", "http://b/x", &result(Some("10")), 100);
         let names = vec!["x-a".to_owned()];
         assert!(c.allows("http://a", "http://b/x", false, "PUT", &names, 109));
@@ -187,6 +252,29 @@ mod tests {
         ));
         c.store("http://a", "http://b/z", &result(Some("0")), 100);
         assert!(!c.allows("http://a", "http://b/z", false, "PUT", &[], 100));
+    }
+
+    /// Chromium, as the differential suite's `cache` family found it: one entry per origin and
+    /// URL; a credentialed entry serves requests without credentials, not the reverse; a miss
+    /// drops the entry.
+    #[test]
+    fn chromium_keeps_one_entry_per_url_and_drops_it_on_a_miss() {
+        let mut c = PreflightCache::new(Browser::Chromium);
+        let names = vec!["x-a".to_owned()];
+        let with_credentials = PreflightResult {
+            credentials: true,
+            ..result(Some("10"))
+        };
+        c.store("http://a", "http://b/x", &with_credentials, 100);
+        assert!(c.allows("http://a", "http://b/x", false, "PUT", &names, 101));
+        assert!(c.allows("http://a", "http://b/x", true, "PUT", &names, 101));
+        c.store("http://a", "http://b/x", &result(Some("10")), 100);
+        assert!(!c.allows("http://a", "http://b/x", true, "PUT", &names, 101));
+        // The miss above dropped the entry: a request it would serve now misses too.
+        assert!(!c.allows("http://a", "http://b/x", false, "PUT", &names, 101));
+        c.store("http://a", "http://b/x", &result(Some("10")), 100);
+        assert!(!c.allows("http://a", "http://b/x", false, "DELETE", &names, 101));
+        assert!(!c.allows("http://a", "http://b/x", false, "PUT", &names, 101));
     }
 
     #[test]

@@ -29,6 +29,42 @@ pub struct RequestInit {
     pub credentials: Credentials,
 }
 
+/// A request body as a script passes it to `fetch()`. What matters to CORS is the
+/// `Content-Type` the browser adds when the script set none (it is a request header like any
+/// other, so it can make the request need a preflight), and that `GET` and `HEAD` take no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestBody {
+    /// A string: `text/plain;charset=UTF-8`.
+    Text,
+    /// A `URLSearchParams`: `application/x-www-form-urlencoded;charset=UTF-8`.
+    UrlSearchParams,
+    /// A `FormData`: `multipart/form-data` with a boundary the browser makes up.
+    FormData,
+    /// A `Blob` of this MIME type, sent as its `Content-Type` (none when empty).
+    Blob(String),
+    /// An `ArrayBuffer` or typed array: no `Content-Type`.
+    Bytes,
+}
+
+impl RequestBody {
+    /// The `Content-Type` the browser sets for this body when the script set none.
+    pub fn content_type(&self, browser: Browser) -> Option<String> {
+        match self {
+            RequestBody::Text => Some("text/plain;charset=UTF-8".to_owned()),
+            RequestBody::UrlSearchParams => {
+                Some("application/x-www-form-urlencoded;charset=UTF-8".to_owned())
+            }
+            // The boundaries' lengths count towards the 1024-byte safelist total.
+            RequestBody::FormData => Some(match browser {
+                Browser::Firefox => format!("multipart/form-data; boundary={}", "-".repeat(53)),
+                _ => format!("multipart/form-data; boundary={}", "-".repeat(38)),
+            }),
+            RequestBody::Blob(t) if !t.is_empty() => Some(t.clone()),
+            RequestBody::Blob(_) | RequestBody::Bytes => None,
+        }
+    }
+}
+
 /// A request the browser sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -127,7 +163,10 @@ pub struct Fetch {
     first_url: Url,
     url: Url,
     method: String,
-    headers: Vec<(String, String)>,
+    /// The header list, one entry per value the script set (repeats not combined).
+    entries: Vec<(String, String)>,
+    /// The header list as the script set it, before any redirect removed a header.
+    original: Vec<(String, String)>,
     credentials: Credentials,
     tainted_origin: bool,
     cors_tainting: bool,
@@ -186,8 +225,8 @@ impl Fetch {
             return Err(InvalidRequest(format!("{method:?} is a forbidden method")));
         }
         let method = syntax::normalize_method(method).to_owned();
-        // The Headers object: names validated, forbidden ones dropped, repeats combined.
-        let mut headers: Vec<(String, String)> = Vec::new();
+        // The Headers object: names and values validated, forbidden names dropped.
+        let mut entries: Vec<(String, String)> = Vec::new();
         for (name, value) in init.headers {
             if !syntax::is_token(name.as_bytes()) {
                 return Err(InvalidRequest(format!(
@@ -203,16 +242,7 @@ impl Fetch {
             if syntax::is_forbidden_request_header(name.as_bytes()) {
                 continue;
             }
-            match headers
-                .iter_mut()
-                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-            {
-                Some((_, v)) => {
-                    v.push_str(", ");
-                    v.push_str(&value);
-                }
-                None => headers.push((name, value)),
-            }
+            entries.push((name, value));
         }
         let mut f = Fetch {
             browser,
@@ -220,7 +250,8 @@ impl Fetch {
             first_url: url.clone(),
             url,
             method,
-            headers,
+            original: entries.clone(),
+            entries,
             credentials: init.credentials,
             tainted_origin: false,
             cors_tainting: false,
@@ -230,8 +261,60 @@ impl Fetch {
             forced_preflight: false,
             preflight_result: None,
         };
+        // Firefox preflights every cross-origin hop of a request whose headers, as the script
+        // set them, need a preflight, even after a redirect made the request simple.
+        f.forced_preflight = browser == Browser::Firefox && !f.unsafe_header_names().is_empty();
         f.enter_hop();
         Ok(f)
+    }
+
+    /// Prepares `fetch(url, init)` with a body: as [`Fetch::new`], with the `Content-Type` the
+    /// browser sets for `body` when `init` has none.
+    ///
+    /// ```
+    /// use corsair::browser::{Browser, Fetch, RequestBody, RequestInit};
+    ///
+    /// // A Blob of JSON sets `Content-Type: application/json`, which needs a preflight.
+    /// let init = RequestInit { method: "POST".into(), ..Default::default() };
+    /// let json = RequestBody::Blob("application/json".into());
+    /// let fetch = Fetch::with_body(Browser::Chromium, "http://a.test", "http://b.test/", init.clone(), &json)?;
+    /// assert!(fetch.needs_preflight());
+    /// // A string sets `text/plain;charset=UTF-8`, which does not.
+    /// let fetch = Fetch::with_body(Browser::Chromium, "http://a.test", "http://b.test/", init, &RequestBody::Text)?;
+    /// assert!(!fetch.needs_preflight());
+    /// // GET and HEAD take no body: fetch() throws.
+    /// let get = RequestInit { method: "get".into(), ..Default::default() };
+    /// assert!(Fetch::with_body(Browser::Chromium, "http://a.test", "http://b.test/", get, &RequestBody::Text).is_err());
+    /// # Ok::<(), corsair::browser::InvalidRequest>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Fetch::new`], and when the method is `GET` or `HEAD`.
+    pub fn with_body(
+        browser: Browser,
+        page_origin: &str,
+        url: &str,
+        mut init: RequestInit,
+        body: &RequestBody,
+    ) -> Result<Fetch, InvalidRequest> {
+        let method = syntax::normalize_method(if init.method.is_empty() {
+            "GET"
+        } else {
+            &init.method
+        });
+        if matches!(method, "GET" | "HEAD") {
+            return Err(InvalidRequest(format!(
+                "a {method} request cannot have a body"
+            )));
+        }
+        let has_type = init
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        if let (false, Some(t)) = (has_type, body.content_type(browser)) {
+            init.headers.push(("Content-Type".to_owned(), t));
+        }
+        Fetch::new(browser, page_origin, url, init)
     }
 
     /// Marks the current hop cross-origin or not, and whether it starts with a preflight.
@@ -274,12 +357,43 @@ impl Fetch {
         &self.method
     }
 
-    /// The CORS-unsafe request-header names: lowercase, sorted.
+    /// The CORS-unsafe request-header names: lowercase, sorted. Chromium checks each header's
+    /// combined value; Firefox checks each value the script set on its own.
     pub fn unsafe_header_names(&self) -> Vec<String> {
-        unsafe_header_names(
-            self.browser,
-            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
-        )
+        if self.browser == Browser::Firefox {
+            unsafe_header_names(
+                self.browser,
+                self.entries.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            )
+        } else {
+            let headers = self.headers();
+            unsafe_header_names(
+                self.browser,
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            )
+        }
+    }
+
+    /// The script's headers as sent: the values of a repeated name combined with `, `, in the
+    /// order each name first appeared; Firefox sends only the last `Content-Type`.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in &self.entries {
+            match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, v))
+                    if self.browser == Browser::Firefox
+                        && name.eq_ignore_ascii_case("content-type") =>
+                {
+                    value.clone_into(v);
+                }
+                Some((_, v)) => {
+                    v.push_str(", ");
+                    v.push_str(value);
+                }
+                None => headers.push((name.clone(), value.clone())),
+            }
+        }
+        headers
     }
 
     /// Whether the request needs a preflight: a method other than GET, HEAD and POST, or a
@@ -337,7 +451,7 @@ impl Fetch {
                 if self.cors_tainting || !matches!(self.method.as_str(), "GET" | "HEAD") {
                     headers.push(("Origin".to_owned(), self.request_origin().to_owned()));
                 }
-                headers.extend(self.headers.iter().cloned());
+                headers.extend(self.headers());
                 Some(Outgoing {
                     method: self.method.clone(),
                     url: self.url.clone(),
@@ -426,6 +540,9 @@ impl Fetch {
         Ok(())
     }
 
+    /// The preflight's checks. Firefox leaves out the CORS check (`Access-Control-Allow-Origin`
+    /// and `-Credentials`) of a preflight to a URL of the page's own origin, reached through a
+    /// redirect from another origin.
     fn check_preflight(
         &self,
         status: u16,
@@ -434,8 +551,11 @@ impl Fetch {
         if is_redirect(status) && headers.contains_key(LOCATION) {
             return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
-        self.cors_check(headers, self.preflight_origin())
-            .map_err(|(check, value)| self.error(CorsErrorKind::Preflight(check), value))?;
+        let page_origin = self.url.origin().ascii_serialization() == self.origin;
+        if !(self.browser == Browser::Firefox && page_origin) {
+            self.cors_check(headers, self.preflight_origin())
+                .map_err(|(check, value)| self.error(CorsErrorKind::Preflight(check), value))?;
+        }
         if !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
@@ -503,25 +623,33 @@ impl Fetch {
                 Some(next.to_string()),
             ));
         }
-        // Firefox preflights every hop after a preflighted request is redirected, even when the
-        // redirected request would need none (pinned by the differential suite).
-        if self.browser == Browser::Firefox && self.preflighted {
-            self.forced_preflight = true;
-        }
         self.redirects += 1;
         if self.redirects > MAX_REDIRECTS {
             return Err(Blocked::Network(format!(
                 "more than {MAX_REDIRECTS} redirects"
             )));
         }
-        if next.origin() != self.url.origin() && self.is_cross_origin() {
+        let crosses = next.origin() != self.url.origin();
+        if crosses && self.is_cross_origin() {
             self.tainted_origin = true;
         }
-        if (matches!(status, 301 | 302) && self.method == "POST")
-            || (status == 303 && !matches!(self.method.as_str(), "GET" | "HEAD"))
-        {
+        // The redirects that make the request a GET without a body.
+        let to_get = (matches!(status, 301 | 302) && self.method == "POST")
+            || (status == 303 && !matches!(self.method.as_str(), "GET" | "HEAD"));
+        // Firefox preflights every later cross-origin hop of a request it preflighted once,
+        // even when the redirected request would need none.
+        if self.browser == Browser::Firefox && self.preflighted {
+            self.forced_preflight = true;
+        }
+        // Firefox checks the script's headers anew on each redirect: a header that an earlier
+        // redirect removed counts again (in its preflights: what it puts on the wire after a
+        // method change differs, and is not modelled here).
+        if self.browser == Browser::Firefox {
+            self.entries.clone_from(&self.original);
+        }
+        if to_get {
             self.method = "GET".to_owned();
-            self.headers.retain(|(n, _)| {
+            self.entries.retain(|(n, _)| {
                 ![
                     "content-type",
                     "content-encoding",
@@ -531,6 +659,11 @@ impl Fetch {
                 .iter()
                 .any(|b| n.eq_ignore_ascii_case(b))
             });
+        }
+        // `Authorization` does not follow a redirect to another origin (both browsers).
+        if crosses {
+            self.entries
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
         }
         self.url = next;
         self.enter_hop();

@@ -11,9 +11,11 @@ mod error;
 mod fetch;
 pub mod safelist;
 
-pub use cache::{effective_max_age, PreflightCache, PreflightResult};
+pub use cache::{effective_max_age, reads_preflight_cache, writes_preflight_cache, PreflightCache, PreflightResult};
 pub use error::{AccessCheck, CorsError, CorsErrorKind};
-pub use fetch::{Blocked, Fetch, InvalidRequest, Outgoing, Readable, RequestInit, MAX_REDIRECTS};
+pub use fetch::{
+    Blocked, Fetch, InvalidRequest, Outgoing, Readable, RequestBody, RequestInit, MAX_REDIRECTS,
+};
 
 /// The browser whose behaviour to follow where browsers differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

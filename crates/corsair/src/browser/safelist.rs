@@ -1,24 +1,31 @@
 //! CORS-safelisted request headers (Fetch Standard), with the differences of real browsers.
 //!
 //! A request whose method is safelisted and whose headers are all safelisted needs no
-//! preflight. The rules, each pinned against the installed browsers by the differential suite:
+//! preflight. The rules, each pinned against the installed browsers by the differential suite's
+//! `safelist` family:
 //! - a value longer than 128 bytes is never safelisted;
-//! - `accept`: no CORS-unsafe request-header byte;
+//! - `accept`: no CORS-unsafe request-header byte (for Firefox, no byte above 0x7F either);
 //! - `accept-language`, `content-language`: only `0-9 A-Z a-z`, space and `*,-.;=`;
-//! - `content-type`: no CORS-unsafe byte, and a MIME type whose essence is
-//!   `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`;
-//! - `range`: a single `bytes=N-` or `bytes=N-M` range with N ≤ M (Chromium matches `bytes`
-//!   case-sensitively);
-//! - when the safelisted values add up to more than 1024 bytes, none of them is safelisted;
-//! - Chromium also safelists the client hints `device-memory`, `dpr`, `downlink`, `ect`, `rtt`,
-//!   `save-data`, `viewport-width` and `width` when their values are well-formed; Firefox does not.
+//! - `content-type`: no CORS-unsafe byte (Firefox: nor above 0x7F, nor a comma, anywhere), and
+//!   a MIME type whose essence is `application/x-www-form-urlencoded`, `multipart/form-data` or
+//!   `text/plain`;
+//! - `range`: a single `bytes=N-` or `bytes=N-M` range with N ≤ M, both below 2^64 (`bytes`
+//!   matched case-sensitively);
+//! - when the safelisted values add up to more than 1024 bytes, none of them is safelisted
+//!   (Chromium; Firefox has no such total);
+//! - Chromium also safelists the client hints `device-memory`, `dpr`, `downlink` (a number:
+//!   digits, or digits, a dot and digits), `ect`, `rtt`, `save-data`, `viewport-width` and
+//!   `width` when their values are well-formed; Firefox does not;
+//! - a header set several times is checked as one value, the values combined with `, `, by
+//!   Chromium; Firefox checks each value on its own ([`Fetch`](super::Fetch) applies this).
 
 use super::Browser;
 use crate::syntax;
 
-/// A byte that makes a value CORS-unsafe (Fetch Standard).
-fn is_cors_unsafe_byte(b: u8) -> bool {
-    (b < 0x20 && b != b'\t')
+/// A byte that makes a value CORS-unsafe (Fetch Standard); Firefox adds every byte above 0x7F.
+fn is_cors_unsafe_byte(browser: Browser, b: u8) -> bool {
+    (browser == Browser::Firefox && b > 0x7f)
+        || (b < 0x20 && b != b'\t')
         || matches!(
             b,
             b'"' | b'('
@@ -69,26 +76,29 @@ fn is_simple_range(value: &[u8]) -> bool {
         return false;
     };
     let (start, end) = (&rest[..dash], &rest[dash + 1..]);
-    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
-    if start.is_empty() || !digits(start) || !digits(end) {
+    // Both browsers read the positions as 64-bit unsigned integers: a larger one is not simple.
+    let num = |d: &[u8]| {
+        if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(d).ok().and_then(|s| s.parse::<u64>().ok())
+    };
+    let Some(first) = num(start) else {
         return false;
-    }
+    };
     if end.is_empty() {
         return true;
     }
-    let num = |d: &[u8]| {
-        std::str::from_utf8(d)
-            .ok()
-            .and_then(|s| s.parse::<u128>().ok())
-    };
-    matches!((num(start), num(end)), (Some(a), Some(b)) if a <= b)
+    matches!(num(end), Some(last) if first <= last)
 }
 
+/// A client hint's number as Chromium reads it: digits, or digits, a dot and digits.
 fn is_number(value: &[u8]) -> bool {
-    std::str::from_utf8(value)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-        .is_some_and(|s| s.parse::<f64>().is_ok())
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    match value.iter().position(|&b| b == b'.') {
+        Some(dot) => digits(&value[..dot]) && digits(&value[dot + 1..]),
+        None => digits(value),
+    }
 }
 
 /// Whether `name: value` is a CORS-safelisted request header for `browser`
@@ -102,10 +112,12 @@ pub fn is_safelisted_request_header(browser: Browser, name: &str, value: &[u8]) 
             .all(|&b| b.is_ascii_alphanumeric() || b" *,-.;=".contains(&b))
     };
     match name.to_ascii_lowercase().as_str() {
-        "accept" => !value.iter().any(|&b| is_cors_unsafe_byte(b)),
+        "accept" => !value.iter().any(|&b| is_cors_unsafe_byte(browser, b)),
         "accept-language" | "content-language" => lang(value),
         "content-type" => {
-            !value.iter().any(|&b| is_cors_unsafe_byte(b))
+            !value.iter().any(|&b| is_cors_unsafe_byte(browser, b))
+                // Firefox reads a comma as the start of another MIME type.
+                && !(browser == Browser::Firefox && value.contains(&b','))
                 && std::str::from_utf8(value)
                     .ok()
                     .and_then(mime_essence)
@@ -152,7 +164,7 @@ where
             unsafe_names.push(lower);
         }
     }
-    if safelist_size > 1024 {
+    if safelist_size > 1024 && browser != Browser::Firefox {
         unsafe_names.append(&mut safe_names);
     }
     unsafe_names.sort();
@@ -245,10 +257,22 @@ mod tests {
             ("range", "bytes=0-1,2-3", false, false),
             ("range", "bytes=-5", false, false),
             ("range", "bytes=5-1", false, false),
+            // Positions past 2^64 - 1 (pinned by the differential suite's `safelist` family).
+            ("range", "bytes=18446744073709551615-", true, true),
+            ("range", "bytes=18446744073709551616-", false, false),
+            ("range", "bytes=0-99999999999999999999", false, false),
             ("range", "bytes = 0-1", false, false),
             ("range", "Bytes=0-1", false, false),
             ("dpr", "2", true, false),
             ("dpr", "abc", false, false),
+            ("dpr", "2.5", true, false),
+            ("dpr", ".5", false, false),
+            ("dpr", "5.", false, false),
+            ("dpr", "1.2.3", false, false),
+            ("dpr", "1e3", false, false),
+            ("accept", "a\u{e9}b", true, false),
+            ("content-type", "text/plain;a=b,c", true, false),
+            ("content-type", "text/plain;a=\u{e9}", true, false),
             ("device-memory", "0.5", true, false),
             ("width", "100", true, false),
             ("x-custom", "1", false, false),
