@@ -74,7 +74,10 @@ pub fn effective_max_age(browser: Browser, value: Option<&str>) -> u64 {
         return DEFAULT;
     };
     if digits(v) {
-        return v.parse::<u64>().unwrap_or(u64::MAX).min(browser.max_age_cap());
+        return v
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+            .min(browser.max_age_cap());
     }
     // Chromium reads a negative number as one, and keeps the answer no time.
     if browser == Browser::Chromium && v.strip_prefix('-').is_some_and(digits) {

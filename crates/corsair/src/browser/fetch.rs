@@ -379,7 +379,10 @@ impl Fetch {
     pub fn headers(&self) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = Vec::new();
         for (name, value) in &self.entries {
-            match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            match headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
                 Some((_, v))
                     if self.browser == Browser::Firefox
                         && name.eq_ignore_ascii_case("content-type") =>
@@ -731,4 +734,239 @@ fn parse_list(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<String
         },
     );
     ok.then_some(out)
+}
+
+/// The differences the differential suite found, one test each (Chromium 156, Firefox ESR 153).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "http://page.test";
+    const API: &str = "http://api.test/a";
+
+    fn init(method: &str, headers: &[(&str, &str)]) -> RequestInit {
+        RequestInit {
+            method: method.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            credentials: Credentials::Omit,
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (n, v) in pairs {
+            m.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        m
+    }
+
+    /// Answers each request in turn; returns what was sent and the verdict.
+    fn drive(
+        mut fetch: Fetch,
+        answers: &[(u16, &[(&str, &str)])],
+    ) -> (Vec<Outgoing>, Option<Result<Readable, Blocked>>) {
+        let mut sent = Vec::new();
+        for (status, headers) in answers {
+            let Some(out) = fetch.request() else { break };
+            sent.push(out);
+            if let Some(v) = fetch.receive(*status, &map(headers)) {
+                return (sent, Some(v));
+            }
+        }
+        (sent, None)
+    }
+
+    fn header<'a>(out: &'a Outgoing, name: &str) -> Option<&'a str> {
+        out.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    const ALLOW_ALL: &[(&str, &str)] = &[
+        ("access-control-allow-origin", PAGE),
+        ("access-control-allow-methods", "*"),
+        ("access-control-allow-headers", "*"),
+    ];
+
+    #[test]
+    fn authorization_is_dropped_on_a_redirect_to_another_origin() {
+        for browser in [Browser::Chromium, Browser::Firefox] {
+            let fetch = Fetch::new(
+                browser,
+                PAGE,
+                API,
+                init("PUT", &[("authorization", "t"), ("x-a", "1")]),
+            )
+            .unwrap();
+            let (sent, _) = drive(
+                fetch,
+                &[
+                    (204, ALLOW_ALL),
+                    (
+                        307,
+                        &[
+                            ("access-control-allow-origin", PAGE),
+                            ("location", "http://other.test/b"),
+                        ],
+                    ),
+                    (204, &[]),
+                ],
+            );
+            assert_eq!(
+                header(&sent[0], "access-control-request-headers"),
+                Some("authorization,x-a")
+            );
+            assert_eq!(
+                header(&sent[2], "access-control-request-headers"),
+                Some("x-a"),
+                "{browser:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn firefox_checks_each_appended_value_on_its_own() {
+        let twice = [("accept", "a".repeat(70)), ("accept", "a".repeat(70))];
+        let twice: Vec<(&str, &str)> = twice.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let chromium = Fetch::new(Browser::Chromium, PAGE, API, init("GET", &twice)).unwrap();
+        let firefox = Fetch::new(Browser::Firefox, PAGE, API, init("GET", &twice)).unwrap();
+        // 142 bytes combined: over the 128-byte limit for Chromium only.
+        assert!(chromium.needs_preflight());
+        assert!(!firefox.needs_preflight());
+        // Firefox sends the last Content-Type, Chromium the combined value.
+        let types = [
+            ("content-type", "text/plain"),
+            ("content-type", "text/html"),
+        ];
+        let sent = |b| {
+            let mut f = Fetch::new(b, PAGE, API, init("POST", &types)).unwrap();
+            f.skip_preflight();
+            header(&f.request().unwrap(), "content-type").map(str::to_owned)
+        };
+        assert_eq!(sent(Browser::Firefox).as_deref(), Some("text/html"));
+        assert_eq!(
+            sent(Browser::Chromium).as_deref(),
+            Some("text/plain, text/html")
+        );
+    }
+
+    /// A same-origin PUT with `Content-Type: application/json`, redirected by a 303 (now a GET
+    /// without the header) to another origin.
+    fn same_origin_then_303(browser: Browser) -> Vec<Outgoing> {
+        let fetch = Fetch::new(
+            browser,
+            PAGE,
+            "http://page.test/a",
+            init("PUT", &[("content-type", "application/json")]),
+        )
+        .unwrap();
+        drive(
+            fetch,
+            &[
+                (303, &[("location", "http://api.test/b")]),
+                (204, ALLOW_ALL),
+                (200, &[("access-control-allow-origin", PAGE)]),
+            ],
+        )
+        .0
+    }
+
+    #[test]
+    fn firefox_preflights_later_hops_of_a_request_whose_headers_needed_one() {
+        let chromium = same_origin_then_303(Browser::Chromium);
+        let firefox = same_origin_then_303(Browser::Firefox);
+        assert_eq!(
+            chromium
+                .iter()
+                .map(|o| o.method.as_str())
+                .collect::<Vec<_>>(),
+            ["PUT", "GET"]
+        );
+        assert_eq!(
+            firefox
+                .iter()
+                .map(|o| o.method.as_str())
+                .collect::<Vec<_>>(),
+            ["PUT", "OPTIONS", "GET"]
+        );
+        assert_eq!(header(&firefox[1], "access-control-request-headers"), None);
+    }
+
+    #[test]
+    fn firefox_checks_the_scripts_headers_anew_on_each_redirect() {
+        // POST with JSON, 302 (a GET without Content-Type), then 302 again: Firefox's preflight
+        // of the third hop asks for content-type again; Chromium's does not preflight.
+        let run = |browser| {
+            let fetch = Fetch::new(
+                browser,
+                PAGE,
+                "http://page.test/a",
+                init("POST", &[("content-type", "application/json")]),
+            )
+            .unwrap();
+            drive(
+                fetch,
+                &[
+                    (302, &[("location", "http://page.test/b")]),
+                    (302, &[("location", "http://api.test/c")]),
+                    (204, ALLOW_ALL),
+                    (200, &[("access-control-allow-origin", PAGE)]),
+                ],
+            )
+            .0
+        };
+        let firefox = run(Browser::Firefox);
+        assert_eq!(firefox[2].method, "OPTIONS");
+        assert_eq!(
+            header(&firefox[2], "access-control-request-headers"),
+            Some("content-type")
+        );
+        let chromium = run(Browser::Chromium);
+        assert!(chromium.iter().all(|o| !o.preflight), "{chromium:?}");
+    }
+
+    #[test]
+    fn firefox_skips_the_cors_check_of_a_preflight_to_the_page_origin() {
+        // A preflighted PUT to the API, redirected back to the page's origin, whose preflight
+        // answers Access-Control-Allow-Origin: null.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, API, init("PUT", &[])).unwrap();
+            drive(
+                fetch,
+                &[
+                    (204, ALLOW_ALL),
+                    (
+                        307,
+                        &[
+                            ("access-control-allow-origin", PAGE),
+                            ("location", "http://page.test/b"),
+                        ],
+                    ),
+                    (
+                        204,
+                        &[
+                            ("access-control-allow-origin", "null"),
+                            ("access-control-allow-methods", "PUT"),
+                        ],
+                    ),
+                    (200, &[("access-control-allow-origin", "null")]),
+                ],
+            )
+        };
+        // Firefox sends the page's origin on that preflight, and lets `null` pass.
+        let (sent, verdict) = run(Browser::Firefox);
+        assert_eq!(header(&sent[2], "origin"), Some(PAGE));
+        assert!(matches!(verdict, Some(Ok(_))), "{verdict:?}");
+        // Chromium sends `null`, which the answer matches.
+        let (sent, verdict) = run(Browser::Chromium);
+        assert_eq!(header(&sent[2], "origin"), Some("null"));
+        assert!(matches!(verdict, Some(Ok(_))), "{verdict:?}");
+    }
 }

@@ -11,7 +11,10 @@ mod error;
 mod fetch;
 pub mod safelist;
 
-pub use cache::{effective_max_age, reads_preflight_cache, writes_preflight_cache, PreflightCache, PreflightResult};
+pub use cache::{
+    effective_max_age, reads_preflight_cache, writes_preflight_cache, PreflightCache,
+    PreflightResult,
+};
 pub use error::{AccessCheck, CorsError, CorsErrorKind};
 pub use fetch::{
     Blocked, Fetch, InvalidRequest, Outgoing, Readable, RequestBody, RequestInit, MAX_REDIRECTS,
