@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
-# is missing (Debian's chromium, its chromedriver and firefox-esr for the real-browser tests;
+# is missing (Debian's chromium, its chromedriver and firefox-esr for the real-browser tests,
+# libnss3-tools for certutil, which makes Firefox trust the differential suite's local CA;
 # varnish and nginx, the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs
 # every test.
 set -euo pipefail
@@ -15,6 +16,8 @@ have chromium || missing+=(chromium)
 have firefox-esr || missing+=(firefox-esr)
 have varnishd || missing+=(varnish)
 have nginx || missing+=(nginx)
+# certutil: the differential suite's https pages put a local CA in Firefox's profile.
+have certutil || missing+=(libnss3-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (needed by the real-browser and shared-cache tests)"
   SUDO=""

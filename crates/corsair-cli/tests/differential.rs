@@ -32,8 +32,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use corsair::browser::{
-    reads_preflight_cache, writes_preflight_cache, Blocked, Browser as Rules, Credentials, Fetch, PreflightCache,
-    RequestBody, RequestInit,
+    reads_preflight_cache, writes_preflight_cache, Blocked, Browser as Rules, Credentials, Fetch,
+    PreflightCache, RequestBody, RequestInit,
 };
 use corsair_cli::check::{self, CheckArgs};
 use corsair_testkit::scripted::{Answer, Logged, Script, ScriptedServer, ENGINE_MARK};
@@ -331,7 +331,6 @@ fn generate(id: String, rng: &mut Rng, origin: &str, upper: &str, api2: &str) ->
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The cases of every family, as the page runs them and as the engine replays them.
 
@@ -452,8 +451,8 @@ fn safelist_headers() -> Vec<(&'static str, Vec<(String, String)>)> {
     // Bytes that make a value unsafe, in `accept`, and the same bytes in a language.
     for b in [
         // (0x7f and controls other than tab never reach the server: its HTTP parser refuses them)
-        "\"", "(", ")", ":", "<", ">", "?", "@", "[", "\\", "]", "{", "}", "\t", "/", "_", "'",
-        "+", "!", "#", "é",
+        "\"", "(", ")", ":", "<", ">", "?", "@", "[", "\\", "]", "{", "}", "\t", "/", "_", "'", "+",
+        "!", "#", "é",
     ] {
         out.push(("GET", one("accept", format!("a{b}b"))));
         out.push(("GET", one("accept-language", format!("en{b}us"))));
@@ -572,17 +571,26 @@ fn safelist_headers() -> Vec<(&'static str, Vec<(String, String)>)> {
     ));
     out.push((
         "POST",
-        h(&[("content-type", "text/plain"), ("content-type", "text/plain")]),
+        h(&[
+            ("content-type", "text/plain"),
+            ("content-type", "text/plain"),
+        ]),
     ));
     out.push(("GET", h(&[("range", "bytes=0-1"), ("range", "bytes=2-3")])));
     out.push(("GET", h(&[("accept", &a(70)), ("accept", &a(70))])));
     out.push((
         "POST",
-        h(&[("content-type", "text/plain"), ("content-type", "application/json")]),
+        h(&[
+            ("content-type", "text/plain"),
+            ("content-type", "application/json"),
+        ]),
     ));
     // Repeated entries of 128 bytes each, 1024 and 1152 in all.
     for n in [8, 9] {
-        out.push(("GET", (0..n).map(|_| ("accept".to_owned(), a(128))).collect()));
+        out.push((
+            "GET",
+            (0..n).map(|_| ("accept".to_owned(), a(128))).collect(),
+        ));
     }
     // The 1024-byte total: four full safelisted values (512 bytes) and client hints making up
     // the rest, to just under, at and just over the limit.
@@ -594,7 +602,14 @@ fn safelist_headers() -> Vec<(&'static str, Vec<(String, String)>)> {
             ("content-type".to_owned(), ct(128)),
         ];
         let mut left = extra;
-        for n in ["dpr", "device-memory", "downlink", "rtt", "viewport-width", "width"] {
+        for n in [
+            "dpr",
+            "device-memory",
+            "downlink",
+            "rtt",
+            "viewport-width",
+            "width",
+        ] {
             let take = left.min(128);
             if take == 0 {
                 break;
@@ -665,10 +680,16 @@ fn cache_family(
         let api = format!("http://{key}.api.test:{api_port}");
         let mut pre = vec![
             ("access-control-allow-origin".to_owned(), origin.to_owned()),
-            ("access-control-allow-credentials".to_owned(), "true".to_owned()),
+            (
+                "access-control-allow-credentials".to_owned(),
+                "true".to_owned(),
+            ),
         ];
         let methods = rng.weighted(&[(40, "PUT"), (30, "PUT, PATCH"), (30, "*")]);
-        pre.push(("access-control-allow-methods".to_owned(), methods.to_owned()));
+        pre.push((
+            "access-control-allow-methods".to_owned(),
+            methods.to_owned(),
+        ));
         let names = rng.weighted(&[(30, "x-a"), (40, "x-a, x-b"), (30, "*")]);
         pre.push(("access-control-allow-headers".to_owned(), names.to_owned()));
         // Never an even number of seconds: fetches happen 0, 2, 4 … seconds apart, so an entry
@@ -695,7 +716,10 @@ fn cache_family(
         let status = rng.weighted(&[(70, 204), (30, 200)]);
         let act = vec![
             ("access-control-allow-origin".to_owned(), origin.to_owned()),
-            ("access-control-allow-credentials".to_owned(), "true".to_owned()),
+            (
+                "access-control-allow-credentials".to_owned(),
+                "true".to_owned(),
+            ),
         ];
         scripts.push((
             key.clone(),
@@ -899,7 +923,8 @@ fn redirect_family(
                 let status = if n == hops {
                     200
                 } else {
-                    let status = rng.weighted(&[(20, 301), (20, 302), (20, 303), (20, 307), (20, 308)]);
+                    let status =
+                        rng.weighted(&[(20, 301), (20, 302), (20, 303), (20, 307), (20, 308)]);
                     let host = &hosts[rng.below(hosts.len())];
                     let location = if rng.chance(20) {
                         // A relative reference: the same origin as this hop.
@@ -930,7 +955,12 @@ fn redirect_family(
                     hops: rest,
                 },
             ));
-            let mut p = Planned::new("redirects", id.clone(), origin, format!("{first_host}/c/{id}"));
+            let mut p = Planned::new(
+                "redirects",
+                id.clone(),
+                origin,
+                format!("{first_host}/c/{id}"),
+            );
             p.method = method.to_owned();
             p.headers = headers;
             p.credentials = credentials;
@@ -952,7 +982,10 @@ fn body_family(
 ) -> Vec<Planned> {
     let kinds: Vec<(RequestBody, Option<String>)> = vec![
         (RequestBody::Text, None),
-        (RequestBody::UrlSearchParams, Some("urlsearchparams".to_owned())),
+        (
+            RequestBody::UrlSearchParams,
+            Some("urlsearchparams".to_owned()),
+        ),
         (RequestBody::FormData, Some("formdata".to_owned())),
         (RequestBody::Blob(String::new()), Some("blob:".to_owned())),
         (
@@ -976,7 +1009,14 @@ fn body_family(
     for i in 0..80 {
         let id = format!("b{i:03}");
         let kind = kinds[i % kinds.len()].clone();
-        let method = rng.weighted(&[(40, "POST"), (20, "PUT"), (10, "patch"), (8, "GET"), (4, "HEAD"), (8, "post")]);
+        let method = rng.weighted(&[
+            (40, "POST"),
+            (20, "PUT"),
+            (10, "patch"),
+            (8, "GET"),
+            (4, "HEAD"),
+            (8, "post"),
+        ]);
         let headers: Vec<(String, String)> = rng.weighted(&[
             (55, vec![]),
             (15, h(&[("content-type", "text/plain")])),
@@ -1284,7 +1324,12 @@ struct Tally {
 /// for the name, and the console's must be one the browser asked for (in its last
 /// `Access-Control-Request-Headers`) that the answer (`Access-Control-Allow-Headers`, read here
 /// by hand) did not list.
-fn names_another_unlisted_header(console: &str, engine: &str, log: &[Logged], script: &Script) -> bool {
+fn names_another_unlisted_header(
+    console: &str,
+    engine: &str,
+    log: &[Logged],
+    script: &Script,
+) -> bool {
     let named = |m: &str| {
         let start = m.find("Request header field ")? + "Request header field ".len();
         let len = m[start..].find(" is not allowed")?;
@@ -1346,7 +1391,12 @@ async fn differential(browser: Headless, rules: Rules) {
     for i in 0..CASES {
         let g = generate(format!("{i:04}"), &mut rng, &origin, &upper, &api2);
         scripts.push((g.id.clone(), g.script.clone()));
-        let mut p = Planned::new("random", g.id.clone(), &origin, format!("{api1}/c/{}", g.id));
+        let mut p = Planned::new(
+            "random",
+            g.id.clone(),
+            &origin,
+            format!("{api1}/c/{}", g.id),
+        );
         p.method = g.method;
         p.headers = g.headers;
         p.credentials = g.credentials;
@@ -1359,9 +1409,33 @@ async fn differential(browser: Headless, rules: Rules) {
     let hosts = [api1.clone(), api2.clone(), origin.clone()];
     planned.extend(redirect_family(&mut rng, &mut scripts, &origin, &hosts));
     planned.extend(body_family(&mut rng, &mut scripts, &origin, &api1));
-    planned.extend(origin_family("same-origin", 'o', &mut rng, &mut scripts, &same, &same, &api2));
-    planned.extend(origin_family("null", 'n', &mut rng, &mut scripts, "null", &api1, &api2));
-    planned.extend(origin_family("https", 't', &mut rng, &mut scripts, &secure, &api1, &api2));
+    planned.extend(origin_family(
+        "same-origin",
+        'o',
+        &mut rng,
+        &mut scripts,
+        &same,
+        &same,
+        &api2,
+    ));
+    planned.extend(origin_family(
+        "null",
+        'n',
+        &mut rng,
+        &mut scripts,
+        "null",
+        &api1,
+        &api2,
+    ));
+    planned.extend(origin_family(
+        "https",
+        't',
+        &mut rng,
+        &mut scripts,
+        &secure,
+        &api1,
+        &api2,
+    ));
     for (id, s) in &scripts {
         api.set(id, s.clone());
     }
@@ -1393,18 +1467,22 @@ async fn differential(browser: Headless, rules: Rules) {
         .run(browser, &frames, Duration::from_secs(240))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    println!("{}: {} cases in {:.1?}", browser.name(), planned.len(), started.elapsed());
+    println!(
+        "{}: {} cases in {:.1?}",
+        browser.name(),
+        planned.len(),
+        started.elapsed()
+    );
     let messages = console_messages(&run.console);
     // What the browser sent, before the engine sends anything of its own.
     let mut logs: HashMap<String, Vec<String>> = HashMap::new();
     for p in &planned {
-        logs.entry(p.key.clone())
-            .or_insert_with(|| {
-                api.log(&p.key)
-                    .iter()
-                    .map(|l| describe_logged(browser, l))
-                    .collect()
-            });
+        logs.entry(p.key.clone()).or_insert_with(|| {
+            api.log(&p.key)
+                .iter()
+                .map(|l| describe_logged(browser, l))
+                .collect()
+        });
     }
 
     let client = corsair_cli::net::client();
@@ -1523,10 +1601,7 @@ async fn differential(browser: Headless, rules: Rules) {
                 timeout: Duration::from_secs(10),
             };
             let report = check::run(&args, &client).await.unwrap();
-            let same_exposed = e
-                .allowed
-                .as_ref()
-                .is_none_or(|(_, x)| *x == report.exposed);
+            let same_exposed = e.allowed.as_ref().is_none_or(|(_, x)| *x == report.exposed);
             if report.allowed == seen.ok
                 && (!seen.ok || report.status == Some(seen.status))
                 && same_exposed

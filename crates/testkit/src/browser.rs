@@ -155,7 +155,17 @@ fn trust_in_profile(profile: &Path, scratch: &Path, pem: &str) -> Result<(), Str
     };
     certutil(&["-N", "-d", &db, "--empty-password"])?;
     let ca = ca.display().to_string();
-    certutil(&["-A", "-d", &db, "-n", "corsair test CA", "-t", "C,,", "-i", &ca])
+    certutil(&[
+        "-A",
+        "-d",
+        &db,
+        "-n",
+        "corsair test CA",
+        "-t",
+        "C,,",
+        "-i",
+        &ca,
+    ])
 }
 
 /// Firefox preferences: loopback only, nothing phoning home.

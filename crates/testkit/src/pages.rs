@@ -58,7 +58,13 @@ pub struct Case {
 
 impl Case {
     /// A case with no body, no header to read, in group 0, with no pause, cache mode `no-store`.
-    pub fn new(id: &str, url: &str, method: &str, headers: &[(String, String)], credentials: &str) -> Case {
+    pub fn new(
+        id: &str,
+        url: &str,
+        method: &str,
+        headers: &[(String, String)],
+        credentials: &str,
+    ) -> Case {
         Case {
             id: id.to_owned(),
             url: url.to_owned(),
@@ -208,7 +214,8 @@ impl PageServer {
         }
         *lock(&self.shared.tx) = Some(tx);
         let top = format!("http://localhost:{}/", self.port);
-        let running = browser.launch_trusting(&top, self.tls.as_ref().map(|(_, ca)| ca.as_str()))?;
+        let running =
+            browser.launch_trusting(&top, self.tls.as_ref().map(|(_, ca)| ca.as_str()))?;
         let mut seen = HashMap::new();
         let mut pending: Vec<&str> = frames.iter().map(|f| f.origin.as_str()).collect();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -282,7 +289,10 @@ const ANY_ORIGIN: [(header::HeaderName, &str); 1] = [(header::ACCESS_CONTROL_ALL
 /// The frame asks for `/cases?key=ORIGIN`, the origin unencoded (`:` and `/` may stand in a
 /// query).
 async fn cases(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
-    let key = q.as_deref().and_then(|q| q.strip_prefix("key=")).unwrap_or_default();
+    let key = q
+        .as_deref()
+        .and_then(|q| q.strip_prefix("key="))
+        .unwrap_or_default();
     match lock(&s.frames).get(key) {
         Some(cases) => (ANY_ORIGIN, Json(cases.clone())).into_response(),
         None => (StatusCode::NOT_FOUND, format!("no cases for {key}")).into_response(),

@@ -16,7 +16,13 @@ pub struct LocalCa {
 }
 
 /// The names the server certificate covers.
-const NAMES: [&str; 5] = ["page.test", "sandbox.test", "api.test", "localhost", "*.test"];
+const NAMES: [&str; 5] = [
+    "page.test",
+    "sandbox.test",
+    "api.test",
+    "localhost",
+    "*.test",
+];
 
 impl LocalCa {
     /// Makes the CA and the server certificate.
@@ -34,8 +40,7 @@ impl LocalCa {
         let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
         let issuer = Issuer::new(ca_params, ca_key);
         let key = KeyPair::generate().map_err(err)?;
-        let mut params =
-            CertificateParams::new(NAMES.map(str::to_owned).to_vec()).map_err(err)?;
+        let mut params = CertificateParams::new(NAMES.map(str::to_owned).to_vec()).map_err(err)?;
         params
             .subject_alt_names
             .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
