@@ -117,9 +117,10 @@ pub fn is_safelisted_request_header(browser: Browser, name: &str, value: &[u8]) 
         "accept" => !value.iter().any(|&b| is_cors_unsafe_byte(browser, b)),
         "accept-language" | "content-language" => lang(value),
         "content-type" => {
-            !value.iter().any(|&b| is_cors_unsafe_byte(browser, b))
-                // Firefox reads a comma as the start of another MIME type.
-                && !(browser == Browser::Firefox && value.contains(&b','))
+            // Firefox reads a comma as the start of another MIME type.
+            let firefox_comma = browser == Browser::Firefox && value.contains(&b',');
+            !firefox_comma
+                && !value.iter().any(|&b| is_cors_unsafe_byte(browser, b))
                 && std::str::from_utf8(value)
                     .ok()
                     .and_then(mime_essence)
