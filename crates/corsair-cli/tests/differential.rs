@@ -692,14 +692,15 @@ fn cache_family(
         ));
         let names = rng.weighted(&[(30, "x-a"), (40, "x-a, x-b"), (30, "*")]);
         pre.push(("access-control-allow-headers".to_owned(), names.to_owned()));
-        // Never an even number of seconds: fetches happen 0, 2, 4 … seconds apart, so an entry
-        // is never at the edge of its lifetime.
+        // Pauses are 0, 3 or 6 seconds and lifetimes 0, 3, 5 or long: a lifetime is either
+        // reached (the time between two fetches is at least their pause, never less) or at
+        // least 2 seconds away, which the fetches' own time, even on a loaded machine, does not
+        // use up.
         let ages: Vec<&str> = rng.weighted(&[
             (12, vec![]),
             (10, vec!["0"]),
             (8, vec!["-1"]),
-            (10, vec!["1"]),
-            (12, vec!["3"]),
+            (14, vec!["3"]),
             (6, vec!["5"]),
             (8, vec!["86400"]),
             (5, vec!["99999999999999999999"]),
@@ -759,8 +760,8 @@ fn cache_family(
             if j > 0 {
                 p.pause_ms = if long_gap && j == fetches - 1 {
                     6_000
-                } else if !long_gap && at_ms < 4_000 && rng.chance(35) {
-                    2_000
+                } else if !long_gap && at_ms < 6_000 && rng.chance(35) {
+                    3_000
                 } else {
                     0
                 };

@@ -1,8 +1,9 @@
 //! The CORS-preflight cache: what a successful preflight allowed, for how long.
 //!
 //! `Access-Control-Max-Age` is a number of seconds. Absent or unparsable, browsers keep the
-//! answer 5 seconds; `0` keeps nothing, and so does a negative number for Chromium; a larger
-//! value is capped per browser: Chromium 2 hours, Firefox 24 hours, Safari 10 minutes.
+//! answer 5 seconds; `0` keeps nothing; a larger value is capped per browser: Chromium 2 hours,
+//! Firefox 24 hours, Safari 10 minutes. Chromium reads a sign (`+3` is 3, a negative number
+//! keeps nothing) and takes a number past 2^63 - 1 for unparsable.
 //!
 //! Chromium's cache, as the differential suite's `cache` family pins it: one entry per origin
 //! and URL, whatever the credentials mode; an entry a credentialed preflight made serves
@@ -73,15 +74,20 @@ pub fn effective_max_age(browser: Browser, value: Option<&str>) -> u64 {
     let Some(v) = value.map(str::trim) else {
         return DEFAULT;
     };
+    if browser == Browser::Chromium {
+        // Chromium reads a 64-bit signed number, sign allowed: a negative one keeps the answer
+        // no time, one it cannot read (too large included) the default time.
+        let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
+        return match (digits(unsigned), v.parse::<i64>()) {
+            (true, Ok(secs)) => u64::try_from(secs).map_or(0, |s| s.min(browser.max_age_cap())),
+            _ => DEFAULT,
+        };
+    }
     if digits(v) {
         return v
             .parse::<u64>()
             .unwrap_or(u64::MAX)
             .min(browser.max_age_cap());
-    }
-    // Chromium reads a negative number as one, and keeps the answer no time.
-    if browser == Browser::Chromium && v.strip_prefix('-').is_some_and(digits) {
-        return 0;
     }
     DEFAULT
 }
@@ -227,7 +233,13 @@ mod tests {
             (Chromium, Some("abc"), 5),
             (Chromium, Some("1.5"), 5),
             (Chromium, Some(""), 5),
-            (Chromium, Some("99999999999999999999999"), 7200),
+            // Pinned by the differential suite's `cache` family (Chromium 156).
+            (Chromium, Some("+3"), 3),
+            (Chromium, Some("99999999999999999999999"), 5),
+            (Chromium, Some("9223372036854775807"), 7200),
+            (Chromium, Some("-9223372036854775808"), 0),
+            (Chromium, Some("+-3"), 5),
+            (Firefox, Some("99999999999999999999999"), 86400),
         ];
         for (b, v, want) in rows {
             assert_eq!(effective_max_age(b, v), want, "{b:?} {v:?}");
