@@ -766,3 +766,97 @@ fn preflight_headers(
         }
     }
 }
+
+/// Whether a request asks to switch protocols on its connection (HTTP/1.1 `Upgrade`, as a
+/// WebSocket handshake does): an `Upgrade` header, and `upgrade` among `Connection`'s tokens.
+///
+/// ```
+/// use http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("connection", "keep-alive, Upgrade".parse()?);
+/// headers.insert("upgrade", "websocket".parse()?);
+/// assert!(corsair::server::is_upgrade(&headers));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE)
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|line| {
+                let mut found = false;
+                let _ = syntax::for_each_list_item([line.as_bytes()], 1024, 64, |item| {
+                    found =
+                        matches!(item, ListItem::Token(t) if t.eq_ignore_ascii_case(b"upgrade"));
+                    !found
+                });
+                found
+            })
+}
+
+/// The entry point for upgrade requests ([`is_upgrade`]), WebSocket handshakes above all:
+/// [`answer`] with the origin rule applied to the connection itself.
+///
+/// Browsers send `Origin` on a WebSocket handshake but make no CORS check of the answer: any
+/// page may open a WebSocket to any server, with the user's cookies, and read what comes back
+/// (cross-site WebSocket hijacking). So the server must refuse the origins its policy does not
+/// allow, with the same rules as for `fetch()`: an origin the policy refuses (not allowed,
+/// malformed, `null` unless the policy names it, or several `Origin` headers) is answered
+/// `403` at once, and the refusal is traced like any other (`debug`, target `corsair`, with a
+/// stable `reason`). A request without `Origin` comes from no browser page and is forwarded,
+/// as is every request from an allowed origin. An `*` policy admits every origin here too:
+/// an endpoint that authenticates its WebSockets by cookie needs a list of origins.
+///
+/// The reason is always worked out ([`Answer::outcome`] is `Some`): a handshake opens a
+/// connection, so this is not on the per-request path.
+///
+/// ```
+/// use corsair::server::{answer_upgrade, Action, Outcome, Rejection};
+/// use corsair::{Policy, PolicySet};
+/// use http::{HeaderMap, Method, StatusCode};
+///
+/// let policies = PolicySet::single(Policy::builder().allow_origins(["https://app.example"]).build()?);
+/// let handshake = |origin: &str| {
+///     let mut headers = HeaderMap::new();
+///     headers.insert("connection", "Upgrade".parse().unwrap());
+///     headers.insert("upgrade", "websocket".parse().unwrap());
+///     headers.insert("origin", origin.parse().unwrap());
+///     answer_upgrade(&policies, &Method::GET, "/ws", &headers)
+/// };
+/// assert_eq!(handshake("https://app.example").action(), Action::Forward);
+/// let refused = handshake("https://evil.example");
+/// assert_eq!(refused.action(), Action::Respond(StatusCode::FORBIDDEN));
+/// assert_eq!(refused.outcome(), Some(Outcome::Rejected(Rejection::OriginNotAllowed)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn answer_upgrade(
+    policies: &PolicySet,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Answer {
+    let mut decision = decide(
+        &policies.for_path(path).inner,
+        method,
+        headers,
+        Explain::Yes,
+    );
+    if let Some(reason) = decision.rejection() {
+        if decision.action == Action::Forward {
+            // Not a preflight (those are answered already): the connection itself is refused.
+            decision.action = Action::Respond(StatusCode::FORBIDDEN);
+        }
+        tracing::debug!(
+            target: "corsair",
+            reason = reason.as_str(),
+            origin = ?headers.get(ORIGIN),
+            upgrade = ?headers.get(http::header::UPGRADE),
+            "upgrade request rejected"
+        );
+    }
+    Answer {
+        decision,
+        exact: true,
+    }
+}

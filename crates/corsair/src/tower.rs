@@ -31,7 +31,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::{answer, Action, CorsHeaders, Reasons};
+use crate::server::{answer, answer_upgrade, is_upgrade, Action, CorsHeaders, Reasons};
 use crate::{PolicyHandle, PolicySet};
 
 /// Where a layer reads its policies from.
@@ -46,6 +46,7 @@ enum Source {
 #[must_use]
 pub struct CorsLayer {
     source: Source,
+    upgrades: bool,
 }
 
 impl CorsLayer {
@@ -66,6 +67,7 @@ impl CorsLayer {
     pub fn new(policies: impl Into<PolicySet>) -> Self {
         CorsLayer {
             source: Source::Fixed(Arc::new(policies.into())),
+            upgrades: false,
         }
     }
 
@@ -97,7 +99,41 @@ impl CorsLayer {
     pub fn reloadable(handle: PolicyHandle) -> Self {
         CorsLayer {
             source: Source::Reloadable(handle),
+            upgrades: false,
         }
+    }
+
+    /// Also refuses upgrade requests (WebSocket handshakes) from origins the policy does not
+    /// allow: `403`, traced with its reason, and the application never sees them
+    /// ([`answer_upgrade`](crate::server::answer_upgrade) has the rule). Browsers apply no CORS
+    /// check to WebSockets, so without this any page can open one with its visitors' cookies.
+    /// Off by default: without it, upgrade requests are handled like any other request (CORS
+    /// headers added, never refused).
+    ///
+    /// ```
+    /// use corsair::{tower::CorsLayer, Policy};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let cors = Policy::builder().allow_origins(["https://app.example"]).build()?;
+    /// let app = CorsLayer::new(cors).refuse_upgrades_from_disallowed_origins().layer(
+    ///     tower::service_fn(|_: http::Request<String>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///     }),
+    /// );
+    /// let handshake = http::Request::get("/ws")
+    ///     .header("connection", "Upgrade")
+    ///     .header("upgrade", "websocket")
+    ///     .header("origin", "https://evil.example")
+    ///     .body(String::new())?;
+    /// let response = tokio::runtime::Builder::new_current_thread()
+    ///     .build()?
+    ///     .block_on(app.oneshot(handshake))?;
+    /// assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refuse_upgrades_from_disallowed_origins(mut self) -> Self {
+        self.upgrades = true;
+        self
     }
 }
 
@@ -108,6 +144,7 @@ impl<S> Layer<S> for CorsLayer {
         CorsService {
             inner,
             source: self.source.clone(),
+            upgrades: self.upgrades,
         }
     }
 }
@@ -117,6 +154,7 @@ impl<S> Layer<S> for CorsLayer {
 pub struct CorsService<S> {
     inner: S,
     source: Source,
+    upgrades: bool,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorsService<S>
@@ -133,14 +171,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let upgrade = self.upgrades && is_upgrade(req.headers());
         let ask = |policies: &PolicySet| {
-            answer(
-                policies,
-                req.method(),
-                req.uri().path(),
-                req.headers(),
-                Reasons::WhenTraced,
-            )
+            let (method, path, headers) = (req.method(), req.uri().path(), req.headers());
+            if upgrade {
+                answer_upgrade(policies, method, path, headers)
+            } else {
+                answer(policies, method, path, headers, Reasons::WhenTraced)
+            }
         };
         let (action, headers) = match &self.source {
             Source::Fixed(policies) => ask(policies),

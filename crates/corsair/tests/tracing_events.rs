@@ -95,3 +95,36 @@ async fn rejections_are_debug_events_with_their_reason() {
         ]
     );
 }
+
+#[tokio::test]
+async fn refused_upgrades_are_debug_events_with_their_reason() {
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let cors = Policy::builder()
+        .allow_origins(["http://localhost:8000"])
+        .build()
+        .unwrap();
+    let app: Router = Router::new()
+        .route("/ok", any(|| async { StatusCode::OK }))
+        .layer(CorsLayer::new(cors).refuse_upgrades_from_disallowed_origins());
+    const WS: [(&str, &str); 2] = [("connection", "Upgrade"), ("upgrade", "websocket")];
+    let requests = [
+        request("GET", &[WS[0], WS[1], ORIGIN]),
+        request("GET", &[WS[0], WS[1]]),
+        request("GET", &[WS[0], WS[1], ("origin", "http://evil.test")]),
+        request("GET", &[WS[0], WS[1], ("origin", "http://evil.test/")]),
+    ];
+    let mut statuses = Vec::new();
+    for r in requests {
+        statuses.push(app.clone().oneshot(r).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 403, 403]);
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [
+            (tracing::Level::DEBUG, Some("origin-not-allowed".to_owned())),
+            (tracing::Level::DEBUG, Some("origin-malformed".to_owned())),
+        ]
+    );
+}
