@@ -138,6 +138,8 @@ const SETTINGS: &[(&str, Apply)] = &[
 /// The key of a route's path prefix, and of the route array.
 const PATH: &str = "path";
 const ROUTE: &str = "route";
+/// The key of a route's own upstream (`corsair proxy`).
+const UPSTREAM: &str = "upstream";
 
 /// The keys a policy (top level or route) accepts, in documentation order.
 pub fn keys() -> impl Iterator<Item = &'static str> {
@@ -261,20 +263,7 @@ impl PolicySet {
     /// The file cannot be read (`invalid-file`, without a line), or every problem in it, with
     /// line numbers.
     pub fn load(path: &Path) -> Result<PolicySet, FileErrors> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            FileErrors(vec![FileError {
-                line: None,
-                section: None,
-                error: ConfigError::new(
-                    ErrorCode::InvalidFile,
-                    FILE,
-                    Some(&path.display().to_string()),
-                    format!("cannot be read: {e}."),
-                    "check the path and its permissions.",
-                ),
-            }])
-        })?;
-        Self::from_toml(&source)
+        PolicyFile::load(path).policies
     }
 
     /// Parses and validates a policy file's text.
@@ -309,18 +298,63 @@ pub struct PolicyFile {
     /// Valid but risky settings, in file order: the classes `corsair audit` reports on a live
     /// server ([`crate::audit::policy_warnings`]), found in the file before it is deployed.
     pub warnings: Vec<FileWarning>,
+    /// Each route's `upstream`, in route order (the index of
+    /// [`PolicySet::route_index`]): where `corsair proxy` forwards that route's requests, `None`
+    /// for its `--upstream`. Empty when the file has errors. Services ignore the key.
+    ///
+    /// ```
+    /// use corsair::config::PolicyFile;
+    ///
+    /// let file = PolicyFile::parse(r#"
+    /// allow_origins = ["https://app.example.com"]
+    /// [[route]]
+    /// path = "/search"
+    /// upstream = "http://127.0.0.1:9002"
+    /// allow_origins = ["https://app.example.com"]
+    /// "#);
+    /// let set = file.policies?;
+    /// let route = set.route_index("/search/q").unwrap();
+    /// assert_eq!(file.upstreams[route].as_ref().unwrap(), "http://127.0.0.1:9002/");
+    /// # Ok::<(), corsair::config::FileErrors>(())
+    /// ```
+    pub upstreams: Vec<Option<http::Uri>>,
 }
 
 impl PolicyFile {
     /// Reads a policy file's text.
     pub fn parse(source: &str) -> Self {
-        let (policies, mut notes, mut warnings) = read(source);
+        let (policies, mut notes, mut warnings, upstreams) = read(source);
         notes.sort_by_key(|n| n.line.unwrap_or(0));
         warnings.sort_by_key(|w| w.line.unwrap_or(0));
         PolicyFile {
             policies,
             notes,
             warnings,
+            upstreams,
+        }
+    }
+
+    /// Reads a policy file from disk; one that cannot be read is an `invalid-file` error
+    /// without a line.
+    pub fn load(path: &Path) -> Self {
+        match std::fs::read_to_string(path) {
+            Ok(source) => Self::parse(&source),
+            Err(e) => PolicyFile {
+                policies: Err(FileErrors(vec![FileError {
+                    line: None,
+                    section: None,
+                    error: ConfigError::new(
+                        ErrorCode::InvalidFile,
+                        FILE,
+                        Some(&path.display().to_string()),
+                        format!("cannot be read: {e}."),
+                        "check the path and its permissions.",
+                    ),
+                }])),
+                notes: Vec::new(),
+                warnings: Vec::new(),
+                upstreams: Vec::new(),
+            },
         }
     }
 }
@@ -387,12 +421,16 @@ impl fmt::Display for FileNote {
     }
 }
 
+/// A route as read: its prefix, its policy if valid, its upstream if any.
+type ReadRoute = (Spanned<Prefix>, Option<Policy>, Option<http::Uri>);
+
 fn read(
     source: &str,
 ) -> (
     Result<PolicySet, FileErrors>,
     Vec<FileNote>,
     Vec<FileWarning>,
+    Vec<Option<http::Uri>>,
 ) {
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc,
@@ -408,7 +446,12 @@ fn read(
                     "write the keys as in the documented format: lists of strings, booleans, whole numbers.",
                 ),
             };
-            return (Err(FileErrors(vec![error])), Vec::new(), Vec::new());
+            return (
+                Err(FileErrors(vec![error])),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
         }
     };
     let mut file = Reader {
@@ -418,7 +461,7 @@ fn read(
         warnings: Vec::new(),
     };
     let top = file.policy(doc.get_ref(), None, 0);
-    let mut routes: Vec<(Spanned<Prefix>, Option<Policy>)> = Vec::new();
+    let mut routes: Vec<ReadRoute> = Vec::new();
     if let Some((key, value)) = doc.get_ref().get_key_value(ROUTE) {
         match value.get_ref() {
             DeValue::Array(items) => {
@@ -436,20 +479,24 @@ fn read(
         }
     }
     file.shadowed_routes(&routes);
+    let mut upstreams = Vec::new();
     let policies = match top {
-        Some(default) if file.errors.is_empty() => Ok(PolicySet::with_routes(
-            default,
-            routes
-                .into_iter()
-                .filter_map(|(p, c)| Some((p.into_inner(), c?)))
-                .collect(),
-        )),
+        Some(default) if file.errors.is_empty() => {
+            let mut kept = Vec::with_capacity(routes.len());
+            for (p, c, u) in routes {
+                if let Some(c) = c {
+                    kept.push((p.into_inner(), c));
+                    upstreams.push(u);
+                }
+            }
+            Ok(PolicySet::with_routes(default, kept))
+        }
         _ => {
             file.errors.sort_by_key(|e| e.line.unwrap_or(0));
             Err(FileErrors(file.errors))
         }
     };
-    (policies, file.notes, file.warnings)
+    (policies, file.notes, file.warnings, upstreams)
 }
 
 /// The `setting` of problems that belong to the file rather than to one setting.
@@ -500,12 +547,7 @@ impl Reader<'_> {
     }
 
     /// One `[[route]]`: its path, then its policy.
-    fn route(
-        &mut self,
-        table: &DeTable<'_>,
-        index: usize,
-        start: usize,
-    ) -> Option<(Spanned<Prefix>, Option<Policy>)> {
+    fn route(&mut self, table: &DeTable<'_>, index: usize, start: usize) -> Option<ReadRoute> {
         let path = table
             .get_key_value(PATH)
             .and_then(|(_, v)| v.get_ref().as_str().map(|s| (s, v.span())));
@@ -560,8 +602,53 @@ impl Reader<'_> {
                 None
             }
         };
+        let upstream = table
+            .get_key_value(UPSTREAM)
+            .and_then(|(key, v)| self.upstream(key, v, section));
         let cors = self.policy(table, section, start);
-        prefix.map(|p| (p, cors))
+        prefix.map(|p| (p, cors, upstream))
+    }
+
+    /// A route's `upstream`: an `http://` or `https://` base URL (a path prefix allowed, no
+    /// query), as `corsair proxy --upstream` takes it.
+    fn upstream(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        value: &Spanned<DeValue<'_>>,
+        section: Option<&str>,
+    ) -> Option<http::Uri> {
+        let example = "a URL such as \"http://127.0.0.1:9001\"";
+        let Some(text) = value.get_ref().as_str() else {
+            self.type_error(key, value.span(), section, example);
+            return None;
+        };
+        let problem = match text.parse::<http::Uri>() {
+            Err(_) => "not a URL.",
+            Ok(u) if u.scheme().is_none() => "not a URL: it has no scheme.",
+            Ok(u) if !matches!(u.scheme_str(), Some("http" | "https")) => {
+                "the proxy reaches an upstream over http:// or https:// only."
+            }
+            Ok(u) if u.host().is_none_or(str::is_empty) => "the URL has no host.",
+            Ok(u) if u.authority().is_some_and(|a| a.as_str().contains('@')) => {
+                "an upstream URL carries no user name or password."
+            }
+            Ok(u) if u.query().is_some() => {
+                "an upstream is a base URL: request paths and queries are appended to it, so it has no query of its own."
+            }
+            Ok(u) => return Some(u),
+        };
+        self.push(
+            value.span().start,
+            section,
+            ConfigError::new(
+                ErrorCode::UpstreamInvalid,
+                UPSTREAM,
+                Some(text),
+                problem,
+                format!("write upstream = \"http://HOST:PORT\", {example}, optionally with a path prefix."),
+            ),
+        );
+        None
     }
 
     /// One policy table: every known key read into the builder, every unknown one reported,
@@ -579,7 +666,7 @@ impl Reader<'_> {
             let name = key.get_ref().as_ref();
             let Some(&(setting, apply)) = SETTINGS.iter().find(|(k, _)| *k == name) else {
                 let allowed_here = if section.is_some() {
-                    name == PATH
+                    name == PATH || name == UPSTREAM
                 } else {
                     name == ROUTE
                 };
@@ -594,6 +681,10 @@ impl Reader<'_> {
                     ROUTE => (
                         "routes do not nest.".to_owned(),
                         "declare every [[route]] at the top level.".to_owned(),
+                    ),
+                    UPSTREAM => (
+                        "`upstream` belongs in a [[route]] table: the top level's upstream is the proxy's --upstream.".to_owned(),
+                        "move it under a [[route]] with its path, or give it as --upstream.".to_owned(),
                     ),
                     _ => (
                         "unknown key.".to_owned(),
@@ -716,9 +807,9 @@ impl Reader<'_> {
     }
 
     /// A route that an earlier route covers is never used.
-    fn shadowed_routes(&mut self, routes: &[(Spanned<Prefix>, Option<Policy>)]) {
-        for (j, (later, _)) in routes.iter().enumerate() {
-            let earlier = routes[..j].iter().map(|(p, _)| p.get_ref());
+    fn shadowed_routes(&mut self, routes: &[ReadRoute]) {
+        for (j, (later, _, _)) in routes.iter().enumerate() {
+            let earlier = routes[..j].iter().map(|(p, _, _)| p.get_ref());
             if let Some(message) = shadowed_by(earlier, later.get_ref()) {
                 let path = later.get_ref().as_str();
                 let section = format!("route {} ({path})", j + 1);
@@ -832,6 +923,84 @@ allow_credentials = true
                 (Some(10), RoutePathInvalid),
                 (Some(11), CredentialsWithAnyOrigin),
             ]
+        );
+    }
+
+    #[test]
+    fn route_upstreams_are_base_urls_placed_by_route() {
+        let file = PolicyFile::parse(
+            r#"allow_origins = ["https://a.example"]
+[[route]]
+path = "/search"
+upstream = "http://127.0.0.1:9002/v2"
+allow_origins = ["https://a.example"]
+[[route]]
+path = "/static"
+allow_origins = ["*"]
+"#,
+        );
+        let set = file.policies.unwrap();
+        assert_eq!(file.upstreams.len(), 2);
+        assert_eq!(
+            file.upstreams[0]
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("http://127.0.0.1:9002/v2")
+        );
+        assert_eq!(file.upstreams[1], None);
+        assert_eq!(set.route_index("/search/q"), Some(0));
+        assert_eq!(set.route_index("/searching"), None);
+
+        let src = r#"allow_origins = ["https://a.example"]
+upstream = "http://127.0.0.1:1"
+[[route]]
+path = "/a"
+upstream = "ftp://files.example"
+allow_origins = ["*"]
+[[route]]
+path = "/b"
+upstream = "127.0.0.1:9000"
+allow_origins = ["*"]
+[[route]]
+path = "/c"
+upstream = "http://127.0.0.1:9000/?x=1"
+allow_origins = ["*"]
+[[route]]
+path = "/d"
+upstream = "http://user:pw@127.0.0.1:9000"
+allow_origins = ["*"]
+[[route]]
+path = "/e"
+upstream = "http://exa mple"
+allow_origins = ["*"]
+[[route]]
+path = "/f"
+upstream = 9000
+allow_origins = ["*"]
+"#;
+        use ErrorCode::*;
+        assert_eq!(
+            problems(src),
+            vec![
+                (Some(2), UnknownKey),
+                (Some(5), UpstreamInvalid),
+                (Some(9), UpstreamInvalid),
+                (Some(13), UpstreamInvalid),
+                (Some(17), UpstreamInvalid),
+                (Some(21), UpstreamInvalid),
+                (Some(25), InvalidFile),
+            ]
+        );
+        let errors = PolicySet::from_toml(src).unwrap_err();
+        let shown: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown[0],
+            "line 2: [unknown-key] \"upstream\": `upstream` belongs in a [[route]] table: the top level's upstream is the proxy's --upstream. Fix: move it under a [[route]] with its path, or give it as --upstream."
+        );
+        assert_eq!(
+            shown[1],
+            "line 5: route 1 (/a): [upstream-invalid] upstream: \"ftp://files.example\": the proxy reaches an upstream over http:// or https:// only. Fix: write upstream = \"http://HOST:PORT\", a URL such as \"http://127.0.0.1:9001\", optionally with a path prefix."
         );
     }
 

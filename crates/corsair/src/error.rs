@@ -129,6 +129,9 @@ codes! {
     RoutePathInvalid = "route-path-invalid",
     /// Policy files: a route that an earlier route covers, so it is never used.
     RouteShadowed = "route-shadowed",
+    /// Policy files: a route's `upstream` that is not an `http://` or `https://` base URL
+    /// (`corsair proxy` forwards that route's requests there).
+    UpstreamInvalid = "upstream-invalid",
 }
 
 /// One configuration problem: what is wrong, with which value, and how to fix it.

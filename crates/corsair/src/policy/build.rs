@@ -664,7 +664,13 @@ mod tests {
         ];
         let covered: Vec<ErrorCode> = rows.iter().map(|(c, _)| *c).collect();
         // Policy-file codes are triggered by the config module's tests.
-        let file_codes = [UnknownKey, InvalidFile, RoutePathInvalid, RouteShadowed];
+        let file_codes = [
+            UnknownKey,
+            InvalidFile,
+            RoutePathInvalid,
+            RouteShadowed,
+            UpstreamInvalid,
+        ];
         for code in ErrorCode::ALL.iter().filter(|c| !file_codes.contains(c)) {
             assert!(covered.contains(code), "no test row for {code}");
         }

@@ -122,14 +122,32 @@ impl PolicySet {
     /// many servers route all three to `/admin/x`, so they all get the `/admin` route's policy.
     /// (Case is kept: `/ADMIN` is another path.) Only such unusual paths cost an allocation.
     pub fn for_path(&self, path: &str) -> &Policy {
+        self.route_index(path)
+            .map_or(&self.default, |i| &self.routes[i].1)
+    }
+
+    /// The position (from 0, in the order of [`route_prefixes`](Self::route_prefixes)) of the
+    /// route whose policy [`for_path`](Self::for_path) picks for `path`, or `None` for the
+    /// top level: for what else hangs on a route, such as `corsair proxy`'s per-route upstream.
+    ///
+    /// ```
+    /// use corsair::{Policy, PolicySet};
+    ///
+    /// let any = || Policy::builder().allow_origins(["*"]).build();
+    /// let set = PolicySet::single(any()?).route("/a", any()?)?.route("/b", any()?)?;
+    /// assert_eq!(set.route_index("/b/x"), Some(1));
+    /// assert_eq!(set.route_index("/%61"), Some(0));
+    /// assert_eq!(set.route_index("/c"), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn route_index(&self, path: &str) -> Option<usize> {
         if self.routes.is_empty() {
-            return &self.default;
+            return None;
         }
         let normalized = normalize_path(path);
         self.routes
             .iter()
-            .find(|(prefix, _)| prefix.covers(&normalized))
-            .map_or(&self.default, |(_, cors)| cors)
+            .position(|(prefix, _)| prefix.covers(&normalized))
     }
 
     /// The route prefixes, in order, as matched (without a trailing slash).
