@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -609,4 +611,447 @@ fn bad_arguments_exit_two() {
         format!("error: cannot listen on {taken}: Address already in use (os error 98)\n")
     );
     drop(held);
+}
+
+/// A WebSocket upstream: `/ws` echoes each text message as `echo: …`; counts handshakes.
+async fn websocket_upstream(handshakes: Arc<AtomicUsize>) -> String {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let app = Router::new().route(
+        "/ws",
+        get(move |ws: WebSocketUpgrade| {
+            handshakes.fetch_add(1, Ordering::SeqCst);
+            async move {
+                ws.on_upgrade(|mut socket| async move {
+                    while let Some(Ok(Message::Text(t))) = socket.recv().await {
+                        let reply = Message::Text(format!("echo: {}", t.as_str()).into());
+                        if socket.send(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            }
+        }),
+    );
+    serve(app).await
+}
+
+/// Sends a WebSocket handshake by hand (RFC 6455's example key) and returns the response head
+/// and the open stream.
+async fn ws_handshake(addr: &str, origin: Option<&str>) -> (String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin}\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    (String::from_utf8(head).unwrap().to_lowercase(), tcp)
+}
+
+/// One masked text frame out, one text frame back (RFC 6455 §5.2, small payloads).
+async fn ws_echo(tcp: &mut tokio::net::TcpStream, text: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame).await.unwrap();
+    let mut header = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut header))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header[0], 0x81, "not a final text frame");
+    let mut payload = vec![0u8; usize::from(header[1] & 0x7f)];
+    tcp.read_exact(&mut payload).await.unwrap();
+    String::from_utf8(payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_handshakes_pass_from_allowed_origins_and_are_refused_from_others() {
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let up = websocket_upstream(handshakes.clone()).await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--log",
+    ]);
+    let (head, mut tcp) = ws_handshake(&proxy.addr, Some("http://localhost:3000")).await;
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    // RFC 6455 §1.3: the accept value for the example key, computed by the upstream.
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("upgrade: websocket\r\n"), "{head}");
+    assert_eq!(ws_echo(&mut tcp, "hello").await, "echo: hello");
+    assert_eq!(ws_echo(&mut tcp, "again").await, "echo: again");
+    // Not a browser page: nothing to protect, it passes.
+    let (head, mut tcp) = ws_handshake(&proxy.addr, None).await;
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    assert_eq!(ws_echo(&mut tcp, "x").await, "echo: x");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 2);
+    // Another site's page: refused by the proxy, never reaching the upstream.
+    for origin in ["http://evil.test", "http://localhost:3000/", "null"] {
+        let (head, _) = ws_handshake(&proxy.addr, Some(origin)).await;
+        assert!(head.starts_with("http/1.1 403 "), "{origin}: {head}");
+        assert!(!head.contains("access-control-allow-origin"), "{head}");
+    }
+    assert_eq!(handshakes.load(Ordering::SeqCst), 2);
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = proxy.stdout.lock().unwrap().clone();
+        if log.iter().filter(|l| l.contains("\"GET /ws\"")).count() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        log.iter().any(|l| l.contains(" 403 ")
+            && l.contains("origin=http://evil.test cors=rejected reason=origin-not-allowed")),
+        "{log:?}"
+    );
+}
+
+/// Each route may name its upstream; the first route that covers the path (on whole
+/// segments) decides, as it decides the policy; the rest go to --upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_reach_their_own_upstreams() {
+    let named = |name: &'static str| {
+        Router::new()
+            .fallback(move |req: Request| async move { format!("{name} {}", req.uri().path()) })
+    };
+    let main = serve(named("main")).await;
+    let search = serve(named("search")).await;
+    let media = serve(named("media")).await;
+    let dir = std::env::temp_dir().join(format!("corsair-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"allow_origins = ["http://localhost:3000"]
+[[route]]
+path = "/search"
+upstream = "{search}"
+allow_origins = ["http://localhost:3000"]
+[[route]]
+path = "/media"
+upstream = "{media}/v2"
+allow_origins = ["*"]
+[[route]]
+path = "/api/public"
+allow_origins = ["*"]
+"#
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::start(&["--upstream", &main, "--config", file.to_str().unwrap()]);
+    let c = client();
+    let mut seen = Vec::new();
+    for path in [
+        "/search",
+        "/search/q",
+        "/searching",
+        "/%73earch/x",
+        "/media/a.png",
+        "/api/public/x",
+        "/api",
+    ] {
+        let r = c
+            .send("GET", &proxy.url(path), &[ORIGIN], Client::empty())
+            .await;
+        let acao = r
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned());
+        seen.push((path, text(r).await, acao.unwrap_or_default()));
+    }
+    let own = "http://localhost:3000";
+    assert_eq!(
+        seen,
+        [
+            ("/search", "search /search".to_owned(), own.to_owned()),
+            ("/search/q", "search /search/q".to_owned(), own.to_owned()),
+            ("/searching", "main /searching".to_owned(), own.to_owned()),
+            (
+                "/%73earch/x",
+                "search /%73earch/x".to_owned(),
+                own.to_owned()
+            ),
+            (
+                "/media/a.png",
+                "media /v2/media/a.png".to_owned(),
+                "*".to_owned()
+            ),
+            (
+                "/api/public/x",
+                "main /api/public/x".to_owned(),
+                "*".to_owned()
+            ),
+            ("/api", "main /api".to_owned(), own.to_owned()),
+        ]
+    );
+    // A reload that moves /search to the main upstream takes effect with the policy.
+    std::fs::write(
+        &file,
+        "allow_origins = [\"http://localhost:3000\"]\n[[route]]\npath = \"/media\"\nupstream = \"ftp://x\"\nallow_origins = [\"*\"]\n",
+    )
+    .unwrap();
+    proxy.signal("-HUP");
+    assert!(proxy.stderr_contains("[upstream-invalid]").await);
+    let r = c
+        .send("GET", &proxy.url("/search/q"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(
+        text(r).await,
+        "search /search/q",
+        "a bad file changed the routes"
+    );
+    std::fs::write(&file, "allow_origins = [\"http://localhost:3000\"]\n").unwrap();
+    proxy.signal("-HUP");
+    assert!(proxy.stderr_contains("policy reloaded").await);
+    let r = c
+        .send("GET", &proxy.url("/search/q"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(text(r).await, "main /search/q");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs `corsair proxy` with `env` set, waits at most ten seconds, and returns what it
+/// printed; one that starts listening is killed after its first line.
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
+    cmd.arg("proxy").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let first = std::thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while stdout.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+            line.push(b[0]);
+        }
+        String::from_utf8_lossy(&line).into_owned()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut code = None;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        if first.is_finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (code, first.join().unwrap(), err)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flag_also_comes_from_the_environment() {
+    let up = upstream().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
+    cmd.arg("proxy")
+        .env("CORSAIR_LISTEN", "127.0.0.1:0")
+        .env("CORSAIR_UPSTREAM", &up)
+        .env(
+            "CORSAIR_ALLOW_ORIGIN",
+            "http://localhost:3000,https://b.example",
+        )
+        .env("CORSAIR_ALLOW_METHOD", "PUT,PATCH")
+        .env("CORSAIR_ALLOW_CREDENTIALS", "true")
+        .env("CORSAIR_EXPOSE_HEADER", "x-request-id")
+        .env("CORSAIR_LOG", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let addr = line
+        .strip_prefix("corsair proxy listening on http://")
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let c = client();
+    for origin in ["http://localhost:3000", "https://b.example"] {
+        let r = c
+            .send(
+                "OPTIONS",
+                &format!("http://{addr}/echo"),
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "PATCH"),
+                ],
+                Client::empty(),
+            )
+            .await;
+        assert_eq!(r.status(), 204, "{origin}");
+        assert_eq!(r.headers()["access-control-allow-origin"], origin);
+        assert_eq!(r.headers()["access-control-allow-methods"], "PUT, PATCH");
+        assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    }
+    let r = c
+        .send(
+            "GET",
+            &format!("http://{addr}/echo"),
+            &[("origin", "https://b.example")],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.headers()["access-control-expose-headers"], "x-request-id");
+    let r = c
+        .send(
+            "GET",
+            &format!("http://{addr}/echo"),
+            &[("origin", "https://c.example")],
+            Client::empty(),
+        )
+        .await;
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // CORSAIR_LOG=true: the access log is on.
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.contains("\"OPTIONS /echo\" 204"), "{line:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A list from the environment is validated like the flags: every problem, with its flag.
+    let (code, first, err) = run_with_env(
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("CORSAIR_UPSTREAM", &up),
+            (
+                "CORSAIR_ALLOW_ORIGIN",
+                "https://a.example/,localhost:3000,https://ok.example",
+            ),
+        ],
+    );
+    assert_eq!(code, Some(2), "{first} {err}");
+    assert!(
+        err.starts_with("error: invalid CORS policy: 2 problems\n"),
+        "{err}"
+    );
+    assert!(err.contains("[origin-trailing-slash]"), "{err}");
+    assert!(
+        err.contains("allow_origins is --allow-origin on the command line"),
+        "{err}"
+    );
+    // The command line wins over the environment.
+    let (code, _, err) = run_with_env(
+        &["--listen", "127.0.0.1:0", "--upstream", "ftp://x"],
+        &[
+            ("CORSAIR_UPSTREAM", &up),
+            ("CORSAIR_ALLOW_ORIGIN", "https://a.example"),
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert_eq!(err, "error: --upstream ftp://x/ is not an http(s) URL\n");
+}
+
+/// `--watch` on a Kubernetes-style ConfigMap mount: `cors.toml -> ..data/cors.toml`, with
+/// `..data` a symlink to a timestamped directory that the kubelet replaces by renaming a new
+/// symlink over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_picks_up_a_configmap_symlink_swap_and_keeps_the_policy_on_a_bad_file() {
+    use std::os::unix::fs::symlink;
+    let up = upstream().await;
+    let dir = std::env::temp_dir().join(format!("corsair-watch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let version = |n: u32, text: &str| {
+        let d = dir.join(format!("..2026_11_27_{n}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("cors.toml"), text).unwrap();
+        // The kubelet's atomic swap: a new symlink, renamed over `..data`.
+        let tmp = dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        symlink(d.file_name().unwrap(), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    };
+    version(1, "allow_origins = [\"https://a.example\"]\n");
+    symlink("..data/cors.toml", dir.join("cors.toml")).unwrap();
+    let file = dir.join("cors.toml");
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--config",
+        file.to_str().unwrap(),
+        "--watch",
+        "--watch-interval",
+        "0.1",
+    ]);
+    let c = client();
+    let acao = |origin: &'static str| {
+        let c = c.clone();
+        let url = proxy.url("/echo");
+        async move {
+            let r = c
+                .send("GET", &url, &[("origin", origin)], Client::empty())
+                .await;
+            r.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        acao("https://a.example").await.as_deref(),
+        Some("https://a.example")
+    );
+    assert_eq!(acao("https://b.example").await, None);
+    version(2, "allow_origins = [\"https://b.example\"]\n");
+    assert!(proxy.stderr_contains("policy reloaded from").await);
+    assert!(proxy.stderr_contains("(changed)").await);
+    assert_eq!(
+        acao("https://b.example").await.as_deref(),
+        Some("https://b.example")
+    );
+    assert_eq!(acao("https://a.example").await, None);
+    version(3, "allow_origins = [\"https://c.example/\"]\n");
+    assert!(
+        proxy
+            .stderr_contains("rejected, keeping the current policy")
+            .await
+    );
+    assert!(proxy.stderr_contains("[origin-trailing-slash]").await);
+    assert_eq!(
+        acao("https://b.example").await.as_deref(),
+        Some("https://b.example")
+    );
+    assert_eq!(acao("https://c.example").await, None);
+    let _ = std::fs::remove_dir_all(dir);
 }

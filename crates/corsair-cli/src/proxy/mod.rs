@@ -1,0 +1,368 @@
+//! `corsair proxy`: a corsair policy in front of any HTTP service.
+//!
+//! - The policy decides the CORS headers: preflights are answered here, and any
+//!   `Access-Control-*` response headers of the upstream are replaced by the policy's.
+//! - Bodies stream both ways (bounded memory); HTTP/1.1 keep-alive and a pooled upstream client;
+//!   everything is forwarded except hop-by-hop headers; `Forwarded`, `X-Forwarded-For`,
+//!   `X-Forwarded-Proto` and `X-Forwarded-Host` are added.
+//! - Upgrades (WebSocket handshakes) pass when the policy allows their `Origin` (403 otherwise),
+//!   then bytes are copied both ways.
+//! - Each `[[route]]` of the policy file may name its own `upstream`.
+//! - An unreachable or failing upstream gives 502, a slow one 504, both with the CORS headers an
+//!   allowed origin needs, so the browser shows the real error rather than a CORS error.
+//! - SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit. SIGHUP, or a change
+//!   of the file under `--watch`: reload the policy file; an invalid new file is logged and the
+//!   old policy kept.
+//!
+//! Files: `policy.rs` (the policy and upstreams from the flags or the file), `handle.rs` (one
+//! request), `watch.rs` (reloads), `log.rs` (the access log).
+
+mod handle;
+mod log;
+mod policy;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::combinators::BoxBody;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::error::{self, Error, Verdict};
+
+pub use log::LogFormat;
+pub use policy::{routing, Routing};
+
+/// `corsair proxy`'s command line. Every flag can also be set by the environment variable
+/// shown in `--help` (`CORSAIR_` and the flag's name); the command line wins. A repeatable
+/// flag's variable takes a comma-separated list.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on: 127.0.0.1:8080, localhost:8080, or a port alone (8080) for
+    /// 127.0.0.1:8080.
+    #[arg(long, env = "CORSAIR_LISTEN", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+    /// The service behind the proxy, e.g. http://127.0.0.1:9000 (a [[route]] of the policy
+    /// file may name its own).
+    #[arg(long, env = "CORSAIR_UPSTREAM")]
+    pub upstream: Uri,
+    /// A policy file (TOML); reloaded on SIGHUP, and when it changes with --watch.
+    #[arg(long, env = "CORSAIR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Reload --config when the file (or a symlink leading to it, as in a Kubernetes
+    /// ConfigMap) changes.
+    #[arg(long, env = "CORSAIR_WATCH", requires = "config")]
+    pub watch: bool,
+    /// Seconds between two looks at the watched file.
+    #[arg(long, env = "CORSAIR_WATCH_INTERVAL", default_value = "1", value_parser = error::seconds)]
+    pub watch_interval: Duration,
+    /// An origin to allow (repeatable, or comma-separated), instead of a policy file.
+    #[arg(
+        long = "allow-origin",
+        env = "CORSAIR_ALLOW_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origin: Vec<String>,
+    /// With --allow-origin: a method scripts may use besides GET, HEAD and POST (repeatable),
+    /// written as browsers send it (PUT, PATCH).
+    #[arg(
+        long = "allow-method",
+        env = "CORSAIR_ALLOW_METHOD",
+        value_name = "METHOD",
+        value_delimiter = ','
+    )]
+    pub allow_method: Vec<String>,
+    /// With --allow-origin: a request header scripts may send (repeatable), e.g. x-token.
+    #[arg(
+        long = "allow-header",
+        env = "CORSAIR_ALLOW_HEADER",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allow_header: Vec<String>,
+    /// With --allow-origin: a response header scripts may read (repeatable), e.g. x-request-id.
+    #[arg(
+        long = "expose-header",
+        env = "CORSAIR_EXPOSE_HEADER",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub expose_header: Vec<String>,
+    /// With --allow-origin: let the pages send cookies and read the credentialed response.
+    #[arg(long, env = "CORSAIR_ALLOW_CREDENTIALS")]
+    pub allow_credentials: bool,
+    /// Local development: the --allow-origin origins with any method and header, credentials,
+    /// and every response header readable. Announced with a warning.
+    #[arg(long, env = "CORSAIR_DEV")]
+    pub dev: bool,
+    /// Write an access line per request, with the CORS decision and its reason.
+    #[arg(long, env = "CORSAIR_LOG")]
+    pub log: bool,
+    /// The access log format: text or json.
+    #[arg(long, env = "CORSAIR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Seconds to connect to the upstream.
+    #[arg(long, env = "CORSAIR_CONNECT_TIMEOUT", default_value = "5", value_parser = error::seconds)]
+    pub connect_timeout: Duration,
+    /// Seconds for the upstream to start answering (then 504).
+    #[arg(long, env = "CORSAIR_TIMEOUT", default_value = "60", value_parser = error::seconds)]
+    pub timeout: Duration,
+    /// Seconds to finish requests in flight on SIGTERM/SIGINT.
+    #[arg(long, env = "CORSAIR_DRAIN_TIMEOUT", default_value = "30", value_parser = error::seconds)]
+    pub drain_timeout: Duration,
+}
+
+/// Runs `corsair proxy` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// An invalid policy or upstream, or an address that cannot be bound.
+pub fn main(args: Args) -> Result<Verdict, Error> {
+    let args = ProxyArgs {
+        listen: args.listen,
+        upstream: args.upstream,
+        config: args.config,
+        watch: args.watch.then_some(args.watch_interval),
+        allow_origins: args.allow_origin,
+        allow_methods: args.allow_method,
+        allow_headers: args.allow_header,
+        expose_headers: args.expose_header,
+        allow_credentials: args.allow_credentials,
+        dev: args.dev,
+        log: args.log.then_some(if args.log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }),
+        connect_timeout: args.connect_timeout,
+        timeout: args.timeout,
+        drain_timeout: args.drain_timeout,
+    };
+    error::runtime(true)?.block_on(run(args))?;
+    Ok(Verdict::Pass)
+}
+
+/// `--listen`: an address, `localhost:PORT`, or a port alone, both on 127.0.0.1.
+///
+/// # Errors
+/// Anything else, answered with the forms accepted.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let port = s.strip_prefix("localhost:").unwrap_or(s);
+    match port.parse::<u16>() {
+        Ok(p) => Ok(SocketAddr::from(([127, 0, 0, 1], p))),
+        Err(_) => Err(format!(
+            "{s:?} is not an address to listen on: write a port (8080, meaning 127.0.0.1:8080), localhost:8080, 127.0.0.1:8080, or 0.0.0.0:8080 for every interface"
+        )),
+    }
+}
+
+/// The body type both directions use: streamed, boxed.
+type Body = BoxBody<Bytes, hyper::Error>;
+type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// How to run the proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyArgs {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The upstream's base URL (`http://` or `https://`, optionally with a path prefix), for
+    /// every request no route with its own upstream covers.
+    pub upstream: Uri,
+    /// A policy file, reloaded on SIGHUP.
+    pub config: Option<PathBuf>,
+    /// Reload `config` when it changes, looking at it this often.
+    pub watch: Option<Duration>,
+    /// Origins to allow, without a file.
+    pub allow_origins: Vec<String>,
+    /// Methods to allow, with `allow_origins`.
+    pub allow_methods: Vec<String>,
+    /// Request headers to allow, with `allow_origins`.
+    pub allow_headers: Vec<String>,
+    /// Response headers to expose, with `allow_origins`.
+    pub expose_headers: Vec<String>,
+    /// Whether to allow credentials, with `allow_origins`.
+    pub allow_credentials: bool,
+    /// Development mode: the given origins with any method and header, and credentials.
+    pub dev: bool,
+    /// Access log format, if any.
+    pub log: Option<LogFormat>,
+    /// Time to connect to the upstream.
+    pub connect_timeout: Duration,
+    /// Time for the upstream to send its response head.
+    pub timeout: Duration,
+    /// Time to finish requests in flight on shutdown.
+    pub drain_timeout: Duration,
+}
+
+struct State {
+    routing: ArcSwap<Routing>,
+    upstream: Uri,
+    client: Upstream,
+    log: Option<LogFormat>,
+    timeout: Duration,
+    dev: bool,
+}
+
+/// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
+///
+/// # Errors
+/// An invalid policy or an address that cannot be bound.
+pub async fn run(args: ProxyArgs) -> Result<(), Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let routing = routing(&args)?;
+    if !matches!(args.upstream.scheme_str(), Some("http" | "https"))
+        || args.upstream.host().is_none()
+    {
+        return Err(Error::Usage(format!(
+            "--upstream {} is not an http(s) URL",
+            args.upstream
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::System(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::System(e.to_string()))?;
+    if args.dev {
+        eprintln!(
+            "WARNING: --dev allows {} with ANY method and header, and credentials, and lets them read every response header the upstream sends (except Set-Cookie). For local development only.",
+            args.allow_origins.join(", ")
+        );
+    }
+    let mut upstreams = vec![&args.upstream];
+    for u in routing.route_upstreams() {
+        if !upstreams.contains(&u) {
+            upstreams.push(u);
+        }
+    }
+    for u in upstreams {
+        if let Some(warning) = probe(u, args.connect_timeout).await {
+            eprintln!("WARNING: {warning}; starting anyway, requests get 502 until it is up");
+        }
+    }
+    println!(
+        "corsair proxy listening on http://{local} -> {}",
+        args.upstream
+    );
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(crate::net::https_connector(Some(args.connect_timeout)));
+    let state = Arc::new(State {
+        routing: ArcSwap::from_pointee(routing),
+        upstream: args.upstream.clone(),
+        client,
+        log: args.log,
+        timeout: args.timeout,
+        dev: args.dev,
+    });
+
+    let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut watcher = match (&args.config, args.watch) {
+        (Some(path), Some(every)) => Some(watch::Watcher::new(path.clone(), every)),
+        _ => None,
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req| handle::handle(state.clone(), peer, req));
+                let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = watch::changed(&mut watcher) => {
+                if let Some(path) = &args.config {
+                    reload(&state, path, "changed");
+                }
+            }
+            _ = hup.recv() => match &args.config {
+                Some(path) => reload(&state, path, "SIGHUP"),
+                None => eprintln!("corsair proxy: SIGHUP ignored: no --config file to reload"),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drop(listener);
+    eprintln!("corsair proxy: shutting down, finishing requests in flight");
+    match tokio::time::timeout(args.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => eprintln!("corsair proxy: stopped"),
+        Err(_) => eprintln!(
+            "corsair proxy: stopped with requests still in flight after {:?}",
+            args.drain_timeout
+        ),
+    }
+    Ok(())
+}
+
+/// Whether the upstream resolves and accepts a connection: a warning if not.
+async fn probe(upstream: &Uri, timeout: Duration) -> Option<String> {
+    let host = upstream
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = upstream
+        .port_u16()
+        .unwrap_or(if upstream.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(_) => Vec::new(),
+    };
+    if addrs.is_empty() {
+        return Some(format!(
+            "the upstream {upstream} does not resolve: no address for {host}"
+        ));
+    }
+    let mut last = String::new();
+    for addr in addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {}s", timeout.as_secs_f64()),
+        }
+    }
+    Some(format!(
+        "the upstream {upstream} refuses connections ({last}): is the service running?"
+    ))
+}
+
+/// Reads the policy file again: the new policies and upstreams replace the old ones at once,
+/// or, when the file has problems, they are printed and the old ones stay.
+fn reload(state: &State, path: &std::path::Path, why: &str) {
+    match policy::from_file(path) {
+        Ok(routing) => {
+            state.routing.store(Arc::new(routing));
+            eprintln!(
+                "corsair proxy: policy reloaded from {} ({why})",
+                path.display()
+            );
+        }
+        Err(e) => eprintln!(
+            "corsair proxy: {} rejected, keeping the current policy ({why}):\n{e}",
+            path.display()
+        ),
+    }
+}
