@@ -323,15 +323,10 @@ pub struct PolicyFile {
 impl PolicyFile {
     /// Reads a policy file's text.
     pub fn parse(source: &str) -> Self {
-        let (policies, mut notes, mut warnings, upstreams) = read(source);
-        notes.sort_by_key(|n| n.line.unwrap_or(0));
-        warnings.sort_by_key(|w| w.line.unwrap_or(0));
-        PolicyFile {
-            policies,
-            notes,
-            warnings,
-            upstreams,
-        }
+        let mut file = read(source);
+        file.notes.sort_by_key(|n| n.line.unwrap_or(0));
+        file.warnings.sort_by_key(|w| w.line.unwrap_or(0));
+        file
     }
 
     /// Reads a policy file from disk; one that cannot be read is an `invalid-file` error
@@ -424,14 +419,8 @@ impl fmt::Display for FileNote {
 /// A route as read: its prefix, its policy if valid, its upstream if any.
 type ReadRoute = (Spanned<Prefix>, Option<Policy>, Option<http::Uri>);
 
-fn read(
-    source: &str,
-) -> (
-    Result<PolicySet, FileErrors>,
-    Vec<FileNote>,
-    Vec<FileWarning>,
-    Vec<Option<http::Uri>>,
-) {
+/// The file's policies, notes, warnings and upstreams (notes and warnings not yet sorted).
+fn read(source: &str) -> PolicyFile {
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc,
         Err(e) => {
@@ -446,12 +435,12 @@ fn read(
                     "write the keys as in the documented format: lists of strings, booleans, whole numbers.",
                 ),
             };
-            return (
-                Err(FileErrors(vec![error])),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-            );
+            return PolicyFile {
+                policies: Err(FileErrors(vec![error])),
+                notes: Vec::new(),
+                warnings: Vec::new(),
+                upstreams: Vec::new(),
+            };
         }
     };
     let mut file = Reader {
@@ -496,7 +485,12 @@ fn read(
             Err(FileErrors(file.errors))
         }
     };
-    (policies, file.notes, file.warnings, upstreams)
+    PolicyFile {
+        policies,
+        notes: file.notes,
+        warnings: file.warnings,
+        upstreams,
+    }
 }
 
 /// The `setting` of problems that belong to the file rather than to one setting.
