@@ -1055,3 +1055,103 @@ async fn watch_picks_up_a_configmap_symlink_swap_and_keeps_the_policy_on_a_bad_f
     assert_eq!(acao("https://c.example").await, None);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// One HTTP/1.1 request on an open connection; the status and the body (read by
+/// `Content-Length`, or to the end when the server closes).
+async fn raw_request(tcp: &mut tokio::net::TcpStream, path: &str, extra: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\n{extra}\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let length: Option<usize> = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map(|n| n.trim().parse().unwrap());
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            tcp.read_exact(&mut body).await.unwrap();
+        }
+        None => {
+            tcp.read_to_end(&mut body).await.unwrap();
+        }
+    }
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Over --max-connections: 503 with the reason, and the open connections go on; over
+/// --max-header-bytes: 431 with the reason, and the same connection's neighbours go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothing_else() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--max-connections",
+        "2",
+        "--max-header-bytes",
+        "4096",
+    ]);
+    let connect = || tokio::net::TcpStream::connect(proxy.addr.clone());
+    let mut a = connect().await.unwrap();
+    let mut b = connect().await.unwrap();
+    assert_eq!(raw_request(&mut a, "/echo", "").await.0, 200);
+    assert_eq!(raw_request(&mut b, "/echo", "").await.0, 200);
+    let mut c = connect().await.unwrap();
+    let (status, body) = raw_request(&mut c, "/echo", "").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        "corsair proxy: too many connections: 2 are open (--max-connections); try again\n"
+    );
+    // The two open connections are undisturbed.
+    assert_eq!(raw_request(&mut a, "/echo", "").await.0, 200);
+    assert_eq!(raw_request(&mut b, "/echo", "").await.0, 200);
+
+    // Headers: 4096 bytes of request head at most.
+    let big = format!("x-big: {}\r\n", "a".repeat(5000));
+    let (status, body) = raw_request(&mut a, "/echo", &big).await;
+    assert_eq!(status, 431);
+    assert!(
+        body.starts_with("corsair proxy: the request line and headers are 5")
+            && body.ends_with(" bytes, over the limit of 4096 (--max-header-bytes)\n"),
+        "{body}"
+    );
+    // The same connection and its neighbour go on; a head just under the limit passes.
+    let fits = format!("x-big: {}\r\n", "a".repeat(3500));
+    assert_eq!(raw_request(&mut a, "/echo", &fits).await.0, 200);
+    assert_eq!(raw_request(&mut b, "/echo", "").await.0, 200);
+
+    // A closed connection frees its place.
+    drop(a);
+    drop(c);
+    let mut served = false;
+    for _ in 0..50 {
+        let mut d = connect().await.unwrap();
+        if raw_request(&mut d, "/echo", "").await.0 == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        served,
+        "a place freed by a closed connection was never given again"
+    );
+}

@@ -68,7 +68,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn text(status: StatusCode, message: String) -> Response<Body> {
+pub(super) fn text(status: StatusCode, message: String) -> Response<Body> {
     let mut r = Response::new(
         Full::new(Bytes::from(message))
             .map_err(|e| match e {})
@@ -88,6 +88,19 @@ pub(super) async fn handle(
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    let size = head_size(&req);
+    if size > state.max_header_bytes {
+        let mut r = text(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "corsair proxy: the request line and headers are {size} bytes, over the limit of {} (--max-header-bytes)\n",
+                state.max_header_bytes
+            ),
+        );
+        r.headers_mut()
+            .insert(http::header::VIA, HeaderValue::from_static("1.1 corsair"));
+        return Ok(r);
+    }
     let reasons = if state.log.is_some() {
         Reasons::Always
     } else {
@@ -172,6 +185,19 @@ pub(super) async fn handle(
         );
     }
     Ok(response)
+}
+
+/// The request head's size as sent in HTTP/1.1: request line, then each `name: value` line.
+fn head_size(req: &Request<Incoming>) -> usize {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
 }
 
 async fn forward(

@@ -24,6 +24,7 @@ mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,6 +118,12 @@ pub struct Args {
     /// Seconds to finish requests in flight on SIGTERM/SIGINT.
     #[arg(long, env = "CORSAIR_DRAIN_TIMEOUT", default_value = "30", value_parser = error::seconds)]
     pub drain_timeout: Duration,
+    /// Client connections open at once; one more is answered 503 and closed.
+    #[arg(long, env = "CORSAIR_MAX_CONNECTIONS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Bytes of request line and headers a request may have (431 beyond).
+    #[arg(long, env = "CORSAIR_MAX_HEADER_BYTES", default_value = "32768", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    pub max_header_bytes: u32,
 }
 
 /// Runs `corsair proxy` until SIGTERM or SIGINT.
@@ -143,6 +150,8 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         connect_timeout: args.connect_timeout,
         timeout: args.timeout,
         drain_timeout: args.drain_timeout,
+        max_connections: args.max_connections as usize,
+        max_header_bytes: args.max_header_bytes as usize,
     };
     error::runtime(true)?.block_on(run(args))?;
     Ok(Verdict::Pass)
@@ -202,6 +211,10 @@ pub struct ProxyArgs {
     pub timeout: Duration,
     /// Time to finish requests in flight on shutdown.
     pub drain_timeout: Duration,
+    /// Client connections open at once (503 beyond).
+    pub max_connections: usize,
+    /// Bytes of request line and headers per request (431 beyond).
+    pub max_header_bytes: usize,
 }
 
 struct State {
@@ -211,6 +224,7 @@ struct State {
     log: Option<LogFormat>,
     timeout: Duration,
     dev: bool,
+    max_header_bytes: usize,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
@@ -265,7 +279,9 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         log: args.log,
         timeout: args.timeout,
         dev: args.dev,
+        max_header_bytes: args.max_header_bytes,
     });
+    let open = Arc::new(AtomicUsize::new(0));
 
     let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
     let mut term = signal(SignalKind::terminate())?;
@@ -276,17 +292,29 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         _ => None,
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
+    // between the two get handle's 431 that says which limit and how to raise it.
+    let hard = (args.max_header_bytes + 16 * 1024).max(8192);
+    http.http1().max_buf_size(hard);
+    http.http2()
+        .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((tcp, peer)) = accepted else { continue };
+                if open.load(Ordering::Relaxed) >= args.max_connections {
+                    refuse_connection(tcp, args.max_connections);
+                    continue;
+                }
+                let guard = Open::new(&open);
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |req| handle::handle(state.clone(), peer, req));
                 let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(guard);
                 });
             }
             () = watch::changed(&mut watcher) => {
@@ -312,6 +340,48 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         ),
     }
     Ok(())
+}
+
+/// A connection counted as open until dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Open(count.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection over `--max-connections`: its first request is read and answered 503 with
+/// `Retry-After` and `Connection: close`, so the client sees why rather than a reset.
+fn refuse_connection(tcp: tokio::net::TcpStream, limit: usize) {
+    tokio::spawn(async move {
+        let service = hyper::service::service_fn(move |_req| async move {
+            let mut r = handle::text(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("corsair proxy: too many connections: {limit} are open (--max-connections); try again\n"),
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            Ok::<_, std::convert::Infallible>(r)
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .keep_alive(false)
+            .serve_connection(TokioIo::new(tcp), service);
+        let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    });
 }
 
 /// Whether the upstream resolves and accepts a connection: a warning if not.
