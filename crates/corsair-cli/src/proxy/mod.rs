@@ -122,7 +122,7 @@ pub struct Args {
     #[arg(long, env = "CORSAIR_MAX_CONNECTIONS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Bytes of request line and headers a request may have (431 beyond).
-    #[arg(long, env = "CORSAIR_MAX_HEADER_BYTES", default_value = "32768", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    #[arg(long, env = "CORSAIR_MAX_HEADER_BYTES", default_value = "65536", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
     pub max_header_bytes: u32,
 }
 
