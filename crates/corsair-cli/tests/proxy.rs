@@ -1155,3 +1155,182 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
         "a place freed by a closed connection was never given again"
     );
 }
+
+/// `--metrics`: after a known sequence of requests, reloads and connections, each value is
+/// the one counted by hand here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_known_sequence() {
+    let up = upstream().await;
+    let dir = std::env::temp_dir().join(format!("corsair-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    let good = "allow_origins = [\"http://localhost:3000\"]\nallow_methods = [\"PUT\"]\n";
+    std::fs::write(&file, good).unwrap();
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--config",
+        file.to_str().unwrap(),
+        "--timeout",
+        "0.5",
+        "--metrics",
+        "127.0.0.1:0",
+        "--max-header-bytes",
+        "2048",
+    ]);
+    let metrics_url = proxy
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("corsair proxy metrics on ")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address is printed before the listening line");
+    let base = metrics_url.trim_end_matches("/metrics").to_owned();
+    let scrape = || async {
+        let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        raw_request(&mut tcp, "/metrics", "Connection: close\r\n").await
+    };
+    let (status, before) = scrape().await;
+    assert_eq!(status, 200);
+    assert!(
+        before.contains("\ncorsair_proxy_open_connections 0\n"),
+        "{before}"
+    );
+
+    // The sequence, each on a connection of its own that the proxy closes after it.
+    let evil = "Origin: http://evil.test\r\n";
+    let send = |method: &'static str, path: &'static str, extra: String| {
+        let addr = proxy.addr.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req =
+                format!("{method} {path} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n{extra}\r\n");
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut all = Vec::new();
+            tcp.read_to_end(&mut all).await.unwrap();
+            String::from_utf8_lossy(&all)[9..12].parse::<u16>().unwrap()
+        }
+    };
+    let ours = "Origin: http://localhost:3000\r\n".to_owned();
+    let mut statuses = vec![
+        send("GET", "/echo", String::new()).await,
+        send("GET", "/echo", ours.clone()).await,
+        send("GET", "/echo", ours.clone()).await,
+        send("GET", "/echo", evil.to_owned()).await,
+        send(
+            "GET",
+            "/echo",
+            "Origin: http://localhost:3000/\r\n".to_owned(),
+        )
+        .await,
+        send(
+            "OPTIONS",
+            "/echo",
+            format!("{ours}Access-Control-Request-Method: PUT\r\n"),
+        )
+        .await,
+        send(
+            "OPTIONS",
+            "/echo",
+            format!("{ours}Access-Control-Request-Method: PATCH\r\n"),
+        )
+        .await,
+        send(
+            "OPTIONS",
+            "/echo",
+            format!("{evil}Access-Control-Request-Method: PUT\r\n"),
+        )
+        .await,
+        send("GET", "/slow", ours.clone()).await,
+        send(
+            "GET",
+            "/echo",
+            format!("{evil}Connection: Upgrade\r\nUpgrade: websocket\r\n"),
+        )
+        .await,
+        send("GET", "/echo", format!("x-big: {}\r\n", "a".repeat(3000))).await,
+    ];
+    // A bad reload, then a good one.
+    std::fs::write(&file, "allow_origins = [\"http://localhost:3000/\"]\n").unwrap();
+    proxy.signal("-HUP");
+    assert!(proxy.stderr_contains("rejected, keeping").await);
+    let (_, mid) = scrape().await;
+    assert!(mid.contains("\ncorsair_proxy_last_reload_ok 0\n"), "{mid}");
+    std::fs::write(&file, good).unwrap();
+    proxy.signal("-HUP");
+    assert!(proxy.stderr_contains("policy reloaded").await);
+    // One connection left open.
+    let mut open = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    let (status, _) = raw_request(&mut open, "/echo", "").await;
+    statuses.push(status);
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 204, 204, 403, 504, 403, 431, 200]
+    );
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape().await.1;
+        if text.contains("\ncorsair_proxy_open_connections 1\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected = [
+        // The last request on the open connection carries ORIGIN: 3 allowed GETs, the
+        // allowed slow GET, 2 allowed-origin preflights (one of a method not allowed).
+        "corsair_proxy_requests_total{outcome=\"not-cors\",reason=\"\"} 1",
+        "corsair_proxy_requests_total{outcome=\"allowed\",reason=\"\"} 5",
+        "corsair_proxy_requests_total{outcome=\"rejected\",reason=\"origin-not-allowed\"} 3",
+        "corsair_proxy_requests_total{outcome=\"rejected\",reason=\"origin-malformed\"} 1",
+        "corsair_proxy_requests_total{outcome=\"rejected\",reason=\"method-not-allowed\"} 1",
+        "corsair_proxy_requests_total{outcome=\"rejected\",reason=\"header-not-allowed\"} 0",
+        "corsair_proxy_preflights_total{result=\"allowed\"} 1",
+        "corsair_proxy_preflights_total{result=\"rejected\"} 2",
+        "corsair_proxy_upgrades_refused_total 1",
+        "corsair_proxy_limited_total{limit=\"connections\"} 0",
+        "corsair_proxy_limited_total{limit=\"header-bytes\"} 1",
+        "corsair_proxy_upstream_errors_total{kind=\"failed\"} 0",
+        "corsair_proxy_upstream_errors_total{kind=\"timeout\"} 1",
+        "corsair_proxy_reloads_total{result=\"ok\"} 1",
+        "corsair_proxy_reloads_total{result=\"error\"} 1",
+        // Forwarded and answered: 5 GETs of the sequence and the last one.
+        "corsair_proxy_upstream_latency_seconds_bucket{le=\"+Inf\"} 6",
+        "corsair_proxy_upstream_latency_seconds_count 6",
+        "corsair_proxy_last_reload_ok 1",
+        "corsair_proxy_open_connections 1",
+    ];
+    for line in expected {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // Buckets never decrease.
+    let buckets: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("corsair_proxy_upstream_latency_seconds_bucket"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(buckets.len(), 13);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    // Health and readiness.
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_request(&mut tcp, "/healthz", "").await,
+        (200, "ok\n".to_owned())
+    );
+    assert_eq!(
+        raw_request(&mut tcp, "/readyz", "").await,
+        (200, "ready\n".to_owned())
+    );
+    drop(open);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Reasons};
+use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reasons};
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::log::access_log;
+use super::metrics::{Limit, UpstreamError};
 use super::{Body, State};
 
 /// `--dev`: an allowed origin may read every header the upstream sent, except those scripts
@@ -90,6 +91,7 @@ pub(super) async fn handle(
     let started = Instant::now();
     let size = head_size(&req);
     if size > state.max_header_bytes {
+        state.metrics.limited(Limit::HeaderBytes);
         let mut r = text(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!(
@@ -101,7 +103,7 @@ pub(super) async fn handle(
             .insert(http::header::VIA, HeaderValue::from_static("1.1 corsair"));
         return Ok(r);
     }
-    let reasons = if state.log.is_some() {
+    let reasons = if state.exact {
         Reasons::Always
     } else {
         Reasons::WhenTraced
@@ -134,6 +136,16 @@ pub(super) async fn handle(
         .map_or("/".to_owned(), ToString::to_string);
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let (action, cors_headers) = decision.into_parts();
+    if let Some(outcome) = outcome {
+        state.metrics.request(outcome);
+        match action {
+            Action::Respond(_) if upgrade && matches!(outcome, Outcome::Rejected(_)) => {
+                state.metrics.upgrade_refused();
+            }
+            Action::Respond(_) => state.metrics.preflight(outcome == Outcome::Allowed),
+            Action::Forward => {}
+        }
+    }
     let mut response = match action {
         Action::Respond(status) => {
             let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
@@ -263,9 +275,11 @@ async fn forward(
     h.remove(HOST);
     parts.uri = uri;
     let upstream_req = Request::from_parts(parts, body.boxed());
+    let sent = Instant::now();
     let (status, message) =
         match tokio::time::timeout(state.timeout, state.client.request(upstream_req)).await {
             Ok(Ok(mut resp)) => {
+                state.metrics.upstream_latency(sent.elapsed());
                 if let Some(client_side) = client_side {
                     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                         tunnel(client_side, hyper::upgrade::on(&mut resp), target);
@@ -288,6 +302,13 @@ async fn forward(
                 ),
             ),
         };
+    state
+        .metrics
+        .upstream_error(if status == StatusCode::GATEWAY_TIMEOUT {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Failed
+        });
     // Logged whether or not --log is on: the page sees only a 502 or 504.
     eprintln!("{message} ({})", status.as_u16());
     text(status, format!("{message}\n"))

@@ -19,6 +19,7 @@
 
 mod handle;
 mod log;
+mod metrics;
 mod policy;
 mod watch;
 
@@ -118,6 +119,10 @@ pub struct Args {
     /// Seconds to finish requests in flight on SIGTERM/SIGINT.
     #[arg(long, env = "CORSAIR_DRAIN_TIMEOUT", default_value = "30", value_parser = error::seconds)]
     pub drain_timeout: Duration,
+    /// Serve Prometheus metrics on http://ADDR/metrics, with /healthz and /readyz (an
+    /// address or a port alone, as --listen).
+    #[arg(long, env = "CORSAIR_METRICS", value_name = "ADDR", value_parser = parse_listen)]
+    pub metrics: Option<SocketAddr>,
     /// Client connections open at once; one more is answered 503 and closed.
     #[arg(long, env = "CORSAIR_MAX_CONNECTIONS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -150,6 +155,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         connect_timeout: args.connect_timeout,
         timeout: args.timeout,
         drain_timeout: args.drain_timeout,
+        metrics: args.metrics,
         max_connections: args.max_connections as usize,
         max_header_bytes: args.max_header_bytes as usize,
     };
@@ -211,6 +217,8 @@ pub struct ProxyArgs {
     pub timeout: Duration,
     /// Time to finish requests in flight on shutdown.
     pub drain_timeout: Duration,
+    /// Where to serve metrics, `/healthz` and `/readyz`, if anywhere.
+    pub metrics: Option<SocketAddr>,
     /// Client connections open at once (503 beyond).
     pub max_connections: usize,
     /// Bytes of request line and headers per request (431 beyond).
@@ -225,6 +233,9 @@ struct State {
     timeout: Duration,
     dev: bool,
     max_header_bytes: usize,
+    metrics: Arc<metrics::Metrics>,
+    /// Work out every request's CORS outcome (for the access log or the metrics).
+    exact: bool,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
@@ -254,6 +265,15 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
             args.allow_origins.join(", ")
         );
     }
+    let metrics = Arc::new(metrics::Metrics::new());
+    if let Some(addr) = args.metrics {
+        let listener = metrics::bind(addr).await.map_err(Error::System)?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::System(e.to_string()))?;
+        println!("corsair proxy metrics on http://{bound}/metrics");
+        metrics::serve(listener, metrics.clone());
+    }
     let mut upstreams = vec![&args.upstream];
     for u in routing.route_upstreams() {
         if !upstreams.contains(&u) {
@@ -280,8 +300,10 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         timeout: args.timeout,
         dev: args.dev,
         max_header_bytes: args.max_header_bytes,
+        metrics: metrics.clone(),
+        exact: args.log.is_some() || args.metrics.is_some(),
     });
-    let open = Arc::new(AtomicUsize::new(0));
+    let open = metrics.open.clone();
 
     let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
     let mut term = signal(SignalKind::terminate())?;
@@ -304,6 +326,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
             accepted = listener.accept() => {
                 let Ok((tcp, peer)) = accepted else { continue };
                 if open.load(Ordering::Relaxed) >= args.max_connections {
+                    metrics.limited(metrics::Limit::Connections);
                     refuse_connection(tcp, args.max_connections);
                     continue;
                 }
@@ -331,6 +354,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         }
     }
     drop(listener);
+    metrics.draining.store(true, Ordering::Relaxed);
     eprintln!("corsair proxy: shutting down, finishing requests in flight");
     match tokio::time::timeout(args.drain_timeout, graceful.shutdown()).await {
         Ok(()) => eprintln!("corsair proxy: stopped"),
@@ -425,14 +449,18 @@ fn reload(state: &State, path: &std::path::Path, why: &str) {
     match policy::from_file(path) {
         Ok(routing) => {
             state.routing.store(Arc::new(routing));
+            state.metrics.reload(true);
             eprintln!(
                 "corsair proxy: policy reloaded from {} ({why})",
                 path.display()
             );
         }
-        Err(e) => eprintln!(
-            "corsair proxy: {} rejected, keeping the current policy ({why}):\n{e}",
-            path.display()
-        ),
+        Err(e) => {
+            state.metrics.reload(false);
+            eprintln!(
+                "corsair proxy: {} rejected, keeping the current policy ({why}):\n{e}",
+                path.display()
+            );
+        }
     }
 }
