@@ -18,6 +18,8 @@ have varnishd || missing+=(varnish)
 have nginx || missing+=(nginx)
 # certutil: the differential suite's https pages put a local CA in Firefox's profile.
 have certutil || missing+=(libnss3-tools)
+# curl: the proxy's HTTP/2 tests (curl --http2).
+have curl || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (needed by the real-browser and shared-cache tests)"
   SUDO=""

@@ -109,7 +109,13 @@ pub(super) async fn handle(
         Reasons::WhenTraced
     };
     let routing = state.routing.load_full();
-    let upgrade = is_upgrade(req.headers());
+    // `Upgrade: h2c` asks for HTTP/2 on this connection: the proxy speaks HTTP/2 itself (with
+    // prior knowledge, or by ALPN over TLS), so that offer is declined, never passed on.
+    let upgrade = is_upgrade(req.headers())
+        && req
+            .headers()
+            .get(UPGRADE)
+            .is_some_and(|p| !p.as_bytes().eq_ignore_ascii_case(b"h2c"));
     let decision = if upgrade {
         // A WebSocket handshake from a page the policy does not allow: refused (403) here,
         // since browsers apply no CORS check to the connection.
@@ -233,7 +239,14 @@ async fn forward(
             format!("cannot forward to {target}\n"),
         );
     };
-    let original_host = parts.headers.get(HOST).cloned();
+    // HTTP/2 clients name the host in the URI's authority, not in Host.
+    let original_host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let proto = if state.tls.is_some() { "https" } else { "http" };
     let protocol = parts.headers.get(UPGRADE).cloned();
     strip_hop_by_hop(&mut parts.headers);
     if let (Some(_), Some(p)) = (&client_side, protocol) {
@@ -257,7 +270,7 @@ async fn forward(
     } else {
         client_ip
     };
-    let mut forwarded = format!("for={for_value};proto=http");
+    let mut forwarded = format!("for={for_value};proto={proto}");
     if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
         forwarded.push_str(&format!(";host=\"{h}\""));
     }
@@ -265,7 +278,7 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert("x-forwarded-for", v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(host) = original_host {
         h.insert("x-forwarded-host", host);
     }
@@ -274,6 +287,8 @@ async fn forward(
     }
     h.remove(HOST);
     parts.uri = uri;
+    // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
+    parts.version = http::Version::HTTP_11;
     let upstream_req = Request::from_parts(parts, body.boxed());
     let sent = Instant::now();
     let (status, message) =

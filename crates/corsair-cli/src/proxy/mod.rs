@@ -21,6 +21,7 @@ mod handle;
 mod log;
 mod metrics;
 mod policy;
+mod tls;
 mod watch;
 
 use std::net::SocketAddr;
@@ -119,6 +120,23 @@ pub struct Args {
     /// Seconds to finish requests in flight on SIGTERM/SIGINT.
     #[arg(long, env = "CORSAIR_DRAIN_TIMEOUT", default_value = "30", value_parser = error::seconds)]
     pub drain_timeout: Duration,
+    /// Listen with TLS, with this certificate chain (PEM, the server's certificate first);
+    /// reloaded with the policy. HTTP/2 and HTTP/1.1 are offered by ALPN.
+    #[arg(
+        long,
+        env = "CORSAIR_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "CORSAIR_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Serve Prometheus metrics on http://ADDR/metrics, with /healthz and /readyz (an
     /// address or a port alone, as --listen).
     #[arg(long, env = "CORSAIR_METRICS", value_name = "ADDR", value_parser = parse_listen)]
@@ -156,6 +174,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         timeout: args.timeout,
         drain_timeout: args.drain_timeout,
         metrics: args.metrics,
+        tls: args.tls_cert.zip(args.tls_key),
         max_connections: args.max_connections as usize,
         max_header_bytes: args.max_header_bytes as usize,
     };
@@ -219,6 +238,8 @@ pub struct ProxyArgs {
     pub drain_timeout: Duration,
     /// Where to serve metrics, `/healthz` and `/readyz`, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The certificate chain and key files (PEM) of a TLS listener.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Client connections open at once (503 beyond).
     pub max_connections: usize,
     /// Bytes of request line and headers per request (431 beyond).
@@ -234,6 +255,7 @@ struct State {
     dev: bool,
     max_header_bytes: usize,
     metrics: Arc<metrics::Metrics>,
+    tls: Option<tls::Tls>,
     /// Work out every request's CORS outcome (for the access log or the metrics).
     exact: bool,
 }
@@ -253,6 +275,10 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
             args.upstream
         )));
     }
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(tls::Tls::new(cert.clone(), key.clone()).map_err(Error::Usage)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Error::System(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -286,7 +312,8 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         }
     }
     println!(
-        "corsair proxy listening on http://{local} -> {}",
+        "corsair proxy listening on {}://{local} -> {}",
+        if tls.is_some() { "https" } else { "http" },
         args.upstream
     );
     let client = Client::builder(TokioExecutor::new())
@@ -301,6 +328,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         dev: args.dev,
         max_header_bytes: args.max_header_bytes,
         metrics: metrics.clone(),
+        tls,
         exact: args.log.is_some() || args.metrics.is_some(),
     });
     let open = metrics.open.clone();
@@ -310,7 +338,11 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut watcher = match (&args.config, args.watch) {
-        (Some(path), Some(every)) => Some(watch::Watcher::new(path.clone(), every)),
+        (Some(path), Some(every)) => {
+            let mut paths = vec![path.clone()];
+            paths.extend(args.tls.iter().flat_map(|(c, k)| [c.clone(), k.clone()]));
+            Some(watch::Watcher::new(paths, every))
+        }
         _ => None,
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -332,11 +364,27 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
                 }
                 let guard = Open::new(&open);
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req| handle::handle(state.clone(), peer, req));
-                let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
-                let conn = graceful.watch(conn);
+                let service = {
+                    let state = state.clone();
+                    hyper::service::service_fn(move |req| handle::handle(state.clone(), peer, req))
+                };
+                let watcher = graceful.watcher();
+                let http = http.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    match &state.tls {
+                        None => {
+                            let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                            let _ = watcher.watch(conn.into_owned()).await;
+                        }
+                        Some(tls) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
+                            let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
+                            if let Ok(Ok(stream)) = handshake.await {
+                                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                                let _ = watcher.watch(conn.into_owned()).await;
+                            }
+                        }
+                    }
                     drop(guard);
                 });
             }
@@ -365,6 +413,9 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The time a client has to finish its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// A connection counted as open until dropped.
 struct Open(Arc<AtomicUsize>);
@@ -446,6 +497,17 @@ async fn probe(upstream: &Uri, timeout: Duration) -> Option<String> {
 /// Reads the policy file again: the new policies and upstreams replace the old ones at once,
 /// or, when the file has problems, they are printed and the old ones stay.
 fn reload(state: &State, path: &std::path::Path, why: &str) {
+    if let Some(tls) = &state.tls {
+        match tls.reload() {
+            Ok(()) => eprintln!("corsair proxy: certificate reloaded ({why})"),
+            Err(e) => {
+                state.metrics.reload(false);
+                eprintln!(
+                    "corsair proxy: certificate rejected, keeping the current one ({why}): {e}"
+                );
+            }
+        }
+    }
     match policy::from_file(path) {
         Ok(routing) => {
             state.routing.store(Arc::new(routing));

@@ -36,29 +36,35 @@ fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
     })
 }
 
-/// A watched file.
+/// Watched files: the policy file, and the TLS certificate and key.
 pub(super) struct Watcher {
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     every: tokio::time::Interval,
-    last: Option<Fingerprint>,
+    last: Vec<Option<Fingerprint>>,
 }
 
 impl Watcher {
-    pub(super) fn new(path: PathBuf, every: Duration) -> Self {
-        let last = fingerprint(&path);
+    pub(super) fn new(paths: Vec<PathBuf>, every: Duration) -> Self {
+        let last = paths.iter().map(|p| fingerprint(p)).collect();
         let mut every = tokio::time::interval(every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Watcher { path, every, last }
+        Watcher { paths, every, last }
     }
 
-    /// Waits until the file differs from the last look (a file that disappears is a change
+    /// Waits until a file differs from the last look (a file that disappears is a change
     /// only once it is back: a ConfigMap swap never leaves it missing, an editor may).
     async fn next_change(&mut self) {
         loop {
             self.every.tick().await;
-            let now = fingerprint(&self.path);
-            if now.is_some() && now != self.last {
-                self.last = now;
+            let mut changed = false;
+            for (path, last) in self.paths.iter().zip(&mut self.last) {
+                let now = fingerprint(path);
+                if now.is_some() && now != *last {
+                    *last = now;
+                    changed = true;
+                }
+            }
+            if changed {
                 return;
             }
         }
