@@ -22,9 +22,10 @@ enum Command {
     /// Exit status: 0 allowed, 1 blocked, 2 usage or network error.
     Check(check::Args),
     /// Put a CORS policy in front of any HTTP service: answers preflights, replaces the
-    /// upstream's CORS headers with the policy's, streams bodies. SIGHUP reloads --config;
-    /// SIGTERM/SIGINT finish the requests in flight and exit.
-    Proxy(proxy::Args),
+    /// upstream's CORS headers with the policy's, streams bodies, passes WebSockets from
+    /// allowed origins. SIGHUP reloads --config; SIGTERM/SIGINT finish the requests in flight
+    /// and exit. Every flag can also be set by its CORSAIR_ variable.
+    Proxy(Box<proxy::Args>),
     /// Check a policy file: every problem at once, with codes, line numbers and fixes.
     ///
     /// Exit status: 0 clean, 1 problems found, 2 the file cannot be read.
@@ -43,7 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     error::exit_code(match Cli::parse().command {
         Command::Check(args) => check::main(args),
-        Command::Proxy(args) => proxy::main(args),
+        Command::Proxy(args) => proxy::main(*args),
         Command::Lint(args) => lint::main(args),
         Command::Demo(args) => demo::main(args),
         Command::Audit(args) => audit::main(args),
