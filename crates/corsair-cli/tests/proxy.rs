@@ -1059,6 +1059,16 @@ async fn watch_picks_up_a_configmap_symlink_swap_and_keeps_the_policy_on_a_bad_f
 /// One HTTP/1.1 request on an open connection; the status and the body (read by
 /// `Content-Length`, or to the end when the server closes).
 async fn raw_request(tcp: &mut tokio::net::TcpStream, path: &str, extra: &str) -> (u16, String) {
+    let (head, body) = raw_exchange(tcp, path, extra).await;
+    (head[9..12].parse().unwrap(), body)
+}
+
+/// One HTTP/1.1 request on an open connection; the response head (lowercase) and body.
+async fn raw_exchange(
+    tcp: &mut tokio::net::TcpStream,
+    path: &str,
+    extra: &str,
+) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\n{extra}\r\n"
@@ -1075,7 +1085,6 @@ async fn raw_request(tcp: &mut tokio::net::TcpStream, path: &str, extra: &str) -
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap().to_lowercase();
-    let status = head[9..12].parse().unwrap();
     let length: Option<usize> = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length: "))
@@ -1090,7 +1099,7 @@ async fn raw_request(tcp: &mut tokio::net::TcpStream, path: &str, extra: &str) -
             tcp.read_to_end(&mut body).await.unwrap();
         }
     }
-    (status, String::from_utf8_lossy(&body).into_owned())
+    (head, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Over --max-connections: 503 with the reason, and the open connections go on; over
@@ -1128,6 +1137,13 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
     let big = format!("x-big: {}\r\n", "a".repeat(5000));
     let (status, body) = raw_request(&mut a, "/echo", &big).await;
     assert_eq!(status, 431);
+    // With the CORS headers an allowed origin needs, so the page can read why.
+    let (head, _) = raw_exchange(&mut a, "/echo", &big).await;
+    assert!(head.starts_with("http/1.1 431 "), "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: http://localhost:3000\r\n"),
+        "{head}"
+    );
     assert!(
         body.starts_with("corsair proxy: the request line and headers are 5")
             && body.ends_with(" bytes, over the limit of 4096 (--max-header-bytes)\n"),

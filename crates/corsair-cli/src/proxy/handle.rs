@@ -90,19 +90,7 @@ pub(super) async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let size = head_size(&req);
-    if size > state.max_header_bytes {
-        state.metrics.limited(Limit::HeaderBytes);
-        let mut r = text(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "corsair proxy: the request line and headers are {size} bytes, over the limit of {} (--max-header-bytes)\n",
-                state.max_header_bytes
-            ),
-        );
-        r.headers_mut()
-            .insert(http::header::VIA, HeaderValue::from_static("1.1 corsair"));
-        return Ok(r);
-    }
+    let too_big = size > state.max_header_bytes;
     let reasons = if state.exact {
         Reasons::Always
     } else {
@@ -142,7 +130,9 @@ pub(super) async fn handle(
         .map_or("/".to_owned(), ToString::to_string);
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let (action, cors_headers) = decision.into_parts();
-    if let Some(outcome) = outcome {
+    if too_big {
+        state.metrics.limited(Limit::HeaderBytes);
+    } else if let Some(outcome) = outcome {
         state.metrics.request(outcome);
         match action {
             Action::Respond(_) if upgrade && matches!(outcome, Outcome::Rejected(_)) => {
@@ -153,6 +143,14 @@ pub(super) async fn handle(
         }
     }
     let mut response = match action {
+        // Answered here, with the CORS headers an allowed origin needs to read why.
+        _ if too_big => text(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "corsair proxy: the request line and headers are {size} bytes, over the limit of {} (--max-header-bytes)\n",
+                state.max_header_bytes
+            ),
+        ),
         Action::Respond(status) => {
             let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
             *r.status_mut() = status;
