@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# corsair proxy against nginx as a CORS reverse proxy, in front of the same upstream (a static
+# nginx) on loopback, under the same wrk load: simple GETs, preflights, 1 KiB and 1 MiB bodies,
+# at 10 and 256 connections. Reports requests per second, p50 and p99 latency, and the peak
+# memory of each proxy (all its processes), then the memory each adds for 10,000 idle client
+# connections. Prints Markdown tables for BENCHMARKS.md.
+#
+# The nginx configuration is the one a careful operator writes: `always` on every header (so
+# that 4xx and 5xx answers carry them), `Vary: Origin`, the origin checked by a `map` (no `if`
+# in a `location`), preflights answered by nginx with 204, the upstream's own CORS headers
+# hidden, upstream keep-alive. Both proxies allow http://localhost:8000, PUT and x-token.
+#
+# Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (1)
+# and IDLE (10000) tune it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-1}
+IDLE=${IDLE:-10000}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
+cargo build --release -q -p corsair-cli
+CORSAIR=${CARGO_TARGET_DIR:-target}/release/corsair
+
+UP=18401 NG=18402 CO=18403
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+mkdir -p "$dir/www" "$dir/up" "$dir/ng"
+printf 'ok' > "$dir/www/small"
+head -c 1024 /dev/zero | tr '\0' 'a' > "$dir/www/1k"
+head -c 1048576 /dev/zero | tr '\0' 'a' > "$dir/www/1m"
+# nginx's workers run as an unprivileged user: they must be able to read the bodies.
+chmod 755 "$dir" "$dir/www"; chmod 644 "$dir"/www/*
+
+common="error_log stderr error; pid PIDFILE; daemon off; worker_rlimit_nofile 65536;"
+cat > "$dir/up/nginx.conf" <<EOF
+${common//PIDFILE/$dir/up/nginx.pid}
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/up; proxy_temp_path $dir/up; fastcgi_temp_path $dir/up;
+  uwsgi_temp_path $dir/up; scgi_temp_path $dir/up;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; root $dir/www; }
+}
+EOF
+# The CORS proxy, as a careful operator writes it.
+cat > "$dir/ng/nginx.conf" <<EOF
+${common//PIDFILE/$dir/ng/nginx.pid}
+worker_processes auto;
+events { worker_connections 30000; }
+http {
+  access_log off;
+  client_body_temp_path $dir/ng; proxy_temp_path $dir/ng; fastcgi_temp_path $dir/ng;
+  uwsgi_temp_path $dir/ng; scgi_temp_path $dir/ng;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$UP; keepalive 256; }
+  map \$http_origin \$cors_origin { default ""; "http://localhost:8000" \$http_origin; }
+  map "\$request_method:\$http_access_control_request_method:\$cors_origin" \$cors_preflight {
+    default 0; "~^OPTIONS:.+:.+" 1;
+  }
+  map \$cors_preflight \$cors_methods { default ""; 1 "PUT"; }
+  map \$cors_preflight \$cors_headers { default ""; 1 "x-token"; }
+  server {
+    listen 127.0.0.1:$NG;
+    add_header Access-Control-Allow-Origin \$cors_origin always;
+    add_header Access-Control-Allow-Methods \$cors_methods always;
+    add_header Access-Control-Allow-Headers \$cors_headers always;
+    add_header Vary Origin always;
+    if (\$cors_preflight) { return 204; }
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_hide_header Access-Control-Allow-Origin;
+      proxy_hide_header Access-Control-Allow-Credentials;
+      proxy_hide_header Access-Control-Expose-Headers;
+    }
+  }
+}
+EOF
+"$NGINX" -p "$dir/up" -c "$dir/up/nginx.conf" & pids+=($!)
+"$NGINX" -p "$dir/ng" -c "$dir/ng/nginx.conf" & ng_pid=$!; pids+=($ng_pid)
+"$CORSAIR" proxy --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
+  --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
+  --max-connections 30000 >/dev/null 2>&1 & co_pid=$!; pids+=($co_pid)
+for port in $UP $NG $CO; do
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/small" && break; sleep 0.1; done
+done
+
+# The same answers from both, or the comparison means nothing.
+for port in $NG $CO; do
+  h=$(curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://localhost:8000' \
+      -H 'Access-Control-Request-Method: PUT' "http://127.0.0.1:$port/small" | tr -d '\r')
+  echo "$h" | grep -qi '^HTTP/1.1 204' || { echo "preflight on $port: $h"; exit 1; }
+  echo "$h" | grep -qi '^access-control-allow-methods: PUT' || { echo "preflight on $port: $h"; exit 1; }
+  h=$(curl -s -D - -o /dev/null -H 'Origin: http://localhost:8000' "http://127.0.0.1:$port/1k" | tr -d '\r')
+  echo "$h" | grep -qi '^HTTP/1.1 200' || { echo "GET on $port: $h"; exit 1; }
+  echo "$h" | grep -qi '^content-length: 1024' || { echo "GET on $port: $h"; exit 1; }
+  echo "$h" | grep -qi '^access-control-allow-origin: http://localhost:8000' || { echo "GET on $port: $h"; exit 1; }
+  echo "$h" | grep -qi '^vary: .*origin' || { echo "GET on $port: $h"; exit 1; }
+done
+
+# Peak resident memory of a process and its children, in KiB.
+peak() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")))
+  done
+  echo "$total"
+}
+rss() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
+  done
+  echo "$total"
+}
+
+printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
+declare -A rps p50 p99
+CASES="simple preflight 1k 1m"
+for round in $(seq "$ROUNDS"); do
+for conns in 10 256; do
+for case in $CASES; do
+for server in nginx corsair; do
+  port=$NG; [ "$server" = corsair ] && port=$CO
+  args=(-t1 -c"$conns" -d"$DURATION" --latency -H 'Origin: http://localhost:8000')
+  path=/small
+  case $case in
+    preflight) args+=(-s "$dir/options.lua" -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: x-token') ;;
+    1k) path=/1k ;;
+    1m) path=/1m ;;
+  esac
+  out=$(wrk "${args[@]}" "http://127.0.0.1:$port$path")
+  key="$case/$conns/$server"
+  r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  if [ -z "${rps[$key]:-}" ] || awk -v a="$r" -v b="${rps[$key]}" 'BEGIN { exit !(a > b) }'; then
+    rps[$key]=$r
+    p50[$key]=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99[$key]=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  fi
+  echo "round $round, $case, $conns connections, $server: $r requests/s, p50 ${p50[$key]}, p99 ${p99[$key]}" >&2
+done
+done
+done
+done
+
+echo
+echo "| load | connections | nginx requests/s | corsair requests/s | nginx p50 / p99 | corsair p50 / p99 |"
+echo "|---|---:|---:|---:|---:|---:|"
+for conns in 10 256; do
+for case in $CASES; do
+  n="$case/$conns/nginx" c="$case/$conns/corsair"
+  printf '| %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$case" "$conns" "${rps[$n]}" "${rps[$c]}" \
+    "${p50[$n]}" "${p99[$n]}" "${p50[$c]}" "${p99[$c]}"
+done
+done
+echo
+echo "Peak resident memory after the load (all processes): nginx $(( $(peak $ng_pid) / 1024 )) MiB, corsair $(( $(peak $co_pid) / 1024 )) MiB."
+
+# Idle connections: open IDLE to each, hold them, and see what each proxy's RSS gains.
+HOLDER='
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+print("open", flush=True)
+sys.stdin.readline()
+'
+idle() { python3 -c "$HOLDER" "$1" "$IDLE"; }
+for server in nginx corsair; do
+  port=$NG pid=$ng_pid; [ "$server" = corsair ] && port=$CO pid=$co_pid
+  before=$(rss "$pid")
+  coproc HOLD { idle "$port"; }
+  read -r _ <&"${HOLD[0]}"
+  sleep 1
+  after=$(rss "$pid")
+  echo >&"${HOLD[1]}"; wait "$HOLD_PID" 2>/dev/null || true
+  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((after / 1024)) MiB (+$(( (after - before) / 1024 )) MiB)"
+done
