@@ -66,5 +66,5 @@ pub mod tower;
 
 pub use error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode, NoteCode};
 pub use policy::set::PolicySet;
-pub use policy::{Policy, PolicyBuilder};
+pub use policy::{OriginRequest, Policy, PolicyBuilder};
 pub use reload::PolicyHandle;

@@ -27,11 +27,12 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS,
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+    ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN, VARY,
 };
 use http::{Method, StatusCode};
 
-use crate::policy::origin_set::OriginMatch;
+use crate::policy::origin_set::{LookupParts, OriginMatch};
+pub use crate::policy::Resolved;
 use crate::policy::{Compiled, ListSetting};
 use crate::syntax::{self, ListError, ListItem};
 use crate::{Policy, PolicySet};
@@ -93,6 +94,12 @@ pub enum Rejection {
     HeadersTooLong,
     /// The preflight asks for private network access, which the policy does not allow.
     PrivateNetworkNotAllowed,
+    /// Only the policy's origin source could admit the origin, and the adapter did not ask it
+    /// (see [`RequestInfo::resolved`]).
+    OriginUnresolved,
+    /// Only the policy's origin source could admit the origin, and it failed or did not answer
+    /// in time: refused (fail closed).
+    OriginSourceFailed,
 }
 
 impl Rejection {
@@ -108,6 +115,8 @@ impl Rejection {
             Rejection::HeadersInvalid => "headers-invalid",
             Rejection::HeadersTooLong => "headers-too-long",
             Rejection::PrivateNetworkNotAllowed => "private-network-not-allowed",
+            Rejection::OriginUnresolved => "origin-unresolved",
+            Rejection::OriginSourceFailed => "origin-source-failed",
         }
     }
 }
@@ -118,12 +127,19 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Which `Vary` tokens a response needs.
+/// Which `Vary` tokens a response needs. `host`: the decision may depend on `Host` (a
+/// request-aware origin predicate), named wherever `Origin` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Vary {
     None,
-    Origin,
-    Preflight { origin: bool, private_network: bool },
+    Origin {
+        host: bool,
+    },
+    Preflight {
+        origin: bool,
+        private_network: bool,
+        host: bool,
+    },
 }
 
 impl Vary {
@@ -136,9 +152,14 @@ impl Vary {
         const M: &str = "Access-Control-Request-Method";
         const H: &str = "Access-Control-Request-Headers";
         const P: &str = "Access-Control-Request-Private-Network";
+        const HOST: &str = "Host";
         const J_O: HeaderValue = HeaderValue::from_static(O);
+        const J_OHOST: HeaderValue = HeaderValue::from_static("Origin, Host");
         const J_OMH: HeaderValue = HeaderValue::from_static(
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
+        const J_OMHHOST: HeaderValue = HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Host",
         );
         const J_MH: HeaderValue = HeaderValue::from_static(
             "Access-Control-Request-Method, Access-Control-Request-Headers",
@@ -146,27 +167,45 @@ impl Vary {
         const J_OMHP: HeaderValue = HeaderValue::from_static(
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
         );
+        const J_OMHPHOST: HeaderValue = HeaderValue::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network, Host",
+        );
         const J_MHP: HeaderValue = HeaderValue::from_static(
             "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
         );
         match self {
             Vary::None => (&[], None),
-            Vary::Origin => (&[O], Some(J_O)),
+            Vary::Origin { host: false } => (&[O], Some(J_O)),
+            Vary::Origin { host: true } => (&[O, HOST], Some(J_OHOST)),
             Vary::Preflight {
                 origin: true,
                 private_network: false,
+                host: false,
             } => (&[O, M, H], Some(J_OMH)),
+            Vary::Preflight {
+                origin: true,
+                private_network: false,
+                host: true,
+            } => (&[O, M, H, HOST], Some(J_OMHHOST)),
             Vary::Preflight {
                 origin: false,
                 private_network: false,
+                ..
             } => (&[M, H], Some(J_MH)),
             Vary::Preflight {
                 origin: true,
                 private_network: true,
+                host: false,
             } => (&[O, M, H, P], Some(J_OMHP)),
+            Vary::Preflight {
+                origin: true,
+                private_network: true,
+                host: true,
+            } => (&[O, M, H, P, HOST], Some(J_OMHPHOST)),
             Vary::Preflight {
                 origin: false,
                 private_network: true,
+                ..
             } => (&[M, H, P], Some(J_MHP)),
         }
     }
@@ -400,6 +439,74 @@ fn add_vary(headers: &mut HeaderMap, vary: Vary) {
     }
 }
 
+/// What the engine may read about a request besides its method and headers: its path, its
+/// authority when it has no `Host` header (HTTP/2), and what the policy's origin source said
+/// about its origin. Only request-aware predicates
+/// ([`allow_origin_request_predicate`](crate::PolicyBuilder::allow_origin_request_predicate))
+/// read the path and host, and only policies with an origin source read
+/// [`resolved`](Self::resolved); the defaults suit every other policy.
+///
+/// ```
+/// use corsair::server::{RequestInfo, Resolved};
+///
+/// let info = RequestInfo::at("/api/orders").authority(Some("api.example")).resolved(Resolved::Allowed);
+/// # let _ = info;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestInfo<'a> {
+    path: Option<&'a str>,
+    authority: Option<&'a str>,
+    resolved: Resolved,
+}
+
+impl<'a> RequestInfo<'a> {
+    /// A request for `path` (as the server reads it, without the query).
+    pub fn at(path: &'a str) -> Self {
+        RequestInfo {
+            path: Some(path),
+            ..RequestInfo::default()
+        }
+    }
+
+    /// The request URI's authority, which stands for `Host` when the request has none (HTTP/2
+    /// and HTTP/3 send `:authority` instead).
+    pub fn authority(mut self, authority: Option<&'a str>) -> Self {
+        self.authority = authority;
+        self
+    }
+
+    /// What the policy's origin source said about the request's origin, as found by the
+    /// adapter before deciding.
+    pub fn resolved(mut self, resolved: Resolved) -> Self {
+        self.resolved = resolved;
+        self
+    }
+
+    /// The parts an origin lookup reads: the host only when the decision depends on it.
+    fn lookup_parts(&self, headers: &'a HeaderMap, reads_host: bool) -> LookupParts<'a> {
+        LookupParts {
+            host: if reads_host {
+                request_host(headers, self.authority)
+            } else {
+                None
+            },
+            path: self.path,
+            resolved: self.resolved,
+        }
+    }
+}
+
+/// The request's one `Host`, else its authority; `None` for two `Host` lines or one that is
+/// not visible ASCII.
+fn request_host<'a>(headers: &'a HeaderMap, authority: Option<&'a str>) -> Option<&'a str> {
+    let mut lines = headers.get_all(HOST).iter();
+    match (lines.next(), lines.next()) {
+        (None, _) => authority,
+        (Some(one), None) => one.to_str().ok(),
+        (Some(_), Some(_)) => None,
+    }
+}
+
 impl Policy {
     /// Decides what to do with a request, from its method and headers.
     ///
@@ -425,8 +532,29 @@ impl Policy {
     /// assert_eq!(response["access-control-allow-methods"], "PUT");
     /// # Ok::<(), corsair::ConfigErrors>(())
     /// ```
+    ///
+    /// A request-aware origin predicate sees no path here; give it one with
+    /// [`decide_in`](Self::decide_in).
     pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
-        decide(&self.inner, method, headers, Explain::Yes)
+        decide(
+            &self.inner,
+            method,
+            headers,
+            &RequestInfo::default(),
+            Explain::Yes,
+        )
+    }
+
+    /// [`decide`](Self::decide), with what the engine may read besides the method and headers:
+    /// the path and authority for a request-aware origin predicate, and the origin source's
+    /// answer for a policy with one.
+    pub fn decide_in(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        info: &RequestInfo<'_>,
+    ) -> Decision {
+        decide(&self.inner, method, headers, info, Explain::Yes)
     }
 }
 
@@ -502,11 +630,25 @@ pub fn answer(
     headers: &HeaderMap,
     reasons: Reasons,
 ) -> Answer {
+    answer_in(policies, method, headers, &RequestInfo::at(path), reasons)
+}
+
+/// [`answer`], with the request's authority and its origin source's answer: the entry point of
+/// an adapter that serves request-aware predicates over HTTP/2 or policies with an origin
+/// source. The policy is chosen by the info's path (`/` when it has none).
+pub fn answer_in(
+    policies: &PolicySet,
+    method: &Method,
+    headers: &HeaderMap,
+    info: &RequestInfo<'_>,
+    reasons: Reasons,
+) -> Answer {
     let explain = match reasons {
         Reasons::Always => Explain::Yes,
         Reasons::WhenTraced => Explain::if_logging(),
     };
-    let decision = decide(&policies.for_path(path).inner, method, headers, explain);
+    let policy = policies.for_path(info.path.unwrap_or("/"));
+    let decision = decide(&policy.inner, method, headers, info, explain);
     let exact = explain == Explain::Yes;
     if exact {
         if let Some(reason) = decision.rejection() {
@@ -547,6 +689,7 @@ pub(crate) fn decide(
     p: &Compiled,
     method: &Method,
     headers: &HeaderMap,
+    info: &RequestInfo<'_>,
     explain: Explain,
 ) -> Decision {
     let mut origins = headers.get_all(ORIGIN).iter();
@@ -565,19 +708,25 @@ pub(crate) fn decide(
     // that makes a preflight (`Origin` included, even under `*`: a request without it is no
     // preflight), so that a cache that stores `OPTIONS` answers never serves it for a preflight,
     // which needs the allowed lists.
+    //
+    // A decision that reads `Host` (a request-aware predicate) varies on it wherever it varies
+    // on `Origin`; the path needs no token, being part of every cache key.
+    let reads_host = !p.wildcard_origin && p.origins.reads_host();
     let preflight_vary = Vary::Preflight {
         origin: !p.wildcard_origin,
         private_network: p.private_network,
+        host: reads_host,
     };
     let forward_vary = if method == Method::OPTIONS {
         Vary::Preflight {
             origin: true,
             private_network: p.private_network,
+            host: reads_host,
         }
     } else if p.wildcard_origin {
         Vary::None
     } else {
-        Vary::Origin
+        Vary::Origin { host: reads_host }
     };
     if p.wildcard_origin && !preflight {
         return Decision {
@@ -610,10 +759,16 @@ pub(crate) fn decide(
     } else if origins.next().is_some() {
         Err(Rejection::MultipleOrigins)
     } else {
-        match p.origins.lookup(origin.as_bytes(), explain == Explain::Yes) {
+        let parts = info.lookup_parts(headers, reads_host);
+        match p
+            .origins
+            .lookup(origin.as_bytes(), &parts, explain == Explain::Yes)
+        {
             OriginMatch::Allowed => Ok(()),
             OriginMatch::NotAllowed => Err(Rejection::OriginNotAllowed),
             OriginMatch::Malformed => Err(Rejection::OriginMalformed),
+            OriginMatch::Unresolved => Err(Rejection::OriginUnresolved),
+            OriginMatch::SourceFailed => Err(Rejection::OriginSourceFailed),
         }
     };
     if let Err(r) = verdict {
@@ -840,6 +995,7 @@ pub fn answer_upgrade(
         &policies.for_path(path).inner,
         method,
         headers,
+        &RequestInfo::at(path),
         Explain::Yes,
     );
     if let Some(reason) = decision.rejection() {

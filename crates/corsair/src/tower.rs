@@ -31,7 +31,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::{answer, answer_upgrade, is_upgrade, Action, CorsHeaders, Reasons};
+use crate::server::{
+    answer_in, answer_upgrade, is_upgrade, Action, CorsHeaders, Reasons, RequestInfo,
+};
 use crate::{PolicyHandle, PolicySet};
 
 /// Where a layer reads its policies from.
@@ -172,12 +174,14 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let upgrade = self.upgrades && is_upgrade(req.headers());
+        let info =
+            RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
         let ask = |policies: &PolicySet| {
             let (method, path, headers) = (req.method(), req.uri().path(), req.headers());
             if upgrade {
                 answer_upgrade(policies, method, path, headers)
             } else {
-                answer(policies, method, path, headers, Reasons::WhenTraced)
+                answer_in(policies, method, headers, &info, Reasons::WhenTraced)
             }
         };
         let (action, headers) = match &self.source {

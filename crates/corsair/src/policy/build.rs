@@ -2,7 +2,7 @@
 
 use http::{HeaderValue, StatusCode};
 
-use super::origin_set::OriginSet;
+use super::origin_set::{OriginRequest, OriginSet};
 use super::pattern::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use super::{Compiled, ListSetting, PolicyBuilder};
 use crate::error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode};
@@ -181,7 +181,7 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
             "keep either `*` alone or only the specific origins.",
         ));
     }
-    if b.origins.is_empty() && b.predicate.is_none() {
+    if b.origins.is_empty() && b.predicate.is_none() && !b.has_source() {
         findings.refuse(ConfigError::new(
             ErrorCode::NoOrigins,
             SETTING,
@@ -261,7 +261,14 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
     }
     if let Some(predicate) = &b.predicate {
         if b.credentials || b.private_network {
-            if let Some(canary) = CANARY_ORIGINS.iter().find(|c| predicate(c)) {
+            // A request-aware predicate is asked as for a request without a host and path, and
+            // as for one to a host nobody serves.
+            let admits = |c: &&&str| {
+                [None, Some("corsair-canary.invalid")]
+                    .into_iter()
+                    .any(|host| predicate.admits(&OriginRequest::new(c, host, host.map(|_| "/"))))
+            };
+            if let Some(canary) = CANARY_ORIGINS.iter().find(admits) {
                 let grant = if b.credentials {
                     "credentials"
                 } else {
@@ -282,7 +289,7 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
         }
     }
     let patterns: Vec<OriginPattern> = parsed.into_iter().map(|(_, p)| p).collect();
-    OriginSet::new(&patterns, b.predicate.clone())
+    OriginSet::new(&patterns, b.predicate.clone(), b.has_source())
 }
 
 /// The listed origins that are not trusted with credentials or Private Network Access.
@@ -1159,13 +1166,17 @@ mod tests {
         use crate::policy::origin_set::OriginMatch::Allowed;
         for (_, sent) in &want[..5] {
             assert_eq!(
-                c.inner.origins.lookup(sent.as_bytes(), true),
+                c.inner
+                    .origins
+                    .lookup(sent.as_bytes(), &Default::default(), true),
                 Allowed,
                 "{sent}"
             );
         }
         assert_eq!(
-            c.inner.origins.lookup(b"https://a.example.org:8443", true),
+            c.inner
+                .origins
+                .lookup(b"https://a.example.org:8443", &Default::default(), true),
             Allowed
         );
     }

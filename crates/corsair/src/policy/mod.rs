@@ -14,6 +14,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::error::{ConfigErrors, ConfigNote};
 use origin_set::{OriginPredicate, OriginSet};
+pub use origin_set::{OriginRequest, Resolved};
 
 /// A validated, compiled CORS policy: immutable, cheap to clone (one reference count), and
 /// shareable across threads.
@@ -291,7 +292,64 @@ impl PolicyBuilder {
     where
         F: Fn(&str) -> bool + Send + Sync + 'static,
     {
-        self.predicate = Some(Arc::new(predicate));
+        self.predicate = Some(OriginPredicate::Origin(Arc::new(predicate)));
+        self
+    }
+
+    /// Like [`allow_origin_predicate`](Self::allow_origin_predicate), for a decision that also
+    /// depends on the request: the predicate sees the origin, the `Host` the request was sent
+    /// to, and its path ([`OriginRequest`]). Replaces an earlier predicate of either kind.
+    ///
+    /// Every response of the policy then carries `Vary: Host` beside `Vary: Origin`, so that a
+    /// shared cache never serves one host's answer for another (the path is part of every
+    /// cache key already). The same rules of anchoring and the same build-time check apply:
+    /// the predicate is also asked about the `.invalid` origins for a request without a host
+    /// and for one to `corsair-canary.invalid`.
+    ///
+    /// ```
+    /// use corsair::server::{answer, Reasons};
+    /// use corsair::{OriginRequest, Policy, PolicySet};
+    /// use http::{HeaderMap, Method};
+    ///
+    /// // Each tenant's API, on its own host, admits its own front end; /public admits both.
+    /// fn tenant_origin(request: &OriginRequest<'_>) -> bool {
+    ///     let tenant = match request.host() {
+    ///         Some(h) if h.eq_ignore_ascii_case("api.a.example") => "https://a.example",
+    ///         Some(h) if h.eq_ignore_ascii_case("api.b.example") => "https://b.example",
+    ///         _ => return false,
+    ///     };
+    ///     request.origin() == tenant
+    ///         || (request.path() == Some("/public")
+    ///             && ["https://a.example", "https://b.example"].contains(&request.origin()))
+    /// }
+    /// let policies = PolicySet::single(
+    ///     Policy::builder()
+    ///         .allow_origin_request_predicate(tenant_origin)
+    ///         .allow_credentials(true)
+    ///         .build()?,
+    /// );
+    ///
+    /// let ask = |host: &str, path: &str| {
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert("origin", "https://a.example".parse().unwrap());
+    ///     headers.insert("host", host.parse().unwrap());
+    ///     let (_, cors) = answer(&policies, &Method::GET, path, &headers, Reasons::WhenTraced).into_parts();
+    ///     let mut response = HeaderMap::new();
+    ///     cors.apply(&mut response);
+    ///     response
+    /// };
+    /// let own = ask("api.a.example", "/orders");
+    /// assert_eq!(own["access-control-allow-origin"], "https://a.example");
+    /// assert_eq!(own["vary"], "Origin, Host");
+    /// assert!(ask("api.b.example", "/orders").get("access-control-allow-origin").is_none());
+    /// assert!(ask("api.b.example", "/public").get("access-control-allow-origin").is_some());
+    /// # Ok::<(), corsair::ConfigErrors>(())
+    /// ```
+    pub fn allow_origin_request_predicate<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&OriginRequest<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.predicate = Some(OriginPredicate::Request(Arc::new(predicate)));
         self
     }
 
@@ -476,6 +534,11 @@ impl PolicyBuilder {
     pub fn dangerously_allow_broad_origin_predicate(mut self, allow: bool) -> Self {
         self.dangerous_broad_predicate = allow;
         self
+    }
+
+    /// Whether the policy reads an origin source (feature `origin-source`).
+    pub(crate) fn has_source(&self) -> bool {
+        false
     }
 
     /// What the policy does that it may do but a reviewer should see, whether or not

@@ -12,8 +12,106 @@ use std::sync::Arc;
 use super::pattern::{OriginPattern, PortPattern};
 use crate::origin::RequestOrigin;
 
-/// A user-supplied predicate over a request's serialized origin.
-pub(crate) type OriginPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync + 'static>;
+/// A user-supplied predicate: over the request's serialized origin alone, or over the origin
+/// and the request parts beside it ([`OriginRequest`]).
+#[derive(Clone)]
+pub(crate) enum OriginPredicate {
+    Origin(Arc<dyn Fn(&str) -> bool + Send + Sync + 'static>),
+    Request(Arc<dyn Fn(&OriginRequest<'_>) -> bool + Send + Sync + 'static>),
+}
+
+impl OriginPredicate {
+    pub(crate) fn admits(&self, request: &OriginRequest<'_>) -> bool {
+        match self {
+            OriginPredicate::Origin(f) => f(request.origin),
+            OriginPredicate::Request(f) => f(request),
+        }
+    }
+
+    /// Whether the answer may depend on `Host`, which responses must then vary on.
+    pub(crate) fn reads_host(&self) -> bool {
+        matches!(self, OriginPredicate::Request(_))
+    }
+}
+
+/// What a request-aware origin predicate
+/// ([`allow_origin_request_predicate`](crate::PolicyBuilder::allow_origin_request_predicate))
+/// sees: the request's origin, its `Host` and its path.
+///
+/// The layer adds `Vary: Host` to the responses of a policy with such a predicate, so that a
+/// shared cache keyed without the host (nginx's default `proxy_cache_key` names the upstream,
+/// not the client's `Host`) never hands one tenant's answer to another. The path needs no
+/// `Vary`: it is part of every cache key.
+///
+/// ```
+/// use corsair::OriginRequest;
+///
+/// let request = OriginRequest::new("https://shop.example", Some("api.tenant-a.example"), Some("/v1/cart"));
+/// assert_eq!(request.origin(), "https://shop.example");
+/// assert_eq!(request.host(), Some("api.tenant-a.example"));
+/// assert_eq!(request.path(), Some("/v1/cart"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginRequest<'a> {
+    origin: &'a str,
+    host: Option<&'a str>,
+    path: Option<&'a str>,
+}
+
+impl<'a> OriginRequest<'a> {
+    /// An origin with its request's `Host` and path: for testing a predicate.
+    pub fn new(origin: &'a str, host: Option<&'a str>, path: Option<&'a str>) -> Self {
+        OriginRequest { origin, host, path }
+    }
+
+    /// The request's serialized origin, already checked to be a well-formed, lowercase origin
+    /// (`scheme://host[:port]`).
+    pub fn origin(&self) -> &'a str {
+        self.origin
+    }
+
+    /// The host the request was sent to: its one `Host` header, or the URI's authority (HTTP/2
+    /// sends `:authority` instead of `Host`), as the client wrote it: compare it
+    /// case-insensitively, and expect a port (`api.example:8443`) when it is not the default.
+    /// `None` when the request names no host, names two, or its `Host` is not visible ASCII.
+    pub fn host(&self) -> Option<&'a str> {
+        self.host
+    }
+
+    /// The request's path, as the server read it (no query); `None` when the caller of
+    /// [`Policy::decide`](crate::Policy::decide) did not give one (adapters always do; see
+    /// [`RequestInfo`](crate::server::RequestInfo)).
+    pub fn path(&self) -> Option<&'a str> {
+        self.path
+    }
+}
+
+/// The request parts an origin lookup may read besides the origin.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LookupParts<'a> {
+    pub(crate) host: Option<&'a str>,
+    pub(crate) path: Option<&'a str>,
+    /// What the policy's origin source said, when the adapter asked it.
+    pub(crate) resolved: Resolved,
+}
+
+/// What an origin source said about a request's origin: found by the adapter before it asks
+/// the engine (see [`server::origin_lookup`](crate::server::origin_lookup)), and read by the
+/// engine as the last step of the origin check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Resolved {
+    /// The source was not asked. The engine refuses an origin only the source could admit
+    /// ([`Rejection::OriginUnresolved`](crate::server::Rejection::OriginUnresolved)).
+    #[default]
+    NotAsked,
+    /// The source admits the origin.
+    Allowed,
+    /// The source does not know the origin.
+    NotAllowed,
+    /// The source failed or did not answer in time: refused
+    /// ([`Rejection::OriginSourceFailed`](crate::server::Rejection::OriginSourceFailed)).
+    Failed,
+}
 
 /// The result of looking an `Origin` header up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +120,10 @@ pub(crate) enum OriginMatch {
     NotAllowed,
     /// Not a serialized origin at all (and not `null`).
     Malformed,
+    /// Nothing but the policy's origin source could admit it, and it was not asked.
+    Unresolved,
+    /// Nothing but the policy's origin source could admit it, and it failed.
+    SourceFailed,
 }
 
 #[derive(Default)]
@@ -35,12 +137,19 @@ pub(crate) struct OriginSet {
     /// Parent domain → (scheme, ports) for subdomain patterns: `https://*.example.com`.
     parents: HashMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
     predicate: Option<OriginPredicate>,
+    /// The policy has an origin source, which the adapter asks before the engine decides.
+    pub(crate) source: bool,
 }
 
 impl OriginSet {
-    pub(crate) fn new(patterns: &[OriginPattern], predicate: Option<OriginPredicate>) -> Self {
+    pub(crate) fn new(
+        patterns: &[OriginPattern],
+        predicate: Option<OriginPredicate>,
+        source: bool,
+    ) -> Self {
         let mut set = OriginSet {
             predicate,
+            source,
             ..OriginSet::default()
         };
         for p in patterns {
@@ -77,9 +186,22 @@ impl OriginSet {
         self.any
     }
 
-    /// Looks an `Origin` header value up. Without `classify`, a value that matches nothing may be
+    /// Whether a decision may depend on the request's `Host`.
+    pub(crate) fn reads_host(&self) -> bool {
+        self.predicate
+            .as_ref()
+            .is_some_and(OriginPredicate::reads_host)
+    }
+
+    /// Looks an `Origin` header value up: the listed origins and patterns, then the predicate,
+    /// then what the origin source said. Without `classify`, a value that matches nothing may be
     /// reported `NotAllowed` even when it is malformed (the response is the same).
-    pub(crate) fn lookup(&self, origin: &[u8], classify: bool) -> OriginMatch {
+    pub(crate) fn lookup(
+        &self,
+        origin: &[u8],
+        parts: &LookupParts<'_>,
+        classify: bool,
+    ) -> OriginMatch {
         // Configured origins are valid serialized origins, so a byte-exact hit is an answer.
         if self.exact.contains(origin) {
             return OriginMatch::Allowed;
@@ -99,20 +221,28 @@ impl OriginSet {
             && self.hosts.is_empty()
             && self.parents.is_empty()
             && self.predicate.is_none()
+            && !self.source
         {
             return OriginMatch::NotAllowed;
         }
         let Some(o) = RequestOrigin::parse(origin) else {
             return OriginMatch::Malformed;
         };
-        if self.any || self.matches(&o) {
-            OriginMatch::Allowed
-        } else {
-            OriginMatch::NotAllowed
+        if self.any || self.matches(&o, parts) {
+            return OriginMatch::Allowed;
+        }
+        if !self.source {
+            return OriginMatch::NotAllowed;
+        }
+        match parts.resolved {
+            Resolved::Allowed => OriginMatch::Allowed,
+            Resolved::NotAllowed => OriginMatch::NotAllowed,
+            Resolved::Failed => OriginMatch::SourceFailed,
+            Resolved::NotAsked => OriginMatch::Unresolved,
         }
     }
 
-    fn matches(&self, o: &RequestOrigin<'_>) -> bool {
+    fn matches(&self, o: &RequestOrigin<'_>, parts: &LookupParts<'_>) -> bool {
         let fits = |list: &Vec<(Box<str>, PortPattern)>| {
             list.iter()
                 .any(|(scheme, port)| &**scheme == o.scheme() && port.matches(o.port()))
@@ -131,7 +261,11 @@ impl OriginSet {
             }
         }
         match &self.predicate {
-            Some(p) => p(o.as_str()),
+            Some(p) => p.admits(&OriginRequest {
+                origin: o.as_str(),
+                host: parts.host,
+                path: parts.path,
+            }),
             None => false,
         }
     }
@@ -146,6 +280,7 @@ impl fmt::Debug for OriginSet {
             .field("host_patterns", &self.hosts.len())
             .field("subdomain_patterns", &self.parents.len())
             .field("predicate", &self.predicate.as_ref().map(|_| "<fn>"))
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -159,7 +294,11 @@ mod tests {
             .iter()
             .map(|p| OriginPattern::parse(p).unwrap())
             .collect();
-        OriginSet::new(&ps, None)
+        OriginSet::new(&ps, None, false)
+    }
+
+    fn lookup(s: &OriginSet, origin: &str) -> OriginMatch {
+        s.lookup(origin.as_bytes(), &LookupParts::default(), true)
     }
 
     #[test]
@@ -200,7 +339,7 @@ mod tests {
             ("", Malformed),
         ];
         for (origin, want) in table {
-            assert_eq!(s.lookup(origin.as_bytes(), true), want, "{origin}");
+            assert_eq!(lookup(&s, origin), want, "{origin}");
         }
     }
 
@@ -213,7 +352,7 @@ mod tests {
             "https://foobar.com",
             "https://bar.foo.com.evil",
         ] {
-            assert_eq!(s.lookup(o.as_bytes(), true), OriginMatch::NotAllowed, "{o}");
+            assert_eq!(lookup(&s, o), OriginMatch::NotAllowed, "{o}");
         }
     }
 
@@ -222,19 +361,19 @@ mod tests {
         let ps = vec![OriginPattern::parse("https://a.example").unwrap()];
         let s = OriginSet::new(
             &ps,
-            Some(Arc::new(|o: &str| o.ends_with(".internal.example"))),
+            Some(OriginPredicate::Origin(Arc::new(|o: &str| {
+                o.ends_with(".internal.example")
+            }))),
+            false,
         );
-        assert_eq!(s.lookup(b"https://a.example", true), OriginMatch::Allowed);
+        assert_eq!(lookup(&s, "https://a.example"), OriginMatch::Allowed);
         assert_eq!(
-            s.lookup(b"https://x.internal.example", true),
+            lookup(&s, "https://x.internal.example"),
             OriginMatch::Allowed
         );
+        assert_eq!(lookup(&s, "https://x.example"), OriginMatch::NotAllowed);
         assert_eq!(
-            s.lookup(b"https://x.example", true),
-            OriginMatch::NotAllowed
-        );
-        assert_eq!(
-            s.lookup(b"https://x.internal.example/", true),
+            lookup(&s, "https://x.internal.example/"),
             OriginMatch::Malformed
         );
     }

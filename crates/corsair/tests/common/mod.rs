@@ -3,6 +3,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Header lines as (name, value) pairs.
+#[allow(dead_code)]
 pub type Pairs<'a> = Vec<(&'a str, &'a str)>;
 
 /// A header map from (name, value) pairs, in order, repeats kept.
