@@ -57,6 +57,8 @@ pub mod browser;
 pub mod config;
 mod error;
 pub mod origin;
+#[cfg(feature = "origin-source")]
+pub mod origin_source;
 mod policy;
 mod reload;
 pub mod server;

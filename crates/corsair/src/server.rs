@@ -665,6 +665,93 @@ pub fn answer_in(
     Answer { decision, exact }
 }
 
+/// What an adapter must resolve before it asks the engine about a request whose policy has an
+/// origin source (feature `origin-source`): the source's cache and the origin to look up. See
+/// [`origin_lookup`].
+#[cfg(feature = "origin-source")]
+#[derive(Debug, Clone, Copy)]
+pub struct OriginLookup<'a> {
+    /// The cache in front of the policy's origin source.
+    pub source: &'a crate::origin_source::OriginCache,
+    /// The request's serialized origin.
+    pub origin: &'a str,
+}
+
+/// The first step of an adapter serving policies with an origin source (feature
+/// `origin-source`): `Some` when the request's policy (chosen by `info`'s path) has a source
+/// and only the source could admit the request's origin, which is then one well-formed origin
+/// that the listed origins, patterns and predicate all refuse. The adapter then finds the
+/// source's answer ([`OriginCache::cached`](crate::origin_source::OriginCache::cached), or on a
+/// miss [`OriginCache::resolve`](crate::origin_source::OriginCache::resolve)) and passes it in
+/// [`RequestInfo::resolved`] to [`answer_in`]. `None`: decide now, nothing to resolve.
+///
+/// Whether the request is forwarded or answered does not depend on the origin's verdict (only
+/// the headers and a preflight's status do), so an adapter may forward an actual request while
+/// the lookup runs.
+///
+/// ```
+/// use corsair::origin_source::{OriginCache, OriginSource, SourceError};
+/// use corsair::server::{answer_in, origin_lookup, Reasons, RequestInfo, Resolved};
+/// use corsair::{Policy, PolicySet};
+/// use http::{HeaderMap, Method};
+///
+/// struct Tenants;
+/// impl OriginSource for Tenants {
+///     async fn lookup(&self, origin: &str) -> Result<bool, SourceError> {
+///         Ok(origin == "https://tenant.example")
+///     }
+/// }
+/// let cache = OriginCache::builder(Tenants).build();
+/// let policies = PolicySet::single(
+///     Policy::builder().allow_origins(["https://app.example"]).allow_origin_source(cache).build()?,
+/// );
+/// let mut headers = HeaderMap::new();
+/// headers.insert("origin", "https://tenant.example".parse()?);
+///
+/// tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+///     let mut info = RequestInfo::at("/api");
+///     if let Some(lookup) = origin_lookup(&policies, &headers, &info) {
+///         let resolved = match lookup.source.cached(lookup.origin) {
+///             Some(r) => r,
+///             None => lookup.source.resolve(lookup.origin).await,
+///         };
+///         info = info.resolved(resolved);
+///     }
+///     let answer = answer_in(&policies, &Method::GET, &headers, &info, Reasons::WhenTraced);
+///     let mut response = HeaderMap::new();
+///     answer.into_parts().1.apply(&mut response);
+///     assert_eq!(response["access-control-allow-origin"], "https://tenant.example");
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "origin-source")]
+pub fn origin_lookup<'a>(
+    policies: &'a PolicySet,
+    headers: &'a HeaderMap,
+    info: &RequestInfo<'a>,
+) -> Option<OriginLookup<'a>> {
+    let p = &policies.for_path(info.path.unwrap_or("/")).inner;
+    let source = p.origins.source.as_ref()?;
+    if p.wildcard_origin {
+        return None;
+    }
+    let mut lines = headers.get_all(ORIGIN).iter();
+    let (Some(origin), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let parts = info
+        .resolved(Resolved::NotAsked)
+        .lookup_parts(headers, p.origins.reads_host());
+    match p.origins.lookup(origin.as_bytes(), &parts, true) {
+        OriginMatch::Unresolved => Some(OriginLookup {
+            source,
+            // A lookup that reached the source parsed the origin: visible ASCII.
+            origin: origin.to_str().ok()?,
+        }),
+        _ => None,
+    }
+}
+
 /// Whether a decision must carry its full rejection reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Explain {

@@ -173,20 +173,46 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let upgrade = self.upgrades && is_upgrade(req.headers());
-        let info =
-            RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
-        let ask = |policies: &PolicySet| {
-            let (method, path, headers) = (req.method(), req.uri().path(), req.headers());
-            if upgrade {
-                answer_upgrade(policies, method, path, headers)
-            } else {
-                answer_in(policies, method, headers, &info, Reasons::WhenTraced)
+        let guard;
+        let policies: &PolicySet = match &self.source {
+            Source::Fixed(policies) => policies,
+            Source::Reloadable(handle) => {
+                guard = handle.guard();
+                &guard
             }
         };
-        let (action, headers) = match &self.source {
-            Source::Fixed(policies) => ask(policies),
-            Source::Reloadable(handle) => ask(&handle.guard()),
+        let upgrade = self.upgrades && is_upgrade(req.headers());
+        #[allow(unused_mut)] // without origin sources nothing is resolved
+        let mut info =
+            RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
+        // Upgrades are decided without an origin source: one only the source admits is refused.
+        #[cfg(feature = "origin-source")]
+        if let Some(lookup) = crate::server::origin_lookup(policies, req.headers(), &info)
+            .filter(|_| !upgrade)
+        {
+            match lookup.source.cached(lookup.origin) {
+                Some(resolved) => info = info.resolved(resolved),
+                None => {
+                    // A miss: ask the source, then decide. Whether the request is forwarded
+                    // does not depend on the answer, so an actual request goes on meanwhile.
+                    let action = policies
+                        .for_path(req.uri().path())
+                        .decide_in(req.method(), req.headers(), &info)
+                        .action();
+                    let cache = lookup.source.clone();
+                    let origin = lookup.origin.to_owned();
+                    let snapshot = match &self.source {
+                        Source::Fixed(policies) => policies.clone(),
+                        Source::Reloadable(handle) => handle.load(),
+                    };
+                    return self.resolving(req, snapshot, cache, origin, action);
+                }
+            }
+        }
+        let (action, headers) = if upgrade {
+            answer_upgrade(policies, req.method(), req.uri().path(), req.headers())
+        } else {
+            answer_in(policies, req.method(), req.headers(), &info, Reasons::WhenTraced)
         }
         .into_parts();
         let state = match action {
@@ -207,6 +233,62 @@ where
     }
 }
 
+#[cfg(feature = "origin-source")]
+impl<S> CorsService<S> {
+    /// The future of a request whose origin only the policy's origin source can decide, and
+    /// whose answer is not cached: the lookup runs beside the application (for a forwarded
+    /// request) and the engine decides when it is done.
+    fn resolving<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+        policies: Arc<PolicySet>,
+        cache: crate::origin_source::OriginCache,
+        origin: String,
+        action: Action,
+    ) -> ResponseFuture<S::Future, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let pending = Pending {
+            lookup: Box::pin(async move { cache.resolve(&origin).await }),
+            resolved: None,
+            policies,
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            authority: req.uri().authority().map(|a| a.as_str().to_owned()),
+            headers: req.headers().clone(),
+        };
+        let inner = match action {
+            Action::Forward => Some(Box::pin(self.inner.call(req))),
+            Action::Respond(_) => None,
+        };
+        ResponseFuture {
+            state: State::Resolving {
+                pending: Box::new(pending),
+                inner,
+                response: None,
+            },
+        }
+    }
+}
+
+/// What deciding a request after its origin lookup needs (feature `origin-source`): the
+/// request's parts, copied, and the policies it was looked up in.
+#[cfg(feature = "origin-source")]
+struct Pending {
+    lookup: Pin<Box<dyn Future<Output = crate::server::Resolved> + Send>>,
+    resolved: Option<crate::server::Resolved>,
+    policies: Arc<PolicySet>,
+    method: http::Method,
+    path: String,
+    authority: Option<String>,
+    headers: http::HeaderMap,
+}
+
+/// Without origin sources no request waits for one.
+#[cfg(not(feature = "origin-source"))]
+enum Pending {}
+
 pin_project! {
     /// The future of [`CorsService`].
     pub struct ResponseFuture<F, B> {
@@ -220,6 +302,11 @@ pin_project! {
     enum State<F, B> {
         Inner { #[pin] future: F, headers: Option<CorsHeaders> },
         Answer { answer: Option<Response<B>> },
+        Resolving {
+            pending: Box<Pending>,
+            inner: Option<Pin<Box<F>>>,
+            response: Option<Response<B>>,
+        },
     }
 }
 
@@ -240,6 +327,56 @@ where
                 Poll::Ready(Ok(response))
             }
             StateProj::Answer { answer } => Poll::Ready(Ok(answer.take().unwrap_or_default())),
+            #[cfg(not(feature = "origin-source"))]
+            StateProj::Resolving { pending, .. } => match **pending {},
+            #[cfg(feature = "origin-source")]
+            StateProj::Resolving {
+                pending,
+                inner,
+                response,
+            } => {
+                if pending.resolved.is_none() {
+                    if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
+                        pending.resolved = Some(r);
+                    }
+                }
+                if let Some(future) = inner {
+                    let done = ready!(future.as_mut().poll(cx))?;
+                    *response = Some(done);
+                    *inner = None;
+                }
+                let Some(resolved) = pending.resolved else {
+                    return Poll::Pending;
+                };
+                let info = RequestInfo::at(&pending.path)
+                    .authority(pending.authority.as_deref())
+                    .resolved(resolved);
+                let (action, headers) = answer_in(
+                    &pending.policies,
+                    &pending.method,
+                    &pending.headers,
+                    &info,
+                    Reasons::WhenTraced,
+                )
+                .into_parts();
+                let mut out = match (response.take(), action) {
+                    (Some(forwarded), _) => forwarded,
+                    (None, Action::Respond(status)) => {
+                        let mut answer = Response::new(B::default());
+                        *answer.status_mut() = status;
+                        answer
+                    }
+                    // The engine forwards or answers whatever the origin's verdict, so this
+                    // request, answered without the application, cannot become a forward.
+                    (None, Action::Forward) => {
+                        let mut answer = Response::new(B::default());
+                        *answer.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                        answer
+                    }
+                };
+                headers.apply(out.headers_mut());
+                Poll::Ready(Ok(out))
+            }
         }
     }
 }

@@ -289,7 +289,7 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
         }
     }
     let patterns: Vec<OriginPattern> = parsed.into_iter().map(|(_, p)| p).collect();
-    OriginSet::new(&patterns, b.predicate.clone(), b.has_source())
+    OriginSet::new(&patterns, b.predicate.clone(), b.source.clone())
 }
 
 /// The listed origins that are not trusted with credentials or Private Network Access.

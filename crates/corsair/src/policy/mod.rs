@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::{HeaderValue, StatusCode};
 
 use crate::error::{ConfigErrors, ConfigNote};
-use origin_set::{OriginPredicate, OriginSet};
+use origin_set::{OriginPredicate, OriginSet, SourceHandle};
 pub use origin_set::{OriginRequest, Resolved};
 
 /// A validated, compiled CORS policy: immutable, cheap to clone (one reference count), and
@@ -115,6 +115,7 @@ impl fmt::Debug for Compiled {
 pub struct PolicyBuilder {
     pub(crate) origins: Vec<String>,
     pub(crate) predicate: Option<OriginPredicate>,
+    pub(crate) source: Option<SourceHandle>,
     pub(crate) methods: Vec<String>,
     pub(crate) headers: Vec<String>,
     pub(crate) expose: Vec<String>,
@@ -136,6 +137,7 @@ impl Default for PolicyBuilder {
         PolicyBuilder {
             origins: Vec::new(),
             predicate: None,
+            source: None,
             methods: Vec::new(),
             headers: Vec::new(),
             expose: Vec::new(),
@@ -159,6 +161,7 @@ impl fmt::Debug for PolicyBuilder {
         f.debug_struct("PolicyBuilder")
             .field("origins", &self.origins)
             .field("predicate", &self.predicate.as_ref().map(|_| "<fn>"))
+            .field("source", &self.source)
             .field("methods", &self.methods)
             .field("headers", &self.headers)
             .field("expose", &self.expose)
@@ -353,6 +356,26 @@ impl PolicyBuilder {
         self
     }
 
+    /// Also allows the origins an [`OriginSource`](crate::origin_source::OriginSource) admits,
+    /// through the cache in front of it (feature `origin-source`): tenants' origins in a
+    /// database. The source is asked last, after the listed origins, patterns and predicate
+    /// refused the origin; a source that fails or times out refuses it. Replaces an earlier
+    /// source.
+    ///
+    /// The adapter resolves the origin before the engine decides (see
+    /// [`origin_source`](crate::origin_source)); the tower layer does. An adapter that does
+    /// not refuses every origin only the source could admit
+    /// ([`Rejection::OriginUnresolved`](crate::server::Rejection::OriginUnresolved)).
+    ///
+    /// The origins a source admits are not validated when the policy is built, as listed ones
+    /// are: store only `https` origins (or loopback `http`) when the policy allows credentials
+    /// or Private Network Access, and never `null` or `*`, which a source compares literally.
+    #[cfg(feature = "origin-source")]
+    pub fn allow_origin_source(mut self, cache: crate::origin_source::OriginCache) -> Self {
+        self.source = Some(cache);
+        self
+    }
+
     /// Sets the methods allowed in addition to the CORS-safelisted GET, HEAD and POST
     /// ([`Access-Control-Allow-Methods`][spec]).
     ///
@@ -538,7 +561,7 @@ impl PolicyBuilder {
 
     /// Whether the policy reads an origin source (feature `origin-source`).
     pub(crate) fn has_source(&self) -> bool {
-        false
+        self.source.is_some()
     }
 
     /// What the policy does that it may do but a reviewer should see, whether or not

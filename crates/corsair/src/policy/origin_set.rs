@@ -86,6 +86,13 @@ impl<'a> OriginRequest<'a> {
     }
 }
 
+/// A policy's origin source: the cache the adapter asks (feature `origin-source`).
+#[cfg(feature = "origin-source")]
+pub(crate) type SourceHandle = crate::origin_source::OriginCache;
+/// Without the feature no policy has a source.
+#[cfg(not(feature = "origin-source"))]
+pub(crate) type SourceHandle = std::convert::Infallible;
+
 /// The request parts an origin lookup may read besides the origin.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LookupParts<'a> {
@@ -137,15 +144,16 @@ pub(crate) struct OriginSet {
     /// Parent domain → (scheme, ports) for subdomain patterns: `https://*.example.com`.
     parents: HashMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
     predicate: Option<OriginPredicate>,
-    /// The policy has an origin source, which the adapter asks before the engine decides.
-    pub(crate) source: bool,
+    /// The policy's origin source, which the adapter asks before the engine decides; the
+    /// engine only reads what it said.
+    pub(crate) source: Option<SourceHandle>,
 }
 
 impl OriginSet {
     pub(crate) fn new(
         patterns: &[OriginPattern],
         predicate: Option<OriginPredicate>,
-        source: bool,
+        source: Option<SourceHandle>,
     ) -> Self {
         let mut set = OriginSet {
             predicate,
@@ -221,7 +229,7 @@ impl OriginSet {
             && self.hosts.is_empty()
             && self.parents.is_empty()
             && self.predicate.is_none()
-            && !self.source
+            && self.source.is_none()
         {
             return OriginMatch::NotAllowed;
         }
@@ -231,7 +239,7 @@ impl OriginSet {
         if self.any || self.matches(&o, parts) {
             return OriginMatch::Allowed;
         }
-        if !self.source {
+        if self.source.is_none() {
             return OriginMatch::NotAllowed;
         }
         match parts.resolved {
@@ -280,7 +288,7 @@ impl fmt::Debug for OriginSet {
             .field("host_patterns", &self.hosts.len())
             .field("subdomain_patterns", &self.parents.len())
             .field("predicate", &self.predicate.as_ref().map(|_| "<fn>"))
-            .field("source", &self.source)
+            .field("source", &self.source.is_some())
             .finish()
     }
 }
@@ -294,7 +302,7 @@ mod tests {
             .iter()
             .map(|p| OriginPattern::parse(p).unwrap())
             .collect();
-        OriginSet::new(&ps, None, false)
+        OriginSet::new(&ps, None, None)
     }
 
     fn lookup(s: &OriginSet, origin: &str) -> OriginMatch {
@@ -364,7 +372,7 @@ mod tests {
             Some(OriginPredicate::Origin(Arc::new(|o: &str| {
                 o.ends_with(".internal.example")
             }))),
-            false,
+            None,
         );
         assert_eq!(lookup(&s, "https://a.example"), OriginMatch::Allowed);
         assert_eq!(
