@@ -60,6 +60,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
