@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
 # is missing (Debian's chromium, its chromedriver and firefox-esr for the real-browser tests,
 # libnss3-tools for certutil, which makes Firefox trust the differential suite's local CA;
-# varnish and nginx, the shared caches of crates/corsair-cli/tests/shared_cache.rs), then runs
-# every test.
+# varnish and nginx, the shared caches of crates/corsair-cli/tests/shared_cache.rs; postgresql,
+# the server of crates/corsair/tests/postgres_source.rs), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +20,10 @@ have nginx || missing+=(nginx)
 have certutil || missing+=(libnss3-tools)
 # curl: the proxy's HTTP/2 tests (curl --http2).
 have curl || missing+=(curl)
+# The PostgreSQL origin source's test starts a server from /usr/lib/postgresql/*/bin.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} (needed by the real-browser and shared-cache tests)"
+  echo "installing ${missing[*]} (needed by the real-browser, shared-cache and PostgreSQL tests)"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
