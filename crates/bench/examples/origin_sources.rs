@@ -89,7 +89,11 @@ fn policies(cache: OriginCache) -> PolicySet {
 async fn misses(cache: &OriginCache) -> (f64, f64) {
     let mut times = Vec::new();
     for i in 0..2_000 {
-        let origin = if i % 2 == 0 { tenant(i * 37 % TENANTS) } else { format!("https://absent-{i}.example") };
+        let origin = if i % 2 == 0 {
+            tenant(i * 37 % TENANTS)
+        } else {
+            format!("https://absent-{i}.example")
+        };
         let started = Instant::now();
         let r = cache.refresh(&origin).await;
         times.push(started.elapsed().as_secs_f64() * 1e6);
@@ -105,12 +109,17 @@ async fn main() {
     // 1. The decision on a hit, with 1 and 100,000 tenants cached; a listed origin for scale.
     let one = OriginCache::builder(Memory(all.clone())).build();
     one.resolve(&tenant(7)).await;
-    let many = OriginCache::builder(Memory(all.clone())).capacity(2 * TENANTS).build();
+    let many = OriginCache::builder(Memory(all.clone()))
+        .capacity(2 * TENANTS)
+        .build();
     for i in 0..TENANTS {
         many.resolve(&tenant(i)).await;
     }
     assert!(many.len() >= TENANTS * 9 / 10, "{} cached", many.len());
-    let listed = decision_ns(&policies(one.clone()), &requests(std::iter::once("https://app.example.com".to_owned())));
+    let listed = decision_ns(
+        &policies(one.clone()),
+        &requests(std::iter::once("https://app.example.com".to_owned())),
+    );
     let hit_one = decision_ns(&policies(one), &requests(std::iter::once(tenant(7))));
     let spread = requests((0..4_096).map(|i| tenant(i * 7919 % TENANTS)));
     let hit_many = decision_ns(&policies(many), &spread);
@@ -127,7 +136,8 @@ async fn main() {
         admin.execute_batch(SqliteSource::SCHEMA).unwrap();
         let tx = admin.transaction().unwrap();
         for o in all.iter() {
-            tx.execute("INSERT OR IGNORE INTO cors_origins VALUES (?1)", [o]).unwrap();
+            tx.execute("INSERT OR IGNORE INTO cors_origins VALUES (?1)", [o])
+                .unwrap();
         }
         tx.commit().unwrap();
     }
@@ -141,14 +151,22 @@ async fn main() {
         println!("CORSAIR_BENCH_PG not set: PostgreSQL numbers skipped (scripts/bench-origins.sh sets it)");
         return;
     };
-    let (admin, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.unwrap();
+    let (admin, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     admin.batch_execute(PostgresSource::SCHEMA).await.unwrap();
     admin.batch_execute("TRUNCATE cors_origins").await.unwrap();
     let list: Vec<&String> = all.iter().collect();
     for chunk in list.chunks(5_000) {
         let values: Vec<String> = chunk.iter().map(|o| format!("('{o}')")).collect();
-        admin.batch_execute(&format!("INSERT INTO cors_origins VALUES {}", values.join(","))).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO cors_origins VALUES {}",
+                values.join(",")
+            ))
+            .await
+            .unwrap();
     }
     let instances: Vec<OriginCache> = (0..3)
         .map(|_| {
@@ -160,7 +178,10 @@ async fn main() {
         .collect();
     let started = Instant::now();
     while instances[0].resolve(&tenant(1)).await != Resolved::Allowed {
-        assert!(started.elapsed() < Duration::from_secs(10), "PostgreSQL source never connected");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "PostgreSQL source never connected"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (med, p99) = misses(&instances[0]).await;
@@ -173,8 +194,16 @@ async fn main() {
     for round in 0..20 {
         let origin = format!("https://new-{round}.tenants.example");
         for (sql, times, want) in [
-            ("INSERT INTO cors_origins VALUES ($1)", &mut add, Resolved::Allowed),
-            ("DELETE FROM cors_origins WHERE origin = $1", &mut remove, Resolved::NotAllowed),
+            (
+                "INSERT INTO cors_origins VALUES ($1)",
+                &mut add,
+                Resolved::Allowed,
+            ),
+            (
+                "DELETE FROM cors_origins WHERE origin = $1",
+                &mut remove,
+                Resolved::NotAllowed,
+            ),
         ] {
             for i in &instances {
                 let before = i.resolve(&origin).await;
@@ -186,7 +215,10 @@ async fn main() {
                 if instances.iter().all(|i| i.cached(&origin).is_none()) {
                     break;
                 }
-                assert!(started.elapsed() < Duration::from_secs(5), "no notification");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "no notification"
+                );
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
             times.push(started.elapsed().as_secs_f64() * 1e3);

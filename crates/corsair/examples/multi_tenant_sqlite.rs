@@ -62,7 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     let api = Router::new()
-        .route("/api/orders", get(|| async { Json(serde_json::json!({ "orders": [] })) }))
+        .route(
+            "/api/orders",
+            get(|| async { Json(serde_json::json!({ "orders": [] })) }),
+        )
         .layer(CorsLayer::new(cors));
     // Not behind CORS: a same-origin admin tool, or the sign-up service, calls it.
     let admin = Router::new()
@@ -71,7 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = api.merge(admin);
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    println!("multi-tenant API on http://{}/api/orders", listener.local_addr()?);
+    println!(
+        "multi-tenant API on http://{}/api/orders",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -92,7 +98,12 @@ fn origin(body: &str) -> Result<String, (StatusCode, String)> {
 
 async fn register(State(app): State<App>, body: String) -> Result<String, (StatusCode, String)> {
     let origin = origin(&body)?;
-    change(&app, "INSERT OR IGNORE INTO cors_origins (origin) VALUES (?1)", &origin).await?;
+    change(
+        &app,
+        "INSERT OR IGNORE INTO cors_origins (origin) VALUES (?1)",
+        &origin,
+    )
+    .await?;
     Ok(format!("registered {origin}\n"))
 }
 
@@ -106,11 +117,20 @@ async fn unregister(State(app): State<App>, body: String) -> Result<String, (Sta
 async fn change(app: &App, sql: &'static str, origin: &str) -> Result<(), (StatusCode, String)> {
     let (db, o) = (app.db.clone(), origin.to_owned());
     let result = tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open(db)?.execute(sql, [o]).map(|_| ())
+        rusqlite::Connection::open(db)?
+            .execute(sql, [o])
+            .map(|_| ())
     })
     .await;
-    let failed = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, format!("database: {e}\n"));
-    result.map_err(|e| failed(e.to_string()))?.map_err(|e| failed(e.to_string()))?;
+    let failed = |e: String| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("database: {e}\n"),
+        )
+    };
+    result
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
     app.cache.invalidate(origin);
     Ok(())
 }
