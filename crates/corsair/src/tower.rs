@@ -187,8 +187,8 @@ where
             RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
         // Upgrades are decided without an origin source: one only the source admits is refused.
         #[cfg(feature = "origin-source")]
-        if let Some(lookup) = crate::server::origin_lookup(policies, req.headers(), &info)
-            .filter(|_| !upgrade)
+        if let Some(lookup) =
+            crate::server::origin_lookup(policies, req.headers(), &info).filter(|_| !upgrade)
         {
             match lookup.source.cached(lookup.origin) {
                 Some(resolved) => info = info.resolved(resolved),
@@ -212,7 +212,13 @@ where
         let (action, headers) = if upgrade {
             answer_upgrade(policies, req.method(), req.uri().path(), req.headers())
         } else {
-            answer_in(policies, req.method(), req.headers(), &info, Reasons::WhenTraced)
+            answer_in(
+                policies,
+                req.method(),
+                req.headers(),
+                &info,
+                Reasons::WhenTraced,
+            )
         }
         .into_parts();
         let state = match action {
