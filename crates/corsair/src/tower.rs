@@ -107,7 +107,7 @@ impl CorsLayer {
 
     /// Also refuses upgrade requests (WebSocket handshakes) from origins the policy does not
     /// allow: `403`, traced with its reason, and the application never sees them
-    /// ([`answer_upgrade`](crate::server::answer_upgrade) has the rule). Browsers apply no CORS
+    /// ([`answer_upgrade`] has the rule). Browsers apply no CORS
     /// check to WebSockets, so without this any page can open one with its visitors' cookies.
     /// Off by default: without it, upgrade requests are handled like any other request (CORS
     /// headers added, never refused).
