@@ -638,7 +638,7 @@ async fn websocket_upstream(handshakes: Arc<AtomicUsize>) -> String {
 /// Sends a WebSocket handshake by hand (RFC 6455's example key) and returns the response head
 /// and the open stream.
 async fn ws_handshake(addr: &str, origin: Option<&str>) -> (String, tokio::net::TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let origin = origin
         .map(|o| format!("Origin: {o}\r\n"))
@@ -647,17 +647,7 @@ async fn ws_handshake(addr: &str, origin: Option<&str>) -> (String, tokio::net::
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin}\r\n"
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
-        head.push(byte[0]);
-    }
-    (String::from_utf8(head).unwrap().to_lowercase(), tcp)
+    (read_head(&mut tcp).await, tcp)
 }
 
 /// One masked text frame out, one text frame back (RFC 6455 §5.2, small payloads).
@@ -1074,17 +1064,7 @@ async fn raw_exchange(
         "GET {path} HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\n{extra}\r\n"
     );
     tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_lowercase();
+    let head = read_head(tcp).await;
     let length: Option<usize> = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length: "))
@@ -1349,4 +1329,21 @@ async fn metrics_count_a_known_sequence() {
     );
     drop(open);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Reads a response head byte by byte, up to its blank line (so nothing after it is consumed),
+/// within 5 seconds; lowercased.
+async fn read_head(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_lowercase()
 }

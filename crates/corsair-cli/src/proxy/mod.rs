@@ -51,8 +51,8 @@ pub struct Args {
     /// 127.0.0.1:8080.
     #[arg(long, env = "CORSAIR_LISTEN", value_parser = parse_listen)]
     pub listen: SocketAddr,
-    /// The service behind the proxy, e.g. http://127.0.0.1:9000 (a [[route]] of the policy
-    /// file may name its own).
+    /// The service behind the proxy, e.g. `http://127.0.0.1:9000` (a route of the policy file
+    /// may name its own).
     #[arg(long, env = "CORSAIR_UPSTREAM")]
     pub upstream: Uri,
     /// A policy file (TOML); reloaded on SIGHUP, and when it changes with --watch.

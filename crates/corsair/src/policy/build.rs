@@ -289,7 +289,10 @@ fn origins(b: &PolicyBuilder, findings: &mut Findings) -> OriginSet {
         }
     }
     let patterns: Vec<OriginPattern> = parsed.into_iter().map(|(_, p)| p).collect();
-    OriginSet::new(&patterns, b.predicate.clone(), b.source.clone())
+    // Without the `origin-source` feature the handle is `Infallible`, which is `Copy`.
+    #[allow(clippy::clone_on_copy)]
+    let source = b.source.clone();
+    OriginSet::new(&patterns, b.predicate.clone(), source)
 }
 
 /// The listed origins that are not trusted with credentials or Private Network Access.
