@@ -311,12 +311,7 @@ impl CorsHeaders {
     /// Writes these headers into a response's header map: removes the CORS headers the
     /// application set, inserts the policy's, and appends the missing `Vary` tokens.
     pub fn apply(self, headers: &mut HeaderMap) {
-        // A response without headers (a preflight's answer, most handlers' responses) has
-        // nothing to remove and no `Vary` to merge with: room for every header is made at once.
-        let fresh = headers.is_empty();
-        if fresh {
-            headers.reserve(self.len());
-        } else if headers
+        if headers
             .keys()
             .any(|k| k.as_str().starts_with("access-control-"))
         {
@@ -369,43 +364,7 @@ impl CorsHeaders {
                 vary
             }
         };
-        if fresh {
-            if let (_, Some(joined)) = vary.tokens() {
-                headers.insert(VARY, joined);
-            }
-        } else {
-            add_vary(headers, vary);
-        }
-    }
-
-    /// How many header lines [`apply`](Self::apply) writes into a response without headers.
-    fn len(&self) -> usize {
-        let vary = |v: &Vary| usize::from(v.tokens().1.is_some());
-        match &self.0 {
-            Inner::Vary(v) => vary(v),
-            Inner::Actual {
-                expose,
-                credentials,
-                vary: v,
-                ..
-            } => 1 + usize::from(expose.is_some()) + usize::from(*credentials) + vary(v),
-            Inner::Preflight {
-                methods,
-                headers,
-                max_age,
-                credentials,
-                private_network,
-                vary: v,
-                ..
-            } => {
-                1 + usize::from(methods.is_some())
-                    + usize::from(headers.is_some())
-                    + usize::from(max_age.is_some())
-                    + usize::from(*credentials)
-                    + usize::from(*private_network)
-                    + vary(v)
-            }
-        }
+        add_vary(headers, vary);
     }
 }
 
