@@ -11,6 +11,7 @@ use url::Url;
 
 use super::cache::PreflightResult;
 use super::error::{AccessCheck, CorsError, CorsErrorKind};
+use super::header_order;
 use super::safelist::unsafe_header_names;
 use super::{Browser, Credentials};
 use crate::syntax::{self, ListItem};
@@ -578,17 +579,52 @@ impl Fetch {
                 Some(self.method.clone()),
             ));
         }
-        if let Some(name) = self
-            .unsafe_header_names()
-            .into_iter()
-            .find(|n| !result.allows_header(n))
-        {
+        if let Some(name) = self.first_unlisted_header(&result) {
             return Err(self.error(
                 CorsErrorKind::HeaderDisallowedByPreflightResponse,
                 Some(name),
             ));
         }
         Ok(result)
+    }
+
+    /// The request header a preflight answer leaves out that the browser's message names:
+    /// Chromium's first in its header-map order (see `header_order`), the others' first sorted.
+    fn first_unlisted_header(&self, result: &PreflightResult) -> Option<String> {
+        let unlisted: Vec<String> = self
+            .unsafe_header_names()
+            .into_iter()
+            .filter(|n| !result.allows_header(n))
+            .collect();
+        if self.browser != Browser::Chromium || unlisted.len() < 2 {
+            return unlisted.into_iter().next();
+        }
+        let names = self.entries.iter().map(|(n, _)| n.as_str());
+        header_order::chromium_order(names, self.secure_context())
+            .into_iter()
+            .find(|n| unlisted.contains(n))
+            .or_else(|| unlisted.into_iter().next())
+    }
+
+    /// Whether the page is a secure context: an https page, or one on a loopback host
+    /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`). A `null` page (a sandboxed
+    /// iframe, a `file:` page) is taken as secure, as it is when its parent or file is.
+    fn secure_context(&self) -> bool {
+        let Ok(url) = Url::parse(&self.origin) else {
+            return true;
+        };
+        if url.scheme() == "https" {
+            return true;
+        }
+        match url.host() {
+            Some(url::Host::Domain(d)) => {
+                d.eq_ignore_ascii_case("localhost")
+                    || d.to_ascii_lowercase().ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => true,
+        }
     }
 
     fn check_actual(

@@ -9,6 +9,7 @@
 mod cache;
 mod error;
 mod fetch;
+mod header_order;
 pub mod safelist;
 
 pub use cache::{
