@@ -7,7 +7,7 @@
 //! subset), and the header Chromium's console message named (`null`: the request passed).
 //! "secure" rows ran from a page on `http://localhost` calling `http://127.0.0.1`, "nonsecure"
 //! rows from `http://page.test` calling `http://api.test`: Blink adds client-hint headers to its
-//! header map only in a secure context, which moves the others.
+//! header map only when the URL fetched is potentially trustworthy, which moves the others.
 //!
 //! Naming the first unlisted header in sorted order, as the engine did before, agrees with
 //! Chromium on about half of these rows.

@@ -600,30 +600,28 @@ impl Fetch {
             return unlisted.into_iter().next();
         }
         let names = self.entries.iter().map(|(n, _)| n.as_str());
-        header_order::chromium_order(names, self.secure_context())
+        header_order::chromium_order(names, self.client_hints())
             .into_iter()
             .find(|n| unlisted.contains(n))
             .or_else(|| unlisted.into_iter().next())
     }
 
-    /// Whether the page is a secure context: an https page, or one on a loopback host
-    /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`). A `null` page (a sandboxed
-    /// iframe, a `file:` page) is taken as secure, as it is when its parent or file is.
-    fn secure_context(&self) -> bool {
-        let Ok(url) = Url::parse(&self.origin) else {
-            return true;
-        };
+    /// Whether Blink adds User-Agent client hints to the request: when the URL fetched is
+    /// potentially trustworthy (https, or a loopback host: `localhost`, `*.localhost`,
+    /// `127.0.0.0/8`, `[::1]`), whatever the page's own origin.
+    fn client_hints(&self) -> bool {
+        let url = &self.first_url;
         if url.scheme() == "https" {
             return true;
         }
         match url.host() {
             Some(url::Host::Domain(d)) => {
-                d.eq_ignore_ascii_case("localhost")
-                    || d.to_ascii_lowercase().ends_with(".localhost")
+                let d = d.to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost")
             }
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => true,
+            None => false,
         }
     }
 

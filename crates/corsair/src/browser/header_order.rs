@@ -8,28 +8,31 @@
 //!
 //! - `fetch()` inserts the script's header names case-insensitively sorted and de-duplicated
 //!   (its header list is a sorted multimap), a body's implicit `Content-Type` included;
-//! - then Blink adds its own: in a secure context `sec-ch-ua`, `sec-ch-ua-mobile`,
-//!   `sec-ch-ua-platform` and `User-Agent`, elsewhere `User-Agent` only. They are never named
-//!   (forbidden names), but they take slots and so move the others;
+//! - then Blink adds its own: `sec-ch-ua`, `sec-ch-ua-mobile` and `sec-ch-ua-platform` when the
+//!   URL fetched is potentially trustworthy (https or a loopback host; the page's own origin,
+//!   frame and cache mode play no part), then `User-Agent`. They are never named (forbidden
+//!   names), but they take slots and so move the others;
 //! - the key's hash is rapidhash (v1, fixed seed) over the lowercased name as UTF-16LE, its low
 //!   24 bits (0 read as `0x800000`); the table starts at 8 slots, probes triangularly and doubles
 //!   (reinserting in slot order) once half full.
 //!
-//! Pinned against Chromium 156 by `tests/chromium_header_order.rs`: 364 observed fetches from a
-//! window, in secure and non-secure contexts. The order is deterministic (no random seed), but
-//! other Chromium versions, client hints a site opted into with `Accept-CH`, and headers that
-//! DevTools injects can change it.
+//! Pinned against Chromium 156 by `tests/chromium_header_order.rs` (364 fetches recorded from
+//! windows, to loopback and to other hosts) and by the differential suite. The order is
+//! deterministic (no random seed), but other Chromium versions, client hints a site opted into
+//! with `Accept-CH` or turned off with a Permissions-Policy, fetches from workers (which add no
+//! client hints) and headers that DevTools injects can change it.
 
 /// The names of `headers` (as the script set them, repeats allowed) in Blink's header-map order
-/// for a `fetch()` from a window, lowercased, with the names Blink adds itself.
+/// for a `fetch()` from a document, lowercased, with the names Blink adds itself
+/// (`client_hints`: whether it adds the User-Agent client hints).
 pub(crate) fn chromium_order<'a>(
     headers: impl Iterator<Item = &'a str>,
-    secure_context: bool,
+    client_hints: bool,
 ) -> Vec<String> {
     let mut names: Vec<String> = headers.map(str::to_ascii_lowercase).collect();
     names.sort();
     names.dedup();
-    let blink: &[&str] = if secure_context {
+    let blink: &[&str] = if client_hints {
         &[
             "sec-ch-ua",
             "sec-ch-ua-mobile",
