@@ -1,7 +1,10 @@
-//! Why a browser blocks a request: one kind per Chromium `CorsError`, and a `Display` that is
-//! exactly the console message the installed Chromium prints.
+//! Why a browser blocks a request: one kind per Chromium `CorsError`, a `Display` that is
+//! exactly the console message the installed Chromium prints, and
+//! [`CorsError::console_message`] for the words of each browser.
 
 use std::fmt;
+
+use super::Browser;
 
 /// A check of the CORS check proper (`Access-Control-Allow-Origin`, then, with credentials,
 /// `Access-Control-Allow-Credentials`), which a browser runs on the preflight response and on the
@@ -207,6 +210,7 @@ pub struct CorsError {
     redirected_from: Option<String>,
     origin: String,
     value: Option<String>,
+    status: Option<u16>,
 }
 
 impl CorsError {
@@ -218,7 +222,19 @@ impl CorsError {
             redirected_from: None,
             origin: origin.into(),
             value: None,
+            status: None,
         }
+    }
+
+    /// The HTTP status of the response that failed the check (WebKit and Firefox print it).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The HTTP status of the failing response, when known.
+    pub fn status(&self) -> Option<u16> {
+        self.status
     }
 
     /// The offending value: a header's value, a method, a header name or a redirect location.
@@ -272,6 +288,148 @@ impl CorsError {
             // the location itself stays available through `value()`.
             RedirectContainsCredentials => "Redirect location '' contains a username and password, which is disallowed for cross-origin requests.".to_owned(),
         }
+    }
+}
+
+impl CorsError {
+    /// The console message `browser` prints for this failure.
+    ///
+    /// - [`Browser::Chromium`]: exactly this error's `Display` text, one line.
+    /// - [`Browser::Safari`]: WebKit's two lines, joined by `\n`, as WebKitGTK prints them
+    ///   without its `CONSOLE SECURITY ERROR` / `CONSOLE JS ERROR` prefixes: the reason, then
+    ///   `Fetch API cannot load URL due to access control checks.`
+    /// - [`Browser::Firefox`]: Firefox's `Cross-Origin Request Blocked: … (Reason: …)` line.
+    ///
+    /// ```
+    /// use corsair::browser::{Browser, CorsError, CorsErrorKind};
+    /// let e = CorsError::new(
+    ///     CorsErrorKind::MethodDisallowedByPreflightResponse,
+    ///     "http://localhost:9000/api",
+    ///     "http://localhost:8000",
+    /// )
+    /// .with_value("PUT")
+    /// .with_status(204);
+    /// assert_eq!(e.console_message(Browser::Chromium), e.to_string());
+    /// assert_eq!(
+    ///     e.console_message(Browser::Safari),
+    ///     "Method PUT is not allowed by Access-Control-Allow-Methods.\n\
+    ///      Fetch API cannot load http://localhost:9000/api due to access control checks."
+    /// );
+    /// ```
+    pub fn console_message(&self, browser: Browser) -> String {
+        match browser {
+            Browser::Chromium => self.to_string(),
+            Browser::Safari => format!(
+                "{}\nFetch API cannot load {} due to access control checks.",
+                self.webkit_reason(),
+                self.url
+            ),
+            Browser::Firefox => self.firefox_message(),
+        }
+    }
+
+    /// WebKit's first line (its `CrossOriginAccessControl` error descriptions).
+    fn webkit_reason(&self) -> String {
+        use AccessCheck::*;
+        use CorsErrorKind::*;
+        let v = self.value.as_deref().unwrap_or("");
+        let status = self
+            .status
+            .map(|s| format!(" Status code: {s}"))
+            .unwrap_or_default();
+        let check = |c: AccessCheck| {
+            match c {
+            MissingAllowOriginHeader | AllowOriginMismatch | InvalidAllowOriginValue => format!(
+                "Origin {} is not allowed by Access-Control-Allow-Origin.{status}",
+                self.origin
+            ),
+            MultipleAllowOriginValues => format!(
+                "Access-Control-Allow-Origin cannot contain more than one origin.{status}"
+            ),
+            WildcardOriginNotAllowed => format!(
+                "Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true.{status}"
+            ),
+            InvalidAllowCredentials => format!(
+                "Credentials flag is true, but Access-Control-Allow-Credentials is not \"true\".{status}"
+            ),
+        }
+        };
+        match self.kind {
+            Response(c) | Preflight(c) => check(c),
+            PreflightInvalidStatus | PreflightDisallowedRedirect => {
+                format!("Preflight response is not successful.{status}")
+            }
+            InvalidAllowMethodsPreflightResponse => {
+                "Access-Control-Allow-Methods cannot be parsed.".to_owned()
+            }
+            InvalidAllowHeadersPreflightResponse => {
+                "Access-Control-Allow-Headers cannot be parsed.".to_owned()
+            }
+            MethodDisallowedByPreflightResponse => {
+                format!("Method {v} is not allowed by Access-Control-Allow-Methods.")
+            }
+            HeaderDisallowedByPreflightResponse => {
+                format!("Request header field {v} is not allowed by Access-Control-Allow-Headers.")
+            }
+            RedirectContainsCredentials => {
+                "Cross-origin redirection denied by Cross-Origin Resource Sharing policy."
+                    .to_owned()
+            }
+        }
+    }
+
+    /// Firefox's console line (its `security.properties` CORS strings).
+    fn firefox_message(&self) -> String {
+        use AccessCheck::*;
+        use CorsErrorKind::*;
+        let v = self.value.as_deref().unwrap_or("");
+        let status = self
+            .status
+            .map(|s| format!(" Status code: {s}."))
+            .unwrap_or_default();
+        let reason = match self.kind {
+            Response(MissingAllowOriginHeader) => {
+                format!("CORS header ‘Access-Control-Allow-Origin’ missing).{status}")
+            }
+            Response(MultipleAllowOriginValues) | Preflight(MultipleAllowOriginValues) => {
+                "Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed).".to_owned()
+            }
+            Response(AllowOriginMismatch | InvalidAllowOriginValue)
+            | Preflight(AllowOriginMismatch | InvalidAllowOriginValue) => {
+                format!("CORS header ‘Access-Control-Allow-Origin’ does not match ‘{v}’).")
+            }
+            Response(WildcardOriginNotAllowed) | Preflight(WildcardOriginNotAllowed) => {
+                "Credential is not supported if the CORS header ‘Access-Control-Allow-Origin’ is ‘*’)."
+                    .to_owned()
+            }
+            Response(InvalidAllowCredentials) | Preflight(InvalidAllowCredentials) => {
+                "expected ‘true’ in CORS header ‘Access-Control-Allow-Credentials’).".to_owned()
+            }
+            Preflight(MissingAllowOriginHeader) => {
+                format!("CORS header ‘Access-Control-Allow-Origin’ missing).{status}")
+            }
+            PreflightInvalidStatus => {
+                format!("CORS preflight response did not succeed).{status}")
+            }
+            PreflightDisallowedRedirect => "CORS request external redirect not allowed).".to_owned(),
+            InvalidAllowMethodsPreflightResponse => {
+                "invalid token in CORS header ‘Access-Control-Allow-Methods’).".to_owned()
+            }
+            InvalidAllowHeadersPreflightResponse => {
+                "invalid token in CORS header ‘Access-Control-Allow-Headers’).".to_owned()
+            }
+            MethodDisallowedByPreflightResponse => {
+                "Did not find method in CORS header ‘Access-Control-Allow-Methods’).".to_owned()
+            }
+            HeaderDisallowedByPreflightResponse => format!(
+                "header ‘{v}’ is not allowed according to header ‘Access-Control-Allow-Headers’ from CORS preflight response)."
+            ),
+            RedirectContainsCredentials => "CORS request external redirect not allowed).".to_owned(),
+        };
+        format!(
+            "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {}. (Reason: {reason}",
+            self.url
+        )
     }
 }
 

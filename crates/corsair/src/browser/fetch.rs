@@ -176,6 +176,8 @@ pub struct Fetch {
     preflighted: bool,
     forced_preflight: bool,
     preflight_result: Option<PreflightResult>,
+    /// The status of the response being checked (WebKit's and Firefox's messages name it).
+    status: Option<u16>,
 }
 
 impl Fetch {
@@ -261,6 +263,7 @@ impl Fetch {
             preflighted: false,
             forced_preflight: false,
             preflight_result: None,
+            status: None,
         };
         // Firefox preflights every cross-origin hop of a request whose headers, as the script
         // set them, need a preflight, even after a redirect made the request simple.
@@ -475,6 +478,9 @@ impl Fetch {
         if self.redirects > 0 {
             e = e.with_redirected_from(self.first_url.as_str());
         }
+        if let Some(status) = self.status {
+            e = e.with_status(status);
+        }
         Blocked::Cors(e)
     }
 
@@ -485,6 +491,7 @@ impl Fetch {
         status: u16,
         headers: &HeaderMap,
     ) -> Option<Result<Readable, Blocked>> {
+        self.status = Some(status);
         let verdict = match self.phase {
             Phase::Finished => return None,
             Phase::Preflight => match self.check_preflight(status, headers) {

@@ -2,7 +2,8 @@
 //! Standard and, where they differ, what the installed Chromium and Firefox ESR do.
 //!
 //! - [`Fetch`]: one fetch, step by step (preflight, CORS check, redirects, exposed headers);
-//! - [`CorsError`]: why a request is blocked, printed as Chromium's console message;
+//! - [`CorsError`]: why a request is blocked, printed as Chromium's console message, and in each
+//!   browser's own words by [`CorsError::console_message`];
 //! - [`safelist`]: which request headers need no preflight;
 //! - [`PreflightCache`]: max-age semantics and per-browser caps.
 
