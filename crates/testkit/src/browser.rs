@@ -1,8 +1,16 @@
-//! Real headless browsers from the system's packages: Chromium and Firefox ESR.
+//! Real headless browsers from the system's packages: Chromium, Firefox ESR and WebKitGTK.
 //!
 //! Each run gets a fresh profile directory. Host names under `.test` resolve to 127.0.0.1
-//! (Chromium: `--host-resolver-rules`; Firefox: `network.dns.forceResolve`), so pages can be
-//! served from several origins on loopback. A missing browser is an error, never a skip.
+//! (Chromium: `--host-resolver-rules`; Firefox: `network.dns.forceResolve`; WebKitGTK, which
+//! has no such switch: a forward proxy of this crate that connects every host to 127.0.0.1, see
+//! [`crate::loopback_proxy`]), so pages can be served from several origins on loopback. A
+//! missing browser is an error, never a skip.
+//!
+//! WebKitGTK is Debian's `MiniBrowser` (package `libwebkit2gtk-4.1-0`, brought by
+//! `webkit2gtk-driver`), run on an `Xvfb` display of its own (package `xvfb`) with
+//! `--enable-write-console-messages-to-stdout=true`: its console lines, CORS errors included,
+//! arrive on stderr as `CONSOLE SECURITY ERROR …` and `CONSOLE JS ERROR …`. Each launch gets a
+//! fresh `HOME`, `XDG_DATA_HOME`, `XDG_CACHE_HOME` and `XDG_CONFIG_HOME`.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -18,25 +26,52 @@ pub enum Headless {
     Chromium,
     /// Debian's `firefox-esr`.
     Firefox,
+    /// WebKitGTK's `MiniBrowser` (Debian's `webkit2gtk-driver` brings it), Safari's engine,
+    /// under `Xvfb`.
+    WebKit,
+}
+
+/// Where Debian puts WebKitGTK's `MiniBrowser`: `/usr/lib/<multiarch>/<api>/MiniBrowser`.
+fn minibrowser() -> Result<PathBuf, String> {
+    let missing = || {
+        "WebKitGTK's MiniBrowser is not installed; the browser tests need it: \
+         apt-get update && apt-get install -y webkit2gtk-driver xvfb xauth"
+            .to_owned()
+    };
+    let lib = fs::read_dir("/usr/lib").map_err(|_| missing())?;
+    let mut found: Vec<PathBuf> = lib
+        .flatten()
+        .flat_map(|arch| {
+            ["webkit2gtk-4.1", "webkit2gtk-4.0", "webkitgtk-6.0"]
+                .map(|api| arch.path().join(api).join("MiniBrowser"))
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.into_iter().next().ok_or_else(missing)
 }
 
 impl Headless {
-    /// Both browsers.
-    pub const ALL: [Headless; 2] = [Headless::Chromium, Headless::Firefox];
+    /// The three browsers.
+    pub const ALL: [Headless; 3] = [Headless::Chromium, Headless::Firefox, Headless::WebKit];
 
     /// A short name for reports.
     pub fn name(self) -> &'static str {
         match self {
             Headless::Chromium => "chromium",
             Headless::Firefox => "firefox-esr",
+            Headless::WebKit => "webkitgtk",
         }
     }
 
-    /// The executable, found on `PATH`.
+    /// The executable, found on `PATH` (WebKitGTK's `MiniBrowser` where Debian puts it).
     ///
     /// # Errors
     /// When the browser is not installed, with the command that installs it.
     pub fn executable(self) -> Result<PathBuf, String> {
+        if self == Headless::WebKit {
+            return minibrowser();
+        }
         let name = self.name();
         let path = std::env::var_os("PATH").unwrap_or_default();
         std::env::split_paths(&path)
@@ -50,13 +85,28 @@ impl Headless {
             })
     }
 
-    /// The browser's version line, e.g. `Chromium 156.0.8078.73`.
+    /// The browser's version line, e.g. `Chromium 156.0.8078.73` or `WebKitGTK 2.50.6`.
     pub fn version(self) -> String {
-        self.executable()
-            .ok()
-            .and_then(|exe| Command::new(exe).arg("--version").output().ok())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
+        let output = |cmd: &mut Command| {
+            cmd.output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        let Ok(exe) = self.executable() else {
+            return String::new();
+        };
+        if self != Headless::WebKit {
+            return output(Command::new(exe).arg("--version"));
+        }
+        // MiniBrowser's --version needs a display: ask the package that holds it.
+        let owner = output(Command::new("dpkg-query").arg("-S").arg(&exe));
+        let package = owner.split(':').next().unwrap_or_default();
+        let version = output(Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]));
+        format!(
+            "WebKitGTK {}",
+            version.split(['-', '+']).next().unwrap_or_default()
+        )
     }
 
     /// Starts the browser headless on `url`, logging console messages to a file.
@@ -84,6 +134,9 @@ impl Headless {
         // Firefox prints console messages on stdout: both streams go to the log.
         let stdout = stderr.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut cmd = Command::new(exe);
+        // WebKitGTK's display and proxy, stopped with the browser.
+        let mut extra: Vec<Child> = Vec::new();
+        let mut proxy_guard = None;
         match self {
             Headless::Chromium => {
                 cmd.args([
@@ -115,21 +168,123 @@ impl Headless {
                     .arg(&profile);
                 cmd.env("MOZ_CRASHREPORTER_DISABLE", "1");
             }
+            Headless::WebKit => {
+                // A display of its own, then the proxy that resolves every host to loopback.
+                let (xvfb, display) = start_xvfb()?;
+                extra.push(xvfb);
+                let proxy = crate::loopback_proxy::LoopbackProxy::start()?;
+                cmd.args([
+                    "--enable-write-console-messages-to-stdout=true",
+                    "--enable-developer-extras=false",
+                ])
+                .arg(format!("--proxy=http://127.0.0.1:{}", proxy.port()));
+                proxy_guard = Some(proxy);
+                if ca_pem.is_some() {
+                    // Test-only, as Chromium's --ignore-certificate-errors.
+                    cmd.arg("--ignore-tls-errors");
+                }
+                for (var, sub) in [
+                    ("HOME", "home"),
+                    ("XDG_DATA_HOME", "data"),
+                    ("XDG_CACHE_HOME", "cache"),
+                    ("XDG_CONFIG_HOME", "config"),
+                    ("XDG_RUNTIME_DIR", "runtime"),
+                ] {
+                    let d = profile.join(sub);
+                    fs::create_dir_all(&d).map_err(|e| format!("webkit dir: {e}"))?;
+                    cmd.env(var, d);
+                }
+                cmd.env("DISPLAY", format!(":{display}"))
+                    .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                    .env("LIBGL_ALWAYS_SOFTWARE", "1")
+                    .env_remove("WAYLAND_DISPLAY")
+                    .env("GDK_BACKEND", "x11")
+                    .env("NO_AT_BRIDGE", "1")
+                    .env("GSETTINGS_BACKEND", "memory");
+            }
         }
         cmd.arg(url)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.name()))?;
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                for mut x in extra {
+                    stop_group(&mut x);
+                }
+                return Err(format!("starting {}: {e}", self.name()));
+            }
+        };
         Ok(Running {
             child: Some(child),
+            extra,
+            _proxy: proxy_guard,
             dir,
             log,
         })
     }
+}
+
+/// Starts `Xvfb` on a display number it picks itself (`-displayfd`), loopback only; returns the
+/// process (in a process group of its own) and the display number.
+fn start_xvfb() -> Result<(Child, u32), String> {
+    use std::io::{BufRead, BufReader};
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-nolisten",
+            "tcp",
+            "-screen",
+            "0",
+            "1280x1024x24",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "Xvfb ({e}); the WebKitGTK tests need it: \
+                 apt-get update && apt-get install -y webkit2gtk-driver xvfb xauth"
+            )
+        })?;
+    let mut line = String::new();
+    let read = xvfb
+        .stdout
+        .take()
+        .map(|out| BufReader::new(out).read_line(&mut line));
+    match (read, line.trim().parse::<u32>()) {
+        (Some(Ok(_)), Ok(display)) => Ok((xvfb, display)),
+        _ => {
+            stop_group(&mut xvfb);
+            Err(format!("Xvfb did not report a display: {line:?}"))
+        }
+    }
+}
+
+/// Stops a process and its process group: TERM, up to 2 seconds, then KILL.
+fn stop_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let kill = |signal: &str| {
+        let _ = Command::new("kill")
+            .args([signal, "--", &group])
+            .stderr(Stdio::null())
+            .status();
+    };
+    kill("-TERM");
+    for _ in 0..50 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    kill("-KILL");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Adds a CA to a Firefox profile's NSS certificate database, trusted for TLS servers.
@@ -204,6 +359,9 @@ fn scratch_dir(name: &str) -> Result<PathBuf, String> {
 #[derive(Debug)]
 pub struct Running {
     child: Option<Child>,
+    /// Processes the browser needs (WebKitGTK's `Xvfb`), stopped after it.
+    extra: Vec<Child>,
+    _proxy: Option<crate::loopback_proxy::LoopbackProxy>,
     dir: PathBuf,
     log: PathBuf,
 }
@@ -222,17 +380,10 @@ impl Running {
 
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-            for _ in 0..50 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(40));
-            }
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_group(&mut child);
+        }
+        for mut x in self.extra.drain(..) {
+            stop_group(&mut x);
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Test harness for corsair: real headless browsers (Chromium, Firefox ESR) run `fetch()`
+//! Test harness for corsair: real headless browsers (Chromium, Firefox ESR, WebKitGTK) run `fetch()`
 //! matrices from pages on several loopback origins against corsair-protected servers, and report
 //! what scripts could see.
 //!
 //! - [`browser`]: finding, starting and stopping the browsers;
+//! - [`loopback_proxy`]: the forward proxy that resolves every host to 127.0.0.1 for WebKitGTK;
 //! - [`pages`]: the page server that hands each origin its cases and collects the outcomes;
 //! - [`matrix`]: the foundation's matrix of policies, requests and expected outcomes;
 //! - [`proxy`]: a `corsair proxy` process on a loopback port;
@@ -10,6 +11,7 @@
 //! - [`tls`]: a local CA for `https` page origins.
 
 pub mod browser;
+pub mod loopback_proxy;
 pub mod matrix;
 pub mod pages;
 pub mod proxy;

@@ -608,24 +608,73 @@ pub fn network_error(browser: crate::Headless) -> &'static str {
     match browser {
         crate::Headless::Chromium => "TypeError: Failed to fetch",
         crate::Headless::Firefox => "TypeError: NetworkError when attempting to fetch resource.",
+        crate::Headless::WebKit => "TypeError: Load failed",
     }
 }
 
 /// Whether the browser's CORS console messages reach [`Run::console`]: Chromium logs them to
-/// stderr; headless Firefox prints only the page's own `console` calls.
+/// stderr, WebKitGTK too (`--enable-write-console-messages-to-stdout`); headless Firefox prints
+/// only the page's own `console` calls.
 pub fn console_captured(browser: crate::Headless) -> bool {
-    browser == crate::Headless::Chromium
+    browser != crate::Headless::Firefox
 }
 
-/// Chromium's CORS console message about `url` fetched from `origin`, if it printed one.
-fn console_message<'a>(console: &'a str, url: &str, origin: &str) -> Option<&'a str> {
+/// WebKit's CORS console messages, in the order printed: for each fetch it blocked, the URL of
+/// its `Fetch API cannot load URL due to access control checks.` line and the two lines joined
+/// by `\n` (the reason, its `CONSOLE SECURITY ERROR` line before it, then that line), without
+/// WebKitGTK's `[source:line:column: ]CONSOLE …` prefixes: the text of
+/// `corsair::browser::CorsError::console_message(Browser::Safari)`.
+pub fn webkit_messages(console: &str) -> Vec<(String, String)> {
+    const SECURITY: &str = "CONSOLE SECURITY ERROR ";
+    const JS: &str = "CONSOLE JS ERROR ";
+    let (head, tail) = ("Fetch API cannot load ", " due to access control checks.");
+    fn after<'l>(line: &'l str, tag: &str) -> Option<&'l str> {
+        line.find(tag).map(|i| &line[i + tag.len()..])
+    }
+    let mut out = Vec::new();
+    let mut reason: Option<&str> = None;
+    for line in console.lines() {
+        if let Some(r) = after(line, SECURITY) {
+            reason = Some(r);
+        } else if let Some(text) = after(line, JS) {
+            let Some(url) = text.strip_prefix(head).and_then(|t| t.strip_suffix(tail)) else {
+                continue;
+            };
+            let message = match reason.take() {
+                Some(r) => format!("{r}\n{text}"),
+                None => text.to_owned(),
+            };
+            out.push((url.to_owned(), message));
+        }
+    }
+    out
+}
+
+/// The browser's CORS console message about `url` fetched from `origin`, if it printed one:
+/// Chromium's reason, or WebKit's two lines.
+fn console_message(
+    browser: crate::Headless,
+    console: &str,
+    url: &str,
+    origin: &str,
+) -> Option<String> {
+    if browser == crate::Headless::WebKit {
+        return webkit_messages(console)
+            .into_iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, m)| m);
+    }
     let head = format!(
         "Access to fetch at '{url}' from origin '{origin}' has been blocked by CORS policy: "
     );
     console.lines().find_map(|line| {
         let start = line.find(&head)?;
         let text = &line[start + head.len()..];
-        Some(text.rfind("\", source:").map_or(text, |end| &text[..end]))
+        Some(
+            text.rfind("\", source:")
+                .map_or(text, |end| &text[..end])
+                .to_owned(),
+        )
     })
 }
 
@@ -678,12 +727,16 @@ pub fn disagreements(
             ));
         }
         if console_captured(browser) {
-            let message = console_message(&run.console, &e.url, &e.origin);
+            let message = console_message(browser, &run.console, &e.url, &e.origin);
+            // Chromium says which response failed; WebKit's words do not always.
+            let names_response = browser == crate::Headless::Chromium;
             match (e.want, message) {
                 (Expect::Blocked, None) => {
                     out.push(format!("{id}: no CORS message in the console"));
                 }
-                (Expect::Blocked, Some(m)) if m.contains("preflight") != e.preflight => {
+                (Expect::Blocked, Some(m))
+                    if names_response && m.contains("preflight") != e.preflight =>
+                {
                     out.push(format!(
                         "{id}: the console blames the {}: {m}",
                         if e.preflight {

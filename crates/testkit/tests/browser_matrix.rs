@@ -1,6 +1,7 @@
 //! The foundation's matrix in real browsers: pages on loopback origins fetch from an API whose
 //! prefixes sit behind corsair's tower middleware, and every fetch must succeed or be blocked
-//! exactly as the policy intends. A missing browser fails the test.
+//! exactly as the policy intends, in Chromium, Firefox ESR and WebKitGTK. A missing browser fails
+//! the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::net::SocketAddr;
@@ -43,4 +44,9 @@ async fn chromium_enforces_the_policies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_enforces_the_policies() {
     in_process(Headless::Firefox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webkit_enforces_the_policies() {
+    in_process(Headless::WebKit).await;
 }

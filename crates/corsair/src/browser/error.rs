@@ -211,6 +211,8 @@ pub struct CorsError {
     origin: String,
     value: Option<String>,
     status: Option<u16>,
+    request_origin: Option<String>,
+    redirect_to: Option<String>,
 }
 
 impl CorsError {
@@ -223,7 +225,23 @@ impl CorsError {
             origin: origin.into(),
             value: None,
             status: None,
+            request_origin: None,
+            redirect_to: None,
         }
+    }
+
+    /// The `Origin` the failing request sent, when it is not the page's (`null` after a
+    /// cross-origin redirect chain): WebKit's message names it.
+    pub fn with_request_origin(mut self, origin: impl Into<String>) -> Self {
+        self.request_origin = Some(origin.into());
+        self
+    }
+
+    /// Where the failing response redirected to, when it was a redirect: WebKit's message
+    /// names it.
+    pub fn with_redirect_to(mut self, url: impl Into<String>) -> Self {
+        self.redirect_to = Some(url.into());
+        self
     }
 
     /// The HTTP status of the response that failed the check (WebKit and Firefox print it).
@@ -328,42 +346,52 @@ impl CorsError {
         }
     }
 
-    /// WebKit's first line (its `CrossOriginAccessControl` error descriptions).
+    /// WebKit's first line, as WebKitGTK 2.50 prints it (pinned by the differential suite).
     fn webkit_reason(&self) -> String {
         use AccessCheck::*;
         use CorsErrorKind::*;
         let v = self.value.as_deref().unwrap_or("");
-        let status = self
-            .status
-            .map(|s| format!(" Status code: {s}"))
-            .unwrap_or_default();
-        let check = |c: AccessCheck| {
-            match c {
-            MissingAllowOriginHeader | AllowOriginMismatch | InvalidAllowOriginValue => format!(
-                "Origin {} is not allowed by Access-Control-Allow-Origin.{status}",
-                self.origin
-            ),
-            MultipleAllowOriginValues => format!(
-                "Access-Control-Allow-Origin cannot contain more than one origin.{status}"
-            ),
-            WildcardOriginNotAllowed => format!(
-                "Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true.{status}"
-            ),
-            InvalidAllowCredentials => format!(
-                "Credentials flag is true, but Access-Control-Allow-Credentials is not \"true\".{status}"
-            ),
-        }
+        let status = self.status.unwrap_or(0);
+        let origin = self.request_origin.as_deref().unwrap_or(&self.origin);
+        let not_allowed = || {
+            format!("Origin {origin} is not allowed by Access-Control-Allow-Origin. Status code: {status}")
+        };
+        let check = |c: AccessCheck| match c {
+            MissingAllowOriginHeader | AllowOriginMismatch | InvalidAllowOriginValue => {
+                not_allowed()
+            }
+            // WebKit reads a comma as several origins; a value with only spaces is one that
+            // does not match.
+            MultipleAllowOriginValues if v.contains(',') => {
+                "Access-Control-Allow-Origin cannot contain more than one origin.".to_owned()
+            }
+            MultipleAllowOriginValues => not_allowed(),
+            WildcardOriginNotAllowed => {
+                "Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true."
+                    .to_owned()
+            }
+            InvalidAllowCredentials => {
+                "Credentials flag is true, but Access-Control-Allow-Credentials is not \"true\"."
+                    .to_owned()
+            }
+        };
+        let denied = |to: &str, why: &str| {
+            format!("Cross-origin redirection to {to} denied by Cross-Origin Resource Sharing policy: {why}")
         };
         match self.kind {
-            Response(c) | Preflight(c) => check(c),
+            Response(c) => match &self.redirect_to {
+                Some(to) => denied(to, &check(c)),
+                None => check(c),
+            },
+            Preflight(c) => check(c),
             PreflightInvalidStatus | PreflightDisallowedRedirect => {
-                format!("Preflight response is not successful.{status}")
+                format!("Preflight response is not successful. Status code: {status}")
             }
             InvalidAllowMethodsPreflightResponse => {
-                "Access-Control-Allow-Methods cannot be parsed.".to_owned()
+                format!("Header Access-Control-Allow-Methods has an invalid value: {v}")
             }
             InvalidAllowHeadersPreflightResponse => {
-                "Access-Control-Allow-Headers cannot be parsed.".to_owned()
+                format!("Header Access-Control-Allow-Headers has an invalid value: {v}")
             }
             MethodDisallowedByPreflightResponse => {
                 format!("Method {v} is not allowed by Access-Control-Allow-Methods.")
@@ -372,8 +400,7 @@ impl CorsError {
                 format!("Request header field {v} is not allowed by Access-Control-Allow-Headers.")
             }
             RedirectContainsCredentials => {
-                "Cross-origin redirection denied by Cross-Origin Resource Sharing policy."
-                    .to_owned()
+                denied(v, &format!("redirection URL {v} has credentials"))
             }
         }
     }

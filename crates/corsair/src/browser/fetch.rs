@@ -214,6 +214,13 @@ impl Fetch {
                 "fetch() of {url} is not a CORS request: only http and https are supported"
             )));
         }
+        // Safari blocks an http URL from an https page as mixed content, loopback included
+        // (Chromium and Firefox take 127.0.0.1 and localhost for potentially trustworthy).
+        if browser == Browser::Safari && origin.starts_with("https:") && url.scheme() == "http" {
+            return Err(InvalidRequest(format!(
+                "mixed content: the https page {origin} may not fetch the http URL {url}"
+            )));
+        }
         let method = if init.method.is_empty() {
             "GET"
         } else {
@@ -265,9 +272,9 @@ impl Fetch {
             preflight_result: None,
             status: None,
         };
-        // Firefox preflights every cross-origin hop of a request whose headers, as the script
-        // set them, need a preflight, even after a redirect made the request simple.
-        f.forced_preflight = browser == Browser::Firefox && !f.unsafe_header_names().is_empty();
+        // Firefox and Safari preflight every cross-origin hop of a request whose headers, as the
+        // script set them, need a preflight, even after a redirect made the request simple.
+        f.forced_preflight = browser.repeats_preflights() && !f.unsafe_header_names().is_empty();
         f.enter_hop();
         Ok(f)
     }
@@ -362,8 +369,16 @@ impl Fetch {
     }
 
     /// The CORS-unsafe request-header names: lowercase, sorted. Chromium checks each header's
-    /// combined value; Firefox checks each value the script set on its own.
+    /// combined value; Firefox checks each value the script set on its own; Safari checks the
+    /// headers as the script set them, even after a redirect removed one from the wire.
     pub fn unsafe_header_names(&self) -> Vec<String> {
+        if self.browser == Browser::Safari {
+            let headers = combine(self.browser, &self.original);
+            return unsafe_header_names(
+                self.browser,
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            );
+        }
         if self.browser == Browser::Firefox {
             unsafe_header_names(
                 self.browser,
@@ -381,26 +396,7 @@ impl Fetch {
     /// The script's headers as sent: the values of a repeated name combined with `, `, in the
     /// order each name first appeared; Firefox sends only the last `Content-Type`.
     pub fn headers(&self) -> Vec<(String, String)> {
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for (name, value) in &self.entries {
-            match headers
-                .iter_mut()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
-                Some((_, v))
-                    if self.browser == Browser::Firefox
-                        && name.eq_ignore_ascii_case("content-type") =>
-                {
-                    value.clone_into(v);
-                }
-                Some((_, v)) => {
-                    v.push_str(", ");
-                    v.push_str(value);
-                }
-                None => headers.push((name.clone(), value.clone())),
-            }
-        }
-        headers
+        combine(self.browser, &self.entries)
     }
 
     /// Whether the request needs a preflight: a method other than GET, HEAD and POST, or a
@@ -477,6 +473,9 @@ impl Fetch {
         }
         if self.redirects > 0 {
             e = e.with_redirected_from(self.first_url.as_str());
+        }
+        if self.tainted_origin {
+            e = e.with_request_origin("null");
         }
         if let Some(status) = self.status {
             e = e.with_status(status);
@@ -559,6 +558,10 @@ impl Fetch {
         status: u16,
         headers: &HeaderMap,
     ) -> Result<PreflightResult, Blocked> {
+        // Safari checks the status first (a redirect included), then the CORS check.
+        if self.browser == Browser::Safari && !(200..=299).contains(&status) {
+            return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
+        }
         if is_redirect(status) && headers.contains_key(LOCATION) {
             return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
@@ -570,10 +573,18 @@ impl Fetch {
         if !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
-        let methods = parse_list(headers, &ACCESS_CONTROL_ALLOW_METHODS)
-            .ok_or_else(|| self.error(CorsErrorKind::InvalidAllowMethodsPreflightResponse, None))?;
-        let names = parse_list(headers, &ACCESS_CONTROL_ALLOW_HEADERS)
-            .ok_or_else(|| self.error(CorsErrorKind::InvalidAllowHeadersPreflightResponse, None))?;
+        let methods = parse_list(headers, &ACCESS_CONTROL_ALLOW_METHODS).ok_or_else(|| {
+            self.error(
+                CorsErrorKind::InvalidAllowMethodsPreflightResponse,
+                combined(headers, &ACCESS_CONTROL_ALLOW_METHODS),
+            )
+        })?;
+        let names = parse_list(headers, &ACCESS_CONTROL_ALLOW_HEADERS).ok_or_else(|| {
+            self.error(
+                CorsErrorKind::InvalidAllowHeadersPreflightResponse,
+                combined(headers, &ACCESS_CONTROL_ALLOW_HEADERS),
+            )
+        })?;
         let result = PreflightResult {
             methods,
             headers: names,
@@ -596,8 +607,12 @@ impl Fetch {
     }
 
     /// The request header a preflight answer leaves out that the browser's message names:
-    /// Chromium's first in its header-map order (see `header_order`), the others' first sorted.
+    /// Chromium's first in its header-map order (see `header_order`), Safari's as
+    /// [`webkit_unlisted_header`](Self::webkit_unlisted_header), Firefox's first sorted.
     fn first_unlisted_header(&self, result: &PreflightResult) -> Option<String> {
+        if self.browser == Browser::Safari {
+            return self.webkit_unlisted_header(result);
+        }
         let unlisted: Vec<String> = self
             .unsafe_header_names()
             .into_iter()
@@ -632,6 +647,36 @@ impl Fetch {
         }
     }
 
+    /// The request header a preflight answer did not allow, as WebKit names it: the first in
+    /// its header map's order (the names it knows, then the others, each in the script's
+    /// order), spelled as WebKit spells it.
+    fn webkit_unlisted_header(&self, result: &PreflightResult) -> Option<String> {
+        let names = self.unsafe_header_names();
+        let refused = |n: &str| {
+            let lower = n.to_ascii_lowercase();
+            names.contains(&lower) && !result.allows_header(&lower)
+        };
+        let script = combine(self.browser, &self.original);
+        let known = |n: &str| {
+            WEBKIT_KNOWN_NAMES
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(n))
+                .copied()
+        };
+        script
+            .iter()
+            .filter_map(|(n, _)| known(n))
+            .find(|n| refused(n))
+            .map(str::to_owned)
+            .or_else(|| {
+                script
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .find(|n| known(n).is_none() && refused(n))
+                    .map(str::to_owned)
+            })
+    }
+
     fn check_actual(
         &mut self,
         status: u16,
@@ -640,7 +685,17 @@ impl Fetch {
         let location = headers.get(LOCATION).filter(|_| is_redirect(status));
         if self.cors_tainting {
             self.cors_check(headers, self.request_origin())
-                .map_err(|(check, value)| self.error(CorsErrorKind::Response(check), value))?;
+                .map_err(|(check, value)| {
+                    let target = location
+                        .and_then(|l| l.to_str().ok())
+                        .and_then(|l| self.url.join(l).ok());
+                    match (self.error(CorsErrorKind::Response(check), value), target) {
+                        (Blocked::Cors(e), Some(to)) => {
+                            Blocked::Cors(e.with_redirect_to(to.as_str()))
+                        }
+                        (other, _) => other,
+                    }
+                })?;
         }
         let Some(location) = location else {
             return Ok(Some(Readable {
@@ -680,9 +735,9 @@ impl Fetch {
         // The redirects that make the request a GET without a body.
         let to_get = (matches!(status, 301 | 302) && self.method == "POST")
             || (status == 303 && !matches!(self.method.as_str(), "GET" | "HEAD"));
-        // Firefox preflights every later cross-origin hop of a request it preflighted once,
-        // even when the redirected request would need none.
-        if self.browser == Browser::Firefox && self.preflighted {
+        // Firefox and Safari preflight every later cross-origin hop of a request they
+        // preflighted once, even when the redirected request would need none.
+        if self.browser.repeats_preflights() && self.preflighted {
             self.forced_preflight = true;
         }
         // Firefox checks the script's headers anew on each redirect: a header that an earlier
@@ -735,6 +790,48 @@ impl Fetch {
         names
     }
 }
+
+/// A header list as sent: the values of a repeated name combined with `, `, in the order each
+/// name first appeared; Firefox sends only the last `Content-Type`.
+fn combine(browser: Browser, entries: &[(String, String)]) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in entries {
+        match headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some((_, v))
+                if browser == Browser::Firefox && name.eq_ignore_ascii_case("content-type") =>
+            {
+                value.clone_into(v);
+            }
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(value);
+            }
+            None => headers.push((name.clone(), value.clone())),
+        }
+    }
+    headers
+}
+
+/// WebKit's spelling of the request headers it knows by name (its `HTTPHeaderNames`), which
+/// its messages use whatever the script wrote; other names keep the script's spelling.
+const WEBKIT_KNOWN_NAMES: &[&str] = &[
+    "Accept",
+    "Accept-Language",
+    "Authorization",
+    "Cache-Control",
+    "Content-Language",
+    "Content-Type",
+    "If-Match",
+    "If-Modified-Since",
+    "If-None-Match",
+    "If-Range",
+    "If-Unmodified-Since",
+    "Pragma",
+    "Range",
+];
 
 fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)

@@ -35,6 +35,13 @@ pub enum Browser {
 }
 
 impl Browser {
+    /// Whether the browser preflights every later cross-origin hop of a request it preflighted
+    /// once, or whose headers as the script set them needed a preflight (Firefox and Safari),
+    /// where Chromium preflights a hop only when the redirected request needs it.
+    pub(crate) const fn repeats_preflights(self) -> bool {
+        matches!(self, Browser::Firefox | Browser::Safari)
+    }
+
     /// The longest a preflight answer is cached, in seconds.
     pub const fn max_age_cap(self) -> u64 {
         match self {
