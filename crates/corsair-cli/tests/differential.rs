@@ -1116,6 +1116,20 @@ fn describe_request(method: &str, hop: &str, header: impl Fn(&str) -> Option<Str
     )
 }
 
+/// Whether two request sequences differ only in the `type=` of requests after the first.
+fn same_but_later_types(ours: &[String], theirs: &[String]) -> bool {
+    let strip = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .enumerate()
+            .map(|(i, r)| match r.find(" type=") {
+                Some(at) if i > 0 => r[..at].to_owned(),
+                _ => r.clone(),
+            })
+            .collect()
+    };
+    strip(ours) == strip(theirs)
+}
+
 /// Firefox's `Content-Type` on the requests after a redirect (what it puts on the wire after a
 /// method change) is not modelled by the engine: left out of the comparison.
 fn wire_type_compared(browser: Headless, hop: &str) -> bool {
@@ -1546,9 +1560,17 @@ async fn differential(browser: Headless, rules: Rules) {
             let theirs = logs.get(&p.key).cloned().unwrap_or_default();
             if ours == theirs {
                 t.requests.0 += 1;
-            } else if p.family == "cache" && browser == Headless::Firefox {
-                // Firefox's preflight cache is not modelled (see the module's documentation):
-                // its sequences are counted, not asserted.
+            } else if browser == Headless::WebKit && same_but_later_types(&ours, &theirs) {
+                // The one wire difference left unmodelled for WebKit: the `Content-Type` it
+                // puts back (or not) on hops after a method-changing redirect. Counted, listed.
+                t.unmodelled += 1;
+                println!(
+                    "  unmodelled ({}): {} engine {ours:?} webkit {theirs:?}",
+                    p.family, p.id
+                );
+            } else if p.family == "cache" && browser != Headless::Chromium {
+                // Firefox's and WebKit's preflight caches are not modelled (see the module's
+                // documentation): their sequences are counted, not asserted.
                 t.unmodelled += 1;
             } else {
                 let sequence: Vec<String> = planned

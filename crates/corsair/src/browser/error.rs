@@ -340,7 +340,7 @@ impl CorsError {
             Browser::Safari => format!(
                 "{}\nFetch API cannot load {} due to access control checks.",
                 self.webkit_reason(),
-                self.url
+                without_credentials(&self.url)
             ),
             Browser::Firefox => self.firefox_message(),
         }
@@ -380,7 +380,7 @@ impl CorsError {
         };
         match self.kind {
             Response(c) => match &self.redirect_to {
-                Some(to) => denied(to, &check(c)),
+                Some(to) => denied(&without_credentials(to), &check(c)),
                 None => check(c),
             },
             Preflight(c) => check(c),
@@ -399,9 +399,10 @@ impl CorsError {
             HeaderDisallowedByPreflightResponse => {
                 format!("Request header field {v} is not allowed by Access-Control-Allow-Headers.")
             }
-            RedirectContainsCredentials => {
-                denied(v, &format!("redirection URL {v} has credentials"))
-            }
+            RedirectContainsCredentials => denied(
+                &without_credentials(v),
+                &format!("redirection URL {v} has credentials"),
+            ),
         }
     }
 
@@ -457,6 +458,18 @@ impl CorsError {
             "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {}. (Reason: {reason}",
             self.url
         )
+    }
+}
+
+/// A URL without its user name and password, as WebKit prints URLs (an unparsable one as is).
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.into()
+        }
+        Err(_) => url.to_owned(),
     }
 }
 

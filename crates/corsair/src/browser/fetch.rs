@@ -178,6 +178,8 @@ pub struct Fetch {
     preflight_result: Option<PreflightResult>,
     /// The status of the response being checked (WebKit's and Firefox's messages name it).
     status: Option<u16>,
+    /// Whether the first request's method (neither GET nor HEAD) put `Origin` on it.
+    origin_from_start: bool,
 }
 
 impl Fetch {
@@ -271,7 +273,9 @@ impl Fetch {
             forced_preflight: false,
             preflight_result: None,
             status: None,
+            origin_from_start: false,
         };
+        f.origin_from_start = !matches!(f.method.as_str(), "GET" | "HEAD");
         // Firefox and Safari preflight every cross-origin hop of a request whose headers, as the
         // script set them, need a preflight, even after a redirect made the request simple.
         f.forced_preflight = browser.repeats_preflights() && !f.unsafe_header_names().is_empty();
@@ -451,7 +455,10 @@ impl Fetch {
                 })
             }
             Phase::Actual => {
-                if self.cors_tainting || !matches!(self.method.as_str(), "GET" | "HEAD") {
+                // Safari keeps the `Origin` of a first request that carried one on every later
+                // hop, a same-origin GET after a redirect included.
+                let kept = self.browser == Browser::Safari && self.origin_from_start;
+                if kept || self.cors_tainting || !matches!(self.method.as_str(), "GET" | "HEAD") {
                     headers.push(("Origin".to_owned(), self.request_origin().to_owned()));
                 }
                 headers.extend(self.headers());
@@ -716,7 +723,13 @@ impl Fetch {
             )));
         }
         let next_cross = next.origin().ascii_serialization() != self.origin;
-        if next_cross && (!next.username().is_empty() || next.password().is_some()) {
+        // Safari refuses a location with credentials only once the request is cross-origin
+        // (a same-origin request follows it to another origin and goes on in CORS mode).
+        let checks_credentials = self.browser != Browser::Safari || self.cors_tainting;
+        if checks_credentials
+            && next_cross
+            && (!next.username().is_empty() || next.password().is_some())
+        {
             return Err(self.error(
                 CorsErrorKind::RedirectContainsCredentials,
                 Some(next.to_string()),
@@ -740,10 +753,11 @@ impl Fetch {
         if self.browser.repeats_preflights() && self.preflighted {
             self.forced_preflight = true;
         }
-        // Firefox checks the script's headers anew on each redirect: a header that an earlier
-        // redirect removed counts again (in its preflights: what it puts on the wire after a
-        // method change differs, and is not modelled here).
-        if self.browser == Browser::Firefox {
+        // Firefox and Safari check the script's headers anew on each redirect: a header that an
+        // earlier redirect removed counts again (Firefox: in its preflights; what it puts on the
+        // wire after a method change differs, and is not modelled here; Safari: on the wire
+        // too, while its preflights name the script's headers throughout).
+        if self.browser.repeats_preflights() {
             self.entries.clone_from(&self.original);
         }
         if to_get {

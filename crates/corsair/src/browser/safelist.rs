@@ -10,7 +10,7 @@
 //!   a MIME type whose essence is `application/x-www-form-urlencoded`, `multipart/form-data` or
 //!   `text/plain`;
 //! - `range`: a single `bytes=N-` or `bytes=N-M` range with N ≤ M, both below 2^64 (`bytes`
-//!   matched case-sensitively);
+//!   matched case-sensitively; by Safari, case-insensitively);
 //! - when the safelisted values add up to more than 1024 bytes, none of them is safelisted
 //!   (Chromium; Firefox has no such total);
 //! - Chromium also safelists the client hints `device-memory`, `dpr`, `downlink` (a number:
@@ -68,8 +68,13 @@ pub fn mime_essence(value: &str) -> Option<String> {
     ))
 }
 
-fn is_simple_range(value: &[u8]) -> bool {
-    let Some(rest) = value.strip_prefix(b"bytes=") else {
+fn is_simple_range(browser: Browser, value: &[u8]) -> bool {
+    // Safari matches `bytes` case-insensitively, the others exactly.
+    let unit = value.get(..6).filter(|u| match browser {
+        Browser::Safari => u.eq_ignore_ascii_case(b"bytes="),
+        _ => *u == b"bytes=",
+    });
+    let Some(rest) = unit.map(|u| &value[u.len()..]) else {
         return false;
     };
     let Some(dash) = rest.iter().position(|&b| b == b'-') else {
@@ -133,7 +138,7 @@ pub fn is_safelisted_request_header(browser: Browser, name: &str, value: &[u8]) 
                         )
                     })
         }
-        "range" => is_simple_range(value),
+        "range" => is_simple_range(browser, value),
         "device-memory" | "dpr" | "downlink" if browser == Browser::Chromium => is_number(value),
         "rtt" | "viewport-width" | "width" if browser == Browser::Chromium => {
             !value.is_empty() && value.iter().all(u8::is_ascii_digit)
