@@ -1121,4 +1121,309 @@ mod tests {
         assert_eq!(header(&sent[2], "origin"), Some("null"));
         assert!(matches!(verdict, Some(Ok(_))), "{verdict:?}");
     }
+
+    // ---- WebKit (WebKitGTK 2.50, the differential suite's seed 0x5eed_c0de_2026): each
+    // expectation below is what WebKit did in that run, the case named.
+
+    fn methods(sent: &[Outgoing]) -> Vec<&str> {
+        sent.iter().map(|o| o.method.as_str()).collect()
+    }
+
+    fn blocked(verdict: Option<Result<Readable, Blocked>>) -> CorsError {
+        match verdict {
+            Some(Err(Blocked::Cors(e))) => e,
+            other => panic!("expected a CORS error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn safari_blocks_an_http_url_from_an_https_page_as_mixed_content() {
+        // The `https` family: 150 fetches from https://page.test to http://127.0.0.1, none sent.
+        let page = "https://page.test";
+        let url = "http://127.0.0.1:9000/c/t004";
+        assert!(Fetch::new(Browser::Safari, page, url, init("GET", &[])).is_err());
+        assert!(Fetch::new(
+            Browser::Safari,
+            page,
+            "https://127.0.0.1/",
+            init("GET", &[])
+        )
+        .is_ok());
+        assert!(Fetch::new(Browser::Chromium, page, url, init("GET", &[])).is_ok());
+        assert!(Fetch::new(Browser::Firefox, page, url, init("GET", &[])).is_ok());
+    }
+
+    #[test]
+    fn safari_preflights_later_hops_of_a_preflighted_request() {
+        // Case 0698: a preflighted PATCH, answered 303 to another origin: WebKit preflights the
+        // GET that follows, from `null`; Chromium sends it.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, API, init("PATCH", &[])).unwrap();
+            drive(
+                fetch,
+                &[
+                    (200, ALLOW_ALL),
+                    (
+                        303,
+                        &[
+                            ("access-control-allow-origin", PAGE),
+                            ("location", "http://other.test/r"),
+                        ],
+                    ),
+                    (204, &[]),
+                ],
+            )
+            .0
+        };
+        let safari = run(Browser::Safari);
+        assert_eq!(methods(&safari), ["OPTIONS", "PATCH", "OPTIONS"]);
+        assert_eq!(header(&safari[2], "origin"), Some("null"));
+        assert_eq!(
+            header(&safari[2], "access-control-request-method"),
+            Some("GET")
+        );
+        assert_eq!(header(&safari[2], "access-control-request-headers"), None);
+        assert_eq!(
+            methods(&run(Browser::Chromium)),
+            ["OPTIONS", "PATCH", "GET"]
+        );
+    }
+
+    #[test]
+    fn safari_names_the_scripts_headers_in_preflights_after_a_method_change() {
+        // Case r018: a same-origin POST of JSON, 307 then 302 (now a GET without the header) to
+        // another origin: WebKit's preflight still asks for content-type; the GET goes without.
+        let fetch = Fetch::new(
+            Browser::Safari,
+            PAGE,
+            "http://page.test/c",
+            init("POST", &[("content-type", "application/json")]),
+        )
+        .unwrap();
+        let (sent, _) = drive(
+            fetch,
+            &[
+                (307, &[("location", "http://page.test/c/r")]),
+                (302, &[("location", "http://api.test/c/h/2")]),
+                (204, ALLOW_ALL),
+                (200, &[("access-control-allow-origin", PAGE)]),
+            ],
+        );
+        assert_eq!(methods(&sent), ["POST", "POST", "OPTIONS", "GET"]);
+        assert_eq!(
+            header(&sent[2], "access-control-request-headers"),
+            Some("content-type")
+        );
+        assert_eq!(header(&sent[3], "content-type"), None);
+    }
+
+    #[test]
+    fn safari_puts_the_scripts_headers_back_on_later_hops() {
+        // Case r004: a POST of text to another origin, 303 (a GET without Content-Type), then
+        // 301: WebKit's second GET carries the Content-Type again; Chromium's does not.
+        let run = |browser| {
+            let fetch = Fetch::with_body(
+                browser,
+                PAGE,
+                "http://api.test/c",
+                init("POST", &[]),
+                &RequestBody::Text,
+            )
+            .unwrap();
+            let allow = ("access-control-allow-origin", PAGE);
+            drive(
+                fetch,
+                &[
+                    (303, &[allow, ("location", "/c/r")]),
+                    (301, &[allow, ("location", "/c/h/2")]),
+                    (200, &[allow]),
+                ],
+            )
+            .0
+        };
+        let safari = run(Browser::Safari);
+        assert_eq!(methods(&safari), ["POST", "GET", "GET"]);
+        assert_eq!(header(&safari[1], "content-type"), None);
+        assert_eq!(
+            header(&safari[2], "content-type"),
+            Some("text/plain;charset=UTF-8")
+        );
+        assert_eq!(header(&run(Browser::Chromium)[2], "content-type"), None);
+    }
+
+    #[test]
+    fn safari_keeps_the_origin_of_a_first_non_get_request_on_later_hops() {
+        // Case r007: a same-origin POST, 303 to the same origin: WebKit's GET still carries
+        // Origin; Chromium's does not.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, "http://page.test/c", init("POST", &[])).unwrap();
+            drive(fetch, &[(303, &[("location", "/c/r")]), (200, &[])]).0
+        };
+        assert_eq!(header(&run(Browser::Safari)[1], "origin"), Some(PAGE));
+        assert_eq!(header(&run(Browser::Chromium)[1], "origin"), None);
+    }
+
+    #[test]
+    fn safari_follows_a_location_with_credentials_from_a_same_origin_request() {
+        // Case o032: a same-origin POST with x-a, redirected to http://user:pw@… on another
+        // origin: WebKit follows it and preflights there; Chromium stops at the location.
+        let run = |browser| {
+            let fetch = Fetch::new(
+                browser,
+                PAGE,
+                "http://page.test/c",
+                init("POST", &[("x-a", "1")]),
+            )
+            .unwrap();
+            drive(
+                fetch,
+                &[
+                    (302, &[("location", "http://user:pw@api.test/c/r")]),
+                    (204, &[]),
+                ],
+            )
+        };
+        let (sent, verdict) = run(Browser::Safari);
+        assert_eq!(methods(&sent), ["POST", "OPTIONS"]);
+        assert_eq!(
+            header(&sent[1], "access-control-request-headers"),
+            Some("x-a")
+        );
+        assert_eq!(
+            blocked(verdict).console_message(Browser::Safari),
+            "Origin http://page.test is not allowed by Access-Control-Allow-Origin. Status code: 204\n\
+             Fetch API cannot load http://api.test/c/r due to access control checks."
+        );
+        let (sent, verdict) = run(Browser::Chromium);
+        assert_eq!(methods(&sent), ["POST"]);
+        assert_eq!(
+            blocked(verdict).kind(),
+            CorsErrorKind::RedirectContainsCredentials
+        );
+    }
+
+    #[test]
+    fn safari_checks_the_preflight_status_before_its_cors_check() {
+        // Random cases: a 500 preflight without Access-Control-Allow-Origin. WebKit blames the
+        // status; Chromium the missing header.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, API, init("PUT", &[])).unwrap();
+            blocked(drive(fetch, &[(500, &[])]).1)
+        };
+        assert_eq!(
+            run(Browser::Safari).console_message(Browser::Safari),
+            "Preflight response is not successful. Status code: 500\n\
+             Fetch API cannot load http://api.test/a due to access control checks."
+        );
+        assert_eq!(
+            run(Browser::Chromium).kind(),
+            CorsErrorKind::Preflight(AccessCheck::MissingAllowOriginHeader)
+        );
+    }
+
+    #[test]
+    fn safari_names_the_disallowed_header_in_webkits_order_and_spelling() {
+        // The `unsafe` family: WebKit names the first refused header among those it knows by
+        // name (in its own spelling), then among the others (as the script wrote them);
+        // Chromium's engine names the first in sorted order, lowercase.
+        let named = |browser, headers: &[(&str, &str)]| {
+            let fetch = Fetch::new(browser, PAGE, API, init("GET", headers)).unwrap();
+            let answer: &[(&str, &str)] = &[
+                ("access-control-allow-origin", PAGE),
+                ("access-control-allow-headers", "x-other"),
+            ];
+            blocked(drive(fetch, &[(204, answer)]).1)
+                .value()
+                .map(str::to_owned)
+        };
+        let h = [
+            ("X-B", "1"),
+            ("x-a", "1"),
+            ("content-type", "application/json"),
+        ];
+        assert_eq!(named(Browser::Safari, &h).as_deref(), Some("Content-Type"));
+        assert_eq!(
+            named(Browser::Chromium, &h).as_deref(),
+            Some("content-type")
+        );
+        let h = [("X-B", "1"), ("x-a", "1")];
+        assert_eq!(named(Browser::Safari, &h).as_deref(), Some("X-B"));
+        assert_eq!(named(Browser::Chromium, &h).as_deref(), Some("x-a"));
+    }
+
+    #[test]
+    fn safari_console_lines_as_webkit_printed_them() {
+        // Lines of the WebKit run, for: no Access-Control-Allow-Origin; two origins; `*` with
+        // credentials; credentials not "true"; a method and a header not allowed; an
+        // unparsable Access-Control-Allow-Methods; a redirect the CORS check refused.
+        let page = "http://localhost:18000";
+        let url = "http://localhost:18001/api/x";
+        let tail =
+            "\nFetch API cannot load http://localhost:18001/api/x due to access control checks.";
+        let message = |method: &str, credentials, answers: &[(u16, &[(&str, &str)])]| {
+            let mut i = init(method, &[("x-a", "1")][..usize::from(method == "DELETE")]);
+            i.credentials = credentials;
+            let fetch = Fetch::new(Browser::Safari, page, url, i).unwrap();
+            blocked(drive(fetch, answers).1).console_message(Browser::Safari)
+        };
+        let o = ("access-control-allow-origin", page);
+        let rows: Vec<(String, &str)> = vec![
+            (
+                message("GET", Credentials::Omit, &[(200, &[])]),
+                "Origin http://localhost:18000 is not allowed by Access-Control-Allow-Origin. Status code: 200",
+            ),
+            (
+                message(
+                    "GET",
+                    Credentials::Omit,
+                    &[(200, &[("access-control-allow-origin", "http://a.test, http://b.test")])],
+                ),
+                "Access-Control-Allow-Origin cannot contain more than one origin.",
+            ),
+            (
+                message(
+                    "GET",
+                    Credentials::Include,
+                    &[(200, &[("access-control-allow-origin", "*")])],
+                ),
+                "Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true.",
+            ),
+            (
+                message("GET", Credentials::Include, &[(200, &[o])]),
+                "Credentials flag is true, but Access-Control-Allow-Credentials is not \"true\".",
+            ),
+            (
+                message("PUT", Credentials::Omit, &[(204, &[o])]),
+                "Method PUT is not allowed by Access-Control-Allow-Methods.",
+            ),
+            (
+                message(
+                    "DELETE",
+                    Credentials::Omit,
+                    &[(204, &[o, ("access-control-allow-methods", "DELETE")])],
+                ),
+                "Request header field x-a is not allowed by Access-Control-Allow-Headers.",
+            ),
+            (
+                message(
+                    "PUT",
+                    Credentials::Omit,
+                    &[(204, &[o, ("access-control-allow-methods", "PUT DELETE")])],
+                ),
+                "Header Access-Control-Allow-Methods has an invalid value: PUT DELETE",
+            ),
+            (
+                message(
+                    "GET",
+                    Credentials::Omit,
+                    &[(307, &[("location", "http://user:pw@localhost:18001/api/x/r")])],
+                ),
+                "Cross-origin redirection to http://localhost:18001/api/x/r denied by Cross-Origin Resource Sharing policy: \
+                 Origin http://localhost:18000 is not allowed by Access-Control-Allow-Origin. Status code: 307",
+            ),
+        ];
+        for (got, reason) in rows {
+            assert_eq!(got, format!("{reason}{tail}"));
+        }
+    }
 }

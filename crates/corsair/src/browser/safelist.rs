@@ -301,6 +301,32 @@ mod tests {
     }
 
     #[test]
+    fn safari_matches_the_range_unit_case_insensitively() {
+        // The differential suite's safelist cases s117 and s118: WebKit sends these without a
+        // preflight; Chromium and Firefox preflight them.
+        for value in ["Bytes=0-1", "BYTES=0-"] {
+            let v = value.as_bytes();
+            assert!(
+                is_safelisted_request_header(Browser::Safari, "range", v),
+                "{value}"
+            );
+            assert!(
+                !is_safelisted_request_header(Browser::Chromium, "range", v),
+                "{value}"
+            );
+            assert!(
+                !is_safelisted_request_header(Browser::Firefox, "range", v),
+                "{value}"
+            );
+        }
+        assert!(!is_safelisted_request_header(
+            Browser::Safari,
+            "range",
+            b"items=0-1"
+        ));
+    }
+
+    #[test]
     fn unsafe_names_are_sorted_lowercase_and_bounded_in_total() {
         let h = |pairs: &[(&'static str, &'static str)]| {
             pairs
