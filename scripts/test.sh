@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the end-to-end tests drive when it
-# is missing (Debian's chromium, its chromedriver and firefox-esr for the real-browser tests,
+# is missing (Debian's chromium, its chromedriver, firefox-esr, and webkit2gtk-driver with xvfb and
+# xauth for WebKitGTK's MiniBrowser, for the real-browser tests,
 # libnss3-tools for certutil, which makes Firefox trust the differential suite's local CA;
 # varnish and nginx, the shared caches of crates/corsair-cli/tests/shared_cache.rs; postgresql,
 # the server of crates/corsair/tests/postgres_source.rs), then runs every test.
@@ -14,6 +15,11 @@ missing=()
 have chromium || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 have firefox-esr || missing+=(firefox-esr)
+# WebKitGTK (Safari's engine): MiniBrowser comes with webkit2gtk-driver's libwebkit2gtk; it
+# runs on an Xvfb display (xauth: for xvfb-run by hand).
+compgen -G '/usr/lib/*/webkit2gtk-4.*/MiniBrowser' >/dev/null || missing+=(webkit2gtk-driver)
+have Xvfb || missing+=(xvfb)
+have xauth || missing+=(xauth)
 have varnishd || missing+=(varnish)
 have nginx || missing+=(nginx)
 # certutil: the differential suite's https pages put a local CA in Firefox's profile.

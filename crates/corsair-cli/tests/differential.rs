@@ -1,17 +1,24 @@
 //! The browser engine against real browsers, family by family.
 //!
-//! Every case is a `fetch()` a page runs in headless Chromium and in Firefox ESR, against a
+//! Every case is a `fetch()` a page runs in headless Chromium, in Firefox ESR and in WebKitGTK
+//! (Safari's engine: Debian's `MiniBrowser` on an `Xvfb` display), against a
 //! scripted server that answers each case's preflight and actual request (and each hop of a
 //! redirect chain) as the case says, and logs what the browser sent. corsair's browser engine
 //! (`corsair::browser::Fetch`, with a `PreflightCache` where a family repeats fetches) makes the
 //! same requests to the same server. On every case the verdicts must agree, the exposed header
 //! names must equal what the page could read, the requests the browser sent (method, hop,
 //! `Origin`, `Access-Control-Request-Headers`) must be the ones the engine sent, and for every
-//! case Chromium blocked, the engine's message must equal Chromium's console message, word for
-//! word (when several headers are unlisted, the one Chromium names in its header-map order).
-//! Two things are counted but not asserted, because the engine does not model them: Firefox's
-//! preflight cache (its `cache` sequences), and the `Content-Type` Firefox puts on the wire
-//! after a redirect (left out of its request comparison).
+//! case Chromium or WebKit blocked, the engine's message (`CorsError::console_message`) must
+//! equal the browser's console message, word for word (when several headers are unlisted, the
+//! one Chromium names in its header-map order; WebKit's two lines are paired by its `Fetch API
+//! cannot load URL` line). Firefox's console is not captured. Each run prints, per engine, its
+//! verdict, readable-header and message agreement. Counted but not asserted, because the engine
+//! does not model them: Firefox's and WebKit's preflight caches (their `cache` sequences), the
+//! `Content-Type` Firefox puts on the wire after a redirect (left out of its request
+//! comparison), and WebKit's on hops after a method-changing redirect where it differs (listed
+//! as `unmodelled`). WebKitGTK has no host-resolver switch: it reaches the loopback servers
+//! through the testkit's forward proxy, whose `Connection: close` is left out of the headers
+//! WebKit could read.
 //!
 //! The families, each tallied on its own:
 //! - `random`: 1,000 seeded cases (method, headers, credentials, answers right, wrong, missing,

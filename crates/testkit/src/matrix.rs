@@ -9,8 +9,8 @@
 //! [`Observed`] (what the CORS server received, what reached the application), so a blocked case
 //! must show the preflight the Fetch Standard calls for (or none) and no actual request when the
 //! preflight failed; the script must see the browser's CORS network error, not another
-//! exception; and where the browser's console is captured (Chromium), it must carry the CORS
-//! message for that very URL.
+//! exception; and where the browser's console is captured (Chromium, WebKitGTK), it must carry
+//! the CORS message for that very URL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

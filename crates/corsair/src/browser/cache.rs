@@ -14,7 +14,10 @@
 //! ([`writes_preflight_cache`]). Firefox's cache is not modelled: it preflights again in many
 //! cases where its entry would allow the request, by rules the suite has not pinned; for
 //! Firefox the engine keeps the Fetch Standard's cache (one entry per origin, URL and
-//! credentials mode), which can skip preflights Firefox sends.
+//! credentials mode), which can skip preflights Firefox sends. WebKit's cache is not modelled
+//! either (the engine keeps the same cache for Safari): WebKitGTK sends preflights again that
+//! such a cache would spare, and skips some it would send (it ignores the request's cache
+//! mode), by rules the differential suite has not pinned.
 
 use super::Browser;
 use crate::syntax;

@@ -313,10 +313,15 @@ impl CorsError {
     /// The console message `browser` prints for this failure.
     ///
     /// - [`Browser::Chromium`]: exactly this error's `Display` text, one line.
-    /// - [`Browser::Safari`]: WebKit's two lines, joined by `\n`, as WebKitGTK prints them
-    ///   without its `CONSOLE SECURITY ERROR` / `CONSOLE JS ERROR` prefixes: the reason, then
-    ///   `Fetch API cannot load URL due to access control checks.`
-    /// - [`Browser::Firefox`]: Firefox's `Cross-Origin Request Blocked: … (Reason: …)` line.
+    /// - [`Browser::Safari`]: WebKit's two lines, joined by `\n`, as WebKitGTK 2.50 prints them
+    ///   (without the `CONSOLE SECURITY ERROR` / `CONSOLE JS ERROR` tags of its stdout log, which
+    ///   Safari's console shows as levels): the reason, then `Fetch API cannot load URL due to
+    ///   access control checks.` The differential suite compares them with WebKitGTK's on every
+    ///   case it blocks.
+    /// - [`Browser::Firefox`]: a fallback, not verified: Firefox's `Cross-Origin Request
+    ///   Blocked: … (Reason: …)` line after its message catalogue. Headless Firefox ESR prints
+    ///   no CORS message on its standard streams (`devtools.console.stdout.content` and
+    ///   `.chrome` carry only the pages' own `console` calls), so the suite cannot compare it.
     ///
     /// ```
     /// use corsair::browser::{Browser, CorsError, CorsErrorKind};
@@ -406,7 +411,8 @@ impl CorsError {
         }
     }
 
-    /// Firefox's console line (its `security.properties` CORS strings).
+    /// Firefox's console line, after its message catalogue (`security.properties`); not checked
+    /// against a captured console (see [`CorsError::console_message`]).
     fn firefox_message(&self) -> String {
         use AccessCheck::*;
         use CorsErrorKind::*;

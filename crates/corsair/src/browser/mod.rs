@@ -1,5 +1,6 @@
 //! The browser side: how a browser evaluates a cross-origin `fetch()`, following the Fetch
-//! Standard and, where they differ, what the installed Chromium and Firefox ESR do.
+//! Standard and, where they differ, what the installed Chromium, Firefox ESR and WebKitGTK
+//! (Safari's engine, for [`Browser::Safari`]) do.
 //!
 //! - [`Fetch`]: one fetch, step by step (preflight, CORS check, redirects, exposed headers);
 //! - [`CorsError`]: why a request is blocked, printed as Chromium's console message, and in each
@@ -30,7 +31,7 @@ pub enum Browser {
     Chromium,
     /// Firefox.
     Firefox,
-    /// Safari.
+    /// Safari, as WebKitGTK (its engine) behaves.
     Safari,
 }
 
