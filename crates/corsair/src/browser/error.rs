@@ -211,6 +211,13 @@ pub struct CorsError {
     origin: String,
     value: Option<String>,
     status: Option<u16>,
+    /// What only WebKit's words name (boxed: most errors have none of it).
+    webkit: Option<Box<WebKitDetail>>,
+}
+
+/// The `Origin` sent when it is not the page's, and the target of a refused redirect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct WebKitDetail {
     request_origin: Option<String>,
     redirect_to: Option<String>,
 }
@@ -225,22 +232,21 @@ impl CorsError {
             origin: origin.into(),
             value: None,
             status: None,
-            request_origin: None,
-            redirect_to: None,
+            webkit: None,
         }
     }
 
     /// The `Origin` the failing request sent, when it is not the page's (`null` after a
     /// cross-origin redirect chain): WebKit's message names it.
     pub fn with_request_origin(mut self, origin: impl Into<String>) -> Self {
-        self.request_origin = Some(origin.into());
+        self.webkit.get_or_insert_with(Box::default).request_origin = Some(origin.into());
         self
     }
 
     /// Where the failing response redirected to, when it was a redirect: WebKit's message
     /// names it.
     pub fn with_redirect_to(mut self, url: impl Into<String>) -> Self {
-        self.redirect_to = Some(url.into());
+        self.webkit.get_or_insert_with(Box::default).redirect_to = Some(url.into());
         self
     }
 
@@ -357,7 +363,10 @@ impl CorsError {
         use CorsErrorKind::*;
         let v = self.value.as_deref().unwrap_or("");
         let status = self.status.unwrap_or(0);
-        let origin = self.request_origin.as_deref().unwrap_or(&self.origin);
+        let detail = self.webkit.as_deref();
+        let origin = detail
+            .and_then(|d| d.request_origin.as_deref())
+            .unwrap_or(&self.origin);
         let not_allowed = || {
             format!("Origin {origin} is not allowed by Access-Control-Allow-Origin. Status code: {status}")
         };
@@ -384,7 +393,7 @@ impl CorsError {
             format!("Cross-origin redirection to {to} denied by Cross-Origin Resource Sharing policy: {why}")
         };
         match self.kind {
-            Response(c) => match &self.redirect_to {
+            Response(c) => match detail.and_then(|d| d.redirect_to.as_deref()) {
                 Some(to) => denied(&without_credentials(to), &check(c)),
                 None => check(c),
             },
