@@ -13,8 +13,8 @@
 //! one Chromium names in its header-map order; WebKit's two lines are paired by its `Fetch API
 //! cannot load URL` line). Firefox's console is not captured. Each run prints, per engine, its
 //! verdict, readable-header and message agreement. Counted but not asserted, because the engine
-//! does not model them: Firefox's and WebKit's preflight caches (their `cache` sequences), the
-//! `Content-Type` Firefox puts on the wire after a redirect (left out of its request
+//! does not model them: WebKit's preflight cache (its `cache` sequences; Chromium's and
+//! Firefox's are modelled and asserted), the `Content-Type` Firefox puts on the wire after a redirect (left out of its request
 //! comparison), and WebKit's on hops after a method-changing redirect where it differs (listed
 //! as `unmodelled`). WebKitGTK has no host-resolver switch: it reaches the loopback servers
 //! through the testkit's forward proxy, whose `Connection: close` is left out of the headers
@@ -29,8 +29,9 @@
 //!   bytes, client hints, repeated headers): the oracle is whether the browser sent a preflight
 //!   and which names it put in `Access-Control-Request-Headers`;
 //! - `cache`: fetches repeated on one URL, with pauses, under varied `Access-Control-Max-Age`,
-//!   methods, headers and credentials: the browser's preflights against the engine's with a
-//!   `PreflightCache`;
+//!   methods, headers, credentials and cache modes: the browser's preflights against the
+//!   engine's with a `PreflightCache` following the browser's rules (Chromium's, or Firefox's
+//!   merged per-name entries);
 //! - `unsafe`: several CORS-unsafe headers at once, some left unlisted (which one the console
 //!   names);
 //! - `redirects`: chains of two to four hops, statuses 301, 302, 303, 307, 308, across origins;
@@ -43,8 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use corsair::browser::{
-    reads_preflight_cache, writes_preflight_cache, Blocked, Browser as Rules, Credentials, Fetch,
-    PreflightCache, RequestBody, RequestInit,
+    Blocked, Browser as Rules, Credentials, Fetch, PreflightCache, RequestBody, RequestInit,
 };
 use corsair_cli::check::{self, CheckArgs};
 use corsair_testkit::matrix::console_captured;
@@ -1247,7 +1247,7 @@ async fn engine(
         };
         let origin = header("origin");
         let url = out.url.to_string();
-        if out.preflight && reads_preflight_cache(p.cache) {
+        if out.preflight && cache.reads(p.cache) {
             let names = fetch.unsafe_header_names();
             if cache.allows(
                 origin.as_deref().unwrap_or_default(),
@@ -1270,12 +1270,15 @@ async fn engine(
         }));
         let (status, headers) = send(&out.method, &url, &out.headers).await;
         let verdict = fetch.receive(status, &headers);
-        if out.preflight && writes_preflight_cache(p.cache) && verdict.is_none() {
+        if out.preflight && cache.writes(p.cache) && verdict.is_none() {
             if let Some(result) = fetch.preflight_result() {
                 cache.store(origin.as_deref().unwrap_or_default(), &url, result, p.at);
             }
         }
         if let Some(v) = verdict {
+            if v.is_err() {
+                cache.blocked(origin.as_deref().unwrap_or_default(), &url);
+            }
             return match v {
                 Ok(r) => EngineOutcome {
                     allowed: Some((r.status, r.exposed)),
@@ -1575,9 +1578,9 @@ async fn differential(browser: Headless, rules: Rules) {
                     "  unmodelled ({}): {} engine {ours:?} webkit {theirs:?}",
                     p.family, p.id
                 );
-            } else if p.family == "cache" && browser != Headless::Chromium {
-                // Firefox's and WebKit's preflight caches are not modelled (see the module's
-                // documentation): their sequences are counted, not asserted.
+            } else if p.family == "cache" && browser == Headless::WebKit {
+                // WebKit's preflight cache is not modelled (see the module's documentation):
+                // its sequences are counted, not asserted.
                 t.unmodelled += 1;
             } else {
                 let sequence: Vec<String> = planned

@@ -6,7 +6,7 @@
 //! - [`CorsError`]: why a request is blocked, printed as Chromium's console message, and in each
 //!   browser's own words by [`CorsError::console_message`];
 //! - [`safelist`]: which request headers need no preflight;
-//! - [`PreflightCache`]: max-age semantics and per-browser caps.
+//! - [`PreflightCache`]: each browser's preflight cache (max-age, caps, what an entry keeps).
 
 mod cache;
 mod error;
