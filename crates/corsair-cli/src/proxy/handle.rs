@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reasons};
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioIo;
 
 use super::log::access_log;
 use super::metrics::{Limit, UpstreamError};
+use super::policy::Upstream;
 use super::{Body, State};
 
 /// `--dev`: an allowed origin may read every header the upstream sent, except those scripts
@@ -42,30 +44,86 @@ fn expose_all(headers: &mut HeaderMap, upstream: &[HeaderName]) {
     }
 }
 
-/// Hop-by-hop headers, never forwarded (RFC 9110 §7.6.1), plus those `Connection` names.
+/// Hop-by-hop headers, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Removes the hop-by-hop headers, and those `Connection` names. One pass over the names finds
+/// which are there: most requests have none, and most responses only `Connection`.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
     }
-    for n in [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(n);
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(n)))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+}
+
+/// A client connection's address, and the parts of the forwarding headers made from it:
+/// written once a connection rather than once a request.
+pub(super) struct Peer {
+    pub(super) addr: SocketAddr,
+    /// The client's IP, as `X-Forwarded-For` ends with it.
+    ip: HeaderValue,
+    /// `Forwarded` for a request without a host: `for=…;proto=…`.
+    forwarded: HeaderValue,
+    /// `http` or `https`: what the client spoke to the proxy.
+    proto: &'static str,
+}
+
+impl Peer {
+    pub(super) fn new(addr: SocketAddr, tls: bool) -> Self {
+        let ip = addr.ip().to_string();
+        let proto = if tls { "https" } else { "http" };
+        let forwarded = if addr.is_ipv6() {
+            format!("for=\"[{ip}]\";proto={proto}")
+        } else {
+            format!("for={ip};proto={proto}")
+        };
+        Peer {
+            addr,
+            // An IP address and these parameters are visible ASCII, always a valid value.
+            ip: HeaderValue::from_maybe_shared(Bytes::from(ip))
+                .unwrap_or(HeaderValue::from_static("unknown")),
+            forwarded: HeaderValue::from_maybe_shared(Bytes::from(forwarded))
+                .unwrap_or(HeaderValue::from_static("for=unknown")),
+            proto,
+        }
     }
 }
 
@@ -85,10 +143,9 @@ pub(super) fn text(status: StatusCode, message: String) -> Response<Body> {
 
 pub(super) async fn handle(
     state: Arc<State>,
-    peer: SocketAddr,
+    peer: Arc<Peer>,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let started = Instant::now();
     let size = head_size(&req);
     let too_big = size > state.max_header_bytes;
     let reasons = if state.exact {
@@ -96,7 +153,6 @@ pub(super) async fn handle(
     } else {
         Reasons::WhenTraced
     };
-    let routing = state.routing.load_full();
     // `Upgrade: h2c` asks for HTTP/2 on this connection: the proxy speaks HTTP/2 itself (with
     // prior knowledge, or by ALPN over TLS), so that offer is declined, never passed on.
     let upgrade = is_upgrade(req.headers())
@@ -104,6 +160,8 @@ pub(super) async fn handle(
             .headers()
             .get(UPGRADE)
             .is_some_and(|p| !p.as_bytes().eq_ignore_ascii_case(b"h2c"));
+    // The policies and upstreams in force now; a reload during the request changes neither.
+    let routing = state.routing.load();
     let decision = if upgrade {
         // A WebSocket handshake from a page the policy does not allow: refused (403) here,
         // since browsers apply no CORS check to the connection.
@@ -123,12 +181,15 @@ pub(super) async fn handle(
         )
     };
     let outcome = decision.outcome();
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/".to_owned(), ToString::to_string);
-    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    // What the access log needs of the request, taken only when there is one.
+    let logged = state.log.map(|format| {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/".to_owned(), ToString::to_string);
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        (format, Instant::now(), req.method().clone(), path, origin)
+    });
     let (action, cors_headers) = decision.into_parts();
     if too_big {
         state.metrics.limited(Limit::HeaderBytes);
@@ -142,7 +203,14 @@ pub(super) async fn handle(
             Action::Forward => {}
         }
     }
-    let mut response = match action {
+    let forward_to = match action {
+        Action::Forward if !too_big => {
+            Some(routing.upstream(req.uri().path(), &state.upstream).clone())
+        }
+        _ => None,
+    };
+    drop(routing);
+    let mut response = match (action, forward_to) {
         // Answered here, with the CORS headers an allowed origin needs to read why.
         _ if too_big => text(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -151,19 +219,23 @@ pub(super) async fn handle(
                 state.max_header_bytes
             ),
         ),
-        Action::Respond(status) => {
+        (Action::Respond(status), _) => {
             let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
             *r.status_mut() = status;
             r
         }
-        Action::Forward => {
-            let upstream = routing.upstream(req.uri().path(), &state.upstream).clone();
+        (Action::Forward, Some(upstream)) => {
             let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
-            forward(&state, &upstream, peer, req, client_side).await
+            forward(&state, &upstream, &peer, req, client_side).await
         }
+        (Action::Forward, None) => unreachable_forward(),
     };
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let protocol = response.headers().get(UPGRADE).cloned();
+    let protocol = if switching {
+        response.headers().get(UPGRADE).cloned()
+    } else {
+        None
+    };
     strip_hop_by_hop(response.headers_mut());
     if switching {
         // The one hop-by-hop exchange that passes: the upstream accepted the upgrade.
@@ -188,10 +260,10 @@ pub(super) async fn handle(
         .headers_mut()
         .append(http::header::VIA, HeaderValue::from_static("1.1 corsair"));
     // With a log, the reason was always worked out (Reasons::Always), so the outcome is there.
-    if let (Some(format), Some(outcome)) = (state.log, outcome) {
+    if let (Some((format, started, method, path, origin)), Some(outcome)) = (logged, outcome) {
         access_log(
             format,
-            peer,
+            peer.addr,
             &method,
             &path,
             origin.as_ref(),
@@ -201,6 +273,15 @@ pub(super) async fn handle(
         );
     }
     Ok(response)
+}
+
+/// A forwarded request always has its upstream (taken with the decision); should it not, a
+/// 500 rather than a panic.
+fn unreachable_forward() -> Response<Body> {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "corsair proxy: no upstream for this request\n".to_owned(),
+    )
 }
 
 /// The request head's size as sent in HTTP/1.1: request line, then each `name: value` line.
@@ -216,25 +297,51 @@ fn head_size(req: &Request<Incoming>) -> usize {
         + line
 }
 
+/// The upstream's URL for a request: its scheme and authority, its path prefix, then the
+/// request's path and query. When the upstream has no prefix (the usual case) the request's
+/// path and query are shared, neither copied nor parsed again.
+fn upstream_uri(upstream: &Uri, pq: Option<&PathAndQuery>) -> Option<Uri> {
+    match pq {
+        Some(pq)
+            if upstream.path().trim_end_matches('/').is_empty() && pq.as_str().starts_with('/') =>
+        {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(upstream.scheme().cloned().unwrap_or(Scheme::HTTP));
+            parts.authority = upstream.authority().cloned();
+            parts.path_and_query = Some(pq.clone());
+            Uri::from_parts(parts).ok()
+        }
+        _ => describe(upstream, pq.map_or("/", PathAndQuery::as_str))
+            .parse()
+            .ok(),
+    }
+}
+
+/// The upstream's URL as the messages name it.
+fn describe(upstream: &Uri, pq: &str) -> String {
+    format!(
+        "{}://{}{}{pq}",
+        upstream.scheme_str().unwrap_or("http"),
+        upstream.authority().map_or("", |a| a.as_str()),
+        upstream.path().trim_end_matches('/')
+    )
+}
+
 async fn forward(
     state: &State,
-    upstream: &Uri,
-    peer: SocketAddr,
+    upstream: &Upstream,
+    peer: &Peer,
     req: Request<Incoming>,
     client_side: Option<hyper::upgrade::OnUpgrade>,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    let base = upstream.path().trim_end_matches('/');
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let target = format!(
-        "{}://{}{base}{pq}",
-        upstream.scheme_str().unwrap_or("http"),
-        upstream.authority().map_or("", |a| a.as_str())
-    );
-    let Ok(uri) = target.parse::<Uri>() else {
+    // Kept for the messages of a failure (a reference count, not a copy).
+    let pq = parts.uri.path_and_query().cloned();
+    let target = || describe(&upstream.uri, pq.as_ref().map_or("/", PathAndQuery::as_str));
+    let Some(uri) = upstream_uri(&upstream.uri, pq.as_ref()) else {
         return text(
             StatusCode::BAD_REQUEST,
-            format!("cannot forward to {target}\n"),
+            format!("cannot forward to {}\n", target()),
         );
     };
     // HTTP/2 clients name the host in the URI's authority, not in Host.
@@ -244,58 +351,72 @@ async fn forward(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let proto = if state.tls.is_some() { "https" } else { "http" };
-    let protocol = parts.headers.get(UPGRADE).cloned();
+    let protocol = if client_side.is_some() {
+        parts.headers.get(UPGRADE).cloned()
+    } else {
+        None
+    };
     strip_hop_by_hop(&mut parts.headers);
-    if let (Some(_), Some(p)) = (&client_side, protocol) {
+    if let Some(p) = protocol {
         // An upgrade asks the upstream to switch protocols: the two headers that say so pass.
         parts.headers.insert(UPGRADE, p);
         parts
             .headers
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    let client_ip = peer.ip().to_string();
-    let xff = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.clone(),
-    };
-    let for_value = if peer.is_ipv6() {
-        format!("\"[{client_ip}]\"")
-    } else {
-        client_ip
-    };
-    let mut forwarded = format!("for={for_value};proto={proto}");
-    if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
-        forwarded.push_str(&format!(";host=\"{h}\""));
-    }
     let h = &mut parts.headers;
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => {
+            let ip = peer.ip.as_bytes();
+            let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+        }
+        None => Some(peer.ip.clone()),
+    };
+    if let Some(v) = xff {
+        h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    let forwarded = match original_host.as_ref().and_then(|h| h.to_str().ok()) {
+        Some(host) => {
+            let base = peer.forwarded.as_bytes();
+            let mut v = Vec::with_capacity(base.len() + host.len() + 8);
+            v.extend_from_slice(base);
+            v.extend_from_slice(b";host=\"");
+            v.extend_from_slice(host.as_bytes());
+            v.push(b'"');
+            HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+        }
+        None => Some(peer.forwarded.clone()),
+    };
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
     if let Some(host) = original_host {
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
-        h.append("forwarded", v);
+    if let Some(v) = forwarded {
+        h.append(http::header::FORWARDED, v);
     }
-    h.remove(HOST);
+    // The upstream's own host, as an HTTP client writes it.
+    match &upstream.host {
+        Some(host) => h.insert(HOST, host.clone()),
+        None => h.remove(HOST),
+    };
     parts.uri = uri;
     // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
     parts.version = http::Version::HTTP_11;
     let upstream_req = Request::from_parts(parts, body.boxed());
-    let sent = Instant::now();
+    let sent = state.metrics_on.then(Instant::now);
     let (status, message) =
         match tokio::time::timeout(state.timeout, state.client.request(upstream_req)).await {
             Ok(Ok(mut resp)) => {
-                state.metrics.upstream_latency(sent.elapsed());
+                if let Some(sent) = sent {
+                    state.metrics.upstream_latency(sent.elapsed());
+                }
                 if let Some(client_side) = client_side {
                     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        tunnel(client_side, hyper::upgrade::on(&mut resp), target);
+                        tunnel(client_side, hyper::upgrade::on(&mut resp), target());
                     }
                 }
                 return resp.map(BodyExt::boxed);
@@ -304,14 +425,15 @@ async fn forward(
                 StatusCode::BAD_GATEWAY,
                 format!(
                     "corsair proxy: upstream failed: {}",
-                    crate::net::classify(&e, &target)
+                    crate::net::classify(&e, &target())
                 ),
             ),
             Err(_) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
-                    "corsair proxy: upstream did not answer within {}s: {target}",
-                    state.timeout.as_secs_f64()
+                    "corsair proxy: upstream did not answer within {}s: {}",
+                    state.timeout.as_secs_f64(),
+                    target()
                 ),
             ),
         };

@@ -64,6 +64,7 @@ pub(super) struct Metrics {
     upgrades_refused: AtomicU64,
     limited: [AtomicU64; 2],
     upstream_errors: [AtomicU64; 2],
+    /// Requests by the first bucket that holds their latency (not cumulative).
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_micros: AtomicU64,
@@ -120,11 +121,11 @@ impl Metrics {
 
     /// The time from sending a request upstream to its response head.
     pub(super) fn upstream_latency(&self, took: Duration) {
+        // One bucket counted per request (the first whose bound holds it): the exposition adds
+        // them up into Prometheus's cumulative buckets.
         let secs = took.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                add(bucket);
-            }
+        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            add(&self.latency_buckets[i]);
         }
         add(&self.latency_count);
         self.latency_micros.fetch_add(
@@ -222,8 +223,10 @@ impl Metrics {
             out,
             "# HELP {name} Time from sending a request upstream to its response head.\n# TYPE {name} histogram"
         );
+        let mut cumulative = 0;
         for (bound, c) in BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", get(c));
+            cumulative += get(c);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let count = get(&self.latency_count);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");

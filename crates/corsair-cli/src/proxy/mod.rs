@@ -40,7 +40,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use crate::error::{self, Error, Verdict};
 
 pub use log::LogFormat;
-pub use policy::{routing, Routing};
+pub use policy::{routing, Routing, Upstream};
 
 /// `corsair proxy`'s command line. Every flag can also be set by the environment variable
 /// shown in `--help` (`CORSAIR_` and the flag's name); the command line wins. A repeatable
@@ -202,7 +202,7 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 /// The body type both directions use: streamed, boxed.
 type Body = BoxBody<Bytes, hyper::Error>;
-type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// How to run the proxy.
 #[derive(Debug, Clone)]
@@ -248,8 +248,10 @@ pub struct ProxyArgs {
 
 struct State {
     routing: ArcSwap<Routing>,
-    upstream: Uri,
-    client: Upstream,
+    upstream: Upstream,
+    client: UpstreamClient,
+    /// How client connections are served (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge).
+    http: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     log: Option<LogFormat>,
     timeout: Duration,
     dev: bool,
@@ -258,6 +260,8 @@ struct State {
     tls: Option<tls::Tls>,
     /// Work out every request's CORS outcome (for the access log or the metrics).
     exact: bool,
+    /// Whether metrics are served (the upstream latency is timed only then).
+    metrics_on: bool,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
@@ -318,11 +322,23 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     );
     let client = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
+        // Each upstream connection reads at most this much ahead of the client (hyper's default,
+        // 400 KiB, made a 1 MiB body cost about half a MiB a connection while it streamed);
+        // it also bounds an upstream's response head, as nginx's proxy_buffer_size does.
+        .http1_max_buf_size(UPSTREAM_BUFFER)
         .build(crate::net::https_connector(Some(args.connect_timeout)));
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
+    // between the two get handle's 431 that says which limit and how to raise it.
+    let hard = (args.max_header_bytes + 16 * 1024).max(8192);
+    http.http1().max_buf_size(hard);
+    http.http2()
+        .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
     let state = Arc::new(State {
         routing: ArcSwap::from_pointee(routing),
-        upstream: args.upstream.clone(),
+        upstream: Upstream::new(args.upstream.clone()),
         client,
+        http,
         log: args.log,
         timeout: args.timeout,
         dev: args.dev,
@@ -330,6 +346,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         metrics: metrics.clone(),
         tls,
         exact: args.log.is_some() || args.metrics.is_some(),
+        metrics_on: args.metrics.is_some(),
     });
     let open = metrics.open.clone();
 
@@ -345,14 +362,9 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         }
         _ => None,
     };
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
-    // between the two get handle's 431 that says which limit and how to raise it.
-    let hard = (args.max_header_bytes + 16 * 1024).max(8192);
-    http.http1().max_buf_size(hard);
-    http.http2()
-        .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
+    // Shutdown: a value sent to every connection's task, then a wait until all have ended
+    // (every receiver dropped).
+    let (drain, draining) = tokio::sync::watch::channel(());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -364,26 +376,22 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
                 }
                 let guard = Open::new(&open);
                 let state = state.clone();
-                let service = {
-                    let state = state.clone();
-                    hyper::service::service_fn(move |req| handle::handle(state.clone(), peer, req))
-                };
-                let watcher = graceful.watcher();
-                let http = http.clone();
+                let mut stop = draining.clone();
                 tokio::spawn(async move {
-                    match &state.tls {
-                        None => {
-                            let conn = http.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-                            let _ = watcher.watch(conn.into_owned()).await;
-                        }
-                        Some(tls) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
-                            let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
-                            if let Ok(Ok(stream)) = handshake.await {
-                                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                                let _ = watcher.watch(conn.into_owned()).await;
-                            }
-                        }
+                    // Until its first byte, a connection costs this small task and its socket:
+                    // the HTTP machinery (its buffers, and futures of a few KiB) is made for
+                    // connections that send something, so idle ones keep memory flat. (A peek,
+                    // not `readable()`: a new socket is reported readable before any byte.)
+                    let mut first = [0u8; 1];
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => return,
+                        read = tcp.peek(&mut first) => if !matches!(read, Ok(1..)) { return },
+                    }
+                    if state.tls.is_some() {
+                        Box::pin(serve_tls(state, tcp, peer, stop)).await;
+                    } else {
+                        Box::pin(serve(state, tcp, peer, stop)).await;
                     }
                     drop(guard);
                 });
@@ -402,9 +410,11 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         }
     }
     drop(listener);
+    drop(draining);
     metrics.draining.store(true, Ordering::Relaxed);
     eprintln!("corsair proxy: shutting down, finishing requests in flight");
-    match tokio::time::timeout(args.drain_timeout, graceful.shutdown()).await {
+    let _ = drain.send(());
+    match tokio::time::timeout(args.drain_timeout, drain.closed()).await {
         Ok(()) => eprintln!("corsair proxy: stopped"),
         Err(_) => eprintln!(
             "corsair proxy: stopped with requests still in flight after {:?}",
@@ -413,6 +423,77 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The service for one client connection's requests.
+fn service(
+    state: &Arc<State>,
+    addr: SocketAddr,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<Body>,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<http::Response<Body>, std::convert::Infallible>>
+                 + Send
+                 + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let peer = Arc::new(handle::Peer::new(addr, state.tls.is_some()));
+    let state = state.clone();
+    hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
+}
+
+/// Serves one plain client connection (which has sent its first bytes) until it closes, or,
+/// once `stop` changes, until its requests in flight are answered.
+async fn serve(
+    state: Arc<State>,
+    tcp: tokio::net::TcpStream,
+    addr: SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    let service = service(&state, addr);
+    let conn = state
+        .http
+        .serve_connection_with_upgrades(TokioIo::new(tcp), service);
+    until_drained(conn, &mut stop).await;
+}
+
+/// Serves one TLS client connection: the handshake, then as [`serve`]. A future of its own,
+/// so that plain connections do not carry the TLS state's size.
+async fn serve_tls(
+    state: Arc<State>,
+    tcp: tokio::net::TcpStream,
+    addr: SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    let Some(tls) = &state.tls else { return };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
+    if let Ok(Ok(stream)) = handshake.await {
+        let service = service(&state, addr);
+        let conn = state
+            .http
+            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+        until_drained(conn, &mut stop).await;
+    }
+}
+
+/// Drives a connection to its end; once `stop` changes, it finishes the requests in flight
+/// and takes no more.
+async fn until_drained<C>(conn: C, stop: &mut tokio::sync::watch::Receiver<()>)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
+}
+
+/// The bytes an upstream connection reads ahead, and the longest response head it accepts.
+const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 /// The time a client has to finish its TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use corsair::config::{PolicyFile, PolicySet};
 use corsair::Policy;
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 use super::ProxyArgs;
 use crate::error::Error;
@@ -15,13 +15,13 @@ pub struct Routing {
     /// The policies by path.
     pub policies: PolicySet,
     /// Each route's own upstream, in route order; `None`: `--upstream`.
-    upstreams: Vec<Option<Uri>>,
+    upstreams: Vec<Option<Upstream>>,
 }
 
 impl Routing {
     /// Where a request for `path` goes: the upstream of the route whose policy it gets (the
     /// first that covers it, on whole segments), else `default` (`--upstream`).
-    pub fn upstream<'a>(&'a self, path: &str, default: &'a Uri) -> &'a Uri {
+    pub fn upstream<'a>(&'a self, path: &str, default: &'a Upstream) -> &'a Upstream {
         self.policies
             .route_index(path)
             .and_then(|i| self.upstreams.get(i)?.as_ref())
@@ -30,7 +30,31 @@ impl Routing {
 
     /// The upstreams the routes name.
     pub fn route_upstreams(&self) -> impl Iterator<Item = &Uri> {
-        self.upstreams.iter().flatten()
+        self.upstreams.iter().flatten().map(|u| &u.uri)
+    }
+}
+
+/// An upstream's base URL, with the `Host` its requests carry, written once rather than once a
+/// request.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The base URL (`http://` or `https://`, optionally with a path prefix).
+    pub uri: Uri,
+    /// Its host, and its port unless the scheme's default: what an HTTP client puts in `Host`.
+    pub(super) host: Option<HeaderValue>,
+}
+
+impl Upstream {
+    /// The upstream at `uri`.
+    pub fn new(uri: Uri) -> Self {
+        let secure = uri.scheme_str() == Some("https");
+        let host = uri.host().and_then(|host| match uri.port_u16() {
+            Some(443) if secure => HeaderValue::from_str(host).ok(),
+            Some(80) if !secure => HeaderValue::from_str(host).ok(),
+            Some(port) => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
+            None => HeaderValue::from_str(host).ok(),
+        });
+        Upstream { uri, host }
     }
 }
 
@@ -40,7 +64,11 @@ pub(super) fn from_file(path: &Path) -> Result<Routing, String> {
     match file.policies {
         Ok(policies) => Ok(Routing {
             policies,
-            upstreams: file.upstreams,
+            upstreams: file
+                .upstreams
+                .into_iter()
+                .map(|u| u.map(Upstream::new))
+                .collect(),
         }),
         Err(e) => Err(e.with_file(&path.display().to_string()).to_string()),
     }
