@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # corsair proxy against nginx as a CORS reverse proxy, in front of the same upstream (a static
 # nginx) on loopback, under the same wrk load: simple GETs, preflights, 1 KiB and 1 MiB bodies,
-# at 10 and 256 connections. Reports requests per second, p50 and p99 latency, and the peak
-# memory of each proxy (all its processes), then the memory each adds for 10,000 idle client
-# connections. Prints Markdown tables for BENCHMARKS.md.
+# at 10 and 256 connections, nginx and corsair alternately in each round. Reports the median
+# over the rounds of requests per second, p50 and p99 latency, and the peak memory of each
+# proxy (all its processes), then the memory each adds for 10,000 idle client connections
+# (fresh ones, then the same after one request each). Prints Markdown tables for BENCHMARKS.md.
 #
 # The nginx configuration is the one a careful operator writes: `always` on every header (so
 # that 4xx and 5xx answers carry them), `Vary: Origin`, the origin checked by a `map` (no `if`
 # in a `location`), preflights answered by nginx with 204, the upstream's own CORS headers
 # hidden, upstream keep-alive. Both proxies allow http://localhost:8000, PUT and x-token.
 #
-# Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (1)
-# and IDLE (10000) tune it.
+# Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3)
+# and IDLE (10000) tune it; CORSAIR=path uses that build instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-10000}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
-cargo build --release -q -p corsair-cli
-CORSAIR=${CARGO_TARGET_DIR:-target}/release/corsair
+if [ -z "${CORSAIR:-}" ]; then
+  cargo build --release -q -p corsair-cli
+  CORSAIR=${CARGO_TARGET_DIR:-target}/release/corsair
+fi
 
 UP=18401 NG=18402 CO=18403
 dir=$(mktemp -d)
@@ -131,8 +134,10 @@ rss() {
 }
 
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
-declare -A rps p50 p99
+# Every round's figures, one line per measurement: case conns server rps p50 p99.
+: > "$dir/results"
 CASES="simple preflight 1k 1m"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
 for conns in 10 256; do
 for case in $CASES; do
@@ -146,38 +151,70 @@ for server in nginx corsair; do
     1m) path=/1m ;;
   esac
   out=$(wrk "${args[@]}" "http://127.0.0.1:$port$path")
-  key="$case/$conns/$server"
   r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  if [ -z "${rps[$key]:-}" ] || awk -v a="$r" -v b="${rps[$key]}" 'BEGIN { exit !(a > b) }'; then
-    rps[$key]=$r
-    p50[$key]=$(echo "$out" | awk '$1 == "50%" {print $2}')
-    p99[$key]=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  fi
-  echo "round $round, $case, $conns connections, $server: $r requests/s, p50 ${p50[$key]}, p99 ${p99[$key]}" >&2
+  a=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  b=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  echo "$case $conns $server $r $a $b" >> "$dir/results"
+  echo "round $round, $case, $conns connections, $server: $r requests/s, p50 $a, p99 $b (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
 done
 done
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# The median of one column over the rounds of a cell; latencies are compared in microseconds
+# and printed as wrk wrote them.
+median() {
+  awk -v c="$1" -v n="$2" -v s="$3" -v col="$4" '
+    function us(x) {
+      if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6
+      return x + 0
+    }
+    $1 == c && $2 == n && $3 == s { k++; v[k] = $col; u[k] = us($col) }
+    END {
+      for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (u[j] < u[i]) {
+        t = u[i]; u[i] = u[j]; u[j] = t; t = v[i]; v[i] = v[j]; v[j] = t
+      }
+      print v[int((k + 1) / 2)]
+    }' "$dir/results"
+}
+
+echo
+echo "Medians of $ROUNDS rounds of $DURATION each."
 echo
 echo "| load | connections | nginx requests/s | corsair requests/s | nginx p50 / p99 | corsair p50 / p99 |"
 echo "|---|---:|---:|---:|---:|---:|"
 for conns in 10 256; do
 for case in $CASES; do
-  n="$case/$conns/nginx" c="$case/$conns/corsair"
-  printf '| %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$case" "$conns" "${rps[$n]}" "${rps[$c]}" \
-    "${p50[$n]}" "${p99[$n]}" "${p50[$c]}" "${p99[$c]}"
+  printf '| %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$case" "$conns" \
+    "$(median "$case" "$conns" nginx 4)" "$(median "$case" "$conns" corsair 4)" \
+    "$(median "$case" "$conns" nginx 5)" "$(median "$case" "$conns" nginx 6)" \
+    "$(median "$case" "$conns" corsair 5)" "$(median "$case" "$conns" corsair 6)"
 done
 done
 echo
 echo "Peak resident memory after the load (all processes): nginx $(( $(peak $ng_pid) / 1024 )) MiB, corsair $(( $(peak $co_pid) / 1024 )) MiB."
 
-# Idle connections: open IDLE to each, hold them, and see what each proxy's RSS gains.
+# Idle connections: open IDLE to each, hold them, and see what each proxy's RSS gains; then
+# send one request on each (a hundred at a time) and hold them again, idle between requests.
 HOLDER='
 import socket, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
 held = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
 print("open", flush=True)
+sys.stdin.readline()
+for i in range(0, n, 100):
+    batch = held[i:i + 100]
+    for s in batch:
+        s.sendall(b"GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    for s in batch:
+        got = b""
+        while not got.endswith(b"ok"):
+            chunk = s.recv(4096)
+            if not chunk:
+                sys.exit("closed after %r" % got)
+            got += chunk
+print("used", flush=True)
 sys.stdin.readline()
 '
 idle() { python3 -c "$HOLDER" "$1" "$IDLE"; }
@@ -187,7 +224,11 @@ for server in nginx corsair; do
   coproc HOLD { idle "$port"; }
   read -r _ <&"${HOLD[0]}"
   sleep 1
-  after=$(rss "$pid")
+  fresh=$(rss "$pid")
+  echo >&"${HOLD[1]}"
+  read -r _ <&"${HOLD[0]}"
+  sleep 1
+  used=$(rss "$pid")
   echo >&"${HOLD[1]}"; wait "$HOLD_PID" 2>/dev/null || true
-  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((after / 1024)) MiB (+$(( (after - before) / 1024 )) MiB)"
+  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((fresh / 1024)) MiB (+$(( (fresh - before) / 1024 )) MiB); after one request on each, idle again: $((used / 1024)) MiB (+$(( (used - before) / 1024 )) MiB)"
 done
