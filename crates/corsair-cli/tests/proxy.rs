@@ -343,6 +343,35 @@ async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
     );
 }
 
+/// The README's bound on an upstream's response head: 64 KiB passes whole (a 60 KiB header
+/// arrives intact), a longer head is a 502 with the CORS headers, as any upstream failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_response_head_over_64_kib_is_a_502() {
+    let app = Router::new().route(
+        "/head/{kib}",
+        get(|axum::extract::Path(kib): axum::extract::Path<usize>| async move {
+            ([("x-big", "b".repeat(kib * 1024))], "body")
+        }),
+    );
+    let up = serve(app).await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let c = client();
+    let r = c
+        .send("GET", &proxy.url("/head/60"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-big"].len(), 60 * 1024);
+    assert_eq!(text(r).await, "body");
+    let r = c
+        .send("GET", &proxy.url("/head/70"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_and_slow_upstreams_give_502_and_504_with_cors_headers() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
