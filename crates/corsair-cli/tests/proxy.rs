@@ -349,9 +349,11 @@ async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
 async fn an_upstream_response_head_over_64_kib_is_a_502() {
     let app = Router::new().route(
         "/head/{kib}",
-        get(|axum::extract::Path(kib): axum::extract::Path<usize>| async move {
-            ([("x-big", "b".repeat(kib * 1024))], "body")
-        }),
+        get(
+            |axum::extract::Path(kib): axum::extract::Path<usize>| async move {
+                ([("x-big", "b".repeat(kib * 1024))], "body")
+            },
+        ),
     );
     let up = serve(app).await;
     let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);

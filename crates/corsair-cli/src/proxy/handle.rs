@@ -80,7 +80,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(n)))
+            .filter(|n| {
+                !n.is_empty()
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|h| h.as_str().eq_ignore_ascii_case(n))
+            })
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         for n in named {

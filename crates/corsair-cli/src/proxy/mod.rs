@@ -424,25 +424,6 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The service for one client connection's requests.
-fn service(
-    state: &Arc<State>,
-    addr: SocketAddr,
-) -> impl hyper::service::Service<
-    http::Request<hyper::body::Incoming>,
-    Response = http::Response<Body>,
-    Error = std::convert::Infallible,
-    Future = impl std::future::Future<Output = Result<http::Response<Body>, std::convert::Infallible>>
-                 + Send
-                 + 'static,
-> + Clone
-       + Send
-       + 'static {
-    let peer = Arc::new(handle::Peer::new(addr, state.tls.is_some()));
-    let state = state.clone();
-    hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
-}
-
 /// Serves one plain client connection (which has sent its first bytes) until it closes, or,
 /// once `stop` changes, until its requests in flight are answered.
 async fn serve(
@@ -451,7 +432,11 @@ async fn serve(
     addr: SocketAddr,
     mut stop: tokio::sync::watch::Receiver<()>,
 ) {
-    let service = service(&state, addr);
+    let peer = Arc::new(handle::Peer::new(addr, false));
+    let service = {
+        let state = state.clone();
+        hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
+    };
     let conn = state
         .http
         .serve_connection_with_upgrades(TokioIo::new(tcp), service);
@@ -470,7 +455,11 @@ async fn serve_tls(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
     let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
     if let Ok(Ok(stream)) = handshake.await {
-        let service = service(&state, addr);
+        let peer = Arc::new(handle::Peer::new(addr, true));
+        let service = {
+            let state = state.clone();
+            hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
+        };
         let conn = state
             .http
             .serve_connection_with_upgrades(TokioIo::new(stream), service);
