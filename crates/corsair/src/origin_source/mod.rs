@@ -134,10 +134,15 @@ impl<S: OriginSource> ErasedSource for S {
     }
 }
 
-/// One cached answer.
+/// One answer, as the cache holds it.
+///
+/// An answer is fresh until `expires`. A failure ([`Resolved::Failed`]), and an answer that
+/// an invalidation may have made stale, are stored already expired (`expires` is when they
+/// were given): never served as cached, they reach only the requests that were waiting for
+/// that lookup.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    allowed: bool,
+    resolved: Resolved,
     expires: Instant,
 }
 
@@ -153,6 +158,55 @@ struct Shared {
 }
 
 impl Shared {
+    /// Asks the source about `origin`, allowing it `limit`: its answer, or [`Resolved::Failed`]
+    /// with the reason logged when it errs or does not answer in time.
+    async fn ask(&self, origin: &str, limit: Duration) -> Resolved {
+        match tokio::time::timeout(limit, self.source.lookup(origin)).await {
+            Ok(Ok(true)) => Resolved::Allowed,
+            Ok(Ok(false)) => Resolved::NotAllowed,
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    target: "corsair",
+                    reason = "origin-source-failed",
+                    origin,
+                    error = %error,
+                    "origin source failed; origin refused"
+                );
+                Resolved::Failed
+            }
+            Err(_) => {
+                self.timed_out(origin);
+                Resolved::Failed
+            }
+        }
+    }
+
+    fn timed_out(&self, origin: &str) {
+        tracing::warn!(
+            target: "corsair",
+            reason = "origin-source-timeout",
+            origin,
+            timeout_ms = self.timeout.as_millis() as u64,
+            "origin source did not answer in time; origin refused"
+        );
+    }
+
+    /// The entry to keep for what a lookup that began at `generation` found, if any: not a
+    /// failure, and not an answer that an invalidation while the source was being asked may
+    /// have made stale (it serves the requests that waited for it, but is not kept).
+    fn keep(&self, resolved: Resolved, generation: u64) -> Option<Entry> {
+        let ttl = match resolved {
+            Resolved::Allowed => self.allowed_ttl,
+            Resolved::NotAllowed => self.refused_ttl,
+            Resolved::Failed | Resolved::NotAsked => return None,
+        };
+        if self.generation.load(Ordering::Acquire) != generation {
+            return None;
+        }
+        let expires = Instant::now().checked_add(ttl)?;
+        Some(Entry { resolved, expires })
+    }
+
     fn invalidate(&self, origin: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.remove(origin);
@@ -182,9 +236,11 @@ impl Shared {
 /// - **Explicit**: [`invalidate`](Self::invalidate), [`invalidate_all`](Self::invalidate_all)
 ///   and [`refresh`](Self::refresh), for an application that changes the tenants itself;
 ///   sources that are told of changes invalidate through their [`Invalidator`].
-///
-/// Concurrent misses for one origin each ask the source (there is no request coalescing): a
-/// burst of first requests from one new origin costs a query each, once.
+/// - **Coalesced**: concurrent misses for one origin ask the source once. The first starts
+///   the lookup, the others wait for it (each within its own timeout) and all get its answer,
+///   a failure included, which is logged once, by the lookup. Misses for different origins do
+///   not wait for each other. If the request that started a lookup goes away (its future is
+///   dropped: the client disconnected), one of the waiting requests asks the source instead.
 #[derive(Clone)]
 pub struct OriginCache {
     shared: Arc<Shared>,
@@ -284,69 +340,76 @@ impl OriginCache {
     /// request path.
     pub fn cached(&self, origin: &str) -> Option<Resolved> {
         let entry = self.shared.entries.get(origin)?;
-        (Instant::now() < entry.expires).then_some(if entry.allowed {
-            Resolved::Allowed
-        } else {
-            Resolved::NotAllowed
-        })
+        (Instant::now() < entry.expires).then_some(entry.resolved)
     }
 
     /// The answer for `origin`: the cached one if fresh, else the source's (which is then
-    /// cached), else [`Resolved::Failed`] when the source errs or times out.
+    /// cached), else [`Resolved::Failed`] when the source errs or times out. While the source
+    /// is being asked about `origin`, other calls for it wait for that answer rather than ask
+    /// again.
     pub async fn resolve(&self, origin: &str) -> Resolved {
         match self.cached(origin) {
             Some(r) => r,
-            None => self.refresh(origin).await,
+            None => self.load(origin).await,
         }
     }
 
-    /// Asks the source about `origin` now, whatever is cached, and caches its answer.
+    /// A miss: waits for the lookup of `origin` under way, or starts one that later misses wait
+    /// for (quick_cache's placeholder: the guard is the right, and the duty, to answer).
+    async fn load(&self, origin: &str) -> Resolved {
+        let shared = &*self.shared;
+        // On the entries' clock: what expired before this call is stale to it; anything later
+        // is fresh or was found for it by the lookup it waited for.
+        let asked = Instant::now();
+        // On tokio's: the time left for the source once this call gets to ask it.
+        let started = tokio::time::Instant::now();
+        // quick_cache makes a placeholder's key from the one it is given, by `ToOwned`.
+        let key: Box<str> = origin.into();
+        let waited = tokio::time::timeout(shared.timeout, async {
+            loop {
+                match shared.entries.get_value_or_guard_async(&key).await {
+                    Ok(entry) if entry.expires >= asked => return Ok(entry.resolved),
+                    // Stale: make way for a lookup, unless a newer entry already replaced it.
+                    Ok(_) => {
+                        shared.entries.remove_if(origin, |e| e.expires < asked);
+                    }
+                    Err(guard) => return Err(guard),
+                }
+            }
+        })
+        .await;
+        let guard = match waited {
+            Ok(Ok(resolved)) => return resolved,
+            Ok(Err(guard)) => guard,
+            Err(_) => {
+                shared.timed_out(origin);
+                return Resolved::Failed;
+            }
+        };
+        let generation = shared.generation.load(Ordering::Acquire);
+        let limit = shared.timeout.saturating_sub(started.elapsed());
+        let resolved = shared.ask(origin, limit).await;
+        // What is not kept is stored already stale, which hands it to the waiting calls only.
+        let entry = shared.keep(resolved, generation).unwrap_or(Entry {
+            resolved,
+            expires: Instant::now(),
+        });
+        // An error: the origin was invalidated meanwhile, which took the lookup's place out of
+        // the cache. The waiting calls have the answer all the same.
+        let _ = guard.insert(entry);
+        resolved
+    }
+
+    /// Asks the source about `origin` now, whatever is cached, and caches its answer (a
+    /// failure leaves the cache as it was).
     pub async fn refresh(&self, origin: &str) -> Resolved {
         let shared = &*self.shared;
         let generation = shared.generation.load(Ordering::Acquire);
-        let result = tokio::time::timeout(shared.timeout, shared.source.lookup(origin)).await;
-        let allowed = match result {
-            Ok(Ok(allowed)) => allowed,
-            Ok(Err(error)) => {
-                tracing::warn!(
-                    target: "corsair",
-                    reason = "origin-source-failed",
-                    origin,
-                    error = %error,
-                    "origin source failed; origin refused"
-                );
-                return Resolved::Failed;
-            }
-            Err(_) => {
-                tracing::warn!(
-                    target: "corsair",
-                    reason = "origin-source-timeout",
-                    origin,
-                    timeout_ms = shared.timeout.as_millis() as u64,
-                    "origin source did not answer in time; origin refused"
-                );
-                return Resolved::Failed;
-            }
-        };
-        let ttl = if allowed {
-            shared.allowed_ttl
-        } else {
-            shared.refused_ttl
-        };
-        // An invalidation while the source was being asked may mean the answer is already
-        // stale: return it to this request, but do not keep it.
-        if shared.generation.load(Ordering::Acquire) == generation {
-            if let Some(expires) = Instant::now().checked_add(ttl) {
-                shared
-                    .entries
-                    .insert(origin.into(), Entry { allowed, expires });
-            }
+        let resolved = shared.ask(origin, shared.timeout).await;
+        if let Some(entry) = shared.keep(resolved, generation) {
+            shared.entries.insert(origin.into(), entry);
         }
-        if allowed {
-            Resolved::Allowed
-        } else {
-            Resolved::NotAllowed
-        }
+        resolved
     }
 
     /// Forgets `origin`: the next request from it asks the source.
@@ -359,7 +422,8 @@ impl OriginCache {
         self.shared.invalidate_all();
     }
 
-    /// How many origins are cached (fresh or not).
+    /// How many origins the cache holds, fresh or not (a failure is held already stale, for the
+    /// requests that waited for it, until the origin is asked about again).
     pub fn len(&self) -> usize {
         self.shared.entries.len()
     }
