@@ -1,7 +1,8 @@
 //! The examples in `examples/`, served on loopback and spoken to over HTTP/1.1 as a browser
-//! would: an allowed origin's request, a refused origin's, and a preflight. Each example's own
-//! code (its router, service or adapter) is compiled into this test, so that an example that
-//! stops doing what its comments say fails here.
+//! would: an allowed origin's request, a refused origin's, and a preflight (for the WebSocket
+//! example, handshakes by a real WebSocket client). Each example's own code (its router,
+//! service or adapter) is compiled into this test, so that an example that stops doing what its
+//! comments say fails here.
 #![cfg(all(feature = "tower", feature = "serde"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
@@ -11,6 +12,9 @@ mod axum_global;
 #[path = "../examples/axum_routes.rs"]
 #[allow(dead_code)]
 mod axum_routes;
+#[path = "../examples/axum_websocket.rs"]
+#[allow(dead_code)]
+mod axum_websocket;
 #[path = "../examples/hyper_plain.rs"]
 #[allow(dead_code)]
 mod hyper_plain;
@@ -21,10 +25,13 @@ mod tonic_grpc_web;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A listener on a free loopback port.
 async fn listener() -> (TcpListener, SocketAddr) {
@@ -393,4 +400,82 @@ async fn tonic_grpc_web_call_from_a_page() {
     )
     .await;
     assert_no_cors(&call, "refused gRPC-Web call");
+}
+
+/// Opens a WebSocket to `/ws` as a client would, with `origin` in the handshake (a browser
+/// always sends one; other clients need not).
+async fn open_websocket(
+    addr: SocketAddr,
+    origin: Option<&str>,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<TcpStream>,
+        tungstenite::handshake::client::Response,
+    ),
+    tungstenite::Error,
+> {
+    let mut handshake = format!("ws://{addr}/ws").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        handshake
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    let stream = TcpStream::connect(addr).await.unwrap();
+    tokio_tungstenite::client_async(handshake, stream).await
+}
+
+/// Sends a text and a binary message and expects each back, then closes.
+async fn assert_echoes(mut socket: tokio_tungstenite::WebSocketStream<TcpStream>, what: &str) {
+    for message in [
+        tungstenite::Message::text("hello"),
+        tungstenite::Message::binary(vec![0, 1, 2, 255]),
+    ] {
+        socket.send(message.clone()).await.unwrap();
+        assert_eq!(socket.next().await.unwrap().unwrap(), message, "{what}");
+    }
+    socket.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn axum_websocket_opens_for_the_app_and_refuses_other_sites() {
+    let addr = serve_axum(axum_websocket::app().unwrap()).await;
+
+    // The app's page: upgraded, and the socket echoes.
+    let (socket, response) = open_websocket(addr, Some(APP)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_echoes(socket, "the app's socket").await;
+
+    // Another site's page, and a sandboxed page (`null`): 403 before the handler, so the
+    // connection is never switched to WebSocket, and nothing in the answer lets a page read it.
+    for origin in [EVIL, "null"] {
+        match open_websocket(addr, Some(origin)).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
+                assert_eq!(response.headers().get("upgrade"), None, "{origin}");
+                assert_eq!(
+                    response.headers().get("sec-websocket-accept"),
+                    None,
+                    "{origin}"
+                );
+                assert_eq!(
+                    response.headers().get("access-control-allow-origin"),
+                    None,
+                    "{origin}"
+                );
+            }
+            Ok((_, response)) => panic!("{origin}: upgraded: {response:?}"),
+            Err(e) => panic!("{origin}: {e}"),
+        }
+    }
+
+    // No `Origin`: not a browser page (see the example's comment), so it passes.
+    let (socket, response) = open_websocket(addr, None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_echoes(socket, "a socket without Origin").await;
+
+    // An ordinary request to the socket's path is no handshake: the layer treats it as any
+    // request (no CORS header for another site) and axum's extractor refuses it.
+    let plain = send(addr, "GET", "/ws", &[("origin", EVIL)], b"").await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+    assert_no_cors(&plain, "a plain GET from another site");
 }
