@@ -41,27 +41,76 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 }
 
 /// What the tower layer does per request on a hit: find the lookup, read the cache, decide,
-/// write the headers. Median of 7 runs, in ns per request.
+/// write the headers.
+fn decide(policies: &PolicySet, headers: &HeaderMap) {
+    let mut info = RequestInfo::at("/api");
+    if let Some(l) = origin_lookup(policies, headers, &info) {
+        info = info.resolved(l.source.cached(l.origin).unwrap_or(Resolved::NotAsked));
+    }
+    let a = answer_in(policies, &Method::GET, headers, &info, Reasons::WhenTraced);
+    let mut response = HeaderMap::new();
+    a.into_parts().1.apply(&mut response);
+    black_box(response);
+}
+
+/// [`decide`], median of 7 runs, in ns per request.
 fn decision_ns(policies: &PolicySet, requests: &[HeaderMap]) -> f64 {
     let runs = (0..7)
         .map(|_| {
             let n = 1_000_000;
             let started = Instant::now();
             for i in 0..n {
-                let headers = &requests[i % requests.len()];
-                let mut info = RequestInfo::at("/api");
-                if let Some(l) = origin_lookup(policies, headers, &info) {
-                    info = info.resolved(l.source.cached(l.origin).unwrap_or(Resolved::NotAsked));
-                }
-                let a = answer_in(policies, &Method::GET, headers, &info, Reasons::WhenTraced);
-                let mut response = HeaderMap::new();
-                a.into_parts().1.apply(&mut response);
-                black_box(response);
+                decide(policies, &requests[i % requests.len()]);
             }
             started.elapsed().as_nanos() as f64 / n as f64
         })
         .collect();
     median(runs)
+}
+
+/// `origin_sources instructions SCENARIO N`: N requests of one scenario and nothing else, for
+/// callgrind (`scripts/bench-origin-instructions.sh` subtracts a run of 0, so the set-up, the
+/// same whatever N, cancels out). `listed`, `hit_one`, `hit_many`: [`decide`] as in the table;
+/// `miss`: `resolve` of N distinct origins against an in-memory source (the cache's own cost of
+/// a miss, the layer's path: up to `TENANTS`).
+fn instructions(scenario: &str, n: usize) {
+    let all: Arc<HashSet<String>> = Arc::new((0..TENANTS).map(tenant).collect());
+    let list: Vec<String> = (0..TENANTS).map(tenant).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let cache = OriginCache::builder(Memory(all))
+        .capacity(2 * TENANTS)
+        .build();
+    let requests = match scenario {
+        "listed" => requests(std::iter::once("https://app.example.com".to_owned())),
+        "hit_one" => {
+            rt.block_on(cache.resolve(&tenant(7)));
+            requests(std::iter::once(tenant(7)))
+        }
+        "hit_many" => {
+            rt.block_on(async {
+                for o in &list {
+                    cache.resolve(o).await;
+                }
+            });
+            requests((0..4_096).map(|i| tenant(i * 7919 % TENANTS)))
+        }
+        "miss" => {
+            rt.block_on(async {
+                for o in &list[..n.min(TENANTS)] {
+                    assert_eq!(cache.resolve(black_box(o)).await, Resolved::Allowed);
+                }
+            });
+            return;
+        }
+        other => panic!("no scenario {other}: listed, hit_one, hit_many, miss"),
+    };
+    let policies = policies(cache);
+    for i in 0..n {
+        decide(&policies, &requests[i % requests.len()]);
+    }
 }
 
 fn requests(origins: impl Iterator<Item = String>) -> Vec<HeaderMap> {
@@ -102,8 +151,18 @@ async fn misses(cache: &OriginCache) -> (f64, f64) {
     (median(times.clone()), percentile(times, 0.99))
 }
 
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, scenario, n] = &args[..] {
+        if mode == "instructions" {
+            return instructions(scenario, n.parse().unwrap());
+        }
+    }
+    timed();
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+async fn timed() {
     let all: Arc<HashSet<String>> = Arc::new((0..TENANTS).map(tenant).collect());
 
     // 1. The decision on a hit, with 1 and 100,000 tenants cached; a listed origin for scale.
