@@ -1,5 +1,10 @@
-//! The HTTP client the subcommands share: HTTP/1.1 over TCP or rustls (bundled web PKI roots),
-//! with a timeout, and failures explained in one line.
+//! The HTTP clients the subcommands share: HTTP/1.1 over TCP or rustls (bundled web PKI roots),
+//! with a timeout, and failures explained in one line. `corsair check` uses [`RawClient`], which
+//! sends and reads the bytes browsers do; the others use hyper's client.
+
+mod h1;
+
+pub use h1::{RawClient, RawHead, MAX_FIELDS, MAX_HEAD, MAX_INTERIM, MAX_LINE};
 
 use std::time::Duration;
 
@@ -28,6 +33,11 @@ fn webpki_roots() -> rustls::RootCertStore {
 /// # Errors
 /// When the file cannot be read or holds no valid certificate.
 pub fn client_with_ca_file(path: &std::path::Path) -> Result<HttpClient, String> {
+    Ok(client_with_roots(roots_with_ca_file(path)?))
+}
+
+/// The bundled roots and the certificates of a PEM file.
+fn roots_with_ca_file(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = webpki_roots();
@@ -44,7 +54,16 @@ pub fn client_with_ca_file(path: &std::path::Path) -> Result<HttpClient, String>
     if added == 0 {
         return Err(format!("no certificate in {}", path.display()));
     }
-    Ok(client_with_roots(roots))
+    Ok(roots)
+}
+
+/// A TLS client configuration (ring, the safe default versions) trusting `roots`.
+fn tls_config(roots: rustls::RootCertStore) -> Option<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .ok()
 }
 
 fn client_with_roots(roots: rustls::RootCertStore) -> HttpClient {
@@ -63,22 +82,19 @@ fn connector(
     roots: rustls::RootCertStore,
     connect_timeout: Option<Duration>,
 ) -> hyper_rustls::HttpsConnector<HttpConnector> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let tls = tls_config(roots);
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(connect_timeout);
     match tls {
-        Ok(tls) => hyper_rustls::HttpsConnectorBuilder::new()
+        Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http),
         // The ring provider always supports the default versions; should it not, plain HTTP
         // still works and HTTPS fails with a TLS error.
-        Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+        None => hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()

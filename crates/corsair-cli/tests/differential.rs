@@ -1484,7 +1484,7 @@ async fn differential(browser: Headless, rules: Rules) {
         });
     }
 
-    let client = corsair_cli::net::client();
+    let client = corsair_cli::net::RawClient::new();
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut wrong: Vec<String> = Vec::new();
     let mut caches: HashMap<String, PreflightCache> = HashMap::new();

@@ -24,7 +24,10 @@ pub struct Args {
     /// The method, as the script writes it (`patch` stays lowercase).
     #[arg(long, short = 'X', default_value = "GET")]
     pub method: String,
-    /// A request header the script sets, 'Name: value'; repeatable.
+    /// A request header the script sets, 'Name: value'; repeatable. The value is taken as
+    /// fetch() takes it: leading and trailing spaces, tabs, CR and LF removed, every other byte
+    /// kept (type control bytes with the shell, e.g. $'X-A: \x01'); NUL, CR or LF inside is
+    /// refused, as fetch() throws.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Cookies the browser holds for the URL, 'name=value; other=value': sent on the actual
@@ -76,13 +79,15 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             let Some((name, value)) = h.split_once(':') else {
                 return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
             };
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            // The value as the script would pass it: fetch() itself strips only tabs, spaces,
+            // CR and LF around it (a vertical tab or a form feed stays).
+            headers.push((name.trim_matches([' ', '\t']).to_owned(), value.to_owned()));
         }
         check_url(&args.url)?;
         check_origin(&args.origin)?;
         let client = match &args.cacert {
-            Some(path) => net::client_with_ca_file(path).map_err(Error::Config)?,
-            None => net::client(),
+            Some(path) => net::RawClient::with_ca_file(path).map_err(Error::Config)?,
+            None => net::RawClient::new(),
         };
         let check = CheckArgs {
             url: args.url,
@@ -336,11 +341,59 @@ fn proxy_error(e: &Exchange, body: &[u8]) -> Option<String> {
     ))
 }
 
+/// What marks, explains and fixes a network error: the header at fault, a note, the fix.
+fn network_failure(
+    failure: &str,
+    exchanges: &[Exchange],
+) -> (Option<String>, Option<String>, Vec<String>) {
+    let Some(last) = exchanges.last() else {
+        return (None, None, Vec::new());
+    };
+    let what = if last.preflight {
+        "the OPTIONS preflight"
+    } else {
+        "the request"
+    };
+    match failure {
+        "net::ERR_INVALID_HTTP_RESPONSE" => {
+            let name = last
+                .response_headers
+                .iter()
+                .find(|(n, v)| n.contains('\0') || v.contains('\0'))
+                .map(|(n, _)| n.clone());
+            let shown = name.clone().unwrap_or_default();
+            (
+                name,
+                Some(format!(
+                    "the answer to {what} has a NUL byte in its {shown} header: Chromium refuses the whole response as net::ERR_INVALID_HTTP_RESPONSE before any CORS check (Firefox fails it too, with a NetworkError); the page's script gets a TypeError and the console no CORS message"
+                )),
+                vec![format!("remove the NUL byte from the {shown} header")],
+            )
+        }
+        "net::ERR_UNEXPECTED_PROXY_AUTH" => (
+            None,
+            Some(format!(
+                "{what} was answered 407 Proxy Authentication Required, which only a proxy may send: Chromium fails the request as net::ERR_UNEXPECTED_PROXY_AUTH before any CORS check, and the console shows no CORS message (Firefox reads the 407 as any other status)"
+            )),
+            vec![format!(
+                "answer {what} with another status than 407: a server that wants credentials answers 401{}",
+                if last.preflight {
+                    ", and a preflight, which never carries credentials, is answered 204 without asking for them"
+                } else {
+                    ""
+                }
+            )],
+        ),
+        // A redirect that cannot be followed.
+        _ => (Some("location".to_owned()), None, Vec::new()),
+    }
+}
+
 /// Runs the check: the preflight when needed, the actual request, redirects, as a browser would.
 ///
 /// # Errors
 /// An invalid request (what the browser would throw on: [`Error::Usage`]) or a network failure.
-pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, Error> {
+pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Error> {
     let init = RequestInit {
         method: args.method.clone(),
         headers: args.headers.clone(),
@@ -371,33 +424,29 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
         {
             headers.push(("Cookie".to_owned(), cookie.clone()));
         }
-        let head = net::send(
-            client,
-            &out.method,
-            out.url.as_str(),
-            &headers,
-            args.timeout,
-        )
-        .await?;
+        let head = client
+            .exchange(&out.method, out.url.as_str(), &headers, args.timeout)
+            .await?;
         let last_body = head.body_start.clone();
         exchanges.push(Exchange {
             preflight: out.preflight,
             method: out.method.clone(),
             url: out.url.to_string(),
             request_headers: headers,
-            status: head.status.as_u16(),
+            status: head.status,
+            // One character per byte, as browsers show header values.
             response_headers: head
-                .headers
+                .fields
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.iter().map(|&b| char::from(b)).collect()))
                 .collect(),
         });
-        let Some(verdict) = fetch.receive(head.status.as_u16(), &head.headers) else {
+        let fields: Vec<(&str, &[u8])> = head
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        let Some(verdict) = fetch.receive_fields(head.status, &fields) else {
             continue;
         };
         let preflight = exchanges.iter().any(|e| e.preflight);
@@ -457,12 +506,19 @@ pub async fn run(args: &CheckArgs, client: &net::HttpClient) -> Result<Report, E
                 ..base
             },
             // Not a CORS failure: the browser reports a network error (TypeError).
-            Err(Blocked::Network(m)) => Report {
-                message: Some(format!("TypeError: Failed to fetch ({m})")),
-                error: Some("network".to_owned()),
-                culprit: Some((last, "location".to_owned())),
-                ..base
-            },
+            Err(Blocked::Network(m)) => {
+                let (culprit, note, fix) = network_failure(&m, &base.exchanges);
+                let mut notes = base.notes.clone();
+                notes.extend(note);
+                Report {
+                    message: Some(format!("TypeError: Failed to fetch ({m})")),
+                    error: Some("network".to_owned()),
+                    culprit: culprit.map(|h| (last, h)),
+                    server_fix: fix,
+                    notes,
+                    ..base
+                }
+            }
         });
     }
     Err(Error::System(

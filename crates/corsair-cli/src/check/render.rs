@@ -17,7 +17,7 @@ pub fn human(r: &Report) -> String {
         }
     }
     if let Some(m) = &r.message {
-        out.push_str(&format!("\nConsole:\n  {m}\n"));
+        out.push_str(&format!("\nConsole:\n  {}\n", visible(m)));
     }
     for (i, e) in r.exchanges.iter().enumerate() {
         let culprit = r
@@ -71,7 +71,7 @@ fn exchange(e: &Exchange, culprit: Option<&str>) -> String {
         if e.preflight { "   (preflight)" } else { "" }
     );
     for (k, v) in &e.request_headers {
-        out.push_str(&format!(">   {k}: {v}\n"));
+        out.push_str(&format!(">   {k}: {}\n", visible(v)));
     }
     out.push_str(&format!("< {}\n", e.status));
     let mut marked = false;
@@ -82,12 +82,30 @@ fn exchange(e: &Exchange, culprit: Option<&str>) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("<   {k}: {v}{mark}\n"));
+        out.push_str(&format!("<   {}: {}{mark}\n", visible(k), visible(v)));
     }
     if let Some(c) = culprit.filter(|_| !marked) {
         out.push_str(&format!("<   ({c} is missing)   <-- here\n"));
     }
     out
+}
+
+/// Control characters (but tab) written `\u000B`, as Chromium's log writes them in console
+/// messages, so that a vertical tab or a NUL in a header shows instead of acting on the
+/// terminal.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\u{:04X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn pairs(h: &[(String, String)]) -> Value {

@@ -2,11 +2,7 @@
 //! each response. No I/O: the caller sends [`Fetch::request`] and hands the response to
 //! [`Fetch::receive`].
 
-use http::header::{
-    HeaderMap, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
-    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_MAX_AGE, LOCATION,
-};
+use http::header::HeaderMap;
 use url::Url;
 
 use super::cache::PreflightResult;
@@ -18,6 +14,41 @@ use crate::syntax::{self, ListItem};
 
 /// Browsers give up after this many redirects.
 pub const MAX_REDIRECTS: usize = 20;
+
+/// Response header fields as the engine reads them: (name, value) pairs in the order received,
+/// the value's bytes as on the wire (names compared without regard to case).
+type Fields<'a> = [(&'a str, &'a [u8])];
+
+const ACCESS_CONTROL_ALLOW_CREDENTIALS: &str = "access-control-allow-credentials";
+const ACCESS_CONTROL_ALLOW_HEADERS: &str = "access-control-allow-headers";
+const ACCESS_CONTROL_ALLOW_METHODS: &str = "access-control-allow-methods";
+const ACCESS_CONTROL_ALLOW_ORIGIN: &str = "access-control-allow-origin";
+const ACCESS_CONTROL_EXPOSE_HEADERS: &str = "access-control-expose-headers";
+const ACCESS_CONTROL_MAX_AGE: &str = "access-control-max-age";
+const LOCATION: &str = "location";
+
+/// The values of the field `name`, in order.
+fn values<'a>(fields: &'a Fields<'a>, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fields
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// A `Location` value as a URL string: visible ASCII, spaces and tabs only (others are an
+/// invalid redirect), without the spaces and tabs around it.
+fn location_str(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|l| l.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+        .map(|l| l.trim_matches([' ', '\t']))
+}
+
+/// Bytes as a string, one character per byte (the Fetch Standard's isomorphic decode): how
+/// Chromium shows a header value in its messages (`é` sent as the byte 0xE9 shows as `é`).
+fn isomorphic(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
 
 /// What a script passes to `fetch()` besides the URL.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +130,9 @@ pub struct Readable {
 pub enum Blocked {
     /// Blocked by CORS; the message is Chromium's.
     Cors(CorsError),
-    /// Failed for a reason other than CORS (bad redirect, too many redirects).
+    /// Failed for a reason other than CORS (bad redirect, too many redirects, a response
+    /// Chromium refuses: `net::ERR_INVALID_HTTP_RESPONSE` for a NUL byte in a header field,
+    /// `net::ERR_UNEXPECTED_PROXY_AUTH` for a 407).
     Network(String),
 }
 
@@ -248,7 +281,7 @@ impl Fetch {
             let value = value.trim_matches([' ', '\t', '\n', '\r']).to_owned();
             if value.bytes().any(|b| b == 0 || b == b'\n' || b == b'\r') {
                 return Err(InvalidRequest(format!(
-                    "{value:?} is not a valid header value"
+                    "{value:?} is not a valid header value: it holds NUL, CR or LF (fetch() throws a TypeError)"
                 )));
             }
             if syntax::is_forbidden_request_header(name.as_bytes()) {
@@ -497,7 +530,58 @@ impl Fetch {
         status: u16,
         headers: &HeaderMap,
     ) -> Option<Result<Readable, Blocked>> {
+        let fields: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        self.receive_fields(status, &fields)
+    }
+
+    /// As [`receive`](Self::receive), with the response's header fields as the bytes on the
+    /// wire, `(name, value)` in the order received, for values the `http` crate refuses but
+    /// browsers accept (a vertical tab, a form feed, other control bytes but NUL, CR and LF):
+    /// such a value simply does not match, as in the browsers.
+    ///
+    /// ```
+    /// use corsair::browser::{Browser, Credentials, Fetch, RequestInit};
+    ///
+    /// let init = RequestInit { method: "GET".into(), headers: vec![], credentials: Credentials::Omit };
+    /// let mut fetch = Fetch::new(Browser::Chromium, "http://a.test", "http://b.test/", init)?;
+    /// let verdict = fetch.receive_fields(200, &[("Access-Control-Allow-Origin", b"http://a.test\x0b")]);
+    /// assert_eq!(
+    ///     verdict.unwrap().unwrap_err().to_string(),
+    ///     "Access to fetch at 'http://b.test/' from origin 'http://a.test' has been blocked by CORS \
+    ///      policy: The 'Access-Control-Allow-Origin' header has a value 'http://a.test\u{b}' that is \
+    ///      not equal to the supplied origin. Have the server send the header with a valid value."
+    /// );
+    /// # Ok::<(), corsair::browser::InvalidRequest>(())
+    /// ```
+    pub fn receive_fields(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+    ) -> Option<Result<Readable, Blocked>> {
         self.status = Some(status);
+        if self.phase == Phase::Finished {
+            return None;
+        }
+        // Before any CORS check: a NUL byte in a header field fails the response in Chromium
+        // and Firefox; a 407 (Proxy Authentication Required) that no proxy sent fails it in
+        // Chromium (Firefox reads it as any other status).
+        let nul = headers
+            .iter()
+            .any(|(n, v)| n.contains('\0') || v.contains(&0));
+        let failure = if nul {
+            Some("net::ERR_INVALID_HTTP_RESPONSE")
+        } else if status == 407 && self.browser == Browser::Chromium {
+            Some("net::ERR_UNEXPECTED_PROXY_AUTH")
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            self.phase = Phase::Finished;
+            return Some(Err(Blocked::Network(failure.to_owned())));
+        }
         let verdict = match self.phase {
             Phase::Finished => return None,
             Phase::Preflight => match self.check_preflight(status, headers) {
@@ -523,11 +607,11 @@ impl Fetch {
     /// `Access-Control-Allow-Credentials`, in the order Chromium checks them.
     fn cors_check(
         &self,
-        headers: &HeaderMap,
+        headers: &Fields<'_>,
         origin: &str,
     ) -> Result<(), (AccessCheck, Option<String>)> {
         let include = self.credentials == Credentials::Include;
-        let Some(allow_origin) = combined(headers, &ACCESS_CONTROL_ALLOW_ORIGIN) else {
+        let Some(allow_origin) = combined(headers, ACCESS_CONTROL_ALLOW_ORIGIN) else {
             return Err((AccessCheck::MissingAllowOriginHeader, None));
         };
         if allow_origin == "*" {
@@ -549,7 +633,7 @@ impl Fetch {
             return Err((kind, Some(allow_origin)));
         }
         if include {
-            let value = combined(headers, &ACCESS_CONTROL_ALLOW_CREDENTIALS).unwrap_or_default();
+            let value = combined(headers, ACCESS_CONTROL_ALLOW_CREDENTIALS).unwrap_or_default();
             if value != "true" {
                 return Err((AccessCheck::InvalidAllowCredentials, Some(value)));
             }
@@ -563,13 +647,13 @@ impl Fetch {
     fn check_preflight(
         &self,
         status: u16,
-        headers: &HeaderMap,
+        headers: &Fields<'_>,
     ) -> Result<PreflightResult, Blocked> {
         // Safari checks the status first (a redirect included), then the CORS check.
         if self.browser == Browser::Safari && !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
-        if is_redirect(status) && headers.contains_key(LOCATION) {
+        if is_redirect(status) && values(headers, LOCATION).next().is_some() {
             return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
         let page_origin = self.url.origin().ascii_serialization() == self.origin;
@@ -580,23 +664,23 @@ impl Fetch {
         if !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
-        let methods = parse_list(headers, &ACCESS_CONTROL_ALLOW_METHODS).ok_or_else(|| {
+        let methods = parse_list(headers, ACCESS_CONTROL_ALLOW_METHODS).ok_or_else(|| {
             self.error(
                 CorsErrorKind::InvalidAllowMethodsPreflightResponse,
-                combined(headers, &ACCESS_CONTROL_ALLOW_METHODS),
+                combined(headers, ACCESS_CONTROL_ALLOW_METHODS),
             )
         })?;
-        let names = parse_list(headers, &ACCESS_CONTROL_ALLOW_HEADERS).ok_or_else(|| {
+        let names = parse_list(headers, ACCESS_CONTROL_ALLOW_HEADERS).ok_or_else(|| {
             self.error(
                 CorsErrorKind::InvalidAllowHeadersPreflightResponse,
-                combined(headers, &ACCESS_CONTROL_ALLOW_HEADERS),
+                combined(headers, ACCESS_CONTROL_ALLOW_HEADERS),
             )
         })?;
         let result = PreflightResult {
             methods,
             headers: names,
             credentials: self.credentials == Credentials::Include,
-            max_age: combined(headers, &ACCESS_CONTROL_MAX_AGE),
+            max_age: combined(headers, ACCESS_CONTROL_MAX_AGE),
         };
         if !result.allows_method(&self.method) {
             return Err(self.error(
@@ -687,14 +771,16 @@ impl Fetch {
     fn check_actual(
         &mut self,
         status: u16,
-        headers: &HeaderMap,
+        headers: &Fields<'_>,
     ) -> Result<Option<Readable>, Blocked> {
-        let location = headers.get(LOCATION).filter(|_| is_redirect(status));
+        let location = values(headers, LOCATION)
+            .next()
+            .filter(|_| is_redirect(status));
         if self.cors_tainting {
             self.cors_check(headers, self.request_origin())
                 .map_err(|(check, value)| {
                     let target = location
-                        .and_then(|l| l.to_str().ok())
+                        .and_then(location_str)
                         .and_then(|l| self.url.join(l).ok());
                     match (self.error(CorsErrorKind::Response(check), value), target) {
                         (Blocked::Cors(e), Some(to)) => {
@@ -712,11 +798,14 @@ impl Fetch {
                 preflighted: self.preflighted,
             }));
         };
-        let next = location
-            .to_str()
-            .ok()
+        let next = location_str(location)
             .and_then(|l| self.url.join(l).ok())
-            .ok_or_else(|| Blocked::Network(format!("invalid redirect location {location:?}")))?;
+            .ok_or_else(|| {
+                Blocked::Network(format!(
+                    "invalid redirect location {:?}",
+                    isomorphic(location)
+                ))
+            })?;
         if !matches!(next.scheme(), "http" | "https") {
             return Err(Blocked::Network(format!(
                 "redirect to a non-HTTP URL: {next}"
@@ -784,15 +873,16 @@ impl Fetch {
     }
 
     /// The response headers the script can read.
-    fn exposed(&self, headers: &HeaderMap) -> Vec<String> {
-        let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+    fn exposed(&self, headers: &Fields<'_>) -> Vec<String> {
+        let mut names: Vec<String> = headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+        names.sort();
         names.dedup();
         if !self.cors_tainting {
             names.retain(|n| !syntax::FORBIDDEN_RESPONSE_HEADERS.contains(&n.as_str()));
             names.sort();
             return names;
         }
-        let listed = parse_list(headers, &ACCESS_CONTROL_EXPOSE_HEADERS).unwrap_or_default();
+        let listed = parse_list(headers, ACCESS_CONTROL_EXPOSE_HEADERS).unwrap_or_default();
         let any = self.credentials != Credentials::Include && listed.iter().any(|n| n == "*");
         names.retain(|n| {
             !syntax::FORBIDDEN_RESPONSE_HEADERS.contains(&n.as_str())
@@ -852,26 +942,23 @@ fn is_redirect(status: u16) -> bool {
 }
 
 /// All lines of a header joined by `, `, as browsers read a repeated header; `None` if absent.
-fn combined(headers: &HeaderMap, name: &http::HeaderName) -> Option<String> {
-    let mut lines = headers.get_all(name).iter().peekable();
+/// Values are decoded one character per byte, as Chromium shows them.
+fn combined(headers: &Fields<'_>, name: &str) -> Option<String> {
+    let mut lines = values(headers, name).peekable();
     lines.peek()?;
     let parts: Vec<String> = lines
-        .map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .trim_matches([' ', '\t'])
-                .to_owned()
-        })
+        .map(|v| isomorphic(v).trim_matches([' ', '\t']).to_owned())
         .collect();
     Some(parts.join(", "))
 }
 
 /// A `#method` or `#field-name` list (empty elements allowed); `None` if an element is not a
 /// token. An absent header is an empty list.
-fn parse_list(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<String>> {
+fn parse_list(headers: &Fields<'_>, name: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut ok = true;
     let _ = syntax::for_each_list_item(
-        headers.get_all(name).iter().map(|v| v.as_bytes()),
+        values(headers, name),
         usize::MAX,
         usize::MAX,
         |item| match item {

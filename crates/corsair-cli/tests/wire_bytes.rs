@@ -1,0 +1,771 @@
+//! Byte-level fidelity: web-platform-tests' CORS scenarios and the bytes around them, in real
+//! Chromium and Firefox ESR and through `corsair check`.
+//!
+//! A raw server on 127.0.0.1 answers each case with the exact bytes scripted (a vertical tab, a
+//! form feed, `\x01`, DEL, obs-text, a NUL, a 407…), which no `http`-crate server can send, and
+//! logs the request lines it receives. Each case runs in the browser (a page on another origin
+//! calls `fetch()`), then through `check::run` with that browser's rules, against the same
+//! answers. Asserted, per case:
+//! - the browser's verdict is the one recorded here: the web-platform-tests expectation (or the
+//!   Fetch Standard's) unless the case lists the browser as disagreeing with it; every such
+//!   disagreement of both browsers is printed;
+//! - `corsair check` gives the browser's verdict, status and readable headers; for Chromium, its
+//!   message is the console's, character for character; where Chromium fails the response
+//!   before CORS (no console message; the code seen in a Chromium net-log run, recorded in the
+//!   case), it is `TypeError: Failed to fetch (net::CODE)`;
+//! - for the request-side cases, the header line the browser put on the wire is the one
+//!   `corsair check` put on the wire, byte for byte, and both sent a preflight or neither did.
+//!
+//! Ported from web-platform-tests (read, not copied): `cors/origin.htm` (values of
+//! `Access-Control-Allow-Origin`), `cors/credentials-flag.htm` (`-Allow-Credentials`),
+//! `fetch/api/cors/cors-preflight-status.any.js` (preflight statuses),
+//! `fetch/api/cors/cors-preflight-response-validation.any.js` (unparsable `-Allow-Methods` and
+//! `-Allow-Headers`), `cors/access-control-expose-headers-parsing.window.js` (byte-level
+//! `-Expose-Headers` values) and `fetch/api/headers/header-values-normalize.any.js` (request
+//! header values a script can set).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corsair::browser::{Browser as Rules, Credentials};
+use corsair_cli::check::{self, CheckArgs};
+use corsair_testkit::{Case, Frame, Headless, PageServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A scripted answer: status and header lines, bytes as sent.
+#[derive(Clone, Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// What a browser does with a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The script reads the response: its status and the header it reads (`x-a`), if any.
+    Allowed { status: u16, reads_x_a: bool },
+    /// Blocked (by CORS, or by a network error the browser reports with no CORS message).
+    Blocked,
+}
+
+struct ByteCase {
+    id: String,
+    method: &'static str,
+    headers: Vec<(String, String)>,
+    credentials: Credentials,
+    preflight: Answer,
+    actual: Answer,
+    /// The verdict web-platform-tests (or the Fetch Standard) expects.
+    wpt: Outcome,
+    /// Browsers whose verdict differs from `wpt` (then their own verdict, as seen).
+    chromium: Option<Outcome>,
+    firefox: Option<Outcome>,
+    /// Chromium's network error, when it fails the response before CORS.
+    chromium_net_error: Option<&'static str>,
+    /// The request header line to compare on the wire (`x-a: …`), for request-side cases.
+    wire: bool,
+}
+
+fn case(id: &str, actual: Answer, wpt: Outcome) -> ByteCase {
+    ByteCase {
+        id: id.to_owned(),
+        method: "GET",
+        headers: Vec::new(),
+        credentials: Credentials::Omit,
+        preflight: Answer {
+            status: 204,
+            headers: Vec::new(),
+        },
+        actual,
+        wpt,
+        chromium: None,
+        firefox: None,
+        chromium_net_error: None,
+        wire: false,
+    }
+}
+
+const OK: Outcome = Outcome::Allowed {
+    status: 200,
+    reads_x_a: false,
+};
+const OK_X_A: Outcome = Outcome::Allowed {
+    status: 200,
+    reads_x_a: true,
+};
+const BLOCKED: Outcome = Outcome::Blocked;
+
+fn hv(pairs: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
+        .collect()
+}
+
+fn answer(status: u16, pairs: &[(&str, &[u8])]) -> Answer {
+    Answer {
+        status,
+        headers: hv(pairs),
+    }
+}
+
+/// An actual response with `Access-Control-Allow-Origin: value` (and `X-A: 1`).
+fn allow_origin(value: &[u8]) -> Answer {
+    answer(
+        200,
+        &[("Access-Control-Allow-Origin", value), ("X-A", b"1")],
+    )
+}
+
+fn cases(origin: &str, host: &str) -> Vec<ByteCase> {
+    let o = origin.as_bytes();
+    let cat = |parts: &[&[u8]]| parts.concat();
+    let mut out = Vec::new();
+
+    // cors/origin.htm: values of Access-Control-Allow-Origin that pass and that fail.
+    let pass: Vec<Vec<u8>> = vec![
+        b"*".to_vec(),
+        b" *  ".to_vec(),
+        b"\t*".to_vec(),
+        o.to_vec(),
+        cat(&[b" ", o]),
+        cat(&[b" ", o, b"   \t "]),
+        cat(&[b"\t", o]),
+    ];
+    for (i, v) in pass.iter().enumerate() {
+        out.push(case(&format!("origin-pass-{i}"), allow_origin(v), OK));
+    }
+    let upper_origin = origin.to_ascii_uppercase();
+    let fail: Vec<Vec<u8>> = vec![
+        format!("http://sub.{host}").into_bytes(),
+        format!("//{host}").into_bytes(),
+        format!("://{host}").into_bytes(),
+        format!("ftp://{host}").into_bytes(),
+        format!("http:://{host}").into_bytes(),
+        format!("http:/{host}").into_bytes(),
+        format!("http:{host}").into_bytes(),
+        host.as_bytes().to_vec(),
+        cat(&[o, b"?"]),
+        cat(&[o, b"/"]),
+        cat(&[o, b" /"]),
+        cat(&[o, b"#"]),
+        cat(&[o, b"%23"]),
+        cat(&[o, b":80"]),
+        cat(&[o, b", *"]),
+        upper_origin.into_bytes(),
+        origin.replacen("http", "HTTP", 1).into_bytes(),
+        b"-".to_vec(),
+        b"**".to_vec(),
+        b"'*'".to_vec(),
+        b"\"*\"".to_vec(),
+        b"* *".to_vec(),
+        b"* null".to_vec(),
+        cat(&[b"*", o]),
+        cat(&[b"* ", o]),
+        cat(&[b"*, ", o]),
+        cat(&[b"null ", o]),
+        b"http://example.net".to_vec(),
+        b"null".to_vec(),
+        b"null *".to_vec(),
+        b"".to_vec(),
+        cat(&[o, b"/page"]),
+    ];
+    for (i, v) in fail.iter().enumerate() {
+        out.push(case(&format!("origin-fail-{i}"), allow_origin(v), BLOCKED));
+    }
+    // The same file's NUL cases: blocked, and in Chromium a network error before CORS.
+    for (i, v) in [cat(&[o, b"\0"]), b"\0*".to_vec(), b"*\0".to_vec(), cat(&[b"\0", o])]
+        .iter()
+        .enumerate()
+    {
+        let mut c = case(&format!("origin-nul-{i}"), allow_origin(v), BLOCKED);
+        c.chromium_net_error = Some("net::ERR_INVALID_HTTP_RESPONSE");
+        out.push(c);
+    }
+    // Two header lines (cors/origin.htm's "multiple headers").
+    for (i, (a, b)) in [
+        (b"".to_vec(), b"*".to_vec()),
+        (b"*".to_vec(), b"".to_vec()),
+        (b"*".to_vec(), b"*".to_vec()),
+        (b"".to_vec(), o.to_vec()),
+        (b"*".to_vec(), o.to_vec()),
+        (o.to_vec(), o.to_vec()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.push(case(
+            &format!("origin-double-{i}"),
+            answer(
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", a),
+                    ("Access-Control-Allow-Origin", b),
+                ],
+            ),
+            BLOCKED,
+        ));
+    }
+    // Bytes the http crate refuses, around the page's origin and `*`. The Fetch Standard strips
+    // only spaces and tabs from a value, so none of these match.
+    for (name, v) in [
+        ("vt-after", cat(&[o, b"\x0b"])),
+        ("vt-before", cat(&[b"\x0b", o])),
+        ("ff-after", cat(&[o, b"\x0c"])),
+        ("ctl-01", cat(&[o, b"\x01"])),
+        ("star-vt", b"*\x0b".to_vec()),
+        ("del", cat(&[o, b"\x7f"])),
+        ("obs-text", cat(&[o, b"\xe9"])),
+        ("star-obs-text", b"*\xe9".to_vec()),
+    ] {
+        out.push(case(&format!("origin-{name}"), allow_origin(&v), BLOCKED));
+    }
+    // A NUL in another header: the whole response fails.
+    let mut c = case(
+        "nul-elsewhere",
+        answer(
+            200,
+            &[("Access-Control-Allow-Origin", o), ("X-B", b"a\0b")],
+        ),
+        BLOCKED,
+    );
+    c.chromium_net_error = Some("net::ERR_INVALID_HTTP_RESPONSE");
+    out.push(c);
+    // Other control bytes in another header change nothing.
+    out.push(case(
+        "controls-elsewhere",
+        answer(
+            200,
+            &[
+                ("Access-Control-Allow-Origin", o),
+                ("X-B", b"a\x01\x0b\x0c\x7f\xe9b"),
+            ],
+        ),
+        OK,
+    ));
+
+    // cors/credentials-flag.htm: Access-Control-Allow-Credentials must be exactly `true`.
+    for (i, v) in [
+        b"TRUE".as_slice(),
+        b"True",
+        b"\"true\"",
+        b"false",
+        b"1",
+        b"0",
+        b"true\x0b",
+        b"\x0ctrue",
+        b"true\x01",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = case(
+            &format!("credentials-{i}"),
+            answer(
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", o),
+                    ("Access-Control-Allow-Credentials", v),
+                ],
+            ),
+            BLOCKED,
+        );
+        c.credentials = Credentials::Include;
+        out.push(c);
+    }
+    let mut c = case(
+        "credentials-true-padded",
+        answer(
+            200,
+            &[
+                ("Access-Control-Allow-Origin", o),
+                ("Access-Control-Allow-Credentials", b" true\t"),
+            ],
+        ),
+        OK,
+    );
+    c.credentials = Credentials::Include;
+    out.push(c);
+
+    // cors/access-control-expose-headers-parsing: which lists expose `x-a`.
+    for (i, (v, exposed)) in [
+        (b"x-a".as_slice(), true),
+        (b" x-a ,", true),
+        (b",,x-a,,", true),
+        (b"x-a\x0b", false),
+        (b"\x0bx-a", false),
+        (b"x-b,\x0cx-a", false),
+        (b"x-a\xe9, x-b", false),
+        (b"x-a x-b", false),
+        (b"\"x-a\"", false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.push(case(
+            &format!("expose-{i}"),
+            answer(
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", o),
+                    ("Access-Control-Expose-Headers", v),
+                    ("X-A", b"1"),
+                ],
+            ),
+            if *exposed { OK_X_A } else { OK },
+        ));
+    }
+
+    // Preflights: fetch/api/cors/cors-preflight-status.any.js, and a 407.
+    let preflighted = |id: String, status: u16, extra: &[(&str, &[u8])], wpt| {
+        let mut headers = vec![
+            ("Access-Control-Allow-Origin", o),
+            ("Access-Control-Allow-Methods", b"PUT".as_slice()),
+        ];
+        headers.extend_from_slice(extra);
+        let mut c = case(&id, answer(200, &[("Access-Control-Allow-Origin", o)]), wpt);
+        c.method = "PUT";
+        c.preflight = answer(status, &headers);
+        c
+    };
+    for status in [
+        200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 306, 307, 308, 400, 401,
+        402, 403, 404, 405, 501, 502, 503, 504, 505,
+    ] {
+        let ok = (200..300).contains(&status);
+        out.push(preflighted(
+            format!("preflight-status-{status}"),
+            status,
+            &[],
+            if ok { OK } else { BLOCKED },
+        ));
+    }
+    let mut c = preflighted(
+        "preflight-407".to_owned(),
+        407,
+        &[("Proxy-Authenticate", b"Basic realm=\"x\"")],
+        BLOCKED,
+    );
+    c.chromium_net_error = Some("net::ERR_UNEXPECTED_PROXY_AUTH");
+    out.push(c);
+    // A 407 on the request itself: Chromium fails it; Firefox and the Fetch Standard (without
+    // a proxy to prompt for) hand it to the script.
+    let mut c = case(
+        "actual-407",
+        answer(
+            407,
+            &[
+                ("Access-Control-Allow-Origin", o),
+                ("Proxy-Authenticate", b"Basic realm=\"x\""),
+            ],
+        ),
+        Outcome::Allowed {
+            status: 407,
+            reads_x_a: false,
+        },
+    );
+    c.chromium = Some(BLOCKED);
+    c.chromium_net_error = Some("net::ERR_UNEXPECTED_PROXY_AUTH");
+    out.push(c);
+    // fetch/api/cors/cors-preflight-response-validation.any.js, and the same with bytes.
+    for (id, name, v) in [
+        (
+            "validation-headers",
+            "Access-Control-Allow-Headers",
+            b"x-a, header name with space".as_slice(),
+        ),
+        (
+            "validation-methods",
+            "Access-Control-Allow-Methods",
+            b"Bad method name",
+        ),
+        ("validation-methods-vt", "Access-Control-Allow-Methods", b"PUT\x0b"),
+        ("validation-methods-vt-before", "Access-Control-Allow-Methods", b"\x0bPUT"),
+        ("validation-headers-ff", "Access-Control-Allow-Headers", b"x-a\x0c"),
+    ] {
+        let mut c = case(id, answer(200, &[("Access-Control-Allow-Origin", o)]), BLOCKED);
+        c.method = "PUT";
+        c.headers = vec![("x-a".to_owned(), "1".to_owned())];
+        let mut headers = vec![
+            ("Access-Control-Allow-Origin", o),
+            ("Access-Control-Allow-Methods", b"PUT".as_slice()),
+            ("Access-Control-Allow-Headers", b"x-a"),
+        ];
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, v));
+        c.preflight = answer(204, &headers);
+        out.push(c);
+    }
+    let mut c = preflighted(
+        "preflight-origin-vt".to_owned(),
+        204,
+        &[],
+        BLOCKED,
+    );
+    c.preflight.headers[0].1 = cat(&[o, b"\x0b"]);
+    out.push(c);
+
+    // Request header values a script can set (fetch/api/headers/header-values-normalize):
+    // every byte but NUL, CR and LF, with only tabs, spaces, CR and LF stripped around it.
+    for (id, name, v) in [
+        ("request-01", "x-a", "\x01"),
+        ("request-vt-ff", "x-a", "\x0bv\x0c"),
+        ("request-stripped", "x-a", " \tv \t\r\n"),
+        ("request-del", "x-a", "a\x7fb"),
+        ("request-accept-vt", "accept", "\x0btext/plain"),
+        ("request-accept-01", "accept", "text/plain\x01"),
+    ] {
+        let mut c = case(id, answer(200, &[("Access-Control-Allow-Origin", o)]), OK);
+        c.headers = vec![(name.to_owned(), v.to_owned())];
+        c.preflight = answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", o),
+                ("Access-Control-Allow-Headers", name.as_bytes()),
+            ],
+        );
+        c.wire = true;
+        out.push(c);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw server.
+
+#[derive(Default)]
+struct Shared {
+    scripts: Mutex<HashMap<String, (Answer, Answer)>>,
+    /// The request heads received, by case id.
+    log: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+}
+
+/// Serves the scripted answers on 127.0.0.1, one request per connection, heads of at most
+/// 64 KiB read within 5 s; returns the port.
+async fn raw_server(shared: Arc<Shared>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), serve_one(stream, shared)).await;
+            });
+        }
+    });
+    port
+}
+
+async fn serve_one(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 * 1024 {
+            return;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = buf[..head_end].to_vec();
+    let line = String::from_utf8_lossy(head.split(|&b| b == b'\r').next().unwrap()).into_owned();
+    let mut parts = line.split(' ');
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let id = path.rsplit('/').next().unwrap_or_default().to_owned();
+    shared
+        .log
+        .lock()
+        .unwrap()
+        .entry(id.clone())
+        .or_default()
+        .push(head);
+    let script = shared.scripts.lock().unwrap().get(&id).cloned();
+    let a = match script {
+        Some((pre, act)) => {
+            if method == "OPTIONS" {
+                pre
+            } else {
+                act
+            }
+        }
+        None => answer(404, &[]),
+    };
+    let mut out = format!("HTTP/1.1 {} Scripted\r\n", a.status).into_bytes();
+    for (n, v) in &a.headers {
+        out.extend_from_slice(n);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Content-Length: 2\r\nConnection: close\r\n\r\nok");
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The `name: …` line of a request head, bytes as received but the name lowercased (Firefox
+/// writes `Accept` where the script wrote `accept`; names are not case-sensitive).
+fn wire_line(head: &[u8], name: &str) -> Option<Vec<u8>> {
+    head.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && l[name.len()] == b':'
+        })
+        .map(|l| {
+            let mut l = l.to_vec();
+            l[..name.len()].make_ascii_lowercase();
+            l
+        })
+}
+
+/// Chromium's console messages about blocked fetches, by case id, with the `\uXXXX` escapes of
+/// its log turned back into characters.
+fn console_messages(console: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for line in console.lines() {
+        let Some(start) = line.find("\"Access to fetch at '") else {
+            continue;
+        };
+        let text = &line[start + 1..];
+        let Some(end) = text.rfind("\", source:") else {
+            continue;
+        };
+        let message = unescape(&text[..end]);
+        let Some(id) = message
+            .split("/c/")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+        else {
+            continue;
+        };
+        out.insert(id.to_owned(), message.clone());
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\\u") {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 2..i + 6).unwrap_or_default();
+        match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+            Some(c) if hex.len() == 4 => {
+                out.push(c);
+                rest = &rest[i + 6..];
+            }
+            _ => {
+                out.push_str("\\u");
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn credentials_str(c: Credentials) -> &'static str {
+    match c {
+        Credentials::Omit => "omit",
+        Credentials::SameOrigin => "same-origin",
+        Credentials::Include => "include",
+    }
+}
+
+async fn bytes_in(browser: Headless, rules: Rules) {
+    let shared = Arc::new(Shared::default());
+    let port = raw_server(shared.clone()).await;
+    let pages = PageServer::start().await.unwrap();
+    let host = format!("page.test:{}", pages.port());
+    let origin = format!("http://{host}");
+    let cases = cases(&origin, &host);
+    for c in &cases {
+        shared
+            .scripts
+            .lock()
+            .unwrap()
+            .insert(c.id.clone(), (c.preflight.clone(), c.actual.clone()));
+    }
+    let url = |c: &ByteCase| format!("http://127.0.0.1:{port}/c/{}", c.id);
+    let frame = Frame {
+        origin: origin.clone(),
+        cases: cases
+            .iter()
+            .map(|c| {
+                let mut case = Case::new(
+                    &c.id,
+                    &url(c),
+                    c.method,
+                    &c.headers,
+                    credentials_str(c.credentials),
+                );
+                case.read_header = Some("x-a".to_owned());
+                case
+            })
+            .collect(),
+    };
+    let started = std::time::Instant::now();
+    let run = pages
+        .run(browser, &[frame], Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "{}: {} cases in {:.1?}",
+        browser.version(),
+        cases.len(),
+        started.elapsed()
+    );
+    let browser_log = std::mem::take(&mut *shared.log.lock().unwrap());
+    let messages = console_messages(&run.console);
+    let client = corsair_cli::net::RawClient::new();
+    let mut wrong = Vec::new();
+    let mut against_wpt = Vec::new();
+    let mut checked_messages = 0;
+    for c in &cases {
+        let seen = run
+            .seen
+            .get(&c.id)
+            .unwrap_or_else(|| panic!("no browser result for {}", c.id));
+        let theirs = if seen.ok {
+            Outcome::Allowed {
+                status: seen.status,
+                reads_x_a: seen.header.is_some(),
+            }
+        } else {
+            Outcome::Blocked
+        };
+        let recorded = match browser {
+            Headless::Chromium => c.chromium,
+            Headless::Firefox => c.firefox,
+        };
+        if theirs != c.wpt {
+            against_wpt.push(format!("{} ({:?}, WPT: {:?})", c.id, theirs, c.wpt));
+        }
+        if theirs != recorded.unwrap_or(c.wpt) {
+            wrong.push(format!(
+                "{}: {} gave {theirs:?}, recorded {:?} ({:?})",
+                c.id,
+                browser.name(),
+                recorded.unwrap_or(c.wpt),
+                seen.error
+            ));
+        }
+        // corsair check, against the same answers.
+        let args = CheckArgs {
+            url: url(c),
+            origin: origin.clone(),
+            method: c.method.to_owned(),
+            headers: c.headers.clone(),
+            cookie: None,
+            credentials: c.credentials,
+            browser: rules,
+            timeout: Duration::from_secs(5),
+        };
+        let report = check::run(&args, &client)
+            .await
+            .unwrap_or_else(|e| panic!("{}: corsair check failed: {e}", c.id));
+        let exposed_x_a = report.exposed.iter().any(|h| h == "x-a");
+        let ours = if report.allowed {
+            Outcome::Allowed {
+                status: report.status.unwrap_or_default(),
+                reads_x_a: exposed_x_a,
+            }
+        } else {
+            Outcome::Blocked
+        };
+        if ours != theirs {
+            wrong.push(format!(
+                "{}: corsair check gave {ours:?}, {} {theirs:?}; message {:?}",
+                c.id,
+                browser.name(),
+                report.message
+            ));
+        }
+        if browser == Headless::Chromium && !seen.ok {
+            let expected = match c.chromium_net_error {
+                Some(code) => Some(format!("TypeError: Failed to fetch ({code})")),
+                None => messages.get(&c.id).cloned(),
+            };
+            if c.chromium_net_error.is_some() && messages.contains_key(&c.id) {
+                wrong.push(format!(
+                    "{}: Chromium printed a CORS message for a network error: {:?}",
+                    c.id, messages[&c.id]
+                ));
+            }
+            checked_messages += 1;
+            if expected.is_none() || report.message != expected {
+                wrong.push(format!(
+                    "{}: message\n    corsair:  {:?}\n    chromium: {expected:?}",
+                    c.id, report.message
+                ));
+            }
+        }
+        // What went on the wire.
+        let check_log = std::mem::take(&mut *shared.log.lock().unwrap());
+        if c.wire {
+            let name = &c.headers[0].0;
+            let theirs: Vec<Vec<u8>> = browser_log
+                .get(&c.id)
+                .into_iter()
+                .flatten()
+                .map(|h| wire_line(h, name).unwrap_or_default())
+                .collect();
+            let ours: Vec<Vec<u8>> = check_log
+                .get(&c.id)
+                .into_iter()
+                .flatten()
+                .map(|h| wire_line(h, name).unwrap_or_default())
+                .collect();
+            if theirs != ours {
+                wrong.push(format!(
+                    "{}: on the wire, {} sent {:?}, corsair check {:?}",
+                    c.id,
+                    browser.name(),
+                    theirs
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect::<Vec<_>>(),
+                    ours.iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    println!(
+        "{}: {} cases, {} Chromium messages compared; where {} differs from web-platform-tests: {:?}",
+        browser.name(),
+        cases.len(),
+        checked_messages,
+        browser.name(),
+        against_wpt
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_as_chromium_handles_them() {
+    bytes_in(Headless::Chromium, Rules::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_as_firefox_handles_them() {
+    bytes_in(Headless::Firefox, Rules::Firefox).await;
+}
