@@ -769,3 +769,165 @@ async fn bytes_as_chromium_handles_them() {
 async fn bytes_as_firefox_handles_them() {
     bytes_in(Headless::Firefox, Rules::Firefox).await;
 }
+
+/// Runs the built `corsair` with `args` (bytes as the shell passes them), off the runtime.
+async fn corsair(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// `--header` from the command line to the wire: the lines Chromium put on the wire for the
+/// same values set by a script (seen in the `request-*` cases above, written out here), and
+/// fetch()'s TypeError for NUL, CR and LF.
+#[tokio::test]
+async fn header_values_go_from_the_command_line_to_the_wire_as_fetch_sends_them() {
+    let shared = Arc::new(Shared::default());
+    let port = raw_server(shared.clone()).await;
+    let origin = "http://page.test:8000";
+    shared.scripts.lock().unwrap().insert(
+        "cli".to_owned(),
+        (
+            answer(
+                204,
+                &[
+                    ("Access-Control-Allow-Origin", origin.as_bytes()),
+                    ("Access-Control-Allow-Headers", b"x-a"),
+                ],
+            ),
+            answer(
+                200,
+                &[("Access-Control-Allow-Origin", origin.as_bytes())],
+            ),
+        ),
+    );
+    let url = format!("http://127.0.0.1:{port}/c/cli");
+    for (typed, wire) in [
+        ("x-a:\x0bv\x0c", b"x-a: \x0bv\x0c".as_slice()),
+        ("x-a: \x01", b"x-a: \x01"),
+        ("x-a: \t v \t", b"x-a: v"),
+        ("x-a:a\x7fb", b"x-a: a\x7fb"),
+    ] {
+        let out = corsair(vec![
+            "check".into(),
+            url.clone(),
+            "--origin".into(),
+            origin.into(),
+            "-H".into(),
+            typed.into(),
+        ])
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{typed:?}: {stdout}");
+        let log = std::mem::take(&mut *shared.log.lock().unwrap());
+        let heads = log.get("cli").cloned().unwrap_or_default();
+        // The preflight names the header; the request carries it, byte for byte.
+        assert_eq!(heads.len(), 2, "{typed:?}: {stdout}");
+        assert_eq!(
+            wire_line(&heads[0], "access-control-request-headers").as_deref(),
+            Some(b"access-control-request-headers: x-a".as_slice())
+        );
+        assert_eq!(
+            wire_line(&heads[1], "x-a").as_deref(),
+            Some(wire),
+            "{typed:?}"
+        );
+        // The report shows control characters escaped, as Chromium's log does.
+        assert!(!stdout.contains(['\x01', '\x0b', '\x0c', '\x7f']), "{stdout}");
+    }
+    // A NUL cannot pass through argv (the engine's own tests refuse it); CR and LF can.
+    for typed in ["x-a: a\rb", "x-a: a\nb"] {
+        let out = corsair(vec![
+            "check".into(),
+            url.clone(),
+            "--origin".into(),
+            origin.into(),
+            "-H".into(),
+            typed.into(),
+        ])
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{typed:?}: {stderr}");
+        assert!(
+            stderr.contains("holds NUL, CR or LF (fetch() throws a TypeError)"),
+            "{stderr}"
+        );
+        assert!(shared.log.lock().unwrap().is_empty(), "nothing is sent");
+    }
+}
+
+/// Answers every connection on 127.0.0.1 with `bytes` (after reading the request head), then
+/// keeps it open for `hold`; returns the URL.
+async fn blob_server(bytes: Vec<u8>, hold: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let bytes = bytes.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(&bytes).await;
+                tokio::time::sleep(hold).await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// Each bound of check's reader is an error that says which, never a panic; bodies are read
+/// as far as their first bytes, chunked or not, after interim answers.
+#[tokio::test]
+async fn the_reader_is_bounded_and_says_which_bound() {
+    let client = corsair_cli::net::RawClient::new();
+    let get = |bytes: Vec<u8>, hold: u64, timeout: u64| {
+        let client = client.clone();
+        async move {
+            let url = blob_server(bytes, Duration::from_millis(hold)).await;
+            client
+                .exchange("GET", &url, &[], Duration::from_millis(timeout))
+                .await
+        }
+    };
+    let head = |lines: &str| format!("HTTP/1.1 200 OK\r\n{lines}\r\n").into_bytes();
+    let error = |r: Result<corsair_cli::net::RawHead, corsair_cli::net::NetError>| {
+        r.map(|h| h.status).unwrap_err().to_string()
+    };
+
+    let big = "x-big: ".to_owned() + &"a".repeat(1000) + "\r\n";
+    let e = error(get(head(&big.repeat(300)), 2000, 3000).await);
+    assert!(e.contains("larger than 256 KiB") && e.contains("ERR_RESPONSE_HEADERS_TOO_BIG"), "{e}");
+    let long = "x-long: ".to_owned() + &"a".repeat(70 * 1024) + "\r\n";
+    let e = error(get(head(&long), 2000, 3000).await);
+    assert!(e.contains("longer than 64 KiB"), "{e}");
+    let e = error(get(head(&"x: 1\r\n".repeat(1001)), 2000, 3000).await);
+    assert!(e.contains("more than 1000 header lines"), "{e}");
+    let e = error(get(Vec::new(), 2000, 300).await);
+    assert!(e.starts_with("timed out after 0.3s"), "{e}");
+    let e = error(get(Vec::new(), 0, 3000).await);
+    assert!(e.contains("closed the connection without answering"), "{e}");
+    let e = error(get(b"ICY 200 OK\r\n\r\n".to_vec(), 0, 3000).await);
+    assert!(e.contains("not an HTTP/1.x response"), "{e}");
+    let e = error(get(b"HTTP/1.1 100 Continue\r\n\r\n".repeat(11), 2000, 3000).await);
+    assert!(e.contains("more than 10 interim"), "{e}");
+
+    // Bodies: their first 512 bytes at most, by length, chunks, or the connection's end.
+    let body = |r: Result<corsair_cli::net::RawHead, corsair_cli::net::NetError>| {
+        String::from_utf8(r.unwrap().body_start).unwrap()
+    };
+    let mut chunked = head("Transfer-Encoding: chunked\r\n");
+    chunked.extend_from_slice(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n");
+    assert_eq!(body(get(chunked, 2000, 3000).await), "hello world");
+    let mut sized = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+    sized.extend(head("Content-Length: 3\r\n"));
+    sized.extend_from_slice(b"abcdef");
+    assert_eq!(body(get(sized, 2000, 3000).await), "abc");
+    let mut long_body = head("");
+    long_body.extend(std::iter::repeat_n(b'z', 5000));
+    assert_eq!(body(get(long_body, 0, 3000).await).len(), 512);
+}

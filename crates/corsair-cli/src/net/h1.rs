@@ -11,7 +11,7 @@
 //! - the whole exchange within the caller's timeout.
 //!
 //! Each bound crossed is a [`NetError`] that says which, never a panic. One request per
-//! connection (`Connection: close`).
+//! connection, dropped once read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,7 +157,9 @@ impl Default for RawClient {
 }
 
 /// The request's bytes: request line, `Host`, the headers as given, `Content-Length: 0` for a
-/// method that may carry a body (as browsers send), `Connection: close`.
+/// method that may carry a body (as browsers send). No `Connection: close`: browsers keep the
+/// connection, and a server answering `close` would show a header browsers never see; the
+/// connection is dropped once the head and the start of the body are read.
 fn request_bytes(
     method: &str,
     uri: &Uri,
@@ -195,7 +197,7 @@ fn request_bytes(
     if !matches!(method, "GET" | "HEAD" | "OPTIONS") {
         out.extend_from_slice(b"Content-Length: 0\r\n");
     }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
     Ok(out)
 }
 
@@ -569,7 +571,7 @@ mod tests {
         let bytes = request_bytes("PUT", &uri, "u", &h("\x0bv\x01\x0c")).unwrap();
         assert_eq!(
             bytes,
-            b"PUT /x?y=1 HTTP/1.1\r\nHost: a.test:81\r\nX-A: \x0bv\x01\x0c\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"PUT /x?y=1 HTTP/1.1\r\nHost: a.test:81\r\nX-A: \x0bv\x01\x0c\r\nContent-Length: 0\r\n\r\n"
         );
         for v in ["a\rb", "a\nb", "a\0b"] {
             assert!(matches!(

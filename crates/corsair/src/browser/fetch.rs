@@ -1034,6 +1034,71 @@ mod tests {
         ("access-control-allow-headers", "*"),
     ];
 
+    /// Header values as bytes (Chromium 156's console and net-log, Firefox ESR 153's verdicts,
+    /// seen by tests/wire_bytes.rs of corsair-cli).
+    #[test]
+    fn response_bytes_are_read_as_chromium_reads_them() {
+        let get = |browser, fields: &[(&str, &[u8])]| {
+            let mut f = Fetch::new(browser, PAGE, API, init("GET", &[])).unwrap();
+            f.receive_fields(200, fields).unwrap()
+        };
+        let message = |fields: &[(&str, &[u8])]| match get(Browser::Chromium, fields) {
+            Err(Blocked::Cors(e)) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
+        let prefix = "Access to fetch at 'http://api.test/a' from origin 'http://page.test' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header";
+        assert_eq!(
+            message(&[("Access-Control-Allow-Origin", b"http://page.test\x0b")]),
+            format!("{prefix} has a value 'http://page.test\u{b}' that is not equal to the supplied origin. Have the server send the header with a valid value.")
+        );
+        assert_eq!(
+            message(&[("Access-Control-Allow-Origin", b"*\x0b")]),
+            format!("{prefix} contains the invalid value '*\u{b}'. Have the server send the header with a valid value.")
+        );
+        // obs-text shows one character per byte: 0xE9 is `é` (here in a port: not a URL).
+        assert_eq!(
+            message(&[("Access-Control-Allow-Origin", b"http://page.test:80\xe9")]),
+            format!("{prefix} contains the invalid value 'http://page.test:80\u{e9}'. Have the server send the header with a valid value.")
+        );
+        // A NUL anywhere fails the response before CORS, in both browsers.
+        for browser in [Browser::Chromium, Browser::Firefox] {
+            assert_eq!(
+                get(
+                    browser,
+                    &[("Access-Control-Allow-Origin", PAGE.as_bytes()), ("X-B", b"a\0b")]
+                ),
+                Err(Blocked::Network("net::ERR_INVALID_HTTP_RESPONSE".to_owned()))
+            );
+        }
+        // Other control bytes elsewhere change nothing.
+        assert!(get(
+            Browser::Chromium,
+            &[("Access-Control-Allow-Origin", PAGE.as_bytes()), ("X-B", b"\x01\x0b\x7f")]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn chromium_fails_a_407_before_cors_and_firefox_reads_it() {
+        let allow: &[(&str, &[u8])] = &[
+            ("access-control-allow-origin", PAGE.as_bytes()),
+            ("access-control-allow-methods", b"PUT"),
+        ];
+        let mut f = Fetch::new(Browser::Chromium, PAGE, API, init("PUT", &[])).unwrap();
+        assert_eq!(
+            f.receive_fields(407, allow),
+            Some(Err(Blocked::Network(
+                "net::ERR_UNEXPECTED_PROXY_AUTH".to_owned()
+            )))
+        );
+        assert_eq!(f.request(), None);
+        let mut f = Fetch::new(Browser::Firefox, PAGE, API, init("GET", &[])).unwrap();
+        assert!(matches!(
+            f.receive_fields(407, allow),
+            Some(Ok(Readable { status: 407, .. }))
+        ));
+    }
+
     #[test]
     fn authorization_is_dropped_on_a_redirect_to_another_origin() {
         for browser in [Browser::Chromium, Browser::Firefox] {
