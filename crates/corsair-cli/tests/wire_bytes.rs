@@ -176,9 +176,14 @@ fn cases(origin: &str, host: &str) -> Vec<ByteCase> {
         out.push(case(&format!("origin-fail-{i}"), allow_origin(v), BLOCKED));
     }
     // The same file's NUL cases: blocked, and in Chromium a network error before CORS.
-    for (i, v) in [cat(&[o, b"\0"]), b"\0*".to_vec(), b"*\0".to_vec(), cat(&[b"\0", o])]
-        .iter()
-        .enumerate()
+    for (i, v) in [
+        cat(&[o, b"\0"]),
+        b"\0*".to_vec(),
+        b"*\0".to_vec(),
+        cat(&[b"\0", o]),
+    ]
+    .iter()
+    .enumerate()
     {
         let mut c = case(&format!("origin-nul-{i}"), allow_origin(v), BLOCKED);
         c.chromium_net_error = Some("net::ERR_INVALID_HTTP_RESPONSE");
@@ -225,10 +230,7 @@ fn cases(origin: &str, host: &str) -> Vec<ByteCase> {
     // A NUL in another header: the whole response fails.
     let mut c = case(
         "nul-elsewhere",
-        answer(
-            200,
-            &[("Access-Control-Allow-Origin", o), ("X-B", b"a\0b")],
-        ),
+        answer(200, &[("Access-Control-Allow-Origin", o), ("X-B", b"a\0b")]),
         BLOCKED,
     );
     c.chromium_net_error = Some("net::ERR_INVALID_HTTP_RESPONSE");
@@ -381,11 +383,27 @@ fn cases(origin: &str, host: &str) -> Vec<ByteCase> {
             "Access-Control-Allow-Methods",
             b"Bad method name",
         ),
-        ("validation-methods-vt", "Access-Control-Allow-Methods", b"PUT\x0b"),
-        ("validation-methods-vt-before", "Access-Control-Allow-Methods", b"\x0bPUT"),
-        ("validation-headers-ff", "Access-Control-Allow-Headers", b"x-a\x0c"),
+        (
+            "validation-methods-vt",
+            "Access-Control-Allow-Methods",
+            b"PUT\x0b",
+        ),
+        (
+            "validation-methods-vt-before",
+            "Access-Control-Allow-Methods",
+            b"\x0bPUT",
+        ),
+        (
+            "validation-headers-ff",
+            "Access-Control-Allow-Headers",
+            b"x-a\x0c",
+        ),
     ] {
-        let mut c = case(id, answer(200, &[("Access-Control-Allow-Origin", o)]), BLOCKED);
+        let mut c = case(
+            id,
+            answer(200, &[("Access-Control-Allow-Origin", o)]),
+            BLOCKED,
+        );
         c.method = "PUT";
         c.headers = vec![("x-a".to_owned(), "1".to_owned())];
         let mut headers = vec![
@@ -398,12 +416,7 @@ fn cases(origin: &str, host: &str) -> Vec<ByteCase> {
         c.preflight = answer(204, &headers);
         out.push(c);
     }
-    let mut c = preflighted(
-        "preflight-origin-vt".to_owned(),
-        204,
-        &[],
-        BLOCKED,
-    );
+    let mut c = preflighted("preflight-origin-vt".to_owned(), 204, &[], BLOCKED);
     c.preflight.headers[0].1 = cat(&[o, b"\x0b"]);
     out.push(c);
 
@@ -800,10 +813,7 @@ async fn header_values_go_from_the_command_line_to_the_wire_as_fetch_sends_them(
                     ("Access-Control-Allow-Headers", b"x-a"),
                 ],
             ),
-            answer(
-                200,
-                &[("Access-Control-Allow-Origin", origin.as_bytes())],
-            ),
+            answer(200, &[("Access-Control-Allow-Origin", origin.as_bytes())]),
         ),
     );
     let url = format!("http://127.0.0.1:{port}/c/cli");
@@ -838,7 +848,10 @@ async fn header_values_go_from_the_command_line_to_the_wire_as_fetch_sends_them(
             "{typed:?}"
         );
         // The report shows control characters escaped, as Chromium's log does.
-        assert!(!stdout.contains(['\x01', '\x0b', '\x0c', '\x7f']), "{stdout}");
+        assert!(
+            !stdout.contains(['\x01', '\x0b', '\x0c', '\x7f']),
+            "{stdout}"
+        );
     }
     // A NUL cannot pass through argv (the engine's own tests refuse it); CR and LF can.
     for typed in ["x-a: a\rb", "x-a: a\nb"] {
@@ -901,7 +914,10 @@ async fn the_reader_is_bounded_and_says_which_bound() {
 
     let big = "x-big: ".to_owned() + &"a".repeat(1000) + "\r\n";
     let e = error(get(head(&big.repeat(300)), 2000, 3000).await);
-    assert!(e.contains("larger than 256 KiB") && e.contains("ERR_RESPONSE_HEADERS_TOO_BIG"), "{e}");
+    assert!(
+        e.contains("larger than 256 KiB") && e.contains("ERR_RESPONSE_HEADERS_TOO_BIG"),
+        "{e}"
+    );
     let long = "x-long: ".to_owned() + &"a".repeat(70 * 1024) + "\r\n";
     let e = error(get(head(&long), 2000, 3000).await);
     assert!(e.contains("longer than 64 KiB"), "{e}");

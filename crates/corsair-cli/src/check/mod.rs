@@ -438,7 +438,12 @@ pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Er
             response_headers: head
                 .fields
                 .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.iter().map(|&b| char::from(b)).collect()))
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        v.iter().map(|&b| char::from(b)).collect(),
+                    )
+                })
                 .collect(),
         });
         let fields: Vec<(&str, &[u8])> = head

@@ -105,7 +105,10 @@ impl RawClient {
         let Some(host) = uri.host() else {
             return Err(NetError::Invalid(format!("invalid URL {url}: no host")));
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let work = async {
             let addr = resolve(&host, port, url).await?;
@@ -341,7 +344,8 @@ impl<S: AsyncRead + Unpin> Reader<S> {
                     if self.buf.is_empty() {
                         "the server closed the connection without answering (net::ERR_EMPTY_RESPONSE in Chromium)".to_owned()
                     } else {
-                        "the server closed the connection in the middle of the response head".to_owned()
+                        "the server closed the connection in the middle of the response head"
+                            .to_owned()
                     },
                 ));
             }
@@ -532,7 +536,10 @@ mod tests {
 
     #[test]
     fn a_head_ends_at_an_empty_line_with_or_without_carriage_returns() {
-        assert_eq!(end_of_head(b"HTTP/1.1 200 OK\r\n\r\nbody", 0), Some((16, 19)));
+        assert_eq!(
+            end_of_head(b"HTTP/1.1 200 OK\r\n\r\nbody", 0),
+            Some((16, 19))
+        );
         assert_eq!(end_of_head(b"HTTP/1.1 200 OK\n\nbody", 0), Some((15, 17)));
         assert_eq!(end_of_head(b"HTTP/1.1 200 OK\r\nA: b\r\n", 0), None);
     }

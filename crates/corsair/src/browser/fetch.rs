@@ -874,7 +874,10 @@ impl Fetch {
 
     /// The response headers the script can read.
     fn exposed(&self, headers: &Fields<'_>) -> Vec<String> {
-        let mut names: Vec<String> = headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+        let mut names: Vec<String> = headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .collect();
         names.sort();
         names.dedup();
         if !self.cors_tainting {
@@ -957,21 +960,22 @@ fn combined(headers: &Fields<'_>, name: &str) -> Option<String> {
 fn parse_list(headers: &Fields<'_>, name: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut ok = true;
-    let _ = syntax::for_each_list_item(
-        values(headers, name),
-        usize::MAX,
-        usize::MAX,
-        |item| match item {
-            ListItem::Token(t) => {
-                out.push(String::from_utf8_lossy(t).into_owned());
-                true
-            }
-            ListItem::Invalid(_) => {
-                ok = false;
-                false
-            }
-        },
-    );
+    let _ =
+        syntax::for_each_list_item(
+            values(headers, name),
+            usize::MAX,
+            usize::MAX,
+            |item| match item {
+                ListItem::Token(t) => {
+                    out.push(String::from_utf8_lossy(t).into_owned());
+                    true
+                }
+                ListItem::Invalid(_) => {
+                    ok = false;
+                    false
+                }
+            },
+        );
     ok.then_some(out)
 }
 
@@ -1065,15 +1069,23 @@ mod tests {
             assert_eq!(
                 get(
                     browser,
-                    &[("Access-Control-Allow-Origin", PAGE.as_bytes()), ("X-B", b"a\0b")]
+                    &[
+                        ("Access-Control-Allow-Origin", PAGE.as_bytes()),
+                        ("X-B", b"a\0b")
+                    ]
                 ),
-                Err(Blocked::Network("net::ERR_INVALID_HTTP_RESPONSE".to_owned()))
+                Err(Blocked::Network(
+                    "net::ERR_INVALID_HTTP_RESPONSE".to_owned()
+                ))
             );
         }
         // Other control bytes elsewhere change nothing.
         assert!(get(
             Browser::Chromium,
-            &[("Access-Control-Allow-Origin", PAGE.as_bytes()), ("X-B", b"\x01\x0b\x7f")]
+            &[
+                ("Access-Control-Allow-Origin", PAGE.as_bytes()),
+                ("X-B", b"\x01\x0b\x7f")
+            ]
         )
         .is_ok());
     }
