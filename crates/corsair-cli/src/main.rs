@@ -17,9 +17,10 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Would a browser let a page read this URL? Makes the requests a browser would make and
-    /// prints the verdict, Chromium's console message, the exchanges and the fix.
+    /// prints the verdict, Chromium's console message, the exchanges and the fix; Chromium,
+    /// Firefox and Safari each get a verdict unless --browser names one.
     ///
-    /// Exit status: 0 allowed, 1 blocked, 2 usage or network error.
+    /// Exit status: 0 allowed (by every engine checked), 1 blocked, 2 usage or network error.
     Check(check::Args),
     /// Put a CORS policy in front of any HTTP service: answers preflights, replaces the
     /// upstream's CORS headers with the policy's, streams bodies, passes WebSockets from

@@ -37,9 +37,10 @@ pub struct Args {
     /// The credentials mode: omit, same-origin or include.
     #[arg(long, default_value = "same-origin", value_parser = parse_credentials)]
     pub credentials: Credentials,
-    /// Whose rules to follow where browsers differ: chromium, firefox or safari.
-    #[arg(long, default_value = "chromium", value_parser = parse_browser)]
-    pub browser: Browser,
+    /// Whose rules to follow where browsers differ: chromium, firefox or safari. Without it,
+    /// all three are checked: one verdict each, Chromium's in detail.
+    #[arg(long, value_parser = parse_browser)]
+    pub browser: Option<Browser>,
     /// Seconds each request may take.
     #[arg(long, default_value = "10", value_parser = error::seconds)]
     pub timeout: Duration,
@@ -89,17 +90,30 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             Some(path) => net::RawClient::with_ca_file(path).map_err(Error::Config)?,
             None => net::RawClient::new(),
         };
-        let check = CheckArgs {
+        let engines = match args.browser {
+            Some(b) => vec![b],
+            None => ENGINES.to_vec(),
+        };
+        let mut check = CheckArgs {
             url: args.url,
             origin: args.origin,
             method: args.method,
             headers,
             cookie: args.cookie,
             credentials: args.credentials,
-            browser: args.browser,
+            browser: engines[0],
             timeout: args.timeout,
         };
-        error::runtime(false)?.block_on(run(&check, &client))
+        let runtime = error::runtime(false)?;
+        // A request the engines send alike goes to the server once.
+        let mut answers = Answers::new();
+        let mut report = runtime.block_on(run_sharing(&check, &client, &mut answers))?;
+        for &b in &engines[1..] {
+            check.browser = b;
+            let other = runtime.block_on(run_sharing(&check, &client, &mut answers))?;
+            report.engines.extend(other.engines);
+        }
+        Ok(report)
     })();
     match result {
         Ok(report) => {
@@ -108,7 +122,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
             } else {
                 print!("{}", render::human(&report));
             }
-            Ok(if report.allowed {
+            Ok(if report.engines.iter().all(|e| e.allowed) {
                 Verdict::Pass
             } else {
                 Verdict::Fail
@@ -185,6 +199,36 @@ pub struct CheckArgs {
     pub timeout: Duration,
 }
 
+/// The engines `corsair check` answers for when `--browser` does not narrow it, in this order
+/// (the first one's report is the detailed one).
+pub const ENGINES: [Browser; 3] = [Browser::Chromium, Browser::Firefox, Browser::Safari];
+
+/// One engine's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineVerdict {
+    /// The engine.
+    pub browser: Browser,
+    /// Whether it lets the script read the response.
+    pub allowed: bool,
+    /// The status the script sees, when allowed.
+    pub status: Option<u16>,
+    /// The readable response headers, when allowed.
+    pub exposed: Vec<String>,
+    /// The failure's code, when blocked (`network` for failures other than CORS).
+    pub error: Option<String>,
+    /// The console message, when blocked (Chromium's wording for every engine, for now).
+    pub message: Option<String>,
+}
+
+/// The engine's name as people write it.
+pub fn engine_name(b: Browser) -> &'static str {
+    match b {
+        Browser::Chromium => "Chromium",
+        Browser::Firefox => "Firefox",
+        Browser::Safari => "Safari",
+    }
+}
+
 /// One request sent and what came back.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -234,6 +278,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The server recognized from the answers: `corsair-proxy` (by `Via: 1.1 corsair`).
     pub server: Option<&'static str>,
+    /// Each engine's verdict: this report's own first, then the other engines checked.
+    pub engines: Vec<EngineVerdict>,
 }
 
 /// The `Via` token corsair proxy adds to every response (RFC 9110 §7.6.3).
@@ -394,6 +440,22 @@ fn network_failure(
 /// # Errors
 /// An invalid request (what the browser would throw on: [`Error::Usage`]) or a network failure.
 pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Error> {
+    run_sharing(args, client, &mut Answers::new()).await
+}
+
+/// The answers received, by request (method, URL, headers as sent): engines that send the
+/// same request share its answer, so that the server sees it once.
+pub type Answers = std::collections::HashMap<(String, String, Vec<(String, String)>), net::RawHead>;
+
+/// As [`run`], reusing the answers of requests already sent (and recording the new ones).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_sharing(
+    args: &CheckArgs,
+    client: &net::RawClient,
+    answers: &mut Answers,
+) -> Result<Report, Error> {
     let init = RequestInit {
         method: args.method.clone(),
         headers: args.headers.clone(),
@@ -424,9 +486,17 @@ pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Er
         {
             headers.push(("Cookie".to_owned(), cookie.clone()));
         }
-        let head = client
-            .exchange(&out.method, out.url.as_str(), &headers, args.timeout)
-            .await?;
+        let key = (out.method.clone(), out.url.to_string(), headers.clone());
+        let head = match answers.get(&key) {
+            Some(head) => head.clone(),
+            None => {
+                let head = client
+                    .exchange(&out.method, out.url.as_str(), &headers, args.timeout)
+                    .await?;
+                answers.insert(key, head.clone());
+                head
+            }
+        };
         let last_body = head.body_start.clone();
         exchanges.push(Exchange {
             preflight: out.preflight,
@@ -485,8 +555,9 @@ pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Er
             dropped,
             notes,
             server,
+            engines: Vec::new(),
         };
-        return Ok(match verdict {
+        let mut report = match verdict {
             Ok(readable) => Report {
                 allowed: true,
                 status: Some(readable.status),
@@ -524,7 +595,16 @@ pub async fn run(args: &CheckArgs, client: &net::RawClient) -> Result<Report, Er
                     ..base
                 }
             }
-        });
+        };
+        report.engines = vec![EngineVerdict {
+            browser: args.browser,
+            allowed: report.allowed,
+            status: report.status,
+            exposed: report.exposed.clone(),
+            error: report.error.clone(),
+            message: report.message.clone(),
+        }];
+        return Ok(report);
     }
     Err(Error::System(
         "the fetch ended without a verdict".to_owned(),

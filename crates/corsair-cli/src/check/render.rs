@@ -2,7 +2,64 @@
 
 use serde_json::{json, Value};
 
-use super::{Exchange, Report};
+use super::{engine_name, EngineVerdict, Exchange, Report};
+
+/// "Chromium", "Chromium and Firefox", "Chromium, Firefox and Safari".
+fn names(engines: &[&EngineVerdict]) -> String {
+    let names: Vec<&str> = engines.iter().map(|e| engine_name(e.browser)).collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Where the engines checked disagree, one line: `allowed in Chromium and Firefox, blocked in
+/// Safari: …` (each blocking message once); `None` when they agree.
+pub fn engines_differ(r: &Report) -> Option<String> {
+    let (allowed, blocked): (Vec<&EngineVerdict>, Vec<&EngineVerdict>) =
+        r.engines.iter().partition(|e| e.allowed);
+    if allowed.is_empty() || blocked.is_empty() {
+        // All block: they may still say it differently.
+        let mut messages: Vec<&Option<String>> = blocked.iter().map(|e| &e.message).collect();
+        messages.dedup();
+        if allowed.is_empty() && messages.len() > 1 {
+            let parts: Vec<String> = blocked
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        engine_name(e.browser),
+                        visible(e.message.as_deref().unwrap_or("blocked"))
+                    )
+                })
+                .collect();
+            return Some(format!(
+                "blocked in {}, for different reasons: {}",
+                names(&blocked),
+                parts.join("; ")
+            ));
+        }
+        return None;
+    }
+    let mut out = format!("allowed in {}, blocked in ", names(&allowed));
+    let mut groups: Vec<(Option<String>, Vec<&EngineVerdict>)> = Vec::new();
+    for e in &blocked {
+        match groups.iter_mut().find(|(m, _)| *m == e.message) {
+            Some((_, g)) => g.push(e),
+            None => groups.push((e.message.clone(), vec![e])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(m, g)| match m {
+            Some(m) => format!("{}: {}", names(g), visible(m)),
+            None => names(g),
+        })
+        .collect();
+    out.push_str(&parts.join("; blocked in "));
+    Some(out)
+}
 
 /// The report as text: verdict, console message, the exchanges like the network tab with the
 /// offending header marked, and the fixes.
@@ -10,6 +67,18 @@ pub fn human(r: &Report) -> String {
     let mut out = String::new();
     let verdict = if r.allowed { "ALLOWED" } else { "BLOCKED" };
     out.push_str(&format!("{verdict}  {}\n", r.summary));
+    if r.engines.len() > 1 {
+        match engines_differ(r) {
+            Some(line) => out.push_str(&format!(
+                "\nEngines differ: {line}\n  (the report below is {}'s; --browser narrows the check to one engine)\n",
+                engine_name(r.engines[0].browser)
+            )),
+            None => {
+                let all: Vec<&EngineVerdict> = r.engines.iter().collect();
+                out.push_str(&format!("Same verdict in {}.\n", names(&all)));
+            }
+        }
+    }
     if !r.dropped.is_empty() {
         out.push_str("\nNot sent (as a browser would not send them):\n");
         for (name, why) in &r.dropped {
@@ -129,7 +198,15 @@ pub fn json_error(message: &str) -> Value {
 pub fn json(r: &Report) -> Value {
     json!({
         "version": JSON_VERSION,
-        "allowed": r.allowed,
+        "allowed": r.engines.iter().all(|e| e.allowed) && r.allowed,
+        "engines": r.engines.iter().map(|e| json!({
+            "browser": engine_name(e.browser).to_ascii_lowercase(),
+            "allowed": e.allowed,
+            "status": e.status,
+            "exposed": e.exposed,
+            "error": e.error,
+            "message": e.message,
+        })).collect::<Vec<_>>(),
         "preflight": r.preflight,
         "message": r.message,
         "error": r.error,
