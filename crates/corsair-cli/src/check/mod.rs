@@ -216,7 +216,8 @@ pub struct EngineVerdict {
     pub exposed: Vec<String>,
     /// The failure's code, when blocked (`network` for failures other than CORS).
     pub error: Option<String>,
-    /// The console message, when blocked (Chromium's wording for every engine, for now).
+    /// The console message, when blocked: this engine's own words for a CORS failure
+    /// (WebKit's two lines joined by a newline), `TypeError: Failed to fetch (…)` otherwise.
     pub message: Option<String>,
 }
 
@@ -557,6 +558,10 @@ pub async fn run_sharing(
             server,
             engines: Vec::new(),
         };
+        let cors_error = match &verdict {
+            Err(Blocked::Cors(e)) => Some(e.clone()),
+            _ => None,
+        };
         let mut report = match verdict {
             Ok(readable) => Report {
                 allowed: true,
@@ -602,7 +607,10 @@ pub async fn run_sharing(
             status: report.status,
             exposed: report.exposed.clone(),
             error: report.error.clone(),
-            message: report.message.clone(),
+            message: match &cors_error {
+                Some(e) => Some(e.console_message(args.browser)),
+                None => report.message.clone(),
+            },
         }];
         return Ok(report);
     }

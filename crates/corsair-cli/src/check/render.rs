@@ -30,7 +30,7 @@ pub fn engines_differ(r: &Report) -> Option<String> {
                     format!(
                         "{}: {}",
                         engine_name(e.browser),
-                        visible(e.message.as_deref().unwrap_or("blocked"))
+                        visible(&e.message.as_deref().unwrap_or("blocked").replace('\n', " "))
                     )
                 })
                 .collect();
@@ -53,7 +53,7 @@ pub fn engines_differ(r: &Report) -> Option<String> {
     let parts: Vec<String> = groups
         .iter()
         .map(|(m, g)| match m {
-            Some(m) => format!("{}: {}", names(g), visible(m)),
+            Some(m) => format!("{}: {}", names(g), visible(&m.replace('\n', " "))),
             None => names(g),
         })
         .collect();
