@@ -110,8 +110,20 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         let mut report = runtime.block_on(run_sharing(&check, &client, &mut answers))?;
         for &b in &engines[1..] {
             check.browser = b;
-            let other = runtime.block_on(run_sharing(&check, &client, &mut answers))?;
-            report.engines.extend(other.engines);
+            match runtime.block_on(run_sharing(&check, &client, &mut answers)) {
+                Ok(other) => report.engines.extend(other.engines),
+                // This engine's fetch() throws before sending anything (Safari's mixed-content
+                // rule, say): blocked, with why.
+                Err(Error::Usage(why)) => report.engines.push(EngineVerdict {
+                    browser: b,
+                    allowed: false,
+                    status: None,
+                    exposed: Vec::new(),
+                    error: Some("invalid-request".to_owned()),
+                    message: Some(format!("TypeError: {why}")),
+                }),
+                Err(e) => return Err(e),
+            }
         }
         Ok(report)
     })();
