@@ -23,6 +23,8 @@
 //!    `Access-Control-Expose-Headers` or `Access-Control-Max-Age` the application set is removed
 //!    before the policy's own are written, on every response that passes through.
 
+use std::fmt;
+
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS,
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -49,6 +51,252 @@ pub const ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK: HeaderName =
 pub const MAX_REQUEST_HEADERS_LEN: usize = 4096;
 /// The most elements (empty ones included) `Access-Control-Request-Headers` may list.
 pub const MAX_REQUEST_HEADERS_ITEMS: usize = 64;
+
+/// A header map the engine reads a request from and writes its answer into, with the method
+/// type of the same HTTP crate. Implemented for `http` 1's [`HeaderMap`] (with [`Method`]),
+/// which tower, axum, hyper and tonic use, and, with feature `actix`, for actix-web 4's
+/// `HeaderMap` (with its `Method`, from `http` 0.2).
+///
+/// [`answer`] and [`CorsHeaders::apply`] take either map as it is: the engine looks headers up
+/// by the map's own names and keeps the request's values by reference-counted clones, so an
+/// adapter converts nothing and allocates nothing per request. The trait is sealed: its methods
+/// are the engine's private vocabulary. An adapter for a framework built on `http` 1 passes its
+/// `HeaderMap`; one for another header type is written inside corsair, as `actix` is.
+pub trait Headers: sealed::Sealed {
+    /// The map's header value type.
+    type Value: Clone + fmt::Debug;
+    /// The request method type of the same HTTP crate.
+    type Method;
+
+    #[doc(hidden)]
+    fn is_options(method: &Self::Method) -> bool;
+    #[doc(hidden)]
+    fn values(&self, name: Name) -> impl Iterator<Item = &Self::Value>;
+    #[doc(hidden)]
+    fn bytes(value: &Self::Value) -> &[u8];
+    #[doc(hidden)]
+    fn from_policy(value: &PolicyValue) -> Self::Value;
+    #[doc(hidden)]
+    fn from_static(value: &'static str) -> Self::Value;
+    #[doc(hidden)]
+    fn constant(value: Constant) -> Self::Value;
+    #[doc(hidden)]
+    fn from_bytes(value: &[u8]) -> Option<Self::Value>;
+    #[doc(hidden)]
+    fn has_cors_headers(&self) -> bool;
+    #[doc(hidden)]
+    fn remove(&mut self, name: Name);
+    #[doc(hidden)]
+    fn insert(&mut self, name: Name, value: Self::Value);
+    #[doc(hidden)]
+    fn append(&mut self, name: Name, value: Self::Value);
+}
+
+pub(crate) use sealed::{Constant, Name, PolicyValue};
+
+/// What only the engine (and the adapters inside corsair) names: the sealing trait, the headers
+/// it reads and writes, and the values a policy writes.
+pub(crate) mod sealed {
+    use http::HeaderValue;
+
+    /// Implemented by exactly the maps of [`super::Headers`].
+    pub trait Sealed {}
+
+    /// The headers the engine reads or writes; each map turns one into its own `HeaderName`
+    /// (a constant: no parsing, no allocation).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Name {
+        Origin,
+        RequestMethod,
+        RequestHeaders,
+        RequestPrivateNetwork,
+        AllowOrigin,
+        AllowCredentials,
+        ExposeHeaders,
+        AllowMethods,
+        AllowHeaders,
+        MaxAge,
+        AllowPrivateNetwork,
+        Vary,
+        Host,
+        Upgrade,
+        Connection,
+    }
+
+    /// The engine's constant header values: `*`, `true`, and the `Vary` lines of
+    /// [`super::Vary`]. Each map gives them as `const` values of its own type
+    /// ([`constant_value!`](crate::server::constant_value)): `from_static` checks its bytes
+    /// one by one when it runs, which for the 70-byte `Vary` lines cost more than the rest of a
+    /// preflight's decision.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Constant {
+        Star,
+        True,
+        VaryO,
+        VaryOHost,
+        VaryOMH,
+        VaryOMHHost,
+        VaryMH,
+        VaryOMHP,
+        VaryOMHPHost,
+        VaryMHP,
+    }
+
+    /// A header value a policy writes (its lists, `Access-Control-Max-Age`), made once when the
+    /// policy is built, in the header type of every enabled adapter: writing it on a response
+    /// is then a copy of an interned `'static` buffer whatever the framework.
+    #[derive(Clone)]
+    pub struct PolicyValue {
+        pub(crate) http: HeaderValue,
+    }
+
+    impl PolicyValue {
+        /// A value over an interned buffer, already validated as a header value.
+        pub(crate) fn interned(value: &'static str) -> Self {
+            PolicyValue {
+                http: HeaderValue::from_static(value),
+            }
+        }
+
+        /// A value with buffers of its own (reference-counted); `None` if `value` is not a
+        /// valid header value.
+        pub(crate) fn owned(value: &str) -> Option<Self> {
+            Some(PolicyValue {
+                http: HeaderValue::from_str(value).ok()?,
+            })
+        }
+
+        /// The value's bytes.
+        pub(crate) fn as_bytes(&self) -> &[u8] {
+            self.http.as_bytes()
+        }
+    }
+
+    impl std::fmt::Debug for PolicyValue {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            std::fmt::Debug::fmt(&self.http, f)
+        }
+    }
+
+    impl PartialEq<str> for PolicyValue {
+        fn eq(&self, other: &str) -> bool {
+            self.as_bytes() == other.as_bytes()
+        }
+    }
+
+    impl PartialEq<&str> for PolicyValue {
+        fn eq(&self, other: &&str) -> bool {
+            self.as_bytes() == other.as_bytes()
+        }
+    }
+}
+
+/// [`Constant`]'s values as `const`s of a `HeaderValue` type (`http` 1's or 0.2's, whose
+/// `from_static` are both `const fn`).
+macro_rules! constant_value {
+    ($value:ty, $which:expr) => {{
+        use $crate::server::Constant as C;
+        const STAR: $value = <$value>::from_static("*");
+        const TRUE: $value = <$value>::from_static("true");
+        const O: $value = <$value>::from_static("Origin");
+        const OHOST: $value = <$value>::from_static("Origin, Host");
+        const OMH: $value = <$value>::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
+        const OMHHOST: $value = <$value>::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Host",
+        );
+        const MH: $value = <$value>::from_static(
+            "Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
+        const OMHP: $value = <$value>::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        );
+        const OMHPHOST: $value = <$value>::from_static(
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network, Host",
+        );
+        const MHP: $value = <$value>::from_static(
+            "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
+        );
+        match $which {
+            C::Star => STAR,
+            C::True => TRUE,
+            C::VaryO => O,
+            C::VaryOHost => OHOST,
+            C::VaryOMH => OMH,
+            C::VaryOMHHost => OMHHOST,
+            C::VaryMH => MH,
+            C::VaryOMHP => OMHP,
+            C::VaryOMHPHost => OMHPHOST,
+            C::VaryMHP => MHP,
+        }
+    }};
+}
+#[allow(unused_imports)] // for the adapters behind features
+pub(crate) use constant_value;
+
+impl sealed::Sealed for HeaderMap {}
+
+impl Headers for HeaderMap {
+    type Value = HeaderValue;
+    type Method = Method;
+
+    fn is_options(method: &Method) -> bool {
+        method == Method::OPTIONS
+    }
+    fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
+        self.get_all(http_name(name)).into_iter()
+    }
+    fn bytes(value: &HeaderValue) -> &[u8] {
+        value.as_bytes()
+    }
+    fn from_policy(value: &PolicyValue) -> HeaderValue {
+        value.http.clone()
+    }
+    fn from_static(value: &'static str) -> HeaderValue {
+        HeaderValue::from_static(value)
+    }
+    fn constant(value: Constant) -> HeaderValue {
+        constant_value!(HeaderValue, value)
+    }
+    fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(value).ok()
+    }
+    fn has_cors_headers(&self) -> bool {
+        self.keys()
+            .any(|k| k.as_str().starts_with("access-control-"))
+    }
+    fn remove(&mut self, name: Name) {
+        HeaderMap::remove(self, http_name(name));
+    }
+    fn insert(&mut self, name: Name, value: HeaderValue) {
+        HeaderMap::insert(self, http_name(name), value);
+    }
+    fn append(&mut self, name: Name, value: HeaderValue) {
+        HeaderMap::append(self, http_name(name), value);
+    }
+}
+
+/// `http` 1's name for a header the engine reads or writes.
+fn http_name(name: Name) -> HeaderName {
+    match name {
+        Name::Origin => ORIGIN,
+        Name::RequestMethod => ACCESS_CONTROL_REQUEST_METHOD,
+        Name::RequestHeaders => ACCESS_CONTROL_REQUEST_HEADERS,
+        Name::RequestPrivateNetwork => ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK,
+        Name::AllowOrigin => ACCESS_CONTROL_ALLOW_ORIGIN,
+        Name::AllowCredentials => ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        Name::ExposeHeaders => ACCESS_CONTROL_EXPOSE_HEADERS,
+        Name::AllowMethods => ACCESS_CONTROL_ALLOW_METHODS,
+        Name::AllowHeaders => ACCESS_CONTROL_ALLOW_HEADERS,
+        Name::MaxAge => ACCESS_CONTROL_MAX_AGE,
+        Name::AllowPrivateNetwork => ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
+        Name::Vary => VARY,
+        Name::Host => HOST,
+        Name::Upgrade => http::header::UPGRADE,
+        Name::Connection => http::header::CONNECTION,
+    }
+}
 
 /// What the middleware does with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,116 +391,91 @@ enum Vary {
 }
 
 impl Vary {
-    /// The tokens, and the same tokens as one header value for a response without `Vary`.
-    ///
-    /// The values are constants: `HeaderValue::from_static` checks its bytes one by one when it
-    /// runs, which for these 70-byte lines cost more than the rest of a preflight's decision.
-    fn tokens(self) -> (&'static [&'static str], Option<HeaderValue>) {
+    /// The tokens, and the same tokens as one header value for a response without `Vary`
+    /// (a constant of each map's value type: see [`Constant`]).
+    fn tokens(self) -> (&'static [&'static str], Option<Constant>) {
         const O: &str = "Origin";
         const M: &str = "Access-Control-Request-Method";
         const H: &str = "Access-Control-Request-Headers";
         const P: &str = "Access-Control-Request-Private-Network";
         const HOST: &str = "Host";
-        const J_O: HeaderValue = HeaderValue::from_static(O);
-        const J_OHOST: HeaderValue = HeaderValue::from_static("Origin, Host");
-        const J_OMH: HeaderValue = HeaderValue::from_static(
-            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-        );
-        const J_OMHHOST: HeaderValue = HeaderValue::from_static(
-            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Host",
-        );
-        const J_MH: HeaderValue = HeaderValue::from_static(
-            "Access-Control-Request-Method, Access-Control-Request-Headers",
-        );
-        const J_OMHP: HeaderValue = HeaderValue::from_static(
-            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-        );
-        const J_OMHPHOST: HeaderValue = HeaderValue::from_static(
-            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network, Host",
-        );
-        const J_MHP: HeaderValue = HeaderValue::from_static(
-            "Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-        );
         match self {
             Vary::None => (&[], None),
-            Vary::Origin { host: false } => (&[O], Some(J_O)),
-            Vary::Origin { host: true } => (&[O, HOST], Some(J_OHOST)),
+            Vary::Origin { host: false } => (&[O], Some(Constant::VaryO)),
+            Vary::Origin { host: true } => (&[O, HOST], Some(Constant::VaryOHost)),
             Vary::Preflight {
                 origin: true,
                 private_network: false,
                 host: false,
-            } => (&[O, M, H], Some(J_OMH)),
+            } => (&[O, M, H], Some(Constant::VaryOMH)),
             Vary::Preflight {
                 origin: true,
                 private_network: false,
                 host: true,
-            } => (&[O, M, H, HOST], Some(J_OMHHOST)),
+            } => (&[O, M, H, HOST], Some(Constant::VaryOMHHost)),
             Vary::Preflight {
                 origin: false,
                 private_network: false,
                 ..
-            } => (&[M, H], Some(J_MH)),
+            } => (&[M, H], Some(Constant::VaryMH)),
             Vary::Preflight {
                 origin: true,
                 private_network: true,
                 host: false,
-            } => (&[O, M, H, P], Some(J_OMHP)),
+            } => (&[O, M, H, P], Some(Constant::VaryOMHP)),
             Vary::Preflight {
                 origin: true,
                 private_network: true,
                 host: true,
-            } => (&[O, M, H, P, HOST], Some(J_OMHPHOST)),
+            } => (&[O, M, H, P, HOST], Some(Constant::VaryOMHPHost)),
             Vary::Preflight {
                 origin: false,
                 private_network: true,
                 ..
-            } => (&[M, H, P], Some(J_MHP)),
+            } => (&[M, H, P], Some(Constant::VaryMHP)),
         }
     }
 }
 
-/// `*`, and `true`: constants, so that no response pays for `from_static`'s byte check.
-const STAR: HeaderValue = HeaderValue::from_static("*");
-const TRUE: HeaderValue = HeaderValue::from_static("true");
-
-/// The CORS response headers a decision adds. Compact: the values are shared with the policy
-/// (static buffers) or the request, so building and moving it copies no header bytes.
+/// The CORS response headers a decision adds, as values of the request's header type `V`
+/// (see [`Headers`]). Compact: the values are shared with the policy (static buffers) or the
+/// request, so building and moving it copies no header bytes.
 #[derive(Debug, Clone)]
-pub struct CorsHeaders(Inner);
+pub struct CorsHeaders<V = HeaderValue>(Inner<V>);
 
 #[derive(Debug, Clone)]
-enum Inner {
+enum Inner<V> {
     /// Only `Vary` (not a CORS request, or a refused one).
     Vary(Vary),
     /// An allowed actual request.
     Actual {
-        allow_origin: HeaderValue,
-        expose: Option<HeaderValue>,
+        allow_origin: V,
+        expose: Option<V>,
         credentials: bool,
         vary: Vary,
     },
     /// An answered preflight from an allowed origin.
     Preflight {
-        allow_origin: HeaderValue,
-        methods: Option<HeaderValue>,
-        headers: Option<HeaderValue>,
-        max_age: Option<HeaderValue>,
+        allow_origin: V,
+        methods: Option<V>,
+        headers: Option<V>,
+        max_age: Option<V>,
         credentials: bool,
         private_network: bool,
         vary: Vary,
     },
 }
 
-/// The engine's answer for one request.
+/// The engine's answer for one request, its header values of the request's type `V`.
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct Decision {
+pub struct Decision<V = HeaderValue> {
     action: Action,
-    headers: CorsHeaders,
+    headers: CorsHeaders<V>,
     outcome: Outcome,
 }
 
-impl Decision {
+impl<V> Decision<V> {
     /// What to do with the request.
     pub fn action(&self) -> Action {
         self.action
@@ -272,34 +495,34 @@ impl Decision {
     }
 
     /// The headers to write on the response (forwarded or answered).
-    pub fn headers(&self) -> &CorsHeaders {
+    pub fn headers(&self) -> &CorsHeaders<V> {
         &self.headers
     }
 
     /// Splits the decision into its action and its headers.
-    pub fn into_parts(self) -> (Action, CorsHeaders) {
+    pub fn into_parts(self) -> (Action, CorsHeaders<V>) {
         (self.action, self.headers)
     }
 }
 
 /// The policy's own headers, which it removes from the application's responses.
-const OWNED: [HeaderName; 7] = [
-    ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_ALLOW_CREDENTIALS,
-    ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_HEADERS,
-    ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
+const OWNED: [Name; 7] = [
+    Name::AllowOrigin,
+    Name::AllowCredentials,
+    Name::ExposeHeaders,
+    Name::AllowMethods,
+    Name::AllowHeaders,
+    Name::MaxAge,
+    Name::AllowPrivateNetwork,
 ];
 
-impl CorsHeaders {
+impl<V> CorsHeaders<V> {
     fn vary_only(vary: Vary) -> Self {
         CorsHeaders(Inner::Vary(vary))
     }
 
     /// The `Access-Control-Allow-Origin` value, if any.
-    pub fn allow_origin(&self) -> Option<&HeaderValue> {
+    pub fn allow_origin(&self) -> Option<&V> {
         match &self.0 {
             Inner::Vary(_) => None,
             Inner::Actual { allow_origin, .. } | Inner::Preflight { allow_origin, .. } => {
@@ -308,14 +531,12 @@ impl CorsHeaders {
         }
     }
 
-    /// Writes these headers into a response's header map: removes the CORS headers the
-    /// application set, inserts the policy's, and appends the missing `Vary` tokens.
-    pub fn apply(self, headers: &mut HeaderMap) {
-        if headers
-            .keys()
-            .any(|k| k.as_str().starts_with("access-control-"))
-        {
-            for name in &OWNED {
+    /// Writes these headers into a response's header map (of the request's [`Headers`] type):
+    /// removes the CORS headers the application set, inserts the policy's, and appends the
+    /// missing `Vary` tokens.
+    pub fn apply<M: Headers<Value = V>>(self, headers: &mut M) {
+        if headers.has_cors_headers() {
+            for name in OWNED {
                 headers.remove(name);
             }
         }
@@ -327,12 +548,12 @@ impl CorsHeaders {
                 credentials,
                 vary,
             } => {
-                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                headers.insert(Name::AllowOrigin, allow_origin);
                 if credentials {
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+                    headers.insert(Name::AllowCredentials, M::constant(Constant::True));
                 }
                 if let Some(v) = expose {
-                    headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
+                    headers.insert(Name::ExposeHeaders, v);
                 }
                 vary
             }
@@ -345,21 +566,21 @@ impl CorsHeaders {
                 private_network,
                 vary,
             } => {
-                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+                headers.insert(Name::AllowOrigin, allow_origin);
                 if credentials {
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+                    headers.insert(Name::AllowCredentials, M::constant(Constant::True));
                 }
                 if let Some(v) = methods {
-                    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
+                    headers.insert(Name::AllowMethods, v);
                 }
                 if let Some(v) = allowed_headers {
-                    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
+                    headers.insert(Name::AllowHeaders, v);
                 }
                 if let Some(v) = max_age {
-                    headers.insert(ACCESS_CONTROL_MAX_AGE, v);
+                    headers.insert(Name::MaxAge, v);
                 }
                 if private_network {
-                    headers.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, TRUE);
+                    headers.insert(Name::AllowPrivateNetwork, M::constant(Constant::True));
                 }
                 vary
             }
@@ -370,18 +591,18 @@ impl CorsHeaders {
 
 /// Appends each token not already named by the response's `Vary` (case-insensitively); a
 /// `Vary: *` already covers everything. A response without `Vary` gets one line with all tokens.
-fn add_vary(headers: &mut HeaderMap, vary: Vary) {
+fn add_vary<M: Headers>(headers: &mut M, vary: Vary) {
     let (tokens, Some(joined)) = vary.tokens() else {
         return;
     };
-    if !headers.contains_key(VARY) {
-        headers.insert(VARY, joined);
+    if headers.values(Name::Vary).next().is_none() {
+        headers.insert(Name::Vary, M::constant(joined));
         return;
     }
     for &token in tokens {
         let mut present = false;
-        for line in headers.get_all(VARY) {
-            let _ = syntax::for_each_list_item([line.as_bytes()], usize::MAX, usize::MAX, |item| {
+        for line in headers.values(Name::Vary) {
+            let _ = syntax::for_each_list_item([M::bytes(line)], usize::MAX, usize::MAX, |item| {
                 let name = match item {
                     ListItem::Token(t) | ListItem::Invalid(t) => t,
                 };
@@ -393,7 +614,7 @@ fn add_vary(headers: &mut HeaderMap, vary: Vary) {
             }
         }
         if !present {
-            headers.append(VARY, HeaderValue::from_static(token));
+            headers.append(Name::Vary, M::from_static(token));
         }
     }
 }
@@ -442,7 +663,7 @@ impl<'a> RequestInfo<'a> {
     }
 
     /// The parts an origin lookup reads: the host only when the decision depends on it.
-    fn lookup_parts(&self, headers: &'a HeaderMap, reads_host: bool) -> LookupParts<'a> {
+    fn lookup_parts<H: Headers>(&self, headers: &'a H, reads_host: bool) -> LookupParts<'a> {
         LookupParts {
             host: if reads_host {
                 request_host(headers, self.authority)
@@ -457,12 +678,21 @@ impl<'a> RequestInfo<'a> {
 
 /// The request's one `Host`, else its authority; `None` for two `Host` lines or one that is
 /// not visible ASCII.
-fn request_host<'a>(headers: &'a HeaderMap, authority: Option<&'a str>) -> Option<&'a str> {
-    let mut lines = headers.get_all(HOST).iter();
+fn request_host<'a, H: Headers>(headers: &'a H, authority: Option<&'a str>) -> Option<&'a str> {
+    let mut lines = headers.values(Name::Host);
     match (lines.next(), lines.next()) {
         (None, _) => authority,
-        (Some(one), None) => one.to_str().ok(),
+        (Some(one), None) => visible_ascii(H::bytes(one)),
         (Some(_), Some(_)) => None,
+    }
+}
+
+/// `bytes` as text when they are visible ASCII (or tabs), as `HeaderValue::to_str` reads them.
+fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|&b| (b == b'\t') || (0x20..0x7f).contains(&b)) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
     }
 }
 
@@ -507,12 +737,12 @@ impl Policy {
     /// [`decide`](Self::decide), with what the engine may read besides the method and headers:
     /// the path and authority for a request-aware origin predicate, and the origin source's
     /// answer for a policy with one.
-    pub fn decide_in(
+    pub fn decide_in<H: Headers>(
         &self,
-        method: &Method,
-        headers: &HeaderMap,
+        method: &H::Method,
+        headers: &H,
         info: &RequestInfo<'_>,
-    ) -> Decision {
+    ) -> Decision<H::Value> {
         decide(&self.inner, method, headers, info, Explain::Yes)
     }
 }
@@ -532,12 +762,12 @@ pub enum Reasons {
 /// when it was worked out.
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct Answer {
-    decision: Decision,
+pub struct Answer<V = HeaderValue> {
+    decision: Decision<V>,
     exact: bool,
 }
 
-impl Answer {
+impl<V> Answer<V> {
     /// What to do with the request.
     pub fn action(&self) -> Action {
         self.decision.action
@@ -551,7 +781,7 @@ impl Answer {
     }
 
     /// Splits the answer into its action and the headers to write on the response.
-    pub fn into_parts(self) -> (Action, CorsHeaders) {
+    pub fn into_parts(self) -> (Action, CorsHeaders<V>) {
         self.decision.into_parts()
     }
 }
@@ -582,26 +812,26 @@ impl Answer {
 /// assert_eq!(response["access-control-allow-origin"], "http://localhost:8000");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn answer(
+pub fn answer<H: Headers>(
     policies: &PolicySet,
-    method: &Method,
+    method: &H::Method,
     path: &str,
-    headers: &HeaderMap,
+    headers: &H,
     reasons: Reasons,
-) -> Answer {
+) -> Answer<H::Value> {
     answer_in(policies, method, headers, &RequestInfo::at(path), reasons)
 }
 
 /// [`answer`], with the request's authority and its origin source's answer: the entry point of
 /// an adapter that serves request-aware predicates over HTTP/2 or policies with an origin
 /// source. The policy is chosen by the info's path (`/` when it has none).
-pub fn answer_in(
+pub fn answer_in<H: Headers>(
     policies: &PolicySet,
-    method: &Method,
-    headers: &HeaderMap,
+    method: &H::Method,
+    headers: &H,
     info: &RequestInfo<'_>,
     reasons: Reasons,
-) -> Answer {
+) -> Answer<H::Value> {
     let explain = match reasons {
         Reasons::Always => Explain::Yes,
         Reasons::WhenTraced => Explain::if_logging(),
@@ -614,9 +844,9 @@ pub fn answer_in(
             tracing::debug!(
                 target: "corsair",
                 reason = reason.as_str(),
-                origin = ?headers.get(ORIGIN),
-                request_method = ?headers.get(ACCESS_CONTROL_REQUEST_METHOD),
-                request_headers = ?headers.get(ACCESS_CONTROL_REQUEST_HEADERS),
+                origin = ?headers.values(Name::Origin).next(),
+                request_method = ?headers.values(Name::RequestMethod).next(),
+                request_headers = ?headers.values(Name::RequestHeaders).next(),
                 "CORS request rejected"
             );
         }
@@ -684,9 +914,9 @@ pub struct OriginLookup<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(feature = "origin-source")]
-pub fn origin_lookup<'a>(
+pub fn origin_lookup<'a, H: Headers>(
     policies: &'a PolicySet,
-    headers: &'a HeaderMap,
+    headers: &'a H,
     info: &RequestInfo<'a>,
 ) -> Option<OriginLookup<'a>> {
     let p = &policies.for_path(info.path.unwrap_or("/")).inner;
@@ -694,18 +924,18 @@ pub fn origin_lookup<'a>(
     if p.wildcard_origin {
         return None;
     }
-    let mut lines = headers.get_all(ORIGIN).iter();
+    let mut lines = headers.values(Name::Origin);
     let (Some(origin), None) = (lines.next(), lines.next()) else {
         return None;
     };
     let parts = info
         .resolved(Resolved::NotAsked)
         .lookup_parts(headers, p.origins.reads_host());
-    match p.origins.lookup(origin.as_bytes(), &parts, true) {
+    match p.origins.lookup(H::bytes(origin), &parts, true) {
         OriginMatch::Unresolved => Some(OriginLookup {
             source,
             // A lookup that reached the source parsed the origin: visible ASCII.
-            origin: origin.to_str().ok()?,
+            origin: visible_ascii(H::bytes(origin))?,
         }),
         _ => None,
     }
@@ -731,18 +961,18 @@ impl Explain {
     }
 }
 
-pub(crate) fn decide(
+pub(crate) fn decide<H: Headers>(
     p: &Compiled,
-    method: &Method,
-    headers: &HeaderMap,
+    method: &H::Method,
+    headers: &H,
     info: &RequestInfo<'_>,
     explain: Explain,
-) -> Decision {
-    let mut origins = headers.get_all(ORIGIN).iter();
+) -> Decision<H::Value> {
+    let mut origins = headers.values(Name::Origin);
     let origin = origins.next();
-    let request_method = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD);
+    let options = H::is_options(method);
     let preflight =
-        origin.is_some() && method == Method::OPTIONS && request_method.iter().next().is_some();
+        origin.is_some() && options && headers.values(Name::RequestMethod).next().is_some();
 
     // The cache rule (Fetch Standard, "CORS protocol and HTTP caches"): an answer that is the
     // same for every origin carries `Access-Control-Allow-Origin: *` on every response, whatever
@@ -763,7 +993,7 @@ pub(crate) fn decide(
         private_network: p.private_network,
         host: reads_host,
     };
-    let forward_vary = if method == Method::OPTIONS {
+    let forward_vary = if options {
         Vary::Preflight {
             origin: true,
             private_network: p.private_network,
@@ -778,8 +1008,8 @@ pub(crate) fn decide(
         return Decision {
             action: Action::Forward,
             headers: CorsHeaders(Inner::Actual {
-                allow_origin: STAR,
-                expose: p.expose.clone(),
+                allow_origin: H::constant(Constant::Star),
+                expose: p.expose.as_ref().map(H::from_policy),
                 credentials: false,
                 vary: forward_vary,
             }),
@@ -808,7 +1038,7 @@ pub(crate) fn decide(
         let parts = info.lookup_parts(headers, reads_host);
         match p
             .origins
-            .lookup(origin.as_bytes(), &parts, explain == Explain::Yes)
+            .lookup(H::bytes(origin), &parts, explain == Explain::Yes)
         {
             OriginMatch::Allowed => Ok(()),
             OriginMatch::NotAllowed => Err(Rejection::OriginNotAllowed),
@@ -834,7 +1064,7 @@ pub(crate) fn decide(
     }
 
     let allow_origin = if p.wildcard_origin {
-        STAR
+        H::constant(Constant::Star)
     } else {
         origin.clone()
     };
@@ -844,7 +1074,7 @@ pub(crate) fn decide(
             action: Action::Forward,
             headers: CorsHeaders(Inner::Actual {
                 allow_origin,
-                expose: p.expose.clone(),
+                expose: p.expose.as_ref().map(H::from_policy),
                 credentials: p.credentials,
                 vary: forward_vary,
             }),
@@ -853,19 +1083,20 @@ pub(crate) fn decide(
     }
 
     let mut rejection = None;
-    let (allow_methods, method_rejection) = preflight_methods(p, request_method);
+    let (allow_methods, method_rejection) = preflight_methods(p, headers);
     rejection = rejection.or(method_rejection);
     let (allow_headers, header_rejection) = match (&p.headers, explain) {
         // The configured list is the answer whatever was asked: nothing to read.
-        (ListSetting::List(_, listed), Explain::No) => (listed.clone(), None),
+        (ListSetting::List(_, listed), Explain::No) => (listed.as_ref().map(H::from_policy), None),
         _ => preflight_headers(p, headers),
     };
     rejection = rejection.or(header_rejection);
 
     let wants_private_network = (p.private_network || explain == Explain::Yes)
         && headers
-            .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
-            .is_some_and(|v| v.as_bytes() == b"true");
+            .values(Name::RequestPrivateNetwork)
+            .next()
+            .is_some_and(|v| H::bytes(v) == b"true");
     if wants_private_network && !p.private_network {
         rejection = rejection.or(Some(Rejection::PrivateNetworkNotAllowed));
     }
@@ -876,7 +1107,7 @@ pub(crate) fn decide(
             allow_origin,
             methods: allow_methods,
             headers: allow_headers,
-            max_age: p.max_age.clone(),
+            max_age: p.max_age.as_ref().map(H::from_policy),
             credentials: p.credentials,
             private_network: wants_private_network && p.private_network,
             vary: preflight_vary,
@@ -887,47 +1118,50 @@ pub(crate) fn decide(
 
 /// The `Access-Control-Allow-Methods` value of a preflight, and whether the requested method
 /// fails. Compared case-sensitively, as browsers do.
-fn preflight_methods(
+fn preflight_methods<H: Headers>(
     p: &Compiled,
-    request_method: http::header::GetAll<'_, HeaderValue>,
-) -> (Option<HeaderValue>, Option<Rejection>) {
-    let mut lines = request_method.iter();
+    headers: &H,
+) -> (Option<H::Value>, Option<Rejection>) {
+    let mut lines = headers.values(Name::RequestMethod);
     let requested = match (lines.next(), lines.next()) {
-        (Some(v), None) if syntax::is_token(v.as_bytes()) => v,
+        (Some(v), None) if syntax::is_token(H::bytes(v)) => v,
         _ => {
             let listed = match &p.methods {
-                ListSetting::List(_, v) => v.clone(),
+                ListSetting::List(_, v) => v.as_ref().map(H::from_policy),
                 ListSetting::Any => None,
             };
             return (listed, Some(Rejection::MethodInvalid));
         }
     };
-    let m = requested.as_bytes();
+    let m = H::bytes(requested);
     match &p.methods {
         ListSetting::Any if p.credentials => (Some(requested.clone()), None),
-        ListSetting::Any => (Some(STAR), None),
+        ListSetting::Any => (Some(H::constant(Constant::Star)), None),
         ListSetting::List(list, value) => {
             let ok = syntax::is_safelisted_method(m) || list.iter().any(|x| x.as_bytes() == m);
-            (value.clone(), (!ok).then_some(Rejection::MethodNotAllowed))
+            (
+                value.as_ref().map(H::from_policy),
+                (!ok).then_some(Rejection::MethodNotAllowed),
+            )
         }
     }
 }
 
 /// The `Access-Control-Allow-Headers` value of a preflight, and whether a requested header
 /// fails. Names compare case-insensitively; the request's list is read in one bounded pass.
-fn preflight_headers(
+fn preflight_headers<H: Headers>(
     p: &Compiled,
-    headers: &HeaderMap,
-) -> (Option<HeaderValue>, Option<Rejection>) {
-    let lines = headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
+    headers: &H,
+) -> (Option<H::Value>, Option<Rejection>) {
+    let lines = || headers.values(Name::RequestHeaders);
     let listed = match &p.headers {
-        ListSetting::List(_, v) => v.clone(),
+        ListSetting::List(_, v) => v.as_ref().map(H::from_policy),
         ListSetting::Any => None,
     };
     let mut rejection = None;
     let mut count = 0usize;
     let read = syntax::for_each_list_item(
-        lines.iter().map(HeaderValue::as_bytes),
+        lines().map(H::bytes),
         MAX_REQUEST_HEADERS_LEN,
         MAX_REQUEST_HEADERS_ITEMS,
         |item| {
@@ -955,12 +1189,12 @@ fn preflight_headers(
         ListSetting::List(..) => (listed, None),
         // Any header: reflect the request's list, which was just checked to be well-formed.
         ListSetting::Any => {
-            let mut it = lines.iter();
+            let mut it = lines();
             let reflected = match (it.next(), it.next()) {
                 (Some(one), None) => Some(one.clone()),
                 _ => {
-                    let joined: Vec<&[u8]> = lines.iter().map(HeaderValue::as_bytes).collect();
-                    HeaderValue::from_bytes(&joined.join(&b","[..])).ok()
+                    let joined: Vec<&[u8]> = lines().map(H::bytes).collect();
+                    H::from_bytes(&joined.join(&b","[..]))
                 }
             };
             (reflected, None)
@@ -980,14 +1214,13 @@ fn preflight_headers(
 /// assert!(corsair::server::is_upgrade(&headers));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(http::header::UPGRADE)
+pub fn is_upgrade<H: Headers>(headers: &H) -> bool {
+    headers.values(Name::Upgrade).next().is_some()
         && headers
-            .get_all(http::header::CONNECTION)
-            .iter()
+            .values(Name::Connection)
             .any(|line| {
                 let mut found = false;
-                let _ = syntax::for_each_list_item([line.as_bytes()], 1024, 64, |item| {
+                let _ = syntax::for_each_list_item([H::bytes(line)], 1024, 64, |item| {
                     found =
                         matches!(item, ListItem::Token(t) if t.eq_ignore_ascii_case(b"upgrade"));
                     !found
@@ -1031,12 +1264,12 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// assert_eq!(refused.outcome(), Some(Outcome::Rejected(Rejection::OriginNotAllowed)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn answer_upgrade(
+pub fn answer_upgrade<H: Headers>(
     policies: &PolicySet,
-    method: &Method,
+    method: &H::Method,
     path: &str,
-    headers: &HeaderMap,
-) -> Answer {
+    headers: &H,
+) -> Answer<H::Value> {
     let mut decision = decide(
         &policies.for_path(path).inner,
         method,
@@ -1052,8 +1285,8 @@ pub fn answer_upgrade(
         tracing::debug!(
             target: "corsair",
             reason = reason.as_str(),
-            origin = ?headers.get(ORIGIN),
-            upgrade = ?headers.get(http::header::UPGRADE),
+            origin = ?headers.values(Name::Origin).next(),
+            upgrade = ?headers.values(Name::Upgrade).next(),
             "upgrade request rejected"
         );
     }

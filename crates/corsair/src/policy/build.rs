@@ -1,11 +1,12 @@
 //! Validation and compilation of a [`PolicyBuilder`]: every rule runs, every problem is kept.
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 use super::origin_set::{OriginRequest, OriginSet};
 use super::pattern::{OriginPattern, ParsedOrigin, TRUSTED_APP_SCHEMES};
 use super::{Compiled, ListSetting, PolicyBuilder};
 use crate::error::{ConfigError, ConfigErrors, ConfigNote, ErrorCode};
+use crate::server::PolicyValue;
 use crate::syntax;
 
 /// The longest preflight cache lifetime accepted: 24 hours, Firefox's own cap.
@@ -427,7 +428,7 @@ fn request_headers(input: &[String], findings: &mut Findings) -> ListSetting {
     list(out, ", ")
 }
 
-fn exposed_headers(b: &PolicyBuilder, findings: &mut Findings) -> Option<HeaderValue> {
+fn exposed_headers(b: &PolicyBuilder, findings: &mut Findings) -> Option<PolicyValue> {
     const SETTING: &str = "expose_headers";
     let mut out: Vec<Box<str>> = Vec::new();
     for h in &b.expose {
@@ -501,13 +502,14 @@ pub(crate) const INTERNED_BYTES_LIMIT: usize = 1 << 20;
 /// rather than an atomic reference count that every core would contend for. Each distinct value
 /// is stored once for the life of the process (interned), however often policies are rebuilt,
 /// up to [`INTERNED_BYTES_LIMIT`] in all, so reloading ever-new policies cannot grow memory
-/// without bound. `None` if `s` is not a valid header value.
-pub(crate) fn static_value(s: &str) -> Option<HeaderValue> {
+/// without bound. The same buffer backs the value in every enabled adapter's header type.
+/// `None` if `s` is not a valid header value.
+pub(crate) fn static_value(s: &str) -> Option<PolicyValue> {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static INTERNED: OnceLock<Mutex<(HashSet<&'static str>, usize)>> = OnceLock::new();
     // Validate first: `from_static` would panic on what `from_str` rejects.
-    let value = HeaderValue::from_str(s).ok()?;
+    let value = PolicyValue::owned(s)?;
     let mut guard = INTERNED
         .get_or_init(Mutex::default)
         .lock()
@@ -523,7 +525,7 @@ pub(crate) fn static_value(s: &str) -> Option<HeaderValue> {
             leaked
         }
     };
-    Some(HeaderValue::from_static(interned))
+    Some(PolicyValue::interned(interned))
 }
 
 #[cfg(test)]

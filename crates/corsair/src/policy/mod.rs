@@ -10,9 +10,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 use crate::error::{ConfigErrors, ConfigNote};
+use crate::server::PolicyValue;
 use origin_set::{OriginPredicate, OriginSet, SourceHandle};
 pub use origin_set::{OriginRequest, Resolved};
 
@@ -66,7 +67,7 @@ pub(crate) enum ListSetting {
     /// Any value: reflected from the request, or `*` where browsers honour it.
     Any,
     /// These values, and the header value listing them (`None` when the list is empty).
-    List(Vec<Box<str>>, Option<HeaderValue>),
+    List(Vec<Box<str>>, Option<PolicyValue>),
 }
 
 /// The compiled policy.
@@ -79,9 +80,9 @@ pub(crate) struct Compiled {
     /// Lowercase header names; compared case-insensitively.
     pub(crate) headers: ListSetting,
     /// `Access-Control-Expose-Headers` value.
-    pub(crate) expose: Option<HeaderValue>,
+    pub(crate) expose: Option<PolicyValue>,
     /// `Access-Control-Max-Age` value.
-    pub(crate) max_age: Option<HeaderValue>,
+    pub(crate) max_age: Option<PolicyValue>,
     pub(crate) private_network: bool,
     pub(crate) preflight_status: StatusCode,
     /// The answer is `*` for every origin: anonymous any-origin policy.
