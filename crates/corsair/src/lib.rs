@@ -10,6 +10,8 @@
 //!   [`Policy::decide`]; middleware calls [`server::answer`], the one entry point for adapters,
 //!   which picks the route's policy and traces refusals.
 //! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic: a complete adapter.
+//! - `actix` (feature `actix`): middleware for actix-web 4, the same behaviour; the engine reads
+//!   actix's `http` 0.2 headers in place through [`server::Headers`].
 //! - [`PolicyHandle`]: replace a policy or a whole [`PolicySet`] atomically while serving.
 //! - `config` (feature `serde`): policy files in TOML, read into a [`PolicySet`].
 //! - [`browser`]: the browser side, evaluating a fetch as Chromium and Firefox do, with
@@ -51,6 +53,8 @@
 //! println!("{err}");
 //! ```
 
+#[cfg(feature = "actix")]
+pub mod actix;
 pub mod audit;
 pub mod browser;
 #[cfg(feature = "serde")]

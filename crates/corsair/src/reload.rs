@@ -12,7 +12,8 @@ use crate::PolicySet;
 
 /// Policies that can be replaced atomically while serving: one [`Policy`](crate::Policy) or a whole
 /// [`PolicySet`] with routes. Clones share the same policies. The tower layer
-/// (`CorsLayer::reloadable`) and `corsair proxy` read through one of these.
+/// (`CorsLayer::reloadable`), the actix-web middleware (`actix::Cors::reloadable`) and
+/// `corsair proxy` read through one of these.
 ///
 /// ```
 /// use corsair::{Policy, PolicyHandle};
@@ -54,7 +55,7 @@ impl PolicyHandle {
     }
 
     /// The policies in force now, without touching the reference count: for the request path.
-    #[cfg(feature = "tower")]
+    #[cfg(any(feature = "tower", feature = "actix"))]
     pub(crate) fn guard(&self) -> arc_swap::Guard<Arc<PolicySet>> {
         self.shared.load()
     }

@@ -148,6 +148,8 @@ pub(crate) mod sealed {
     #[derive(Clone)]
     pub struct PolicyValue {
         pub(crate) http: HeaderValue,
+        #[cfg(feature = "actix")]
+        pub(crate) actix: actix_web::http::header::HeaderValue,
     }
 
     impl PolicyValue {
@@ -155,6 +157,8 @@ pub(crate) mod sealed {
         pub(crate) fn interned(value: &'static str) -> Self {
             PolicyValue {
                 http: HeaderValue::from_static(value),
+                #[cfg(feature = "actix")]
+                actix: actix_web::http::header::HeaderValue::from_static(value),
             }
         }
 
@@ -163,6 +167,8 @@ pub(crate) mod sealed {
         pub(crate) fn owned(value: &str) -> Option<Self> {
             Some(PolicyValue {
                 http: HeaderValue::from_str(value).ok()?,
+                #[cfg(feature = "actix")]
+                actix: actix_web::http::header::HeaderValue::from_str(value).ok()?,
             })
         }
 

@@ -7,35 +7,55 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
 use corsair::tower::CorsLayer;
 use corsair::{Policy, PolicyHandle};
 use tower::ServiceExt;
 
-fn cors() -> Policy {
-    Policy::builder()
-        .allow_origins(["http://localhost:8000"])
-        .allow_methods(["PUT"])
-        .build()
-        .unwrap()
-}
+#[path = "common/layer.rs"]
+mod layer;
+
+use layer::{cors_part, expected, policy as cors, CASES, ORIGIN, OWN_HEADERS};
 
 fn app(calls: Arc<AtomicUsize>, layer: CorsLayer) -> Router {
-    let counted = move |status: StatusCode| {
+    let counted = |calls: &Arc<AtomicUsize>, response: fn() -> axum::response::Response| {
         let calls = calls.clone();
         move || {
             let calls = calls.clone();
             async move {
                 calls.fetch_add(1, Ordering::SeqCst);
-                status
+                response()
             }
         }
     };
+    let own = || {
+        let mut r = StatusCode::OK.into_response();
+        for (k, v) in OWN_HEADERS {
+            r.headers_mut().append(k, v.parse().unwrap());
+        }
+        r
+    };
     Router::new()
-        .route("/ok", any(counted(StatusCode::OK)))
-        .route("/fail", any(counted(StatusCode::INTERNAL_SERVER_ERROR)))
-        .fallback(counted(StatusCode::NOT_FOUND))
+        .route(
+            "/ok",
+            any(counted(&calls, || StatusCode::OK.into_response())),
+        )
+        .route(
+            "/fail",
+            any(counted(&calls, || {
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            })),
+        )
+        .route(
+            "/error",
+            any(counted(&calls, || {
+                Err::<(), _>(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+            })),
+        )
+        .route("/own", any(counted(&calls, own)))
+        .fallback(counted(&calls, || StatusCode::NOT_FOUND.into_response()))
         .layer(layer)
 }
 
@@ -47,88 +67,31 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
     b.body(Body::empty()).unwrap()
 }
 
-const ORIGIN: (&str, &str) = ("origin", "http://localhost:8000");
-
-#[tokio::test]
-async fn error_responses_carry_cors_headers() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = app(calls.clone(), CorsLayer::new(cors()));
-    for (uri, status) in [
-        ("/ok", StatusCode::OK),
-        ("/missing", StatusCode::NOT_FOUND),
-        ("/fail", StatusCode::INTERNAL_SERVER_ERROR),
-    ] {
-        let resp = app
-            .clone()
-            .oneshot(request("GET", uri, &[ORIGIN]))
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), status, "{uri}");
-        assert_eq!(
-            resp.headers()["access-control-allow-origin"],
-            "http://localhost:8000",
-            "{uri}"
-        );
-        assert_eq!(resp.headers()["vary"], "Origin", "{uri}");
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
+fn part(r: &axum::response::Response) -> (u16, Vec<(String, String)>) {
+    cors_part(
+        r.status().as_u16(),
+        r.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+    )
 }
 
+/// The shared table (tests/common/layer.rs): preflights answered and never passed on, other
+/// `OPTIONS` requests passed on, error responses decorated, the application's own CORS headers
+/// replaced, `Vary` appended to.
 #[tokio::test]
-async fn preflights_never_reach_the_application() {
+async fn answers_as_the_shared_table_says() {
     let calls = Arc::new(AtomicUsize::new(0));
     let app = app(calls.clone(), CorsLayer::new(cors()));
-    let cases = [
-        (
-            vec![ORIGIN, ("access-control-request-method", "PUT")],
-            StatusCode::NO_CONTENT,
-        ),
-        (
-            vec![ORIGIN, ("access-control-request-method", "DELETE")],
-            StatusCode::NO_CONTENT,
-        ),
-        (
-            vec![
-                ("origin", "http://evil.test"),
-                ("access-control-request-method", "PUT"),
-            ],
-            StatusCode::FORBIDDEN,
-        ),
-    ];
-    for (headers, status) in cases {
-        for uri in ["/ok", "/missing"] {
-            let resp = app
-                .clone()
-                .oneshot(request("OPTIONS", uri, &headers))
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), status, "{uri} {headers:?}");
-        }
-    }
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        0,
-        "a preflight reached the application"
-    );
-}
-
-#[tokio::test]
-async fn other_options_requests_reach_the_application() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = app(calls.clone(), CorsLayer::new(cors()));
-    for headers in [
-        vec![],
-        vec![ORIGIN],
-        vec![("access-control-request-method", "PUT")],
-    ] {
+    for case in CASES {
+        let before = calls.load(Ordering::SeqCst);
         let resp = app
             .clone()
-            .oneshot(request("OPTIONS", "/ok", &headers))
+            .oneshot(request(case.method, case.path, case.headers))
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "{headers:?}");
+        assert_eq!(part(&resp), expected(case.status, case.cors), "{case:?}");
+        let reached = calls.load(Ordering::SeqCst) > before;
+        assert_eq!(reached, case.reaches_app, "{case:?}");
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
@@ -167,27 +130,6 @@ async fn a_reloadable_layer_follows_its_handle() {
     assert_eq!(acao(&r), None);
 }
 
-/// The CORS headers and `Vary` of a response, sorted, and its status: what a policy decides.
-fn cors_part(r: &axum::response::Response) -> (u16, Vec<(String, String)>) {
-    let mut h: Vec<(String, String)> = r
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.as_str().starts_with("access-control-") || k == &"vary")
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-        .collect();
-    h.sort();
-    (r.status().as_u16(), h)
-}
-
-fn expected(status: u16, pairs: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
-    let mut h: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    h.sort();
-    (status, h)
-}
-
 /// While a thread swaps between two policies that disagree in every header (and in the
 /// preflight status), every response, simple or preflight, is wholly one policy's answer, and
 /// both policies are served. A torn read (the origin check of one policy with the lists of the
@@ -197,80 +139,8 @@ async fn swaps_are_atomic_under_load() {
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
 
-    // A: public. B: one origin, credentials, private network, another status. A request from
-    // https://a.example is allowed by both, so each answers it with all of its headers.
-    let a = Policy::builder()
-        .allow_origins(["*"])
-        .allow_methods(["PUT"])
-        .allow_headers(["x-a"])
-        .expose_headers(["x-from-a"])
-        .max_age(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let b = Policy::builder()
-        .allow_origins(["https://a.example"])
-        .allow_methods(["PATCH"])
-        .allow_headers(["x-b"])
-        .expose_headers(["x-from-b"])
-        .allow_credentials(true)
-        .max_age(Duration::from_secs(20))
-        .allow_private_network(true)
-        .preflight_status(200)
-        .build()
-        .unwrap();
-    let answers = [
-        // (policy, simple GET, preflight)
-        (
-            "A",
-            expected(
-                200,
-                &[
-                    ("access-control-allow-origin", "*"),
-                    ("access-control-expose-headers", "x-from-a"),
-                ],
-            ),
-            expected(
-                204,
-                &[
-                    ("access-control-allow-origin", "*"),
-                    ("access-control-allow-methods", "PUT"),
-                    ("access-control-allow-headers", "x-a"),
-                    ("access-control-max-age", "10"),
-                    (
-                        "vary",
-                        "Access-Control-Request-Method, Access-Control-Request-Headers",
-                    ),
-                ],
-            ),
-        ),
-        (
-            "B",
-            expected(
-                200,
-                &[
-                    ("access-control-allow-origin", "https://a.example"),
-                    ("access-control-allow-credentials", "true"),
-                    ("access-control-expose-headers", "x-from-b"),
-                    ("vary", "Origin"),
-                ],
-            ),
-            expected(
-                200,
-                &[
-                    ("access-control-allow-origin", "https://a.example"),
-                    ("access-control-allow-credentials", "true"),
-                    ("access-control-allow-methods", "PATCH"),
-                    ("access-control-allow-headers", "x-b"),
-                    ("access-control-max-age", "20"),
-                    ("access-control-allow-private-network", "true"),
-                    (
-                        "vary",
-                        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
-                    ),
-                ],
-            ),
-        ),
-    ];
+    let (a, b) = layer::swap_policies();
+    let answers = layer::swap_answers();
 
     let handle = PolicyHandle::new(a.clone());
     let app: Router = Router::new()
@@ -307,32 +177,14 @@ async fn swaps_are_atomic_under_load() {
                     "after {sent} requests, not every policy was seen: {seen:?}"
                 );
                 let kind = sent % 2;
-                let req = if kind == 0 {
-                    request("GET", "/", &[("origin", "https://a.example")])
-                } else {
-                    request(
-                        "OPTIONS",
-                        "/",
-                        &[
-                            ("origin", "https://a.example"),
-                            ("access-control-request-method", "PUT"),
-                            ("access-control-request-headers", "x-a"),
-                            ("access-control-request-private-network", "true"),
-                        ],
-                    )
-                };
-                let got = cors_part(&app.clone().oneshot(req).await.unwrap());
-                let which = answers.iter().position(|(_, simple, pre)| {
-                    got == if kind == 0 {
-                        simple.clone()
-                    } else {
-                        pre.clone()
-                    }
-                });
-                match which {
-                    Some(p) => seen[p][kind] += 1,
-                    None => panic!("an answer that is neither policy's: {got:?}"),
-                }
+                let (method, headers) = layer::SWAP_REQUESTS[kind];
+                let got = part(
+                    &app.clone()
+                        .oneshot(request(method, "/", headers))
+                        .await
+                        .unwrap(),
+                );
+                seen[layer::which_policy(&answers, kind, &got)][kind] += 1;
                 sent += 1;
             }
             seen

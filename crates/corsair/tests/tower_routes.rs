@@ -1,7 +1,11 @@
 //! Per-route policies in a service: the tower layer serves a whole `PolicySet`, from code or
-//! from the proxy's policy-file format, fixed or reloadable through the same handle.
+//! from the proxy's policy-file format, fixed or reloadable through the same handle. The cases
+//! are shared with actix's tests (tests/common/layer.rs).
 #![cfg(all(feature = "tower", feature = "serde"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+#[path = "common/layer.rs"]
+mod layer;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -9,17 +13,9 @@ use axum::routing::any;
 use axum::Router;
 use corsair::config::PolicySet;
 use corsair::tower::CorsLayer;
-use corsair::{Policy, PolicyHandle};
+use corsair::PolicyHandle;
+use layer::{old_policy, RELOAD_CASES, ROUTES_FILE, ROUTE_CASES};
 use tower::ServiceExt;
-
-const FILE: &str = r#"
-allow_origins = ["https://app.example.com"]
-allow_credentials = true
-
-[[route]]
-path = "/public"
-allow_origins = ["*"]
-"#;
 
 fn app(layer: CorsLayer) -> Router {
     Router::new()
@@ -46,48 +42,31 @@ async fn get(app: &Router, path: &str, origin: &str) -> (Option<String>, Option<
     )
 }
 
-fn some(s: &str) -> Option<String> {
-    Some(s.to_owned())
+fn owned(v: Option<&str>) -> Option<String> {
+    v.map(str::to_owned)
 }
 
 #[tokio::test]
 async fn a_policy_file_serves_each_route_its_policy() {
-    let app = app(CorsLayer::new(PolicySet::from_toml(FILE).unwrap()));
-    let app_origin = "https://app.example.com";
-    let other = "https://other.example";
-    assert_eq!(
-        get(&app, "/api/me", app_origin).await,
-        (some(app_origin), some("true"))
-    );
-    assert_eq!(get(&app, "/api/me", other).await, (None, None));
-    for public in ["/public", "/public/logo.png"] {
+    let app = app(CorsLayer::new(PolicySet::from_toml(ROUTES_FILE).unwrap()));
+    for &(path, origin, acao, acac) in ROUTE_CASES {
         assert_eq!(
-            get(&app, public, other).await,
-            (some("*"), None),
-            "{public}"
+            get(&app, path, origin).await,
+            (owned(acao), owned(acac)),
+            "{path} from {origin}"
         );
     }
-    // Whole segments: /publicity is not the public route.
-    assert_eq!(get(&app, "/publicity", other).await, (None, None));
 }
 
 #[tokio::test]
 async fn one_handle_swaps_a_single_policy_for_a_whole_set() {
-    let handle = PolicyHandle::new(
-        Policy::builder()
-            .allow_origins(["https://old.example"])
-            .build()
-            .unwrap(),
-    );
+    let handle = PolicyHandle::new(old_policy());
     let app = app(CorsLayer::reloadable(handle.clone()));
-    assert_eq!(
-        get(&app, "/public/x", "https://other.example").await,
-        (None, None)
-    );
-    handle.store(PolicySet::from_toml(FILE).unwrap());
-    assert_eq!(
-        get(&app, "/public/x", "https://other.example").await,
-        (some("*"), None)
-    );
-    assert_eq!(get(&app, "/api", "https://old.example").await, (None, None));
+    for &(path, origin, before, _) in RELOAD_CASES {
+        assert_eq!(get(&app, path, origin).await.0, owned(before), "{path}");
+    }
+    handle.store(PolicySet::from_toml(ROUTES_FILE).unwrap());
+    for &(path, origin, _, after) in RELOAD_CASES {
+        assert_eq!(get(&app, path, origin).await.0, owned(after), "{path}");
+    }
 }

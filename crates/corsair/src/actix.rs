@@ -1,0 +1,321 @@
+//! actix-web 4 middleware (feature `actix`): [`Cors`], the same policies and the same behaviour
+//! as the tower layer.
+//!
+//! ```
+//! use actix_web::{web, App, HttpResponse};
+//! use corsair::{actix::Cors, Policy};
+//!
+//! let cors = Cors::new(Policy::builder().allow_origins(["http://localhost:8000"]).build()?);
+//! // `HttpServer::new` calls this factory once per worker thread: clone the middleware into it.
+//! let app = move || {
+//!     App::new()
+//!         .wrap(cors.clone())
+//!         .route("/api", web::get().to(|| async { HttpResponse::Ok().body("success") }))
+//! };
+//! # let _ = app;
+//! # Ok::<(), corsair::ConfigErrors>(())
+//! ```
+//!
+//! (The example of [`Cors::reloadable`] sends requests through the middleware and checks the
+//! answers.)
+//!
+//! The middleware is named `Cors`, as actix-cors's is, so that `App::new().wrap(Cors::…)` reads
+//! the same after a migration; the tower layer keeps tower's `…Layer` naming.
+//!
+//! Deployment rules: wrap it last, so that it is the outermost middleware (actix runs the last
+//! `wrap` first), before authentication (preflights carry no credentials) and before anything
+//! that rejects `OPTIONS`; use one CORS middleware, not two. It answers preflights itself, and
+//! writes its headers on every response of the application, errors included: a handler's error
+//! response (404, 500), and the response actix makes later from an error that an inner
+//! middleware or service returned (through [`actix_web::Error::add_response_mapper`], so the
+//! error still reaches the loggers outside). Any CORS headers the application set are replaced.
+//!
+//! The engine reads actix's `HeaderMap` and `Method` (`http` 0.2) as they are, through
+//! [`Headers`]: no header is converted or copied, and the policy's values are written from
+//! `'static` buffers prepared when it was built.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{Error, HttpResponse};
+use pin_project_lite::pin_project;
+
+use crate::server::{
+    answer, constant_value, sealed, Action, Constant, CorsHeaders, Headers, Name, PolicyValue,
+    Reasons,
+};
+use crate::{PolicyHandle, PolicySet};
+
+/// Where a middleware reads its policies from.
+#[derive(Clone, Debug)]
+enum Source {
+    Fixed(Arc<PolicySet>),
+    Reloadable(PolicyHandle),
+}
+
+/// actix-web middleware applying a CORS policy: give it to [`App::wrap`](actix_web::App::wrap)
+/// (or a scope's or resource's `wrap`). Cheap to clone: clones share the policies.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Cors {
+    source: Source,
+}
+
+impl Cors {
+    /// Middleware enforcing a fixed policy ([`Policy`](crate::Policy)), or fixed policies by path
+    /// ([`PolicySet`], e.g. from the same policy file as `corsair proxy`).
+    ///
+    /// ```
+    /// use corsair::{actix::Cors, Policy, PolicySet};
+    ///
+    /// let private = Policy::builder()
+    ///     .allow_origins(["https://app.example.com"])
+    ///     .allow_credentials(true)
+    ///     .build()?;
+    /// let public = Policy::builder().allow_origins(["*"]).build()?;
+    /// let cors = Cors::new(PolicySet::single(private).route("/public", public)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(policies: impl Into<PolicySet>) -> Self {
+        Cors {
+            source: Source::Fixed(Arc::new(policies.into())),
+        }
+    }
+
+    /// Middleware reading its policies from `handle` on every request, so that
+    /// [`PolicyHandle::store`] takes effect at once, in every worker.
+    ///
+    /// ```
+    /// use actix_web::{test, web, App, HttpResponse};
+    /// use corsair::{actix::Cors, Policy, PolicyHandle};
+    ///
+    /// let handle = PolicyHandle::new(Policy::builder().allow_origins(["https://a.example"]).build()?);
+    /// let cors = Cors::reloadable(handle.clone());
+    ///
+    /// actix_web::rt::System::new().block_on(async {
+    ///     let app = test::init_service(
+    ///         App::new().wrap(cors).default_service(web::to(HttpResponse::Ok)),
+    ///     )
+    ///     .await;
+    ///     let from_b = || test::TestRequest::get().insert_header(("origin", "https://b.example"));
+    ///
+    ///     let response = test::call_service(&app, from_b().to_request()).await;
+    ///     assert_eq!(response.headers().get("access-control-allow-origin"), None);
+    ///
+    ///     handle.store(Policy::builder().allow_origins(["https://b.example"]).build()?);
+    ///     let response = test::call_service(&app, from_b().to_request()).await;
+    ///     assert_eq!(response.headers()["access-control-allow-origin"], "https://b.example");
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reloadable(handle: PolicyHandle) -> Self {
+        Cors {
+            source: Source::Reloadable(handle),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Cors
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = CorsMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<CorsMiddleware<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(CorsMiddleware {
+            service,
+            source: self.source.clone(),
+        }))
+    }
+}
+
+/// The service [`Cors`] wraps around the application (or an inner middleware).
+#[derive(Debug)]
+pub struct CorsMiddleware<S> {
+    service: S,
+    source: Source,
+}
+
+impl<S, B> Service<ServiceRequest> for CorsMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = CorsFuture<S::Future, B>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let ask = |policies: &PolicySet| {
+            answer(
+                policies,
+                req.method(),
+                req.path(),
+                req.headers(),
+                Reasons::WhenTraced,
+            )
+        };
+        let (action, headers) = match &self.source {
+            Source::Fixed(policies) => ask(policies),
+            Source::Reloadable(handle) => ask(&handle.guard()),
+        }
+        .into_parts();
+        let state = match action {
+            Action::Forward => State::Inner {
+                future: self.service.call(req),
+                headers: Some(headers),
+            },
+            Action::Respond(status) => {
+                // Both crates accept exactly the codes 100 to 999, so this conversion never fails.
+                let status = StatusCode::from_u16(status.as_u16())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut response = HttpResponse::new(status);
+                headers.apply(response.headers_mut());
+                State::Answer {
+                    answer: Some(req.into_response(response).map_into_right_body()),
+                }
+            }
+        };
+        CorsFuture { state }
+    }
+}
+
+pin_project! {
+    /// The future of [`CorsMiddleware`].
+    pub struct CorsFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F, headers: Option<CorsHeaders<HeaderValue>> },
+        Answer { answer: Option<ServiceResponse<EitherBody<B>>> },
+    }
+}
+
+impl<F, B> Future for CorsFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future, headers } => {
+                let result = std::task::ready!(future.poll(cx));
+                let Some(cors) = headers.take() else {
+                    return Poll::Ready(result.map(ServiceResponse::map_into_left_body));
+                };
+                Poll::Ready(match result {
+                    Ok(mut response) => {
+                        cors.apply(response.headers_mut());
+                        Ok(response.map_into_left_body())
+                    }
+                    // actix makes the response of an error later, outside this middleware;
+                    // the mapper writes the headers on it then (and on every copy it makes).
+                    Err(mut error) => {
+                        error.add_response_mapper(move |mut response| {
+                            cors.clone().apply(response.headers_mut());
+                            response
+                        });
+                        Err(error)
+                    }
+                })
+            }
+            StateProj::Answer { answer } => Poll::Ready(match answer.take() {
+                Some(response) => Ok(response),
+                None => Err(actix_web::error::ErrorInternalServerError(
+                    "corsair: the CORS future was polled after it completed",
+                )),
+            }),
+        }
+    }
+}
+
+impl sealed::Sealed for HeaderMap {}
+
+/// actix-web's header map and method (`http` 0.2), read and written in place.
+impl Headers for HeaderMap {
+    type Value = HeaderValue;
+    type Method = Method;
+
+    fn is_options(method: &Method) -> bool {
+        method == Method::OPTIONS
+    }
+    fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
+        self.get_all(actix_name(name))
+    }
+    fn bytes(value: &HeaderValue) -> &[u8] {
+        value.as_bytes()
+    }
+    fn from_policy(value: &PolicyValue) -> HeaderValue {
+        value.actix.clone()
+    }
+    fn from_static(value: &'static str) -> HeaderValue {
+        HeaderValue::from_static(value)
+    }
+    fn constant(value: Constant) -> HeaderValue {
+        constant_value!(HeaderValue, value)
+    }
+    fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(value).ok()
+    }
+    fn has_cors_headers(&self) -> bool {
+        self.keys()
+            .any(|k| k.as_str().starts_with("access-control-"))
+    }
+    fn remove(&mut self, name: Name) {
+        HeaderMap::remove(self, actix_name(name));
+    }
+    fn insert(&mut self, name: Name, value: HeaderValue) {
+        HeaderMap::insert(self, actix_name(name), value);
+    }
+    fn append(&mut self, name: Name, value: HeaderValue) {
+        HeaderMap::append(self, actix_name(name), value);
+    }
+}
+
+/// `Access-Control-Request-Private-Network`, in `http` 0.2's type.
+const REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
+/// `Access-Control-Allow-Private-Network`, in `http` 0.2's type.
+const ALLOW_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-allow-private-network");
+
+/// actix's (`http` 0.2's) name for a header the engine reads or writes.
+fn actix_name(name: Name) -> HeaderName {
+    match name {
+        Name::Origin => header::ORIGIN,
+        Name::RequestMethod => header::ACCESS_CONTROL_REQUEST_METHOD,
+        Name::RequestHeaders => header::ACCESS_CONTROL_REQUEST_HEADERS,
+        Name::RequestPrivateNetwork => REQUEST_PRIVATE_NETWORK,
+        Name::AllowOrigin => header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        Name::AllowCredentials => header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        Name::ExposeHeaders => header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        Name::AllowMethods => header::ACCESS_CONTROL_ALLOW_METHODS,
+        Name::AllowHeaders => header::ACCESS_CONTROL_ALLOW_HEADERS,
+        Name::MaxAge => header::ACCESS_CONTROL_MAX_AGE,
+        Name::AllowPrivateNetwork => ALLOW_PRIVATE_NETWORK,
+        Name::Vary => header::VARY,
+        Name::Host => header::HOST,
+        Name::Upgrade => header::UPGRADE,
+        Name::Connection => header::CONNECTION,
+    }
+}
