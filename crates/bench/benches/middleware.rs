@@ -1,4 +1,5 @@
-//! corsair against no middleware, tower-http's `CorsLayer` and actix-cors, on identical requests
+//! corsair against no middleware, tower-http's `CorsLayer` and actix-cors (corsair's tower layer
+//! and its actix middleware), on identical requests
 //! through a trivial inner service. Run with `bash scripts/bench.sh`, which also writes the table
 //! of BENCHMARKS.md from criterion's estimates.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failing setup should stop the run
@@ -50,13 +51,27 @@ fn middleware(c: &mut Criterion) {
         group.bench_function("tower_http", |b| {
             b.iter(|| black_box(call(&mut tower_http, request(&s))))
         });
-        let mut actix = corsair_bench::actix::prepare(&s);
+        let mut actix = corsair_bench::actix::prepare(&s).unwrap();
+        let mut nothing = |_: u16, _: &actix_web::http::header::HeaderMap| {};
         assert!(
-            (actix.floor)().is_some() && (actix.cors)().is_some(),
+            (actix.floor)(&mut nothing)
+                && (actix.cors)(&mut nothing)
+                && (actix.corsair)(&mut nothing)
+                && (actix.insert_only)(&mut nothing),
             "actix services are ready"
         );
-        group.bench_function("actix_floor", |b| b.iter(|| black_box((actix.floor)())));
-        group.bench_function("actix_cors", |b| b.iter(|| black_box((actix.cors)())));
+        group.bench_function("actix_floor", |b| {
+            b.iter(|| black_box((actix.floor)(&mut nothing)))
+        });
+        group.bench_function("actix_insert_only", |b| {
+            b.iter(|| black_box((actix.insert_only)(&mut nothing)))
+        });
+        group.bench_function("actix_cors", |b| {
+            b.iter(|| black_box((actix.cors)(&mut nothing)))
+        });
+        group.bench_function("actix_corsair", |b| {
+            b.iter(|| black_box((actix.corsair)(&mut nothing)))
+        });
         drop(actix.system);
         group.finish();
     }

@@ -1,30 +1,81 @@
-//! actix-web: the same scenarios at the actix service level, with and without actix-cors.
+//! actix-web: the same scenarios at the actix service level: bare, with actix-cors, and with
+//! corsair's actix middleware.
 
-use actix_web::dev::Service;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::test::{init_service, TestRequest};
 use actix_web::{web, App, HttpResponse};
 
 use crate::{exact_origins, pattern_parents, ready, Scenario};
 
-/// A prepared actix service: call it once per request.
+/// One request, start to finish: shows the response's status and headers to the inspector
+/// (which the benchmarks leave empty), then drops it as a server would, its head going back to
+/// actix's pool. `false` if the service did not answer at once.
+pub type Call = Box<dyn FnMut(&mut dyn FnMut(u16, &HeaderMap)) -> bool>;
+
+/// Prepared actix services: call each once per request.
 pub struct ActixBench {
     /// The actix system the services were built in; kept alive while they are used.
     pub system: actix_rt::SystemRunner,
-    /// One request through the bare application; returns the status.
-    pub floor: Box<dyn FnMut() -> Option<u16>>,
-    /// One request through actix-cors; returns the status.
-    pub cors: Box<dyn FnMut() -> Option<u16>>,
+    /// One request through the bare application.
+    pub floor: Call,
+    /// One request through the bare application, then inserting by hand exactly the headers
+    /// corsair adds: the bare cost of the headers.
+    pub insert_only: Call,
+    /// One request through actix-cors.
+    pub cors: Call,
+    /// One request through corsair's actix middleware.
+    pub corsair: Call,
 }
 
-fn actix_request(s: &Scenario) -> actix_http::Request {
-    let mut r = TestRequest::default().method(
-        actix_web::http::Method::from_bytes(s.method.as_str().as_bytes())
-            .unwrap_or(actix_web::http::Method::GET),
-    );
-    for (k, v) in &s.headers {
-        r = r.insert_header((k.as_str(), v.as_bytes()));
+fn show<B>(
+    response: Option<Result<ServiceResponse<B>, actix_web::Error>>,
+    inspect: &mut dyn FnMut(u16, &HeaderMap),
+) -> bool {
+    match response {
+        Some(Ok(r)) => inspect(r.status().as_u16(), r.headers()),
+        Some(Err(e)) => {
+            let r = e.error_response();
+            inspect(r.status().as_u16(), r.headers());
+        }
+        None => return false,
     }
-    r.to_request()
+    true
+}
+
+/// A scenario's request in actix's types, made once: each request clones its values, which
+/// share their buffers as the values actix's HTTP/1 parser cuts out of its read buffer do.
+#[derive(Clone)]
+struct ActixRequest {
+    method: actix_web::http::Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ActixRequest {
+    fn new(s: &Scenario) -> Self {
+        ActixRequest {
+            method: actix_web::http::Method::from_bytes(s.method.as_str().as_bytes())
+                .unwrap_or(actix_web::http::Method::GET),
+            headers: s
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
+                        HeaderValue::from_bytes(v.as_bytes()).ok()?,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    fn build(&self) -> actix_http::Request {
+        let mut r = TestRequest::default().method(self.method.clone());
+        for (k, v) in &self.headers {
+            r = r.append_header((k.clone(), v.clone()));
+        }
+        r.to_request()
+    }
 }
 
 fn actix_cors(s: &Scenario) -> actix_cors::Cors {
@@ -52,30 +103,51 @@ fn actix_cors(s: &Scenario) -> actix_cors::Cors {
         .max_age(600)
 }
 
-/// Builds both services for a scenario.
-pub fn prepare(s: &Scenario) -> ActixBench {
+/// Builds the services for a scenario.
+///
+/// # Errors
+/// Only if corsair refuses the scenario's policy.
+pub fn prepare(s: &Scenario) -> Result<ActixBench, corsair::ConfigErrors> {
     let system = actix_rt::System::new();
-    let floor_svc = system.block_on(init_service(
-        App::new().default_service(web::to(|| async { HttpResponse::Ok().finish() })),
-    ));
+    let hello = || web::to(|| async { HttpResponse::Ok().finish() });
+    let floor_svc =
+        std::rc::Rc::new(system.block_on(init_service(App::new().default_service(hello()))));
     let cors_svc = system.block_on(init_service(
-        App::new()
-            .wrap(actix_cors(s))
-            .default_service(web::to(|| async { HttpResponse::Ok().finish() })),
+        App::new().wrap(actix_cors(s)).default_service(hello()),
     ));
-    let (s1, s2) = (s.clone(), s.clone());
-    ActixBench {
+    let corsair_svc = system.block_on(init_service(
+        App::new()
+            .wrap(corsair::actix::Cors::new(crate::corsair_policy(s)?))
+            .default_service(hello()),
+    ));
+    // corsair's headers for this scenario, in actix's types, made once.
+    let added: Vec<(HeaderName, HeaderValue)> = crate::added_headers(s)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            Some((
+                HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
+                HeaderValue::from_bytes(v.as_bytes()).ok()?,
+            ))
+        })
+        .collect();
+    let request = ActixRequest::new(s);
+    let (s1, s2, s3, s4) = (request.clone(), request.clone(), request.clone(), request);
+    let floor_svc2 = floor_svc.clone();
+    Ok(ActixBench {
         system,
-        floor: Box::new(move || {
-            ready(floor_svc.call(actix_request(&s1)))
-                .and_then(Result::ok)
-                .map(|r| r.status().as_u16())
+        floor: Box::new(move |inspect| show(ready(floor_svc.call(s1.build())), inspect)),
+        insert_only: Box::new(move |inspect| {
+            let response = ready(floor_svc2.call(s2.build())).map(|r| {
+                r.map(|mut r| {
+                    for (k, v) in &added {
+                        r.headers_mut().append(k.clone(), v.clone());
+                    }
+                    r
+                })
+            });
+            show(response, inspect)
         }),
-        cors: Box::new(move || {
-            ready(cors_svc.call(actix_request(&s2))).map(|r| match r {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.as_response_error().status_code().as_u16(),
-            })
-        }),
-    }
+        cors: Box::new(move |inspect| show(ready(cors_svc.call(s3.build())), inspect)),
+        corsair: Box::new(move |inspect| show(ready(corsair_svc.call(s4.build())), inspect)),
+    })
 }

@@ -1,10 +1,10 @@
-//! Allocation counts per scenario, corsair and tower-http side by side (a counting global
-//! allocator; counts, not times).
+//! Allocation counts per scenario, corsair and tower-http side by side, and corsair's actix
+//! middleware beside actix-cors (a counting global allocator; counts, not times).
 //!
-//! corsair's decision allocates nothing; a request through corsair's middleware gives the
-//! expected response (written out here by hand) and allocates no more than the same request
-//! without it plus inserting those expected headers into the response's `http::HeaderMap`
-//! (whose first insertion allocates its table).
+//! corsair's decision allocates nothing; a request through corsair's middleware, tower's or
+//! actix's, gives the expected response (written out here by hand) and allocates no more than
+//! the same request without it plus inserting those expected headers into the response's header
+//! map (whose first insertion allocates its table).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -94,8 +94,17 @@ fn expected_response(name: &str) -> (u16, Vec<(&'static str, &'static str)>) {
 #[test]
 fn corsair_allocates_only_what_the_header_map_needs() {
     println!(
-        "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10}",
-        "scenario", "decide", "corsair", "insert", "tower-http", "floor"
+        "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10} | {:>14} {:>12} {:>11} {:>11}",
+        "scenario",
+        "decide",
+        "corsair",
+        "insert",
+        "tower-http",
+        "floor",
+        "actix+corsair",
+        "actix insert",
+        "actix-cors",
+        "actix floor"
     );
     let mut names = Vec::new();
     for s in scenarios() {
@@ -146,9 +155,19 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             }
             resp
         });
+        let actix = actix_counts(&s, status, &headers);
         println!(
-            "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10}",
-            s.name, decide, with_corsair_n, insert_n, with_tower_http_n, floor_n
+            "{:<20} {:>8} {:>8} {:>8} {:>12} {:>10} | {:>14} {:>12} {:>11} {:>11}",
+            s.name,
+            decide,
+            with_corsair_n,
+            insert_n,
+            with_tower_http_n,
+            floor_n,
+            actix.corsair,
+            actix.insert,
+            actix.cors,
+            actix.floor
         );
         // What was counted is the whole answer: a response, the expected one.
         let response =
@@ -161,7 +180,63 @@ fn corsair_allocates_only_what_the_header_map_needs() {
             "{}: corsair allocated {with_corsair_n}, the floor plus inserting its headers {insert_n}",
             s.name
         );
+        assert!(
+            actix.corsair <= actix.insert,
+            "{}: corsair's actix middleware allocated {}, actix's floor plus inserting its headers {}",
+            s.name,
+            actix.corsair,
+            actix.insert
+        );
     }
     // Every scenario the benchmarks define was measured.
     assert_eq!(names.len(), 11, "{names:?}");
+}
+
+/// Allocations of one request through actix: bare, bare plus inserting corsair's headers by
+/// hand, actix-cors, corsair's middleware.
+struct ActixCounts {
+    floor: usize,
+    insert: usize,
+    cors: usize,
+    corsair: usize,
+}
+
+/// Counts one request of scenario `s` through each actix service (after warming each up), and
+/// checks that corsair's actix middleware gives the expected response, `status` and exactly
+/// `headers`.
+fn actix_counts(
+    s: &corsair_bench::Scenario,
+    status: u16,
+    headers: &[(&'static str, &'static str)],
+) -> ActixCounts {
+    let mut actix = corsair_bench::actix::prepare(s).unwrap();
+    let mut nothing = |_: u16, _: &actix_web::http::header::HeaderMap| {};
+    for _ in 0..2 {
+        assert!((actix.floor)(&mut nothing));
+        assert!((actix.insert_only)(&mut nothing));
+        assert!((actix.cors)(&mut nothing));
+        assert!((actix.corsair)(&mut nothing));
+    }
+    let counts = ActixCounts {
+        floor: count(|| (actix.floor)(&mut nothing)).0,
+        insert: count(|| (actix.insert_only)(&mut nothing)).0,
+        cors: count(|| (actix.cors)(&mut nothing)).0,
+        corsair: count(|| (actix.corsair)(&mut nothing)).0,
+    };
+    let mut got = None;
+    assert!((actix.corsair)(&mut |code, map| {
+        let mut pairs: Vec<(String, String)> = map
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect();
+        pairs.sort();
+        got = Some((code, pairs));
+    }));
+    let mut want: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    want.sort();
+    assert_eq!(got, Some((status, want)), "{}: actix", s.name);
+    counts
 }

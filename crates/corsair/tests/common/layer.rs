@@ -114,11 +114,14 @@ pub const CASES: &[Case] = &[
     },
 ];
 
+/// A response's status and its CORS lines: what [`cors_part`] and [`expected`] give.
+pub type CorsPart = (u16, Vec<(String, String)>);
+
 /// The CORS part of a response: its status, and its `access-control-*` and `vary` lines, sorted.
 pub fn cors_part<'a>(
     status: u16,
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> (u16, Vec<(String, String)>) {
+) -> CorsPart {
     let mut h: Vec<(String, String)> = headers
         .into_iter()
         .filter(|(k, _)| k.starts_with("access-control-") || *k == "vary")
@@ -129,7 +132,7 @@ pub fn cors_part<'a>(
 }
 
 /// The expected CORS part, sorted as [`cors_part`] sorts.
-pub fn expected(status: u16, pairs: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
+pub fn expected(status: u16, pairs: &[(&str, &str)]) -> CorsPart {
     let mut h: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -180,7 +183,7 @@ pub const SWAP_REQUESTS: [(&str, &[(&str, &str)]); 2] = [
 ];
 
 /// Each swap policy's whole answer to each of [`SWAP_REQUESTS`]: `[policy][request]`.
-pub fn swap_answers() -> [[(u16, Vec<(String, String)>); 2]; 2] {
+pub fn swap_answers() -> [[CorsPart; 2]; 2] {
     [
         [
             expected(
@@ -236,11 +239,7 @@ pub fn swap_answers() -> [[(u16, Vec<(String, String)>); 2]; 2] {
 /// Tallies the answers of a swap test: which policy gave `got` to request `kind`, or a panic
 /// for an answer that is neither's (a torn read: one policy's origin check with the other's
 /// lists).
-pub fn which_policy(
-    answers: &[[(u16, Vec<(String, String)>); 2]; 2],
-    kind: usize,
-    got: &(u16, Vec<(String, String)>),
-) -> usize {
+pub fn which_policy(answers: &[[CorsPart; 2]; 2], kind: usize, got: &CorsPart) -> usize {
     answers
         .iter()
         .position(|a| a[kind] == *got)

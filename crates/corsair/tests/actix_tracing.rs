@@ -1,0 +1,36 @@
+//! The actix middleware's logging, as the tower layer's: rejections are `debug` events carrying
+//! their reason, and nothing else is logged per request (tests/common/tracing_recorder.rs). In a
+//! test binary of its own, because `tracing` caches each call site's interest process-wide.
+#![cfg(feature = "actix")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+#[path = "common/tracing_recorder.rs"]
+mod recorder;
+
+use actix_web::test::{self, TestRequest};
+use actix_web::{web, App, HttpResponse};
+use corsair::actix::Cors;
+use recorder::{expected_events, policy, Recorder, REQUESTS};
+
+#[actix_web::test]
+async fn rejections_are_debug_events_with_their_reason() {
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let app = test::init_service(
+        App::new()
+            .wrap(Cors::new(policy()))
+            .route("/ok", web::route().to(HttpResponse::Ok)),
+    )
+    .await;
+    for (method, headers) in REQUESTS {
+        let mut r = TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri("/ok");
+        for &h in headers {
+            r = r.append_header(h);
+        }
+        test::call_service(&app, r.to_request()).await;
+    }
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(events, expected_events());
+}
