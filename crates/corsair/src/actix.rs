@@ -257,37 +257,48 @@ impl Headers for HeaderMap {
     type Value = HeaderValue;
     type Method = Method;
 
+    #[inline]
     fn is_options(method: &Method) -> bool {
         method == Method::OPTIONS
     }
+    #[inline]
     fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
         self.get_all(actix_name(name))
     }
+    #[inline]
     fn bytes(value: &HeaderValue) -> &[u8] {
         value.as_bytes()
     }
+    #[inline]
     fn from_policy(value: &PolicyValue) -> HeaderValue {
         value.actix.clone()
     }
+    #[inline]
     fn from_static(value: &'static str) -> HeaderValue {
         HeaderValue::from_static(value)
     }
+    #[inline]
     fn constant(value: Constant) -> HeaderValue {
         constant_value!(HeaderValue, value)
     }
+    #[inline]
     fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
         HeaderValue::from_bytes(value).ok()
     }
+    #[inline]
     fn has_cors_headers(&self) -> bool {
         self.keys()
             .any(|k| k.as_str().starts_with("access-control-"))
     }
+    #[inline]
     fn remove(&mut self, name: Name) {
         HeaderMap::remove(self, actix_name(name));
     }
+    #[inline]
     fn insert(&mut self, name: Name, value: HeaderValue) {
         HeaderMap::insert(self, actix_name(name), value);
     }
+    #[inline]
     fn append(&mut self, name: Name, value: HeaderValue) {
         HeaderMap::append(self, actix_name(name), value);
     }
@@ -301,6 +312,7 @@ const ALLOW_PRIVATE_NETWORK: HeaderName =
     HeaderName::from_static("access-control-allow-private-network");
 
 /// actix's (`http` 0.2's) name for a header the engine reads or writes.
+#[inline]
 fn actix_name(name: Name) -> HeaderName {
     match name {
         Name::Origin => header::ORIGIN,

@@ -247,43 +247,55 @@ impl Headers for HeaderMap {
     type Value = HeaderValue;
     type Method = Method;
 
+    #[inline]
     fn is_options(method: &Method) -> bool {
         method == Method::OPTIONS
     }
+    #[inline]
     fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
         self.get_all(http_name(name)).into_iter()
     }
+    #[inline]
     fn bytes(value: &HeaderValue) -> &[u8] {
         value.as_bytes()
     }
+    #[inline]
     fn from_policy(value: &PolicyValue) -> HeaderValue {
         value.http.clone()
     }
+    #[inline]
     fn from_static(value: &'static str) -> HeaderValue {
         HeaderValue::from_static(value)
     }
+    #[inline]
     fn constant(value: Constant) -> HeaderValue {
         constant_value!(HeaderValue, value)
     }
+    #[inline]
     fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
         HeaderValue::from_bytes(value).ok()
     }
+    #[inline]
     fn has_cors_headers(&self) -> bool {
         self.keys()
             .any(|k| k.as_str().starts_with("access-control-"))
     }
+    #[inline]
     fn remove(&mut self, name: Name) {
         HeaderMap::remove(self, http_name(name));
     }
+    #[inline]
     fn insert(&mut self, name: Name, value: HeaderValue) {
         HeaderMap::insert(self, http_name(name), value);
     }
+    #[inline]
     fn append(&mut self, name: Name, value: HeaderValue) {
         HeaderMap::append(self, http_name(name), value);
     }
 }
 
 /// `http` 1's name for a header the engine reads or writes.
+#[inline]
 fn http_name(name: Name) -> HeaderName {
     match name {
         Name::Origin => ORIGIN,
@@ -977,8 +989,11 @@ pub(crate) fn decide<H: Headers>(
     let mut origins = headers.values(Name::Origin);
     let origin = origins.next();
     let options = H::is_options(method);
-    let preflight =
-        origin.is_some() && options && headers.values(Name::RequestMethod).next().is_some();
+    // Looked up once: its first line decides whether this is a preflight, and the rest
+    // whether the requested method is one token.
+    let mut request_method = headers.values(Name::RequestMethod);
+    let first_method = request_method.next();
+    let preflight = origin.is_some() && options && first_method.is_some();
 
     // The cache rule (Fetch Standard, "CORS protocol and HTTP caches"): an answer that is the
     // same for every origin carries `Access-Control-Allow-Origin: *` on every response, whatever
@@ -1089,7 +1104,8 @@ pub(crate) fn decide<H: Headers>(
     }
 
     let mut rejection = None;
-    let (allow_methods, method_rejection) = preflight_methods(p, headers);
+    let (allow_methods, method_rejection) =
+        preflight_methods::<H>(p, first_method, request_method.next());
     rejection = rejection.or(method_rejection);
     let (allow_headers, header_rejection) = match (&p.headers, explain) {
         // The configured list is the answer whatever was asked: nothing to read.
@@ -1126,10 +1142,10 @@ pub(crate) fn decide<H: Headers>(
 /// fails. Compared case-sensitively, as browsers do.
 fn preflight_methods<H: Headers>(
     p: &Compiled,
-    headers: &H,
+    first: Option<&H::Value>,
+    second: Option<&H::Value>,
 ) -> (Option<H::Value>, Option<Rejection>) {
-    let mut lines = headers.values(Name::RequestMethod);
-    let requested = match (lines.next(), lines.next()) {
+    let requested = match (first, second) {
         (Some(v), None) if syntax::is_token(H::bytes(v)) => v,
         _ => {
             let listed = match &p.methods {
