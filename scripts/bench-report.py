@@ -45,3 +45,19 @@ for s, base in [("origins_100", "origins_1"), ("origins_10000", "origins_1"), ("
         print(f"- {s} / {base} (corsair own cost): {own[s] / own[base]:.2f}")
 if "hostile_preflight" in own and "allowed_preflight" in own and own["allowed_preflight"] > 0:
     print(f"- hostile_preflight / allowed_preflight (corsair own cost): {own['hostile_preflight'] / own['allowed_preflight']:.2f}")
+
+# actix-web: corsair's actix middleware beside actix-cors, each against actix's own floor.
+print()
+print("| scenario | actix floor | insert only own | actix-cors own | corsair own | corsair / actix-cors |")
+print("|---|---:|---:|---:|---:|---:|")
+for s in SCENARIOS:
+    floor = median(s, "actix_floor")
+    corsair = median(s, "actix_corsair")
+    if floor is None or corsair is None:
+        continue
+    i = median(s, "actix_insert_only")
+    i = None if i is None else i - floor
+    a = median(s, "actix_cors") - floor
+    c = corsair - floor
+    ratio = f"{c / a:.2f}" if a > 1 else "—"
+    print(f"| {s} | {fmt(floor)} | {fmt(i)} | {fmt(a)} | {fmt(c)} | {ratio} |")
