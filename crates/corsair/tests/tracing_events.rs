@@ -14,7 +14,8 @@ use axum::http::{Request, StatusCode};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use recorder::{expected_events, policy, Recorder, REQUESTS};
+use corsair::Policy;
+use recorder::{expected_events, policy, Recorder, ORIGIN, REQUESTS};
 use tower::ServiceExt;
 
 fn request(method: &str, headers: &[(&str, &str)]) -> Request<Body> {

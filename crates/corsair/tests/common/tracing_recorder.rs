@@ -14,7 +14,7 @@ pub fn policy() -> corsair::Policy {
         .unwrap()
 }
 
-const ORIGIN: (&str, &str) = ("origin", "http://localhost:8000");
+pub const ORIGIN: (&str, &str) = ("origin", "http://localhost:8000");
 
 /// (method, headers) of requests to `/ok`: allowed, not CORS, a refused origin, a refused
 /// preflight method.
