@@ -47,8 +47,8 @@ use actix_web::{Error, HttpResponse};
 use pin_project_lite::pin_project;
 
 use crate::server::{
-    answer, constant_value, sealed, Action, Constant, CorsHeaders, Headers, Name, PolicyValue,
-    Reasons,
+    ask, constant_value, sealed, Action, Constant, CorsHeaders, Headers, Name, PolicyValue,
+    Reasons, RequestInfo, Step, Upgrades,
 };
 use crate::{PolicyHandle, PolicySet};
 
@@ -65,6 +65,7 @@ enum Source {
 #[must_use]
 pub struct Cors {
     source: Source,
+    upgrades: Upgrades,
 }
 
 impl Cors {
@@ -85,6 +86,7 @@ impl Cors {
     pub fn new(policies: impl Into<PolicySet>) -> Self {
         Cors {
             source: Source::Fixed(Arc::new(policies.into())),
+            upgrades: Upgrades::AsRequests,
         }
     }
 
@@ -119,7 +121,40 @@ impl Cors {
     pub fn reloadable(handle: PolicyHandle) -> Self {
         Cors {
             source: Source::Reloadable(handle),
+            upgrades: Upgrades::AsRequests,
         }
+    }
+
+    /// Also refuses upgrade requests (WebSocket handshakes) from origins the policy does not
+    /// allow: `403`, traced with its reason, and the application never sees them
+    /// ([`answer_upgrade`](crate::server::answer_upgrade) has the rule), as the tower layer's
+    /// option of the same name. Browsers apply no CORS check to WebSockets, so without this
+    /// any page can open one with its visitors' cookies. Off by default: without it, upgrade
+    /// requests are handled like any other request (CORS headers added, never refused).
+    ///
+    /// ```
+    /// use actix_web::{test, web, App, HttpResponse};
+    /// use corsair::{actix::Cors, Policy};
+    ///
+    /// let cors = Policy::builder().allow_origins(["https://app.example"]).build()?;
+    /// let cors = Cors::new(cors).refuse_upgrades_from_disallowed_origins();
+    ///
+    /// actix_web::rt::System::new().block_on(async {
+    ///     let app = test::init_service(App::new().wrap(cors).default_service(web::to(HttpResponse::Ok))).await;
+    ///     let handshake = test::TestRequest::get()
+    ///         .uri("/ws")
+    ///         .insert_header(("connection", "Upgrade"))
+    ///         .insert_header(("upgrade", "websocket"))
+    ///         .insert_header(("origin", "https://evil.example"))
+    ///         .to_request();
+    ///     let response = test::call_service(&app, handshake).await;
+    ///     assert_eq!(response.status(), actix_web::http::StatusCode::FORBIDDEN);
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refuse_upgrades_from_disallowed_origins(mut self) -> Self {
+        self.upgrades = Upgrades::RefuseDisallowedOrigins;
+        self
     }
 }
 
@@ -138,6 +173,7 @@ where
         ready(Ok(CorsMiddleware {
             service,
             source: self.source.clone(),
+            upgrades: self.upgrades,
         }))
     }
 }
@@ -147,6 +183,7 @@ where
 pub struct CorsMiddleware<S> {
     service: S,
     source: Source,
+    upgrades: Upgrades,
 }
 
 impl<S, B> Service<ServiceRequest> for CorsMiddleware<S>
@@ -161,30 +198,66 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let ask = |policies: &PolicySet| {
-            answer(
-                policies,
-                req.method(),
-                req.path(),
-                req.headers(),
-                Reasons::WhenTraced,
-            )
+        let guard;
+        let policies: &PolicySet = match &self.source {
+            Source::Fixed(policies) => policies,
+            Source::Reloadable(handle) => {
+                guard = handle.guard();
+                &guard
+            }
         };
-        let (action, headers) = match &self.source {
-            Source::Fixed(policies) => ask(policies),
-            Source::Reloadable(handle) => ask(&handle.guard()),
-        }
-        .into_parts();
+        let info = RequestInfo::at(req.path()).authority(req.uri().authority().map(|a| a.as_str()));
+        let (action, headers) = match ask(
+            policies,
+            req.method(),
+            req.headers(),
+            info,
+            self.upgrades,
+            Reasons::WhenTraced,
+        ) {
+            Step::Answer(answer) => answer.into_parts(),
+            // A miss: ask the source, then decide. Whether the request is forwarded does not
+            // depend on the answer, so an actual request goes on meanwhile.
+            #[cfg(feature = "origin-source")]
+            Step::Resolve { lookup, action } => {
+                let pending = Pending {
+                    lookup: Box::pin({
+                        let cache = lookup.source.clone();
+                        let origin = lookup.origin.to_owned();
+                        async move { cache.resolve(&origin).await }
+                    }),
+                    resolved: None,
+                    policies: match &self.source {
+                        Source::Fixed(policies) => policies.clone(),
+                        Source::Reloadable(handle) => handle.load(),
+                    },
+                    method: req.method().clone(),
+                    path: req.path().to_owned(),
+                    authority: req.uri().authority().map(|a| a.as_str().to_owned()),
+                    headers: req.headers().clone(),
+                };
+                let (inner, request) = match action {
+                    Action::Forward => (Some(Box::pin(self.service.call(req))), None),
+                    Action::Respond(_) => (None, Some(req)),
+                };
+                let state = State::Resolving {
+                    pending: Box::new(pending),
+                    inner,
+                    result: None,
+                    request,
+                };
+                return CorsFuture { state };
+            }
+            #[cfg(not(feature = "origin-source"))]
+            Step::Never(never, _) => match never {},
+        };
         let state = match action {
             Action::Forward => State::Inner {
                 future: self.service.call(req),
                 headers: Some(headers),
             },
             Action::Respond(status) => {
-                // Both crates accept exactly the codes 100 to 999, so this conversion never fails.
-                let status = StatusCode::from_u16(status.as_u16())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let mut response = HttpResponse::new(status);
+                let mut response = HttpResponse::new(actix_status(status));
                 headers.apply(response.headers_mut());
                 State::Answer {
                     answer: Some(req.into_response(response).map_into_right_body()),
@@ -194,6 +267,29 @@ where
         CorsFuture { state }
     }
 }
+
+/// The engine's status in actix's type. Both crates accept exactly the codes 100 to 999, so
+/// this conversion never fails.
+fn actix_status(status: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// What deciding a request after its origin lookup needs (feature `origin-source`): the
+/// request's parts, copied, and the policies it was looked up in.
+#[cfg(feature = "origin-source")]
+struct Pending {
+    lookup: Pin<Box<dyn Future<Output = crate::server::Resolved>>>,
+    resolved: Option<crate::server::Resolved>,
+    policies: Arc<PolicySet>,
+    method: Method,
+    path: String,
+    authority: Option<String>,
+    headers: HeaderMap,
+}
+
+/// Without origin sources no request waits for one.
+#[cfg(not(feature = "origin-source"))]
+enum Pending {}
 
 pin_project! {
     /// The future of [`CorsMiddleware`].
@@ -208,6 +304,14 @@ pin_project! {
     enum State<F, B> {
         Inner { #[pin] future: F, headers: Option<CorsHeaders<HeaderValue>> },
         Answer { answer: Option<ServiceResponse<EitherBody<B>>> },
+        Resolving {
+            pending: Box<Pending>,
+            // The application's future while it runs, then its result.
+            inner: Option<Pin<Box<F>>>,
+            result: Option<Result<ServiceResponse<B>, Error>>,
+            // A request the middleware answers itself, once the origin is resolved.
+            request: Option<ServiceRequest>,
+        },
     }
 }
 
@@ -221,33 +325,93 @@ where
         match self.project().state.project() {
             StateProj::Inner { future, headers } => {
                 let result = std::task::ready!(future.poll(cx));
-                let Some(cors) = headers.take() else {
-                    return Poll::Ready(result.map(ServiceResponse::map_into_left_body));
-                };
-                Poll::Ready(match result {
-                    Ok(mut response) => {
-                        cors.apply(response.headers_mut());
-                        Ok(response.map_into_left_body())
-                    }
-                    // actix makes the response of an error later, outside this middleware;
-                    // the mapper writes the headers on it then (and on every copy it makes).
-                    Err(mut error) => {
-                        error.add_response_mapper(move |mut response| {
-                            cors.clone().apply(response.headers_mut());
-                            response
-                        });
-                        Err(error)
-                    }
+                Poll::Ready(match headers.take() {
+                    Some(cors) => decorate(result, cors),
+                    None => result.map(ServiceResponse::map_into_left_body),
                 })
             }
             StateProj::Answer { answer } => Poll::Ready(match answer.take() {
                 Some(response) => Ok(response),
-                None => Err(actix_web::error::ErrorInternalServerError(
-                    "corsair: the CORS future was polled after it completed",
-                )),
+                None => Err(polled_after_completion()),
             }),
+            #[cfg(not(feature = "origin-source"))]
+            StateProj::Resolving { pending, .. } => match **pending {},
+            #[cfg(feature = "origin-source")]
+            StateProj::Resolving {
+                pending,
+                inner,
+                result,
+                request,
+            } => {
+                if pending.resolved.is_none() {
+                    if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
+                        pending.resolved = Some(r);
+                    }
+                }
+                if let Some(future) = inner {
+                    *result = Some(std::task::ready!(future.as_mut().poll(cx)));
+                    *inner = None;
+                }
+                let Some(resolved) = pending.resolved else {
+                    return Poll::Pending;
+                };
+                let info = RequestInfo::at(&pending.path)
+                    .authority(pending.authority.as_deref())
+                    .resolved(resolved);
+                let (action, cors) = crate::server::answer_in(
+                    &pending.policies,
+                    &pending.method,
+                    &pending.headers,
+                    &info,
+                    Reasons::WhenTraced,
+                )
+                .into_parts();
+                Poll::Ready(match (result.take(), request.take()) {
+                    (Some(forwarded), _) => decorate(forwarded, cors),
+                    (None, Some(req)) => {
+                        // The engine forwards or answers whatever the origin's verdict, so
+                        // this request, answered without the application, stays answered.
+                        let status = match action {
+                            Action::Respond(status) => actix_status(status),
+                            Action::Forward => StatusCode::INTERNAL_SERVER_ERROR,
+                        };
+                        let mut response = HttpResponse::new(status);
+                        cors.apply(response.headers_mut());
+                        Ok(req.into_response(response).map_into_right_body())
+                    }
+                    (None, None) => Err(polled_after_completion()),
+                })
+            }
         }
     }
+}
+
+/// The application's result with the CORS headers written on it: on its response, or, for an
+/// error, on the response actix makes of it later, outside this middleware (the mapper writes
+/// the headers then, and on every copy it makes).
+fn decorate<B>(
+    result: Result<ServiceResponse<B>, Error>,
+    cors: CorsHeaders<HeaderValue>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    match result {
+        Ok(mut response) => {
+            cors.apply(response.headers_mut());
+            Ok(response.map_into_left_body())
+        }
+        Err(mut error) => {
+            error.add_response_mapper(move |mut response| {
+                cors.clone().apply(response.headers_mut());
+                response
+            });
+            Err(error)
+        }
+    }
+}
+
+fn polled_after_completion() -> Error {
+    actix_web::error::ErrorInternalServerError(
+        "corsair: the CORS future was polled after it completed",
+    )
 }
 
 impl sealed::Sealed for HeaderMap {}

@@ -707,7 +707,10 @@ fn request_host<'a, H: Headers>(headers: &'a H, authority: Option<&'a str>) -> O
 
 /// `bytes` as text when they are visible ASCII (or tabs), as `HeaderValue::to_str` reads them.
 fn visible_ascii(bytes: &[u8]) -> Option<&str> {
-    if bytes.iter().all(|&b| (b == b'\t') || (0x20..0x7f).contains(&b)) {
+    if bytes
+        .iter()
+        .all(|&b| (b == b'\t') || (0x20..0x7f).contains(&b))
+    {
         std::str::from_utf8(bytes).ok()
     } else {
         None
@@ -1238,17 +1241,14 @@ fn preflight_headers<H: Headers>(
 /// ```
 pub fn is_upgrade<H: Headers>(headers: &H) -> bool {
     headers.values(Name::Upgrade).next().is_some()
-        && headers
-            .values(Name::Connection)
-            .any(|line| {
-                let mut found = false;
-                let _ = syntax::for_each_list_item([H::bytes(line)], 1024, 64, |item| {
-                    found =
-                        matches!(item, ListItem::Token(t) if t.eq_ignore_ascii_case(b"upgrade"));
-                    !found
-                });
-                found
-            })
+        && headers.values(Name::Connection).any(|line| {
+            let mut found = false;
+            let _ = syntax::for_each_list_item([H::bytes(line)], 1024, 64, |item| {
+                found = matches!(item, ListItem::Token(t) if t.eq_ignore_ascii_case(b"upgrade"));
+                !found
+            });
+            found
+        })
 }
 
 /// The entry point for upgrade requests ([`is_upgrade`]), WebSocket handshakes above all:
@@ -1292,13 +1292,18 @@ pub fn answer_upgrade<H: Headers>(
     path: &str,
     headers: &H,
 ) -> Answer<H::Value> {
-    let mut decision = decide(
-        &policies.for_path(path).inner,
-        method,
-        headers,
-        &RequestInfo::at(path),
-        Explain::Yes,
-    );
+    upgrade_in(policies, method, headers, &RequestInfo::at(path))
+}
+
+/// [`answer_upgrade`], with the request's authority (for a request-aware predicate).
+fn upgrade_in<H: Headers>(
+    policies: &PolicySet,
+    method: &H::Method,
+    headers: &H,
+    info: &RequestInfo<'_>,
+) -> Answer<H::Value> {
+    let policy = policies.for_path(info.path.unwrap_or("/"));
+    let mut decision = decide(&policy.inner, method, headers, info, Explain::Yes);
     if let Some(reason) = decision.rejection() {
         if decision.action == Action::Forward {
             // Not a preflight (those are answered already): the connection itself is refused.
@@ -1316,4 +1321,91 @@ pub fn answer_upgrade<H: Headers>(
         decision,
         exact: true,
     }
+}
+
+/// How an adapter treats upgrade requests ([`is_upgrade`]): the option of
+/// `refuse_upgrades_from_disallowed_origins` on the tower layer and the actix middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Upgrades {
+    /// Like any other request: CORS headers added, never refused.
+    #[default]
+    AsRequests,
+    /// Refused (`403`) when the policy does not allow their origin: [`answer_upgrade`].
+    RefuseDisallowedOrigins,
+}
+
+/// What an adapter does next with a request: the one question every adapter asks the engine
+/// ([`ask`]).
+#[derive(Debug)]
+#[must_use]
+pub enum Step<'a, V> {
+    /// The engine's answer: forward the request or respond, then apply the headers.
+    Answer(Answer<V>),
+    /// Only the policy's origin source can decide, and its cache does not know the origin
+    /// (feature `origin-source`): resolve it
+    /// ([`OriginCache::resolve`](crate::origin_source::OriginCache::resolve)), then ask
+    /// [`answer_in`] with the answer in [`RequestInfo::resolved`]. Meanwhile forward the
+    /// request or not as `action` says: the verdict on the origin does not change it.
+    #[cfg(feature = "origin-source")]
+    Resolve {
+        /// The source's cache and the origin to look up.
+        lookup: OriginLookup<'a>,
+        /// Whether the request is forwarded or answered, whatever the source says.
+        action: Action,
+    },
+    /// Without origin sources there is nothing to resolve: never made.
+    #[doc(hidden)]
+    #[cfg(not(feature = "origin-source"))]
+    Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
+}
+
+/// The entry point of a middleware: the rules of which engine function answers which request,
+/// in one place for every adapter. An upgrade request under
+/// [`Upgrades::RefuseDisallowedOrigins`] is answered by [`answer_upgrade`], without the
+/// origin source (an origin only the source admits is refused: the handshake is not delayed
+/// by a lookup); an origin only the policy's source can decide is looked up in its cache,
+/// and on a miss the adapter is told to resolve it ([`Step::Resolve`]); everything else is
+/// [`answer_in`].
+///
+/// ```
+/// use corsair::server::{ask, Action, Reasons, RequestInfo, Step, Upgrades};
+/// use corsair::{Policy, PolicySet};
+/// use http::{HeaderMap, Method, StatusCode};
+///
+/// let policies = PolicySet::single(Policy::builder().allow_origins(["https://app.example"]).build()?);
+/// let mut headers = HeaderMap::new();
+/// headers.insert("connection", "Upgrade".parse()?);
+/// headers.insert("upgrade", "websocket".parse()?);
+/// headers.insert("origin", "https://evil.example".parse()?);
+/// let info = RequestInfo::at("/ws");
+/// let step = ask(&policies, &Method::GET, &headers, info, Upgrades::RefuseDisallowedOrigins, Reasons::WhenTraced);
+/// let Step::Answer(answer) = step else { unreachable!("no origin source") };
+/// assert_eq!(answer.action(), Action::Respond(StatusCode::FORBIDDEN));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn ask<'a, H: Headers>(
+    policies: &'a PolicySet,
+    method: &H::Method,
+    headers: &'a H,
+    info: RequestInfo<'a>,
+    upgrades: Upgrades,
+    reasons: Reasons,
+) -> Step<'a, H::Value> {
+    if upgrades == Upgrades::RefuseDisallowedOrigins && is_upgrade(headers) {
+        return Step::Answer(upgrade_in(policies, method, headers, &info));
+    }
+    #[allow(unused_mut)] // without origin sources nothing is resolved
+    let mut info = info;
+    #[cfg(feature = "origin-source")]
+    if let Some(lookup) = origin_lookup(policies, headers, &info) {
+        match lookup.source.cached(lookup.origin) {
+            Some(resolved) => info = info.resolved(resolved),
+            None => {
+                let policy = policies.for_path(info.path.unwrap_or("/"));
+                let action = decide(&policy.inner, method, headers, &info, Explain::No).action;
+                return Step::Resolve { lookup, action };
+            }
+        }
+    }
+    Step::Answer(answer_in(policies, method, headers, &info, reasons))
 }

@@ -31,9 +31,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::{
-    answer_in, answer_upgrade, is_upgrade, Action, CorsHeaders, Reasons, RequestInfo,
-};
+use crate::server::{ask, Action, CorsHeaders, Reasons, RequestInfo, Step, Upgrades};
 use crate::{PolicyHandle, PolicySet};
 
 /// Where a layer reads its policies from.
@@ -48,7 +46,7 @@ enum Source {
 #[must_use]
 pub struct CorsLayer {
     source: Source,
-    upgrades: bool,
+    upgrades: Upgrades,
 }
 
 impl CorsLayer {
@@ -69,7 +67,7 @@ impl CorsLayer {
     pub fn new(policies: impl Into<PolicySet>) -> Self {
         CorsLayer {
             source: Source::Fixed(Arc::new(policies.into())),
-            upgrades: false,
+            upgrades: Upgrades::AsRequests,
         }
     }
 
@@ -101,13 +99,13 @@ impl CorsLayer {
     pub fn reloadable(handle: PolicyHandle) -> Self {
         CorsLayer {
             source: Source::Reloadable(handle),
-            upgrades: false,
+            upgrades: Upgrades::AsRequests,
         }
     }
 
     /// Also refuses upgrade requests (WebSocket handshakes) from origins the policy does not
     /// allow: `403`, traced with its reason, and the application never sees them
-    /// ([`answer_upgrade`] has the rule). Browsers apply no CORS
+    /// ([`answer_upgrade`](crate::server::answer_upgrade) has the rule). Browsers apply no CORS
     /// check to WebSockets, so without this any page can open one with its visitors' cookies.
     /// Off by default: without it, upgrade requests are handled like any other request (CORS
     /// headers added, never refused).
@@ -134,7 +132,7 @@ impl CorsLayer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn refuse_upgrades_from_disallowed_origins(mut self) -> Self {
-        self.upgrades = true;
+        self.upgrades = Upgrades::RefuseDisallowedOrigins;
         self
     }
 }
@@ -156,7 +154,7 @@ impl<S> Layer<S> for CorsLayer {
 pub struct CorsService<S> {
     inner: S,
     source: Source,
-    upgrades: bool,
+    upgrades: Upgrades,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorsService<S>
@@ -181,46 +179,32 @@ where
                 &guard
             }
         };
-        let upgrade = self.upgrades && is_upgrade(req.headers());
-        #[allow(unused_mut)] // without origin sources nothing is resolved
-        let mut info =
+        let info =
             RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
-        // Upgrades are decided without an origin source: one only the source admits is refused.
-        #[cfg(feature = "origin-source")]
-        if let Some(lookup) =
-            crate::server::origin_lookup(policies, req.headers(), &info).filter(|_| !upgrade)
-        {
-            match lookup.source.cached(lookup.origin) {
-                Some(resolved) => info = info.resolved(resolved),
-                None => {
-                    // A miss: ask the source, then decide. Whether the request is forwarded
-                    // does not depend on the answer, so an actual request goes on meanwhile.
-                    let action = policies
-                        .for_path(req.uri().path())
-                        .decide_in(req.method(), req.headers(), &info)
-                        .action();
-                    let cache = lookup.source.clone();
-                    let origin = lookup.origin.to_owned();
-                    let snapshot = match &self.source {
-                        Source::Fixed(policies) => policies.clone(),
-                        Source::Reloadable(handle) => handle.load(),
-                    };
-                    return self.resolving(req, snapshot, cache, origin, action);
-                }
+        let (action, headers) = match ask(
+            policies,
+            req.method(),
+            req.headers(),
+            info,
+            self.upgrades,
+            Reasons::WhenTraced,
+        ) {
+            Step::Answer(answer) => answer.into_parts(),
+            // A miss: ask the source, then decide. Whether the request is forwarded does not
+            // depend on the answer, so an actual request goes on meanwhile.
+            #[cfg(feature = "origin-source")]
+            Step::Resolve { lookup, action } => {
+                let cache = lookup.source.clone();
+                let origin = lookup.origin.to_owned();
+                let snapshot = match &self.source {
+                    Source::Fixed(policies) => policies.clone(),
+                    Source::Reloadable(handle) => handle.load(),
+                };
+                return self.resolving(req, snapshot, cache, origin, action);
             }
-        }
-        let (action, headers) = if upgrade {
-            answer_upgrade(policies, req.method(), req.uri().path(), req.headers())
-        } else {
-            answer_in(
-                policies,
-                req.method(),
-                req.headers(),
-                &info,
-                Reasons::WhenTraced,
-            )
-        }
-        .into_parts();
+            #[cfg(not(feature = "origin-source"))]
+            Step::Never(never, _) => match never {},
+        };
         let state = match action {
             Action::Forward => State::Inner {
                 future: self.inner.call(req),
@@ -357,7 +341,7 @@ where
                 let info = RequestInfo::at(&pending.path)
                     .authority(pending.authority.as_deref())
                     .resolved(resolved);
-                let (action, headers) = answer_in(
+                let (action, headers) = crate::server::answer_in(
                     &pending.policies,
                     &pending.method,
                     &pending.headers,

@@ -6,6 +6,8 @@
 
 #[path = "common/layer.rs"]
 mod layer;
+#[path = "common/source.rs"]
+mod source;
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +20,10 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{error, web, App, HttpResponse};
 use corsair::actix::Cors;
 use corsair::{Policy, PolicyHandle};
-use layer::{cors_part, expected, policy, CASES, ORIGIN, OWN_HEADERS};
+use layer::{
+    cors_part, expected, host_policy, policy, Case, CASES, HOST_CASES, ORIGIN, OWN_HEADERS,
+    UPGRADES_AS_REQUESTS, UPGRADE_CASES,
+};
 
 fn counted(
     calls: &Arc<AtomicUsize>,
@@ -119,11 +124,72 @@ async fn answers_as_the_shared_table_says() {
     let calls = Arc::new(AtomicUsize::new(0));
     let app = service(&calls, Cors::new(policy())).await;
     for case in CASES {
-        let before = calls.load(Ordering::SeqCst);
-        let got = send(&app, request(case.method, case.path, case.headers)).await;
-        assert_eq!(got, expected(case.status, case.cors), "{case:?}");
-        let reached = calls.load(Ordering::SeqCst) > before;
-        assert_eq!(reached, case.reaches_app, "{case:?}");
+        check(&app, &calls, case).await;
+    }
+}
+
+/// Sends one case's request through `app` and checks its answer and whether it reached the
+/// application.
+async fn check<S, B>(app: &S, calls: &AtomicUsize, case: &Case)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let before = calls.load(Ordering::SeqCst);
+    let got = send(app, request(case.method, case.path, case.headers)).await;
+    assert_eq!(got, expected(case.status, case.cors), "{case:?}");
+    let reached = calls.load(Ordering::SeqCst) > before;
+    assert_eq!(reached, case.reaches_app, "{case:?}");
+}
+
+/// WebSocket handshakes from disallowed origins refused (403) when asked, by the shared table.
+#[actix_web::test]
+async fn upgrades_as_the_shared_table_says() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let refusing = service(
+        &calls,
+        Cors::new(policy()).refuse_upgrades_from_disallowed_origins(),
+    )
+    .await;
+    for case in UPGRADE_CASES {
+        check(&refusing, &calls, case).await;
+    }
+    let plain = service(&calls, Cors::new(policy())).await;
+    for case in UPGRADES_AS_REQUESTS {
+        check(&plain, &calls, case).await;
+    }
+}
+
+/// A request-aware predicate sees `Host` and the path; responses vary on `Host`.
+#[actix_web::test]
+async fn request_aware_policies_as_the_shared_table_says() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = service(&calls, Cors::new(host_policy())).await;
+    for case in HOST_CASES {
+        check(&app, &calls, case).await;
+    }
+}
+
+/// An origin source behind the middleware: misses resolved (beside the application for a
+/// forwarded request), answers cached, failures refused, by the shared script.
+#[cfg(feature = "origin-source")]
+#[actix_web::test]
+async fn origin_sources_as_the_shared_script_says() {
+    for (steps, upgrades) in [
+        (source::SOURCE_STEPS, false),
+        (source::SOURCE_UPGRADE_STEPS, true),
+    ] {
+        let tenants = source::Tenants::new(source::TENANTS);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut cors = Cors::new(source::source_policy(&tenants));
+        if upgrades {
+            cors = cors.refuse_upgrades_from_disallowed_origins();
+        }
+        let app = service(&calls, cors).await;
+        for step in steps {
+            tenants.set_down(step.down);
+            check(&app, &calls, &step.case).await;
+            assert_eq!(tenants.lookups(), step.lookups, "{step:?}");
+        }
     }
 }
 

@@ -16,8 +16,13 @@ use tower::ServiceExt;
 
 #[path = "common/layer.rs"]
 mod layer;
+#[path = "common/source.rs"]
+mod source;
 
-use layer::{cors_part, expected, policy as cors, CASES, ORIGIN, OWN_HEADERS};
+use layer::{
+    cors_part, expected, host_policy, policy as cors, Case, CASES, HOST_CASES, ORIGIN, OWN_HEADERS,
+    UPGRADES_AS_REQUESTS, UPGRADE_CASES,
+};
 
 fn app(calls: Arc<AtomicUsize>, layer: CorsLayer) -> Router {
     let counted = |calls: &Arc<AtomicUsize>, response: fn() -> axum::response::Response| {
@@ -82,15 +87,72 @@ async fn answers_as_the_shared_table_says() {
     let calls = Arc::new(AtomicUsize::new(0));
     let app = app(calls.clone(), CorsLayer::new(cors()));
     for case in CASES {
-        let before = calls.load(Ordering::SeqCst);
-        let resp = app
-            .clone()
-            .oneshot(request(case.method, case.path, case.headers))
-            .await
-            .unwrap();
-        assert_eq!(part(&resp), expected(case.status, case.cors), "{case:?}");
-        let reached = calls.load(Ordering::SeqCst) > before;
-        assert_eq!(reached, case.reaches_app, "{case:?}");
+        check(&app, &calls, case).await;
+    }
+}
+
+/// Sends one case's request through `app` and checks its answer and whether it reached the
+/// application.
+async fn check(app: &Router, calls: &AtomicUsize, case: &Case) {
+    let before = calls.load(Ordering::SeqCst);
+    let resp = app
+        .clone()
+        .oneshot(request(case.method, case.path, case.headers))
+        .await
+        .unwrap();
+    assert_eq!(part(&resp), expected(case.status, case.cors), "{case:?}");
+    let reached = calls.load(Ordering::SeqCst) > before;
+    assert_eq!(reached, case.reaches_app, "{case:?}");
+}
+
+/// WebSocket handshakes from disallowed origins refused (403) when asked, by the shared table.
+#[tokio::test]
+async fn upgrades_as_the_shared_table_says() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let refusing = app(
+        calls.clone(),
+        CorsLayer::new(cors()).refuse_upgrades_from_disallowed_origins(),
+    );
+    for case in UPGRADE_CASES {
+        check(&refusing, &calls, case).await;
+    }
+    let plain = app(calls.clone(), CorsLayer::new(cors()));
+    for case in UPGRADES_AS_REQUESTS {
+        check(&plain, &calls, case).await;
+    }
+}
+
+/// A request-aware predicate sees `Host` and the path; responses vary on `Host`.
+#[tokio::test]
+async fn request_aware_policies_as_the_shared_table_says() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = app(calls.clone(), CorsLayer::new(host_policy()));
+    for case in HOST_CASES {
+        check(&app, &calls, case).await;
+    }
+}
+
+/// An origin source behind the layer: misses resolved (beside the application for a forwarded
+/// request), answers cached, failures refused, by the shared script.
+#[cfg(feature = "origin-source")]
+#[tokio::test]
+async fn origin_sources_as_the_shared_script_says() {
+    for (steps, upgrades) in [
+        (source::SOURCE_STEPS, false),
+        (source::SOURCE_UPGRADE_STEPS, true),
+    ] {
+        let tenants = source::Tenants::new(source::TENANTS);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut layer = CorsLayer::new(source::source_policy(&tenants));
+        if upgrades {
+            layer = layer.refuse_upgrades_from_disallowed_origins();
+        }
+        let app = app(calls.clone(), layer);
+        for step in steps {
+            tenants.set_down(step.down);
+            check(&app, &calls, &step.case).await;
+            assert_eq!(tenants.lookups(), step.lookups, "{step:?}");
+        }
     }
 }
 

@@ -284,3 +284,75 @@ pub fn old_policy() -> Policy {
         .build()
         .unwrap()
 }
+
+/// The two headers of a WebSocket handshake (an upgrade request).
+const WS_CONNECTION: (&str, &str) = ("connection", "Upgrade");
+const WS_UPGRADE: (&str, &str) = ("upgrade", "websocket");
+
+/// Upgrade requests under [`policy`] through a middleware that refuses upgrades from
+/// disallowed origins (`refuse_upgrades_from_disallowed_origins`): refused with `403` before
+/// the application, with only `Vary`, by the fetch rules for origins.
+#[rustfmt::skip]
+pub const UPGRADE_CASES: &[Case] = &[
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, ORIGIN], status: 200, reaches_app: true, cors: ALLOWED },
+    // Without `Origin`: no browser page; passed on.
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE], status: 200, reaches_app: true, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, EVIL], status: 403, reaches_app: false, cors: VARY },
+    Case { method: "GET", path: "/missing", headers: &[WS_CONNECTION, WS_UPGRADE, EVIL], status: 403, reaches_app: false, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, ("origin", "null")], status: 403, reaches_app: false, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, ("origin", "http://localhost:8000/")], status: 403, reaches_app: false, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, ORIGIN, ORIGIN], status: 403, reaches_app: false, cors: VARY },
+    // `Connection` must name `upgrade`: otherwise an ordinary request, passed on.
+    Case { method: "GET", path: "/ok", headers: &[("connection", "keep-alive"), WS_UPGRADE, EVIL], status: 200, reaches_app: true, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[("connection", "keep-alive, Upgrade"), WS_UPGRADE, EVIL], status: 403, reaches_app: false, cors: VARY },
+];
+
+/// Upgrade requests through a middleware without the option: handled like any other request.
+#[rustfmt::skip]
+pub const UPGRADES_AS_REQUESTS: &[Case] = &[
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, EVIL], status: 200, reaches_app: true, cors: VARY },
+    Case { method: "GET", path: "/ok", headers: &[WS_CONNECTION, WS_UPGRADE, ORIGIN], status: 200, reaches_app: true, cors: ALLOWED },
+];
+
+/// A request-aware policy: `https://a.example` may read the API on `api.a.example`, and
+/// anything under `/public` whatever the host; nothing else.
+pub fn host_policy() -> Policy {
+    Policy::builder()
+        .allow_origin_request_predicate(|r| {
+            r.origin() == "https://a.example"
+                && (r.host() == Some("api.a.example")
+                    || r.path().is_some_and(|p| p.starts_with("/public")))
+        })
+        .allow_methods(["PUT"])
+        .build()
+        .unwrap()
+}
+
+const FROM_A: (&str, &str) = ("origin", "https://a.example");
+const HOST_A: (&str, &str) = ("host", "api.a.example");
+const HOST_B: (&str, &str) = ("host", "api.b.example");
+const HOST_VARY: &str = "Origin, Host";
+const HOST_PREFLIGHT_VARY: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Host";
+
+/// Requests under [`host_policy`]: the decision reads `Host` and the path, and every response
+/// varies on `Host` wherever it varies on `Origin`.
+#[rustfmt::skip]
+pub const HOST_CASES: &[Case] = &[
+    Case { method: "GET", path: "/ok", headers: &[HOST_A, FROM_A], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "https://a.example"), ("vary", HOST_VARY)] },
+    Case { method: "GET", path: "/ok", headers: &[HOST_B, FROM_A], status: 200, reaches_app: true, cors: &[("vary", HOST_VARY)] },
+    Case { method: "GET", path: "/public/x", headers: &[HOST_B, FROM_A], status: 404, reaches_app: true, cors: &[("access-control-allow-origin", "https://a.example"), ("vary", HOST_VARY)] },
+    Case { method: "GET", path: "/ok", headers: &[HOST_A], status: 200, reaches_app: true, cors: &[("vary", HOST_VARY)] },
+    // Two `Host` lines: no host, so no tenant.
+    Case { method: "GET", path: "/ok", headers: &[HOST_A, HOST_A, FROM_A], status: 200, reaches_app: true, cors: &[("vary", HOST_VARY)] },
+    Case {
+        method: "OPTIONS", path: "/ok", headers: &[HOST_A, FROM_A, PUT], status: 204, reaches_app: false,
+        cors: &[("access-control-allow-origin", "https://a.example"), ("access-control-allow-methods", "PUT"), ("vary", HOST_PREFLIGHT_VARY)],
+    },
+    Case { method: "OPTIONS", path: "/ok", headers: &[HOST_B, FROM_A, PUT], status: 403, reaches_app: false, cors: &[("vary", HOST_PREFLIGHT_VARY)] },
+    Case { method: "OPTIONS", path: "/ok", headers: &[HOST_B], status: 200, reaches_app: true, cors: &[("vary", HOST_PREFLIGHT_VARY)] },
+    Case {
+        method: "GET", path: "/own", headers: &[HOST_A, FROM_A], status: 200, reaches_app: true,
+        cors: &[("access-control-allow-origin", "https://a.example"), ("vary", "accept-encoding"), ("vary", "Origin"), ("vary", "Host")],
+    },
+];
