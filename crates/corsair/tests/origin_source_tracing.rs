@@ -5,7 +5,6 @@
 #![cfg(all(feature = "origin-source", feature = "tower"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,47 +16,10 @@ use corsair::tower::CorsLayer;
 use corsair::Policy;
 use tower::ServiceExt;
 
-/// An event's level, `reason` and `error` fields.
-type Recorded = (tracing::Level, Option<String>, Option<String>);
+#[path = "common/tracing_recorder.rs"]
+mod recorder;
 
-/// Every event.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Recorded>>>);
-
-impl tracing::Subscriber for Recorder {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        #[derive(Default)]
-        struct Fields(Option<String>, Option<String>);
-        impl tracing::field::Visit for Fields {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "reason" {
-                    self.0 = Some(value.to_owned());
-                }
-            }
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "error" {
-                    self.1 = Some(format!("{value:?}"));
-                }
-            }
-        }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        self.0
-            .lock()
-            .unwrap()
-            .push((*event.metadata().level(), f.0, f.1));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
+use recorder::Recorder;
 
 struct Down;
 impl OriginSource for Down {
@@ -109,15 +71,14 @@ async fn source_failures_are_logged_with_their_reason() {
         StatusCode::FORBIDDEN
     );
 
-    let events = recorder.0.lock().unwrap().clone();
+    let events = recorder.events();
     let warn = |reason: &str| (tracing::Level::WARN, Some(reason.to_owned()));
     let debug = (
         tracing::Level::DEBUG,
         Some("origin-source-failed".to_owned()),
     );
-    let got: Vec<_> = events.iter().map(|(l, r, _)| (*l, r.clone())).collect();
     assert_eq!(
-        got,
+        recorder.reasons(),
         [
             warn("origin-source-failed"),
             debug.clone(),
@@ -127,7 +88,7 @@ async fn source_failures_are_logged_with_their_reason() {
     );
     assert!(
         events[0]
-            .2
+            .error
             .as_deref()
             .is_some_and(|e| e.contains("db is down: connection refused")),
         "{events:?}"

@@ -13,7 +13,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
@@ -23,6 +22,11 @@ use corsair::origin_source::OriginCache;
 use corsair::tower::CorsLayer;
 use corsair::Policy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "common/tracing_recorder.rs"]
+mod recorder;
+
+use recorder::Recorder;
 
 /// A PostgreSQL server in a temporary directory, on a free loopback port.
 struct Postgres {
@@ -196,45 +200,6 @@ impl Drop for Postgres {
     }
 }
 
-/// An event's `reason` and `error` fields.
-type Recorded = (Option<String>, Option<String>);
-
-/// Every event, from the runtime's one thread.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Recorded>>>);
-
-impl tracing::Subscriber for Recorder {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        #[derive(Default)]
-        struct Fields(Option<String>, Option<String>);
-        impl tracing::field::Visit for Fields {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "reason" {
-                    self.0 = Some(value.to_owned());
-                }
-            }
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "error" {
-                    self.1 = Some(format!("{value:?}"));
-                }
-            }
-        }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        self.0.lock().unwrap().push((f.0, f.1));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// Starts one instance: its own source, cache and HTTP server. Returns its port.
 async fn instance(config: &str) -> u16 {
     let source = PostgresSource::connect(config).unwrap();
@@ -340,17 +305,18 @@ async fn every_instance_learns_of_changes_and_a_database_down_fails_closed() {
     let down = until_all(&ports, STEADY, false, Duration::from_secs(5)).await;
     println!("postgres down: refused after {down:?}");
     {
-        let events = recorder.0.lock().unwrap();
+        let events = recorder.events();
         let with = |reason: &str| {
             events
                 .iter()
-                .filter(|(r, _)| r.as_deref() == Some(reason))
+                .filter(|e| e.reason.as_deref() == Some(reason))
                 .collect::<Vec<_>>()
         };
         assert!(!with("origin-source-disconnected").is_empty(), "{events:?}");
         let failed = with("origin-source-failed");
         assert!(
-            failed.iter().any(|(_, e)| e
+            failed.iter().any(|e| e
+                .error
                 .as_deref()
                 .is_some_and(|e| e.contains("not connected to PostgreSQL"))),
             "{events:?}"

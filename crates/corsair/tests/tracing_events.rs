@@ -14,8 +14,10 @@ use axum::http::{Request, StatusCode};
 use axum::routing::any;
 use axum::Router;
 use corsair::tower::CorsLayer;
-use corsair::Policy;
-use recorder::{expected_events, policy, Recorder, ORIGIN, REQUESTS};
+use recorder::{
+    expected_events, expected_upgrades, policy, upgrade_policy, Recorder, REQUESTS,
+    UPGRADE_REQUESTS,
+};
 use tower::ServiceExt;
 
 fn request(method: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -36,39 +38,25 @@ async fn rejections_are_debug_events_with_their_reason() {
     for (method, headers) in REQUESTS {
         app.clone().oneshot(request(method, headers)).await.unwrap();
     }
-    let events = recorder.0.lock().unwrap().clone();
-    assert_eq!(events, expected_events());
+    assert_eq!(recorder.reasons(), expected_events());
 }
 
 #[tokio::test]
 async fn refused_upgrades_are_debug_events_with_their_reason() {
     let recorder = Recorder::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
-    let cors = Policy::builder()
-        .allow_origins(["http://localhost:8000"])
-        .build()
-        .unwrap();
     let app: Router = Router::new()
         .route("/ok", any(|| async { StatusCode::OK }))
-        .layer(CorsLayer::new(cors).refuse_upgrades_from_disallowed_origins());
-    const WS: [(&str, &str); 2] = [("connection", "Upgrade"), ("upgrade", "websocket")];
-    let requests = [
-        request("GET", &[WS[0], WS[1], ORIGIN]),
-        request("GET", &[WS[0], WS[1]]),
-        request("GET", &[WS[0], WS[1], ("origin", "http://evil.test")]),
-        request("GET", &[WS[0], WS[1], ("origin", "http://evil.test/")]),
-    ];
-    let mut statuses = Vec::new();
-    for r in requests {
-        statuses.push(app.clone().oneshot(r).await.unwrap().status().as_u16());
+        .layer(CorsLayer::new(upgrade_policy()).refuse_upgrades_from_disallowed_origins());
+    let mut statuses = [0; 4];
+    for (status, (method, headers)) in statuses.iter_mut().zip(UPGRADE_REQUESTS) {
+        *status = app
+            .clone()
+            .oneshot(request(method, headers))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
     }
-    assert_eq!(statuses, [200, 200, 403, 403]);
-    let events = recorder.0.lock().unwrap().clone();
-    assert_eq!(
-        events,
-        [
-            (tracing::Level::DEBUG, Some("origin-not-allowed".to_owned())),
-            (tracing::Level::DEBUG, Some("origin-malformed".to_owned())),
-        ]
-    );
+    assert_eq!((statuses, recorder.reasons()), expected_upgrades());
 }
