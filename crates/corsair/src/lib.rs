@@ -7,8 +7,9 @@
 //! - [`PolicySet`]: policies by path prefix (routes), for a service or a proxy.
 //! - [`server`]: the engine that turns a request into a [`server::Decision`]: forward and decorate,
 //!   or answer a preflight. Pure, allocation-free on the paths browsers take. Library users call
-//!   [`Policy::decide`]; middleware calls [`server::answer`], the one entry point for adapters,
-//!   which picks the route's policy and traces refusals.
+//!   [`Policy::decide`]; middleware calls [`server::ask`], the one entry point for adapters,
+//!   which picks the route's policy, applies the rules for WebSocket handshakes and origin
+//!   sources, and traces refusals.
 //! - [`tower`] (feature `tower`): middleware for axum, hyper and tonic: a complete adapter.
 //! - `actix` (feature `actix`): middleware for actix-web 4, the same behaviour; the engine reads
 //!   actix's `http` 0.2 headers in place through [`server::Headers`].
@@ -36,6 +37,35 @@
 //! let app: Router = Router::new()
 //!     .route("/api", get(|| async { Json(serde_json::json!({ "msg": "success" })) }))
 //!     .layer(CorsLayer::new(cors));
+//! # }
+//! ```
+//!
+//! # Example: the same server in actix-web
+//!
+//! The same policy type, the same answers (feature `actix`):
+//!
+//! ```
+//! # #[cfg(feature = "actix")] {
+//! use actix_web::{test, web, App, HttpResponse};
+//! use corsair::{actix::Cors, Policy};
+//!
+//! let cors = Cors::new(Policy::builder().allow_origins(["http://localhost:8000"]).build().expect("a valid policy"));
+//! // `HttpServer::new(factory)` calls the factory once per worker: clone the middleware into it.
+//! let factory = move || {
+//!     App::new()
+//!         .wrap(cors.clone())
+//!         .route("/api", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({ "msg": "success" })) }))
+//! };
+//! actix_web::rt::System::new().block_on(async {
+//!     let app = test::init_service(factory()).await;
+//!     let request = test::TestRequest::get()
+//!         .uri("/api")
+//!         .insert_header(("origin", "http://localhost:8000"))
+//!         .to_request();
+//!     let response = test::call_service(&app, request).await;
+//!     let allowed = response.headers().get("access-control-allow-origin");
+//!     assert_eq!(allowed.and_then(|v| v.to_str().ok()), Some("http://localhost:8000"));
+//! });
 //! # }
 //! ```
 //!
