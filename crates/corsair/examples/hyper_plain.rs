@@ -1,7 +1,8 @@
 //! Plain hyper (no axum, no tower): corsair's engine called directly from a hyper service.
 //!
-//! `corsair::server::answer` is the one entry point every adapter uses: give it the request's
-//! method, path and headers, and it says whether to answer now (a preflight) or to pass the
+//! `corsair::server::answer` is the simplest entry point (middleware with WebSocket refusal and
+//! origin sources use `corsair::server::ask`, which ends in it): give it the request's method,
+//! path and headers, and it says whether to answer now (a preflight) or to pass the
 //! request on, and which headers to write on the response either way. This file is a complete
 //! CORS adapter in a dozen lines; with tower available, `corsair::tower::CorsLayer` does the
 //! same for you.
