@@ -869,7 +869,7 @@ fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, St
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let first = std::thread::spawn(move || {
+    let mut first = std::thread::spawn(move || {
         let mut line = Vec::new();
         let mut b = [0u8; 1];
         while stdout.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
@@ -879,13 +879,23 @@ fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, St
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut code = None;
+    let mut line = None;
     while std::time::Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
             code = status.code();
             break;
         }
-        if first.is_finished() {
-            break;
+        if line.is_none() && first.is_finished() {
+            let l = std::mem::replace(&mut first, std::thread::spawn(String::new))
+                .join()
+                .unwrap();
+            // A printed line means the proxy is serving; an empty one is stdout closing as the
+            // process exits, whose status is then waited for.
+            if !l.is_empty() {
+                line = Some(l);
+                break;
+            }
+            line = Some(l);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -898,7 +908,11 @@ fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, St
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    (code, first.join().unwrap(), err)
+    let line = match line {
+        Some(l) => l,
+        None => first.join().unwrap(),
+    };
+    (code, line, err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
