@@ -47,8 +47,7 @@ use actix_web::{Error, HttpResponse};
 use pin_project_lite::pin_project;
 
 use crate::server::{
-    ask, constant_value, sealed, Action, Constant, CorsHeaders, Headers, Name, PolicyValue,
-    Reasons, RequestInfo, Step, Upgrades,
+    ask, impl_headers, Action, CorsHeaders, Name, Reasons, RequestInfo, Step, Upgrades,
 };
 use crate::{PolicyHandle, PolicySet};
 
@@ -414,59 +413,8 @@ fn polled_after_completion() -> Error {
     )
 }
 
-impl sealed::Sealed for HeaderMap {}
-
-/// actix-web's header map and method (`http` 0.2), read and written in place.
-impl Headers for HeaderMap {
-    type Value = HeaderValue;
-    type Method = Method;
-
-    #[inline]
-    fn is_options(method: &Method) -> bool {
-        method == Method::OPTIONS
-    }
-    #[inline]
-    fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
-        self.get_all(actix_name(name))
-    }
-    #[inline]
-    fn bytes(value: &HeaderValue) -> &[u8] {
-        value.as_bytes()
-    }
-    #[inline]
-    fn from_policy(value: &PolicyValue) -> HeaderValue {
-        value.actix.clone()
-    }
-    #[inline]
-    fn from_static(value: &'static str) -> HeaderValue {
-        HeaderValue::from_static(value)
-    }
-    #[inline]
-    fn constant(value: Constant) -> HeaderValue {
-        constant_value!(HeaderValue, value)
-    }
-    #[inline]
-    fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
-        HeaderValue::from_bytes(value).ok()
-    }
-    #[inline]
-    fn has_cors_headers(&self) -> bool {
-        self.keys()
-            .any(|k| k.as_str().starts_with("access-control-"))
-    }
-    #[inline]
-    fn remove(&mut self, name: Name) {
-        HeaderMap::remove(self, actix_name(name));
-    }
-    #[inline]
-    fn insert(&mut self, name: Name, value: HeaderValue) {
-        HeaderMap::insert(self, actix_name(name), value);
-    }
-    #[inline]
-    fn append(&mut self, name: Name, value: HeaderValue) {
-        HeaderMap::append(self, actix_name(name), value);
-    }
-}
+// actix-web's header map and method (`http` 0.2), read and written in place.
+impl_headers!(HeaderMap, HeaderValue, Method, actix_name, actix);
 
 /// `Access-Control-Request-Private-Network`, in `http` 0.2's type.
 const REQUEST_PRIVATE_NETWORK: HeaderName =

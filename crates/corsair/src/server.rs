@@ -241,58 +241,71 @@ macro_rules! constant_value {
 #[allow(unused_imports)] // for the adapters behind features
 pub(crate) use constant_value;
 
-impl sealed::Sealed for HeaderMap {}
+/// The [`Headers`] implementation of an `http`-shaped header map: `http` 1's here, actix-web's
+/// (`http` 0.2) in the actix adapter. The two maps have the same methods but are different
+/// types; `$name` turns a [`Name`] into the map's header name and `$field` picks the
+/// [`PolicyValue`] of the map's value type.
+macro_rules! impl_headers {
+    ($map:ty, $value:ty, $method:ty, $name:path, $field:ident) => {
+        impl $crate::server::sealed::Sealed for $map {}
 
-impl Headers for HeaderMap {
-    type Value = HeaderValue;
-    type Method = Method;
+        impl $crate::server::Headers for $map {
+            type Value = $value;
+            type Method = $method;
 
-    #[inline]
-    fn is_options(method: &Method) -> bool {
-        method == Method::OPTIONS
-    }
-    #[inline]
-    fn values(&self, name: Name) -> impl Iterator<Item = &HeaderValue> {
-        self.get_all(http_name(name)).into_iter()
-    }
-    #[inline]
-    fn bytes(value: &HeaderValue) -> &[u8] {
-        value.as_bytes()
-    }
-    #[inline]
-    fn from_policy(value: &PolicyValue) -> HeaderValue {
-        value.http.clone()
-    }
-    #[inline]
-    fn from_static(value: &'static str) -> HeaderValue {
-        HeaderValue::from_static(value)
-    }
-    #[inline]
-    fn constant(value: Constant) -> HeaderValue {
-        constant_value!(HeaderValue, value)
-    }
-    #[inline]
-    fn from_bytes(value: &[u8]) -> Option<HeaderValue> {
-        HeaderValue::from_bytes(value).ok()
-    }
-    #[inline]
-    fn has_cors_headers(&self) -> bool {
-        self.keys()
-            .any(|k| k.as_str().starts_with("access-control-"))
-    }
-    #[inline]
-    fn remove(&mut self, name: Name) {
-        HeaderMap::remove(self, http_name(name));
-    }
-    #[inline]
-    fn insert(&mut self, name: Name, value: HeaderValue) {
-        HeaderMap::insert(self, http_name(name), value);
-    }
-    #[inline]
-    fn append(&mut self, name: Name, value: HeaderValue) {
-        HeaderMap::append(self, http_name(name), value);
-    }
+            #[inline]
+            fn is_options(method: &$method) -> bool {
+                method == <$method>::OPTIONS
+            }
+            #[inline]
+            #[allow(clippy::useless_conversion)] // `get_all` is an iterator in `http` 0.2 only
+            fn values(&self, name: $crate::server::Name) -> impl Iterator<Item = &$value> {
+                self.get_all($name(name)).into_iter()
+            }
+            #[inline]
+            fn bytes(value: &$value) -> &[u8] {
+                value.as_bytes()
+            }
+            #[inline]
+            fn from_policy(value: &$crate::server::PolicyValue) -> $value {
+                value.$field.clone()
+            }
+            #[inline]
+            fn from_static(value: &'static str) -> $value {
+                <$value>::from_static(value)
+            }
+            #[inline]
+            fn constant(value: $crate::server::Constant) -> $value {
+                $crate::server::constant_value!($value, value)
+            }
+            #[inline]
+            fn from_bytes(value: &[u8]) -> Option<$value> {
+                <$value>::from_bytes(value).ok()
+            }
+            #[inline]
+            fn has_cors_headers(&self) -> bool {
+                self.keys()
+                    .any(|k| k.as_str().starts_with("access-control-"))
+            }
+            #[inline]
+            fn remove(&mut self, name: $crate::server::Name) {
+                <$map>::remove(self, $name(name));
+            }
+            #[inline]
+            fn insert(&mut self, name: $crate::server::Name, value: $value) {
+                <$map>::insert(self, $name(name), value);
+            }
+            #[inline]
+            fn append(&mut self, name: $crate::server::Name, value: $value) {
+                <$map>::append(self, $name(name), value);
+            }
+        }
+    };
 }
+#[allow(unused_imports)] // for the adapters behind features
+pub(crate) use impl_headers;
+
+impl_headers!(HeaderMap, HeaderValue, Method, http_name, http);
 
 /// `http` 1's name for a header the engine reads or writes.
 #[inline]
