@@ -13,9 +13,8 @@
 //! one Chromium names in its header-map order; WebKit's two lines are paired by its `Fetch API
 //! cannot load URL` line). Firefox's console is not captured. Each run prints, per engine, its
 //! verdict, readable-header and message agreement. Counted but not asserted, because the engine
-//! does not model them: WebKit's preflight cache (its `cache` sequences; Chromium's and
-//! Firefox's are modelled and asserted), the `Content-Type` Firefox puts on the wire after a redirect (left out of its request
-//! comparison), and WebKit's on hops after a method-changing redirect where it differs (listed
+//! does not model them: the `Content-Type` Firefox puts on the wire after a redirect (left out
+//! of its request comparison), and WebKit's on hops after a method-changing redirect where it differs (listed
 //! as `unmodelled`). WebKitGTK has no host-resolver switch: it reaches the loopback servers
 //! through the testkit's forward proxy, whose `Connection: close` is left out of the headers
 //! WebKit could read.
@@ -30,8 +29,8 @@
 //!   and which names it put in `Access-Control-Request-Headers`;
 //! - `cache`: fetches repeated on one URL, with pauses, under varied `Access-Control-Max-Age`,
 //!   methods, headers, credentials and cache modes: the browser's preflights against the
-//!   engine's with a `PreflightCache` following the browser's rules (Chromium's, or Firefox's
-//!   merged per-name entries);
+//!   engine's with a `PreflightCache` following the browser's rules (Chromium's, Firefox's
+//!   merged per-name entries, or WebKit's, which also keeps refused preflights);
 //! - `unsafe`: several CORS-unsafe headers at once, some left unlisted (which one the console
 //!   names);
 //! - `redirects`: chains of two to four hops, statuses 301, 302, 303, 307, 308, across origins;
@@ -1270,7 +1269,7 @@ async fn engine(
         }));
         let (status, headers) = send(&out.method, &url, &out.headers).await;
         let verdict = fetch.receive(status, &headers);
-        if out.preflight && cache.writes(p.cache) && verdict.is_none() {
+        if out.preflight && cache.writes(p.cache) {
             if let Some(result) = fetch.preflight_result() {
                 cache.store(origin.as_deref().unwrap_or_default(), &url, result, p.at);
             }
@@ -1578,10 +1577,6 @@ async fn differential(browser: Headless, rules: Rules) {
                     "  unmodelled ({}): {} engine {ours:?} webkit {theirs:?}",
                     p.family, p.id
                 );
-            } else if p.family == "cache" && browser == Headless::WebKit {
-                // WebKit's preflight cache is not modelled (see the module's documentation):
-                // its sequences are counted, not asserted.
-                t.unmodelled += 1;
             } else {
                 let sequence: Vec<String> = planned
                     .iter()

@@ -2,10 +2,10 @@
 //!
 //! `Access-Control-Max-Age` is a number of seconds. Absent, browsers keep the answer 5
 //! seconds; `0` keeps nothing; a larger value is capped per browser: Chromium 2 hours, Firefox
-//! 24 hours, Safari 10 minutes. Chromium reads a sign (`+3` is 3, a negative number keeps
-//! nothing) and takes a number past 2^63 - 1 or an unparsable value for absent; Firefox keeps
-//! nothing for a value that is not all digits (`-1`, `+3`, `1.5`, `abc`, two values `3, 1`),
-//! and Safari keeps it 5 seconds.
+//! 24 hours, Safari 10 minutes. Chromium and Safari read a sign (`+3` is 3, a negative number
+//! keeps nothing) and take a number past 2^63 - 1 or an unparsable value for absent; Firefox
+//! keeps nothing for a value that is not all digits (`-1`, `+3`, `1.5`, `abc`, two values
+//! `3, 1`).
 //!
 //! Chromium's cache, as the differential suite's `cache` family pins it: one entry per origin
 //! and URL, whatever the credentials mode; an entry a credentialed preflight made serves
@@ -38,10 +38,17 @@
 //! Not modelled: Firefox's 100-entry limit (the least recently used entry goes), and its
 //! partition of the cache by top-level site (every cache here serves one page).
 //!
-//! WebKit's cache is not modelled: the engine keeps the Fetch Standard's cache for Safari (one
-//! entry per origin, URL and credentials mode, replaced by each new preflight), and WebKitGTK
-//! sends preflights again that such a cache would spare, and skips some it would send (it
-//! ignores the request's cache mode), by rules the differential suite has not pinned.
+//! WebKit's cache (Safari; `CrossOriginPreflightResultCache` in WebKit's WebCore/loader, and
+//! `validatePreflightResponse` in CrossOriginAccessControl.cpp, read for this model, and pinned
+//! by the same `cache` family against WebKitGTK) keeps one entry per origin and URL, whatever
+//! the credentials mode, replaced by each preflight; a lookup that does not let the request
+//! skip its preflight drops the entry. An entry made with credentials serves requests with or
+//! without them, one made without serves only requests without; a cached `*` is a wildcard for
+//! a request without credentials, whatever the entry's (WebKit asks the request's). The cache is
+//! read and written whatever the fetch's cache mode, and a preflight whose answer passed the
+//! CORS check and parsed is stored even when it refused the request's method or a header
+//! ([`Fetch::preflight_result`](super::Fetch::preflight_result) then keeps it). Not modelled:
+//! the partition by top-level origin and session (every cache here serves one page).
 
 use super::Browser;
 use crate::syntax;
@@ -63,17 +70,27 @@ impl PreflightResult {
     /// Whether a method passes: listed (case-sensitively), safelisted, or covered by `*`
     /// without credentials.
     pub fn allows_method(&self, method: &str) -> bool {
+        self.passes_method(method, self.credentials)
+    }
+
+    /// [`allows_method`](Self::allows_method), with `*` literal when `credentials` is set.
+    fn passes_method(&self, method: &str, credentials: bool) -> bool {
         self.methods.iter().any(|m| m == method)
             || syntax::is_safelisted_method(method.as_bytes())
-            || (!self.credentials && self.methods.iter().any(|m| m == "*"))
+            || (!credentials && self.methods.iter().any(|m| m == "*"))
     }
 
     /// Whether a request header passes: listed (case-insensitively), or covered by `*` without
     /// credentials. Both installed browsers let `*` cover `Authorization` too, whatever older
     /// documents say; the differential suite pins it.
     pub fn allows_header(&self, name: &str) -> bool {
+        self.passes_header(name, self.credentials)
+    }
+
+    /// [`allows_header`](Self::allows_header), with `*` literal when `credentials` is set.
+    fn passes_header(&self, name: &str, credentials: bool) -> bool {
         self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
-            || (!self.credentials && self.headers.iter().any(|h| h == "*"))
+            || (!credentials && self.headers.iter().any(|h| h == "*"))
     }
 
     /// How many seconds `browser` keeps this result.
@@ -92,6 +109,7 @@ impl PreflightResult {
 /// assert_eq!(effective_max_age(Browser::Safari, Some("3600")), 600);
 /// assert_eq!(effective_max_age(Browser::Chromium, Some("-1")), 0);
 /// assert_eq!(effective_max_age(Browser::Firefox, Some("-1")), 0);
+/// assert_eq!(effective_max_age(Browser::Safari, Some("-1")), 0);
 /// assert_eq!(effective_max_age(Browser::Firefox, Some("abc")), 0);
 /// assert_eq!(effective_max_age(Browser::Safari, Some("abc")), 5);
 /// assert_eq!(effective_max_age(Browser::Chromium, Some("abc")), 5);
@@ -103,9 +121,9 @@ pub fn effective_max_age(browser: Browser, value: Option<&str>) -> u64 {
     let Some(v) = value.map(str::trim) else {
         return DEFAULT;
     };
-    if browser == Browser::Chromium {
-        // Chromium reads a 64-bit signed number, sign allowed: a negative one keeps the answer
-        // no time, one it cannot read (too large included) the default time.
+    if matches!(browser, Browser::Chromium | Browser::Safari) {
+        // Chromium and WebKit read a 64-bit signed number, sign allowed: a negative one keeps
+        // the answer no time, one they cannot read (too large included) the default time.
         let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
         return match (digits(unsigned), v.parse::<i64>()) {
             (true, Ok(secs)) => u64::try_from(secs).map_or(0, |s| s.min(browser.max_age_cap())),
@@ -129,7 +147,7 @@ pub fn effective_max_age(browser: Browser, value: Option<&str>) -> u64 {
 /// Whether a fetch with this cache mode (`RequestInit.cache`: `default`, `no-store`, `reload`,
 /// `no-cache`, `force-cache`, `only-if-cached`) may skip its preflight on a cache entry:
 /// `no-store` and `reload` always send it, in Chromium and Firefox (where both bypass its
-/// caches).
+/// caches). Safari ignores the mode: ask [`PreflightCache::reads`], which knows the browser.
 ///
 /// ```
 /// use corsair::browser::reads_preflight_cache;
@@ -141,8 +159,8 @@ pub fn reads_preflight_cache(cache_mode: &str) -> bool {
     !matches!(cache_mode, "no-store" | "reload")
 }
 
-/// Whether the answer to the preflight of a fetch with this cache mode is stored in Chromium and
-/// Safari: not for `no-store` (a `reload` fetch stores it). Firefox stores every answer: ask
+/// Whether the answer to the preflight of a fetch with this cache mode is stored in Chromium: not
+/// for `no-store` (a `reload` fetch stores it). Firefox and Safari store every answer: ask
 /// [`PreflightCache::writes`], which knows the browser.
 ///
 /// ```
@@ -154,7 +172,7 @@ pub fn writes_preflight_cache(cache_mode: &str) -> bool {
     cache_mode != "no-store"
 }
 
-/// One cache entry: origin, URL and (except in Chromium) credentials mode, with what it allows.
+/// One cache entry: origin, URL and (in Firefox) credentials mode, with what it allows.
 #[derive(Debug, Clone)]
 struct Entry {
     origin: String,
@@ -166,7 +184,7 @@ struct Entry {
 /// What an entry keeps.
 #[derive(Debug, Clone)]
 enum Kept {
-    /// The Fetch Standard's and Chromium's: the last preflight's whole answer, one expiry.
+    /// Chromium's and Safari's: the last preflight's whole answer, one expiry.
     Whole {
         result: PreflightResult,
         expires: u64,
@@ -204,9 +222,12 @@ fn merge(tokens: &mut Vec<Token>, names: &[String], expires: u64) {
 /// A browser's preflight cache. Time is given by the caller (seconds on any monotonic clock),
 /// so the cache stays pure.
 ///
-/// - Chromium (and Safari, for which the engine follows the Fetch Standard): an entry holds the
-///   last successful preflight's answer for one origin and URL, and in Safari one credentials
-///   mode; a new preflight replaces it.
+/// - Chromium and Safari: an entry holds the last stored preflight's answer for one origin and
+///   URL, whatever the credentials mode; a new preflight replaces it, and a lookup that misses
+///   drops it. Safari reads a cached `*` by the request's credentials (Chromium by the entry's),
+///   reads and writes whatever the cache mode ([`PreflightCache::reads`],
+///   [`PreflightCache::writes`]), and stores answers that refused the request too
+///   ([`Fetch::preflight_result`](super::Fetch::preflight_result)).
 /// - Firefox: an entry per origin, URL and credentials mode holds method and header names, each
 ///   with its own expiry; a new preflight adds its names to the entry and renews the ones it
 ///   lists again. A request skips its preflight when its method is `GET` or `POST` or a fresh
@@ -261,25 +282,33 @@ impl PreflightCache {
         }
     }
 
-    /// Whether an entry for a request with `credentials` is the entry `e` (Chromium keeps one
-    /// entry per origin and URL).
+    /// Whether an entry for a request with `credentials` is the entry `e` (Chromium and
+    /// Safari keep one entry per origin and URL, Firefox one per credentials mode too).
     fn same_key(&self, e: &Entry, origin: &str, url: &str, credentials: bool) -> bool {
         e.origin == origin
             && e.url == url
-            && (self.browser == Browser::Chromium || e.credentials == credentials)
+            && (self.browser != Browser::Firefox || e.credentials == credentials)
     }
 
     /// Whether a fetch with this cache mode (`RequestInit.cache`) may skip its preflight on an
-    /// entry: in every browser, not for `no-store` and `reload` ([`reads_preflight_cache`]).
+    /// entry: in Chromium and Firefox, not for `no-store` and `reload`
+    /// ([`reads_preflight_cache`]); Safari looks its cache up whatever the mode.
+    ///
+    /// ```
+    /// use corsair::browser::{Browser, PreflightCache};
+    /// assert!(!PreflightCache::new(Browser::Chromium).reads("no-store"));
+    /// assert!(PreflightCache::new(Browser::Safari).reads("no-store"));
+    /// ```
     pub fn reads(&self, cache_mode: &str) -> bool {
-        reads_preflight_cache(cache_mode)
+        self.browser == Browser::Safari || reads_preflight_cache(cache_mode)
     }
 
-    /// Whether the answer to the preflight of a fetch with this cache mode is stored: Firefox
-    /// stores every successful preflight, the others not a `no-store` fetch's
+    /// Whether the answer to the preflight of a fetch with this cache mode is stored (when
+    /// [`Fetch::preflight_result`](super::Fetch::preflight_result) has one): Firefox and Safari
+    /// store it whatever the mode, Chromium not a `no-store` fetch's
     /// ([`writes_preflight_cache`]).
     pub fn writes(&self, cache_mode: &str) -> bool {
-        self.browser == Browser::Firefox || writes_preflight_cache(cache_mode)
+        self.browser != Browser::Chromium || writes_preflight_cache(cache_mode)
     }
 
     /// Records a successful preflight at time `now`.
@@ -325,7 +354,7 @@ impl PreflightCache {
         self.entries.retain(|e| {
             !(e.origin == origin
                 && e.url == url
-                && (browser == Browser::Chromium || e.credentials == result.credentials))
+                && (browser != Browser::Firefox || e.credentials == result.credentials))
         });
         if lifetime > 0 {
             self.entries.push(Entry {
@@ -342,8 +371,8 @@ impl PreflightCache {
 
     /// Whether a fresh entry lets this request skip its preflight: the method and every unsafe
     /// header name must pass the entry (by the browser's rules, see [`PreflightCache`]); a
-    /// request with credentials needs an entry made with credentials. Chromium drops the entry
-    /// when it does not.
+    /// request with credentials needs an entry made with credentials. Chromium and Safari drop
+    /// the entry when it does not.
     pub fn allows(
         &mut self,
         origin: &str,
@@ -360,13 +389,22 @@ impl PreflightCache {
         else {
             return false;
         };
+        // Chromium reads `*` as literal when the entry was made with credentials, WebKit when
+        // the request has them.
+        let literal = if self.browser == Browser::Safari {
+            credentials
+        } else {
+            self.entries[i].credentials
+        };
         let e = &mut self.entries[i];
         let hit = match &mut e.kept {
             Kept::Whole { result, expires } => {
                 now < *expires
                     && (e.credentials || !credentials)
-                    && result.allows_method(method)
-                    && unsafe_names.iter().all(|n| result.allows_header(n))
+                    && result.passes_method(method, literal)
+                    && unsafe_names
+                        .iter()
+                        .all(|n| result.passes_header(n, literal))
             }
             // The first lookup of the entry the URL's first preflight made misses.
             Kept::Tokens { unproven, .. } if *unproven => {
@@ -387,7 +425,7 @@ impl PreflightCache {
                     })
             }
         };
-        if !hit && self.browser == Browser::Chromium {
+        if !hit && self.browser != Browser::Firefox {
             self.entries.remove(i);
         }
         hit
@@ -450,7 +488,6 @@ mod tests {
             (Firefox, Some(""), 5),
             (Firefox, None, 5),
             (Firefox, Some("0"), 0),
-            (Safari, Some("-5"), 5),
             (Safari, Some("abc"), 5),
             (Chromium, Some("abc"), 5),
             (Chromium, Some("1.5"), 5),
@@ -462,6 +499,21 @@ mod tests {
             (Chromium, Some("-9223372036854775808"), 0),
             (Chromium, Some("+-3"), 5),
             (Firefox, Some("99999999999999999999999"), 86400),
+            // WebKit: `parseAccessControlMaxAge` in CrossOriginPreflightResultCache.cpp reads a
+            // signed 64-bit integer (a negative one expires at once), the default 5 seconds for
+            // anything it cannot read, at most 600; the `cache` family pins -1, +3, the 20-digit
+            // value, 1.5, abc and "3, 1" against WebKitGTK.
+            (Safari, Some("-1"), 0),
+            (Safari, Some("-5"), 0),
+            (Safari, Some("+3"), 3),
+            (Safari, Some(" 3 "), 3),
+            (Safari, Some("99999999999999999999"), 5),
+            (Safari, Some("1.5"), 5),
+            (Safari, Some("3, 1"), 5),
+            (Safari, Some(""), 5),
+            (Safari, None, 5),
+            (Safari, Some("0"), 0),
+            (Safari, Some("86400"), 600),
         ];
         for (b, v, want) in rows {
             assert_eq!(effective_max_age(b, v), want, "{b:?} {v:?}");
@@ -470,23 +522,32 @@ mod tests {
 
     #[test]
     fn cache_hits_expire_and_respect_keys() {
-        let mut c = PreflightCache::new(Browser::Safari);
-        c.store("http://a", "http://b/x", &result(Some("10")), 100);
-        let names = vec!["x-a".to_owned()];
-        assert!(c.allows("http://a", "http://b/x", false, "PUT", &names, 109));
-        assert!(!c.allows("http://a", "http://b/x", false, "PUT", &names, 110));
-        assert!(!c.allows("http://a", "http://b/y", false, "PUT", &names, 101));
-        assert!(!c.allows("http://other", "http://b/x", false, "PUT", &names, 101));
-        assert!(!c.allows("http://a", "http://b/x", true, "PUT", &names, 101));
-        assert!(!c.allows("http://a", "http://b/x", false, "DELETE", &names, 101));
-        assert!(!c.allows(
-            "http://a",
-            "http://b/x",
-            false,
-            "PUT",
-            &["x-b".to_owned()],
-            101
-        ));
+        // Each lookup on a fresh cache: a miss drops the entry in Safari.
+        let cache = || {
+            let mut c = PreflightCache::new(Browser::Safari);
+            c.store("http://a", "http://b/x", &result(Some("10")), 100);
+            c
+        };
+        let x_a = vec!["x-a".to_owned()];
+        let x_b = vec!["x-b".to_owned()];
+        assert!(cache().allows("http://a", "http://b/x", false, "PUT", &x_a, 109));
+        let (xa, xb) = (x_a.as_slice(), x_b.as_slice());
+        let misses = [
+            ("http://a", "http://b/x", false, "PUT", xa, 110),
+            ("http://a", "http://b/y", false, "PUT", xa, 101),
+            ("http://other", "http://b/x", false, "PUT", xa, 101),
+            ("http://a", "http://b/x", true, "PUT", xa, 101),
+            ("http://a", "http://b/x", false, "DELETE", xa, 101),
+            ("http://a", "http://b/x", false, "PUT", xb, 101),
+        ];
+        for (origin, url, credentials, method, names, now) in misses {
+            let mut c = cache();
+            assert!(
+                !c.allows(origin, url, credentials, method, names, now),
+                "{origin} {url} {credentials} {method} {names:?} {now}"
+            );
+        }
+        let mut c = cache();
         c.store("http://a", "http://b/z", &result(Some("0")), 100);
         assert!(!c.allows("http://a", "http://b/z", false, "PUT", &[], 100));
     }
@@ -669,19 +730,23 @@ mod tests {
         }
     }
 
-    /// Firefox stores the preflight of a `no-store` fetch; Chromium and Safari do not. No
-    /// browser reads its cache for `no-store` or `reload`.
+    /// Firefox and Safari store the preflight of a `no-store` fetch; Chromium does not.
+    /// Chromium and Firefox do not read their cache for `no-store` or `reload`; Safari does
+    /// (WebKit's `canSkipPreflight` is asked whatever the request's cache mode; the `cache`
+    /// family's `reload` and `no-store` fetches skip their preflight on a fresh entry).
     #[test]
-    fn firefox_stores_every_preflight_whatever_the_cache_mode() {
-        for (browser, no_store) in [
-            (Browser::Firefox, true),
-            (Browser::Chromium, false),
-            (Browser::Safari, false),
+    fn cache_modes_per_browser() {
+        for (browser, no_store_writes, bypass_reads) in [
+            (Browser::Firefox, true, false),
+            (Browser::Chromium, false, false),
+            (Browser::Safari, true, true),
         ] {
             let c = PreflightCache::new(browser);
-            assert_eq!(c.writes("no-store"), no_store, "{browser:?}");
+            assert_eq!(c.writes("no-store"), no_store_writes, "{browser:?}");
             assert!(c.writes("reload") && c.writes("default"), "{browser:?}");
-            assert!(!c.reads("no-store") && !c.reads("reload") && c.reads("default"));
+            assert_eq!(c.reads("no-store"), bypass_reads, "{browser:?}");
+            assert_eq!(c.reads("reload"), bypass_reads, "{browser:?}");
+            assert!(c.reads("default"), "{browser:?}");
         }
     }
 
@@ -716,5 +781,100 @@ mod tests {
         let mut c = PreflightCache::new(Browser::Chromium);
         c.store(PAGE, API, &answer(&["PUT"], &[], false, "60"), 0);
         assert!(c.allows(PAGE, API, false, "PUT", &[], 1));
+    }
+
+    // Safari (WebKitGTK): each rule below is read from WebKit's
+    // Source/WebCore/loader/CrossOriginPreflightResultCache.cpp (`canSkipPreflight`,
+    // `allowsRequest`, `allowsCrossOriginMethod`, `validateCrossOriginHeaders`) and
+    // CrossOriginAccessControl.cpp (`validatePreflightResponse`), and pinned by the differential
+    // suite's `cache` family against WebKitGTK's MiniBrowser.
+
+    /// One entry per origin and URL, whatever the credentials: an entry a credentialed
+    /// preflight made serves a request without credentials, and a later preflight replaces it.
+    #[test]
+    fn safari_keeps_one_entry_per_url_for_both_credentials_modes() {
+        let mut c = PreflightCache::new(Browser::Safari);
+        c.store(PAGE, API, &answer(&["PUT"], &["x-a"], true, "60"), 0);
+        assert!(c.allows(PAGE, API, false, "PUT", &names(&["x-a"]), 1));
+        assert!(c.allows(PAGE, API, true, "PUT", &names(&["x-a"]), 1));
+        c.store(PAGE, API, &answer(&["PATCH"], &[], false, "60"), 2);
+        assert!(c.allows(PAGE, API, false, "PATCH", &[], 3));
+        assert!(
+            !c.allows(PAGE, API, false, "PUT", &names(&["x-a"]), 3),
+            "replaced"
+        );
+    }
+
+    /// A lookup that does not let the request skip its preflight drops the entry; an entry
+    /// made without credentials does not serve a request with them.
+    #[test]
+    fn safari_drops_the_entry_on_a_miss() {
+        let mut c = PreflightCache::new(Browser::Safari);
+        c.store(PAGE, API, &answer(&["PUT"], &[], false, "60"), 0);
+        assert!(!c.allows(PAGE, API, true, "PUT", &[], 1));
+        assert!(!c.allows(PAGE, API, false, "PUT", &[], 1), "dropped");
+        c.store(PAGE, API, &answer(&["PUT"], &[], false, "60"), 0);
+        assert!(!c.allows(PAGE, API, false, "DELETE", &[], 1));
+        assert!(!c.allows(PAGE, API, false, "PUT", &[], 1), "dropped");
+    }
+
+    /// `*` is a wildcard for a request without credentials, whatever the entry's credentials:
+    /// WebKit asks the request's credentials (Chromium the entry's).
+    #[test]
+    fn safari_reads_the_wildcard_by_the_requests_credentials() {
+        let mut c = PreflightCache::new(Browser::Safari);
+        c.store(PAGE, API, &answer(&["*"], &["*"], true, "60"), 0);
+        assert!(c.allows(PAGE, API, false, "PATCH", &names(&["x-b"]), 1));
+        assert!(!c.allows(PAGE, API, true, "PATCH", &[], 1));
+        c.store(PAGE, API, &answer(&["*"], &["*"], true, "60"), 0);
+        assert!(!c.allows(PAGE, API, true, "GET", &names(&["x-b"]), 1));
+        c.store(PAGE, API, &answer(&["*"], &["*"], true, "60"), 0);
+        assert!(c.allows(PAGE, API, true, "GET", &names(&["*"]), 1));
+    }
+
+    /// A preflight that passed the CORS check but refused the request's method or a header is
+    /// cached all the same, and serves the next request it allows; one that failed the CORS
+    /// check is not. Chromium and Firefox keep nothing of a refused preflight.
+    #[test]
+    fn safari_caches_a_preflight_that_refused_the_request() {
+        use super::super::{Blocked, Credentials, Fetch, RequestInit};
+        let answer = |origin: &str| {
+            let mut m = http::HeaderMap::new();
+            for (n, v) in [
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-methods", "PUT"),
+                ("access-control-allow-headers", "x-a"),
+                ("access-control-max-age", "60"),
+            ] {
+                m.append(n, v.parse().unwrap());
+            }
+            m
+        };
+        let patch = RequestInit {
+            method: "PATCH".into(),
+            headers: vec![("x-b".into(), "1".into())],
+            credentials: Credentials::Omit,
+        };
+        for (browser, origin, kept) in [
+            (Browser::Safari, PAGE, true),
+            (Browser::Safari, "http://elsewhere.test", false),
+            (Browser::Chromium, PAGE, false),
+            (Browser::Firefox, PAGE, false),
+        ] {
+            let mut f = Fetch::new(browser, PAGE, API, patch.clone()).unwrap();
+            assert!(f.request().unwrap().preflight);
+            let verdict = f.receive(204, &answer(origin));
+            assert!(
+                matches!(verdict, Some(Err(Blocked::Cors(_)))),
+                "{browser:?}: {verdict:?}"
+            );
+            assert_eq!(f.preflight_result().is_some(), kept, "{browser:?} {origin}");
+        }
+        let mut f = Fetch::new(Browser::Safari, PAGE, API, patch).unwrap();
+        f.request();
+        f.receive(204, &answer(PAGE));
+        let mut c = PreflightCache::new(Browser::Safari);
+        c.store(PAGE, API, f.preflight_result().unwrap(), 0);
+        assert!(c.allows(PAGE, API, false, "PUT", &names(&["x-a"]), 1));
     }
 }

@@ -450,7 +450,10 @@ impl Fetch {
         }
     }
 
-    /// The result of the last successful preflight, for a [`PreflightCache`](super::PreflightCache).
+    /// The answer of the last preflight, for a [`PreflightCache`](super::PreflightCache) to
+    /// store: one that let the request through, or in Safari one that passed the CORS check and
+    /// parsed but refused the method or a header (WebKit caches it before checking the request
+    /// against it). `None` after any other failed preflight.
     pub fn preflight_result(&self) -> Option<&PreflightResult> {
         self.preflight_result.as_ref()
     }
@@ -584,15 +587,18 @@ impl Fetch {
         }
         let verdict = match self.phase {
             Phase::Finished => return None,
-            Phase::Preflight => match self.check_preflight(status, headers) {
-                Ok(result) => {
-                    self.preflighted = true;
-                    self.preflight_result = Some(result);
-                    self.phase = Phase::Actual;
-                    return None;
+            Phase::Preflight => {
+                self.preflight_result = None;
+                match self.check_preflight(status, headers) {
+                    Ok(result) => {
+                        self.preflighted = true;
+                        self.preflight_result = Some(result);
+                        self.phase = Phase::Actual;
+                        return None;
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Phase::Actual => match self.check_actual(status, headers) {
                 Ok(Some(allowed)) => Ok(allowed),
                 Ok(None) => return None,
@@ -645,7 +651,7 @@ impl Fetch {
     /// and `-Credentials`) of a preflight to a URL of the page's own origin, reached through a
     /// redirect from another origin.
     fn check_preflight(
-        &self,
+        &mut self,
         status: u16,
         headers: &Fields<'_>,
     ) -> Result<PreflightResult, Blocked> {
@@ -682,19 +688,30 @@ impl Fetch {
             credentials: self.credentials == Credentials::Include,
             max_age: combined(headers, ACCESS_CONTROL_MAX_AGE),
         };
-        if !result.allows_method(&self.method) {
-            return Err(self.error(
+        let refused = if !result.allows_method(&self.method) {
+            Some(self.error(
                 CorsErrorKind::MethodDisallowedByPreflightResponse,
                 Some(self.method.clone()),
-            ));
+            ))
+        } else {
+            self.first_unlisted_header(&result).map(|name| {
+                self.error(
+                    CorsErrorKind::HeaderDisallowedByPreflightResponse,
+                    Some(name),
+                )
+            })
+        };
+        match refused {
+            None => Ok(result),
+            Some(e) => {
+                // WebKit caches an answer that passed the CORS check and parsed before it
+                // checks the request against it (`validatePreflightResponse`).
+                if self.browser == Browser::Safari {
+                    self.preflight_result = Some(result);
+                }
+                Err(e)
+            }
         }
-        if let Some(name) = self.first_unlisted_header(&result) {
-            return Err(self.error(
-                CorsErrorKind::HeaderDisallowedByPreflightResponse,
-                Some(name),
-            ));
-        }
-        Ok(result)
     }
 
     /// The request header a preflight answer leaves out that the browser's message names:
