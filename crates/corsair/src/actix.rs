@@ -31,7 +31,7 @@
 //! error still reaches the loggers outside). Any CORS headers the application set are replaced.
 //!
 //! The engine reads actix's `HeaderMap` and `Method` (`http` 0.2) as they are, through
-//! [`Headers`]: no header is converted or copied, and the policy's values are written from
+//! [`Headers`](crate::server::Headers): no header is converted or copied, and the policy's values are written from
 //! `'static` buffers prepared when it was built.
 
 use std::future::{ready, Future, Ready};
