@@ -207,6 +207,15 @@ impl Shared {
         Some(Entry { resolved, expires })
     }
 
+    /// Removes what a lookup that began at `generation` just stored if an invalidation came
+    /// in between: one that cleared the cache after `keep` checked and before the
+    /// store would otherwise leave the stale answer cached for its whole time to live.
+    fn forget_if_invalidated(&self, origin: &str, generation: u64) {
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.entries.remove(origin);
+        }
+    }
+
     fn invalidate(&self, origin: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.remove(origin);
@@ -397,6 +406,7 @@ impl OriginCache {
         // An error: the origin was invalidated meanwhile, which took the lookup's place out of
         // the cache. The waiting calls have the answer all the same.
         let _ = guard.insert(entry);
+        shared.forget_if_invalidated(origin, generation);
         resolved
     }
 
@@ -408,6 +418,7 @@ impl OriginCache {
         let resolved = shared.ask(origin, shared.timeout).await;
         if let Some(entry) = shared.keep(resolved, generation) {
             shared.entries.insert(origin.into(), entry);
+            shared.forget_if_invalidated(origin, generation);
         }
         resolved
     }
