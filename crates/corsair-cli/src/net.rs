@@ -1,6 +1,7 @@
 //! The HTTP clients the subcommands share: HTTP/1.1 over TCP or rustls (bundled web PKI roots),
-//! with a timeout, and failures explained in one line. `corsair check` uses [`RawClient`], which
-//! sends and reads the bytes browsers do; the others use hyper's client.
+//! with a timeout, and failures explained in one line. `corsair check` and `corsair audit` use
+//! [`RawClient`], which sends and reads the bytes browsers do; the proxy forwards through
+//! hyper's client over [`https_connector`].
 
 mod h1;
 
@@ -8,32 +9,12 @@ pub use h1::{RawClient, RawHead, MAX_FIELDS, MAX_HEAD, MAX_INTERIM, MAX_LINE};
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
-
-/// A client for plain and TLS connections.
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
-/// A client that speaks HTTP/1.1 over TCP or TLS, trusting the bundled web PKI roots.
-pub fn client() -> HttpClient {
-    client_with_roots(webpki_roots())
-}
+use hyper_util::client::legacy::connect::HttpConnector;
 
 fn webpki_roots() -> rustls::RootCertStore {
     rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     }
-}
-
-/// A client that also trusts the certificates of a PEM file (a local CA, such as mkcert's).
-///
-/// # Errors
-/// When the file cannot be read or holds no valid certificate.
-pub fn client_with_ca_file(path: &std::path::Path) -> Result<HttpClient, String> {
-    Ok(client_with_roots(roots_with_ca_file(path)?))
 }
 
 /// The bundled roots and the certificates of a PEM file.
@@ -64,10 +45,6 @@ fn tls_config(roots: rustls::RootCertStore) -> Option<rustls::ClientConfig> {
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
         .ok()
-}
-
-fn client_with_roots(roots: rustls::RootCertStore) -> HttpClient {
-    Client::builder(TokioExecutor::new()).build(connector(roots, None))
 }
 
 /// A connector for plain and TLS connections trusting the bundled roots, with an optional
@@ -102,19 +79,8 @@ fn connector(
     }
 }
 
-/// A response's status and headers; the body is read and dropped.
-#[derive(Debug, Clone)]
-pub struct Head {
-    /// The status.
-    pub status: StatusCode,
-    /// The headers, as received.
-    pub headers: HeaderMap,
-    /// The first bytes of the body (at most [`BODY_START`]), to recognize a proxy's own error
-    /// page.
-    pub body_start: Bytes,
-}
-
-/// How much of a response body [`send`] keeps.
+/// How much of a response body [`RawClient::exchange`] keeps (to recognize a proxy's own error
+/// page).
 pub const BODY_START: usize = 512;
 
 /// Why a request could not be made or answered: one line each, naming the URL.
@@ -189,89 +155,6 @@ impl std::fmt::Display for NetError {
 }
 
 impl std::error::Error for NetError {}
-
-/// Sends a request without a body and returns the response's head.
-///
-/// # Errors
-/// A [`NetError`]: connection refused, name not resolved, TLS failure, timeout, or an invalid
-/// request.
-pub async fn send(
-    client: &HttpClient,
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    timeout: Duration,
-) -> Result<Head, NetError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| NetError::Invalid(format!("invalid URL {url}: {e}")))?;
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|e| NetError::Invalid(format!("invalid method {method:?}: {e}")))?;
-    let mut req = Request::builder().method(method).uri(uri.clone());
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| NetError::Invalid(format!("invalid header name {name:?}: {e}")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| NetError::Invalid(format!("invalid header value {value:?}: {e}")))?;
-        req = req.header(name, value);
-    }
-    let req = req
-        .body(Empty::new())
-        .map_err(|e| NetError::Invalid(format!("invalid request: {e}")))?;
-    let exchange = async {
-        resolve(&uri, url).await?;
-        let resp = client.request(req).await.map_err(|e| classify(&e, url))?;
-        let (parts, mut body) = resp.into_parts();
-        let mut start = Vec::new();
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    if let Some(data) = frame.data_ref() {
-                        let room = BODY_START.saturating_sub(start.len());
-                        start.extend_from_slice(&data[..data.len().min(room)]);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        Ok(Head {
-            status: parts.status,
-            headers: parts.headers,
-            body_start: Bytes::from(start),
-        })
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(NetError::TimedOut {
-            url: url.to_owned(),
-            after: timeout,
-        }),
-    }
-}
-
-/// Resolves the URL's host first, so that a name that does not resolve is told apart from
-/// every other failure by where it failed, not by an error's wording.
-async fn resolve(uri: &Uri, url: &str) -> Result<(), NetError> {
-    let Some(host) = uri.host() else {
-        return Err(NetError::Invalid(format!("invalid URL {url}: no host")));
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let port = uri.port_u16().unwrap_or(80);
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(mut addrs) => match addrs.next() {
-            Some(_) => Ok(()),
-            None => Err(NetError::Unresolved {
-                url: url.to_owned(),
-            }),
-        },
-        Err(_) => Err(NetError::Unresolved {
-            url: url.to_owned(),
-        }),
-    }
-}
 
 /// Classifies a client error by the types in its chain of causes.
 pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {

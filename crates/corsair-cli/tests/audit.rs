@@ -623,3 +623,68 @@ async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A server that reflects the request's `Origin` with credentials, from raw bytes: one answer
+/// also carries `extra` (a header line hyper's parser refused, e.g. with `\x01`), one request
+/// per connection.
+async fn raw_reflecting_server(extra: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let origin = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Origin: "))
+                    .map(str::to_owned);
+                let mut out = b"HTTP/1.1 200 OK\r\n".to_vec();
+                if let Some(o) = origin {
+                    out.extend_from_slice(
+                        format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Methods: GET\r\nVary: Origin\r\n").as_bytes(),
+                    );
+                }
+                out.extend_from_slice(extra);
+                out.extend_from_slice(b"Content-Length: 2\r\nConnection: close\r\n\r\nok");
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    base
+}
+
+/// The audit reads answers as browsers do (its client is `corsair check`'s): a control byte in
+/// a header the verdict does not read changes nothing (hyper refused the whole answer as
+/// "invalid HTTP header parsed"); a NUL, which fails the response in browsers, is a clear error
+/// naming the header.
+#[tokio::test]
+async fn answers_are_read_as_browsers_read_them() {
+    let base = raw_reflecting_server(b"X-B: a\x01\x0b\x7fb\r\n").await;
+    let (o, v) = audit(&base, "/api", &[]).await;
+    assert_eq!(
+        ids(&v),
+        [("origin-reflection".to_owned(), "critical".to_owned())],
+        "{v:#}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    let base = raw_reflecting_server(b"X-B: a\x00b\r\n").await;
+    let (o, v) = audit(&base, "/api", &[]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("\"X-B\" header holds a NUL byte")
+            && error.contains("net::ERR_INVALID_HTTP_RESPONSE"),
+        "{error}"
+    );
+}

@@ -1,13 +1,17 @@
 //! `corsair audit`: probe a live server with crafted origins and report what a browser would let
 //! an attacker's page read. The classes, probes and verdicts are the library's
 //! (`corsair::audit`); this module sends the requests, bounded and paced, and prints.
+//!
+//! The requests go through `corsair check`'s own HTTP/1.1 client ([`net::RawClient`]): the
+//! bytes a browser sends, and answers read as a browser reads them, within the client's bounds
+//! (the head at most 256 KiB, no redirect followed by the client: the probes decide).
 
 mod render;
 
 use std::time::Duration;
 
 use corsair::audit::{conclude, Audit, Finding, Severity};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{self, Error, Verdict};
 use crate::net;
@@ -120,7 +124,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         timeout: args.timeout,
     };
     let pace = std::sync::Arc::new(Pace::new(args.rate));
-    let client = net::client();
+    let client = net::RawClient::new();
     let Some(path) = &args.input else {
         let url = args.url.clone().unwrap_or_default();
         let result = setup.audit(&url).and_then(|audit| {
@@ -208,7 +212,7 @@ fn read_targets(path: &std::path::Path) -> Result<Vec<String>, Error> {
 async fn many(
     targets: Vec<String>,
     setup: std::sync::Arc<Setup>,
-    client: net::HttpClient,
+    client: net::RawClient,
     pace: std::sync::Arc<Pace>,
     concurrency: usize,
     json: bool,
@@ -316,7 +320,7 @@ impl Pace {
 /// A network failure, naming the URL.
 pub async fn run(
     audit: &Audit,
-    client: &net::HttpClient,
+    client: &net::RawClient,
     pace: &Pace,
     max_requests: usize,
     timeout: Duration,
@@ -334,8 +338,10 @@ pub async fn run(
             headers.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
             pace.wait().await;
             sent += 1;
-            let head = net::send(client, &req.method, &req.url, &headers, timeout).await?;
-            answers.push((head.status.as_u16(), head.headers));
+            let head = client
+                .exchange(&req.method, &req.url, &headers, timeout)
+                .await?;
+            answers.push((head.status, header_map(&head.fields, &req.url)?));
         }
         if answers.is_empty() && sent >= max_requests {
             skipped += 1;
@@ -349,4 +355,101 @@ pub async fn run(
         requests: sent,
         skipped,
     })
+}
+
+/// The answer's header fields as the audit's judge reads them (an `http` header map).
+///
+/// The raw client reads every byte a browser accepts; a map cannot hold a NUL or another
+/// control byte but the tab:
+/// - a NUL anywhere fails the whole response in Chromium and Firefox (a network error, nothing
+///   readable): a clear error, as for any answer the audit cannot judge;
+/// - another control byte in a header the verdict reads (`Access-Control-*`, `Vary`,
+///   `Location`) is accepted by browsers, which then compare the bytes as they are: the audit
+///   cannot judge it yet (`corsair check` does), and says so;
+/// - in any other header it changes no verdict (browsers ignore it too): that field is left out
+///   of the evidence.
+///
+/// Hyper's parser refused all of these as "invalid HTTP header parsed".
+///
+/// # Errors
+/// A [`net::NetError::Failed`] naming the URL and the header.
+pub fn header_map(fields: &[(String, Vec<u8>)], url: &str) -> Result<HeaderMap, net::NetError> {
+    let failed = |detail: String| net::NetError::Failed {
+        url: url.to_owned(),
+        detail,
+    };
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        if value.contains(&0) || name.contains('\0') {
+            return Err(failed(format!(
+                "the answer's {name:?} header holds a NUL byte: Chromium and Firefox fail the whole response as a network error (net::ERR_INVALID_HTTP_RESPONSE in Chromium), so no page reads it"
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        let judged = lower.starts_with("access-control-") || lower == "vary" || lower == "location";
+        let (Ok(header), Ok(value)) = (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) else {
+            if judged {
+                return Err(failed(format!(
+                    "the answer's {name} header holds a control byte ({:?}) that browsers accept and compare as is; corsair audit cannot judge it yet (`corsair check` does)",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+            continue;
+        };
+        map.append(header, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::header_map;
+
+    fn fields(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_the_network_error_browsers_give() {
+        let e = header_map(&fields(&[("X-B", b"a\0b")]), "http://a.test/")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("request failed: http://a.test/: "), "{e}");
+        assert!(e.contains("\"X-B\" header holds a NUL byte"), "{e}");
+        assert!(e.contains("net::ERR_INVALID_HTTP_RESPONSE"), "{e}");
+    }
+
+    #[test]
+    fn control_bytes_the_verdict_reads_are_refused_and_others_left_out() {
+        for name in ["Access-Control-Allow-Origin", "Vary", "location"] {
+            let e = header_map(&fields(&[(name, b"*\x0b")]), "u").unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("{name} header holds a control byte")),
+                "{e}"
+            );
+        }
+        let map = header_map(
+            &fields(&[
+                ("Access-Control-Allow-Origin", b" *"),
+                ("X-B", b"a\x01\x0b\x7fb"),
+                ("Vary", b"Origin"),
+                ("vary", b"\xe9"),
+            ]),
+            "u",
+        )
+        .unwrap();
+        assert_eq!(map.len(), 3);
+        assert_eq!(map["access-control-allow-origin"], " *");
+        assert!(!map.contains_key("x-b"));
+        let vary: Vec<&[u8]> = map.get_all("vary").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(vary, [b"Origin".as_slice(), b"\xe9"]);
+    }
 }
