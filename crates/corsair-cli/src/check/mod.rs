@@ -229,7 +229,8 @@ pub struct EngineVerdict {
     /// The failure's code, when blocked (`network` for failures other than CORS).
     pub error: Option<String>,
     /// The console message, when blocked: this engine's own words for a CORS failure
-    /// (WebKit's two lines joined by a newline), `TypeError: Failed to fetch (…)` otherwise.
+    /// (WebKit's two lines joined by a newline); for a network error, the exception the page's
+    /// script gets (see [`network_words`]).
     pub message: Option<String>,
 }
 
@@ -400,6 +401,18 @@ fn proxy_error(e: &Exchange, body: &[u8]) -> Option<String> {
     ))
 }
 
+/// A network error in the engine's own words: Chromium's `TypeError: Failed to fetch` with the
+/// failure (its console's `net::` code, or what made the redirect fail); WebKit's and Firefox's
+/// exception as the page's script sees it (WebKit prints no console line for it: a NUL byte in
+/// a response header, seen in WebKitGTK 2.50 by `tests/wire_bytes.rs`).
+pub fn network_words(browser: Browser, failure: &str) -> String {
+    match browser {
+        Browser::Chromium => format!("TypeError: Failed to fetch ({failure})"),
+        Browser::Firefox => "TypeError: NetworkError when attempting to fetch resource.".to_owned(),
+        Browser::Safari => "TypeError: Load failed".to_owned(),
+    }
+}
+
 /// What marks, explains and fixes a network error: the header at fault, a note, the fix.
 fn network_failure(
     failure: &str,
@@ -424,7 +437,7 @@ fn network_failure(
             (
                 name,
                 Some(format!(
-                    "the answer to {what} has a NUL byte in its {shown} header: Chromium refuses the whole response as net::ERR_INVALID_HTTP_RESPONSE before any CORS check (Firefox fails it too, with a NetworkError); the page's script gets a TypeError and the console no CORS message"
+                    "the answer to {what} has a NUL byte in its {shown} header: Chromium refuses the whole response as net::ERR_INVALID_HTTP_RESPONSE before any CORS check (Firefox fails it too, with a NetworkError, and Safari with \"Load failed\"); the page's script gets a TypeError and the console no CORS message"
                 )),
                 vec![format!("remove the NUL byte from the {shown} header")],
             )
@@ -432,7 +445,7 @@ fn network_failure(
         "net::ERR_UNEXPECTED_PROXY_AUTH" => (
             None,
             Some(format!(
-                "{what} was answered 407 Proxy Authentication Required, which only a proxy may send: Chromium fails the request as net::ERR_UNEXPECTED_PROXY_AUTH before any CORS check, and the console shows no CORS message (Firefox reads the 407 as any other status)"
+                "{what} was answered 407 Proxy Authentication Required, which only a proxy may send: Chromium fails the request as net::ERR_UNEXPECTED_PROXY_AUTH before any CORS check, and the console shows no CORS message (Firefox reads the 407 as any other status; so does Safari, a 407 preflight being a preflight that did not succeed, though WebKitGTK asks the user for proxy credentials when the 407 carries a Proxy-Authenticate challenge)"
             )),
             vec![format!(
                 "answer {what} with another status than 407: a server that wants credentials answers 401{}",
@@ -574,6 +587,7 @@ pub async fn run_sharing(
             Err(Blocked::Cors(e)) => Some(e.clone()),
             _ => None,
         };
+        let mut verdict_network = None;
         let mut report = match verdict {
             Ok(readable) => Report {
                 allowed: true,
@@ -600,11 +614,12 @@ pub async fn run_sharing(
             },
             // Not a CORS failure: the browser reports a network error (TypeError).
             Err(Blocked::Network(m)) => {
+                verdict_network = Some(m.clone());
                 let (culprit, note, fix) = network_failure(&m, &base.exchanges);
                 let mut notes = base.notes.clone();
                 notes.extend(note);
                 Report {
-                    message: Some(format!("TypeError: Failed to fetch ({m})")),
+                    message: Some(network_words(Browser::Chromium, &m)),
                     error: Some("network".to_owned()),
                     culprit: culprit.map(|h| (last, h)),
                     server_fix: fix,
@@ -619,9 +634,10 @@ pub async fn run_sharing(
             status: report.status,
             exposed: report.exposed.clone(),
             error: report.error.clone(),
-            message: match &cors_error {
-                Some(e) => Some(e.console_message(args.browser)),
-                None => report.message.clone(),
+            message: match (&cors_error, &verdict_network) {
+                (Some(e), _) => Some(e.console_message(args.browser)),
+                (None, Some(m)) => Some(network_words(args.browser, m)),
+                (None, None) => report.message.clone(),
             },
         }];
         return Ok(report);

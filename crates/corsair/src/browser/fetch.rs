@@ -1128,6 +1128,53 @@ mod tests {
         ));
     }
 
+    /// WebKitGTK 2.50 on the same bytes (tests/wire_bytes.rs of corsair-cli, its WebKit arm):
+    /// a NUL fails the response with no console line, as in the others; a 407 preflight is a
+    /// preflight that did not succeed, with WebKit's two console lines (Chromium fails it as a
+    /// network error); an actual 407 without a challenge is read as any status; control bytes
+    /// are compared as they are.
+    #[test]
+    fn safari_reads_bytes_and_a_407_as_webkit_does() {
+        let mut f = Fetch::new(Browser::Safari, PAGE, API, init("GET", &[])).unwrap();
+        assert_eq!(
+            f.receive_fields(
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", PAGE.as_bytes()),
+                    ("X-B", b"a\0b")
+                ]
+            ),
+            Some(Err(Blocked::Network(
+                "net::ERR_INVALID_HTTP_RESPONSE".to_owned()
+            )))
+        );
+        let allow: &[(&str, &[u8])] = &[
+            ("access-control-allow-origin", PAGE.as_bytes()),
+            ("access-control-allow-methods", b"PUT"),
+        ];
+        let mut f = Fetch::new(Browser::Safari, PAGE, API, init("PUT", &[])).unwrap();
+        match f.receive_fields(407, allow) {
+            Some(Err(Blocked::Cors(e))) => assert_eq!(
+                e.console_message(Browser::Safari),
+                "Preflight response is not successful. Status code: 407\nFetch API cannot load http://api.test/a due to access control checks."
+            ),
+            other => panic!("{other:?}"),
+        }
+        let mut f = Fetch::new(Browser::Safari, PAGE, API, init("GET", &[])).unwrap();
+        assert!(matches!(
+            f.receive_fields(407, allow),
+            Some(Ok(Readable { status: 407, .. }))
+        ));
+        let mut f = Fetch::new(Browser::Safari, PAGE, API, init("GET", &[])).unwrap();
+        match f.receive_fields(200, &[("Access-Control-Allow-Origin", b"http://page.test\x0b")]) {
+            Some(Err(Blocked::Cors(e))) => assert_eq!(
+                e.console_message(Browser::Safari),
+                "Origin http://page.test is not allowed by Access-Control-Allow-Origin. Status code: 200\nFetch API cannot load http://api.test/a due to access control checks."
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn authorization_is_dropped_on_a_redirect_to_another_origin() {
         for browser in [Browser::Chromium, Browser::Firefox] {
