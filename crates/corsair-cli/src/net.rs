@@ -166,20 +166,11 @@ pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {
         if let Some(tls) = s.downcast_ref::<rustls::Error>() {
             return tls_error(url, tls);
         }
-        // io::Error's own source() skips the errors it wraps, and connectors nest them
-        // (io::Error(Other, io::Error(InvalidData, rustls::Error))): walk them by hand.
-        let mut io = s.downcast_ref::<std::io::Error>();
-        while let Some(e) = io {
-            match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => return NetError::Refused { url },
-                std::io::ErrorKind::TimedOut => return NetError::ConnectTimedOut { url },
-                _ => {}
-            }
-            let inner = e.get_ref();
-            if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return tls_error(url, tls);
-            }
-            io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+        if let Some(known) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|e| io_cause(e, &url))
+        {
+            return known;
         }
         source = s.source();
     }
@@ -187,6 +178,28 @@ pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {
         url,
         detail: chain.join(": "),
     }
+}
+
+/// What an I/O error says by its kind or the errors it wraps: a refused connection, a timeout,
+/// a TLS failure; `None` for any other. io::Error's own `source()` skips the errors it wraps,
+/// and connectors nest them (io::Error(Other, io::Error(InvalidData, rustls::Error))): they are
+/// walked by hand.
+fn io_cause(e: &std::io::Error, url: &str) -> Option<NetError> {
+    let url = url.to_owned();
+    let mut io = Some(e);
+    while let Some(e) = io {
+        match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => return Some(NetError::Refused { url }),
+            std::io::ErrorKind::TimedOut => return Some(NetError::ConnectTimedOut { url }),
+            _ => {}
+        }
+        let inner = e.get_ref();
+        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Some(tls_error(url, tls));
+        }
+        io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+    }
+    None
 }
 
 fn tls_error(url: String, e: &rustls::Error) -> NetError {

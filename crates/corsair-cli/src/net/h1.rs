@@ -224,24 +224,10 @@ async fn resolve(host: &str, port: u16, url: &str) -> Result<std::net::SocketAdd
 
 /// An I/O error of the TLS handshake or the exchange, classified by its inner errors.
 fn io_error(e: &std::io::Error, url: &str) -> NetError {
-    let url = url.to_owned();
-    let mut io = Some(e);
-    while let Some(e) = io {
-        match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => return NetError::Refused { url },
-            std::io::ErrorKind::TimedOut => return NetError::ConnectTimedOut { url },
-            _ => {}
-        }
-        let inner = e.get_ref();
-        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            return super::tls_error(url, tls);
-        }
-        io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
-    }
-    NetError::Failed {
-        url,
+    super::io_cause(e, url).unwrap_or_else(|| NetError::Failed {
+        url: url.to_owned(),
         detail: e.to_string(),
-    }
+    })
 }
 
 fn bad(url: &str, detail: impl Into<String>) -> NetError {
