@@ -158,6 +158,11 @@ impl std::error::Error for NetError {}
 
 /// Classifies a client error by the types in its chain of causes.
 pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {
+    classify_error(e, url)
+}
+
+/// As [`classify`], for any error (the proxy's connector and connections give their own).
+pub fn classify_error(e: &(dyn std::error::Error + 'static), url: &str) -> NetError {
     let url = url.to_owned();
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);

@@ -1392,3 +1392,83 @@ async fn read_head(tcp: &mut tokio::net::TcpStream) -> String {
     }
     String::from_utf8(head).unwrap().to_lowercase()
 }
+
+/// An upstream speaking HTTP/1.1 by hand: each connection answers `per_connection` requests
+/// (without `Connection: close`, as a keep-alive server does), then waits `linger` and closes.
+/// Returns its URL and the count of connections that sent a request.
+async fn closing_upstream(per_connection: usize, linger: Duration) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                // Numbered from its first request (the proxy's start-up probe sends none).
+                let mut n = 0;
+                for i in 0..per_connection {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 4096];
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    buf.clear();
+                    if i == 0 {
+                        n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                    }
+                    let body = format!("connection {n}, request {i}");
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if tcp.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(linger).await;
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// The proxy keeps upstream connections alive and reuses them, and never sends a request on
+/// one the upstream has closed: an upstream that closes after each answer (at once, or a
+/// moment later, as a keep-alive timeout does) still answers every request, none a 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
+    let c = client();
+    // Keeps its connections: eight requests in turn take one connection.
+    let (up, accepted) = closing_upstream(1000, Duration::from_secs(60)).await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    for i in 0..8 {
+        let r = c
+            .send("GET", &proxy.url("/k"), &[ORIGIN], Client::empty())
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(text(r).await, format!("connection 1, request {i}"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    drop(proxy);
+
+    // Closes each connection right after its one answer, then 50 ms after it.
+    for linger in [Duration::ZERO, Duration::from_millis(50)] {
+        let (up, accepted) = closing_upstream(1, linger).await;
+        let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+        for i in 1..=6 {
+            let r = c
+                .send("GET", &proxy.url("/c"), &[ORIGIN], Client::empty())
+                .await;
+            assert_eq!(r.status(), 200, "request {i}, linger {linger:?}");
+            assert_eq!(text(r).await, format!("connection {i}, request 0"));
+            // Past the upstream's close, so that the pooled connection is a closed one.
+            tokio::time::sleep(linger + Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 6);
+    }
+}

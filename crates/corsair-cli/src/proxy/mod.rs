@@ -21,6 +21,7 @@ mod handle;
 mod log;
 mod metrics;
 mod policy;
+mod pool;
 mod tls;
 mod watch;
 
@@ -34,7 +35,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::combinators::BoxBody;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::error::{self, Error, Verdict};
@@ -202,7 +202,6 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 /// The body type both directions use: streamed, boxed.
 type Body = BoxBody<Bytes, hyper::Error>;
-type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// How to run the proxy.
 #[derive(Debug, Clone)]
@@ -249,7 +248,8 @@ pub struct ProxyArgs {
 struct State {
     routing: ArcSwap<Routing>,
     upstream: Upstream,
-    client: UpstreamClient,
+    /// How upstream connections are made (each upstream pools its own).
+    connector: pool::Connector,
     /// How client connections are served (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge).
     http: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     log: Option<LogFormat>,
@@ -320,13 +320,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         if tls.is_some() { "https" } else { "http" },
         args.upstream
     );
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        // Each upstream connection reads at most this much ahead of the client (hyper's default,
-        // 400 KiB, made a 1 MiB body cost about half a MiB a connection while it streamed);
-        // it also bounds an upstream's response head, as nginx's proxy_buffer_size does.
-        .http1_max_buf_size(UPSTREAM_BUFFER)
-        .build(crate::net::https_connector(Some(args.connect_timeout)));
+    let connector = crate::net::https_connector(Some(args.connect_timeout));
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
     // between the two get handle's 431 that says which limit and how to raise it.
@@ -337,7 +331,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     let state = Arc::new(State {
         routing: ArcSwap::from_pointee(routing),
         upstream: Upstream::new(args.upstream.clone()),
-        client,
+        connector,
         http,
         log: args.log,
         timeout: args.timeout,
@@ -480,9 +474,6 @@ where
     }
     let _ = conn.await;
 }
-
-/// The bytes an upstream connection reads ahead, and the longest response head it accepts.
-const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 /// The time a client has to finish its TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);

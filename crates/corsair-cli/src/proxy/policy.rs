@@ -42,6 +42,8 @@ pub struct Upstream {
     pub uri: Uri,
     /// Its host, and its port unless the scheme's default: what an HTTP client puts in `Host`.
     pub(super) host: Option<HeaderValue>,
+    /// Its idle connections (shared by the clones of this upstream; a reload makes new ones).
+    pub(super) pool: std::sync::Arc<super::pool::Pool>,
 }
 
 impl Upstream {
@@ -54,7 +56,11 @@ impl Upstream {
             Some(port) => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
             None => HeaderValue::from_str(host).ok(),
         });
-        Upstream { uri, host }
+        Upstream {
+            uri,
+            host,
+            pool: std::sync::Arc::default(),
+        }
     }
 }
 
