@@ -437,35 +437,34 @@ async fn forward(
     let exchange = upstream
         .pool
         .send(&state.connector, &upstream.uri, upstream_req);
-    let (status, message) =
-        match tokio::time::timeout(state.timeout, exchange).await {
-            Ok(Ok(mut resp)) => {
-                if let Some(sent) = sent {
-                    state.metrics.upstream_latency(sent.elapsed());
-                }
-                if let Some(client_side) = client_side {
-                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        tunnel(client_side, hyper::upgrade::on(&mut resp), target());
-                    }
-                }
-                return resp;
+    let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
+        Ok(Ok(mut resp)) => {
+            if let Some(sent) = sent {
+                state.metrics.upstream_latency(sent.elapsed());
             }
-            Ok(Err(e)) => (
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "corsair proxy: upstream failed: {}",
-                    crate::net::classify_error(e.error(), &target())
-                ),
+            if let Some(client_side) = client_side {
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    tunnel(client_side, hyper::upgrade::on(&mut resp), target());
+                }
+            }
+            return resp;
+        }
+        Ok(Err(e)) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "corsair proxy: upstream failed: {}",
+                crate::net::classify_error(e.error(), &target())
             ),
-            Err(_) => (
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "corsair proxy: upstream did not answer within {}s: {}",
-                    state.timeout.as_secs_f64(),
-                    target()
-                ),
+        ),
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "corsair proxy: upstream did not answer within {}s: {}",
+                state.timeout.as_secs_f64(),
+                target()
             ),
-        };
+        ),
+    };
     state
         .metrics
         .upstream_error(if status == StatusCode::GATEWAY_TIMEOUT {
@@ -506,7 +505,14 @@ mod tests {
         for (i, name) in HOP_BY_HOP.iter().enumerate() {
             assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
         }
-        for name in ["host", "origin", "x-forwarded-for", "content-length", "tee", "upgrades"] {
+        for name in [
+            "host",
+            "origin",
+            "x-forwarded-for",
+            "content-length",
+            "tee",
+            "upgrades",
+        ] {
             assert_eq!(hop_by_hop_index(&HeaderName::from_static(name)), None);
         }
     }

@@ -129,24 +129,9 @@ impl Pool {
                 },
             }
         }
-        let io = connector
-            .clone()
-            .call(base.clone())
-            .await
-            .map_err(Failure::Connect)?;
-        let (mut send, conn) = http1::Builder::new()
-            // Each connection reads at most this much ahead of the client (hyper's default,
-            // 400 KiB, made a 1 MiB body cost about half a MiB a connection while it
-            // streamed); it also bounds an upstream's response head, as nginx's
-            // proxy_buffer_size does.
-            .max_buf_size(UPSTREAM_BUFFER)
-            .handshake(io)
-            .await
-            .map_err(Failure::Http)?;
-        // The connection's task: one per upstream connection, for as long as it lives.
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
+        // Boxed: the connecting states are large, and only a new connection needs them (the
+        // request's future, moved a few times, stays small).
+        let mut send = Box::pin(connect(connector, base)).await?;
         match send.send_request(req).await {
             Ok(resp) => Ok(self.wrap(resp, send)),
             Err(e) => Err(Failure::Http(e)),
@@ -155,8 +140,8 @@ impl Pool {
 
     fn wrap(self: &Arc<Self>, resp: Response<Incoming>, send: SendRequest<Body>) -> Response<Body> {
         // A connection that switched protocols belongs to the tunnel.
-        let back = (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| (send, self.clone()));
+        let back =
+            (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| (send, self.clone()));
         resp.map(|body| {
             http_body_util::BodyExt::boxed(Pooled {
                 body,
@@ -165,6 +150,28 @@ impl Pool {
             })
         })
     }
+}
+
+/// A new connection to the upstream at `base`, its task spawned.
+async fn connect(connector: &Connector, base: &Uri) -> Result<SendRequest<Body>, Failure> {
+    let io = connector
+        .clone()
+        .call(base.clone())
+        .await
+        .map_err(Failure::Connect)?;
+    let (send, conn) = http1::Builder::new()
+        // Each connection reads at most this much ahead of the client (hyper's default, 400 KiB,
+        // made a 1 MiB body cost about half a MiB a connection while it streamed); it also
+        // bounds an upstream's response head, as nginx's proxy_buffer_size does.
+        .max_buf_size(UPSTREAM_BUFFER)
+        .handshake(io)
+        .await
+        .map_err(Failure::Http)?;
+    // The connection's task: one per upstream connection, for as long as it lives.
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(send)
 }
 
 /// The bytes an upstream connection reads ahead, and the longest response head it accepts.
