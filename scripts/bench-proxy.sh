@@ -11,7 +11,8 @@
 # in a `location`), preflights answered by nginx with 204, the upstream's own CORS headers
 # hidden, upstream keep-alive. Both proxies allow http://localhost:8000, PUT and x-token.
 #
-# Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3)
+# Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3),
+# CASES (the loads, "simple preflight 1k 1m")
 # and IDLE (10000) tune it; CORSAIR=path uses that build instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -136,7 +137,7 @@ rss() {
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
 # Every round's figures, one line per measurement: case conns server rps p50 p99.
 : > "$dir/results"
-CASES="simple preflight 1k 1m"
+CASES=${CASES:-simple preflight 1k 1m}
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
 for conns in 10 256; do

@@ -7,12 +7,11 @@
 //! it is dropped after its end, and a request takes the most recently returned connection that
 //! is ready, under a mutex held for a few pointer moves.
 //!
-//! A pooled connection the upstream has closed is never used: hyper's connection task sees the
-//! close while the connection is idle and marks it closed, and one still found closed when the
-//! request is handed to it gives the request back unsent (`try_send_request`), which then goes
-//! to the next pooled connection or a fresh one. Like hyper-util's client (and nginx without
-//! `proxy_next_upstream`), a request already written when the upstream closes is not retried:
-//! its failure is a 502.
+//! A pooled connection the upstream has closed while idle is not used: hyper's connection task
+//! sees the close while the connection is idle and marks it closed, and one still found closed
+//! when the request is handed to it gives the request back unsent (`try_send_request`), which
+//! then goes to the next pooled connection or a fresh one. Like hyper-util's client, a request
+//! already written when the upstream closes is not sent again: its failure is a 502.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
