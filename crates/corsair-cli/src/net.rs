@@ -1,7 +1,7 @@
 //! The HTTP clients the subcommands share: HTTP/1.1 over TCP or rustls (bundled web PKI roots),
 //! with a timeout, and failures explained in one line. `corsair check` and `corsair audit` use
 //! [`RawClient`], which sends and reads the bytes browsers do; the proxy forwards through
-//! hyper's client over [`https_connector`].
+//! hyper's HTTP/1 connections over [`https_connector`].
 
 mod h1;
 
@@ -156,13 +156,9 @@ impl std::fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
-/// Classifies a client error by the types in its chain of causes.
-pub fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> NetError {
-    classify_error(e, url)
-}
-
-/// As [`classify`], for any error (the proxy's connector and connections give their own).
-pub fn classify_error(e: &(dyn std::error::Error + 'static), url: &str) -> NetError {
+/// Classifies a client error (the proxy's connector's, or its upstream connection's) by the
+/// types in its chain of causes.
+pub fn classify(e: &(dyn std::error::Error + 'static), url: &str) -> NetError {
     let url = url.to_owned();
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);

@@ -453,7 +453,7 @@ async fn forward(
             StatusCode::BAD_GATEWAY,
             format!(
                 "corsair proxy: upstream failed: {}",
-                crate::net::classify_error(e.error(), &target())
+                crate::net::classify(e.error(), &target())
             ),
         ),
         Err(_) => (
