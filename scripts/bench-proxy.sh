@@ -23,8 +23,9 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; ex
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
 if [ -z "${CORSAIR:-}" ]; then
-  cargo build --release -q -p corsair-cli
-  CORSAIR=${CARGO_TARGET_DIR:-target}/release/corsair
+  # The deployment profile (Cargo.toml's `dist`: release with fat LTO, one codegen unit).
+  cargo build --profile dist -q -p corsair-cli
+  CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
 fi
 
 UP=18401 NG=18402 CO=18403
