@@ -36,6 +36,7 @@
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -131,6 +132,10 @@ impl Cors {
     /// any page can open one with its visitors' cookies. Off by default: without it, upgrade
     /// requests are handled like any other request (CORS headers added, never refused).
     ///
+    /// An origin that only the policy's origin source can admit is looked up as for any other
+    /// request (its cache, coalesced misses, the timeout that fails closed), but the handshake
+    /// waits for the verdict before it reaches the application: it then goes on, or is refused.
+    ///
     /// ```
     /// use actix_web::{test, web, App, HttpResponse};
     /// use corsair::{actix::Cors, Policy};
@@ -159,7 +164,7 @@ impl Cors {
 
 impl<S, B> Transform<S, ServiceRequest> for Cors
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody,
 {
     type Response = ServiceResponse<EitherBody<B>>;
@@ -170,7 +175,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(CorsMiddleware {
-            service,
+            service: Rc::new(service),
             source: self.source.clone(),
             upgrades: self.upgrades,
         }))
@@ -180,14 +185,17 @@ where
 /// The service [`Cors`] wraps around the application (or an inner middleware).
 #[derive(Debug)]
 pub struct CorsMiddleware<S> {
-    service: S,
+    // Shared with the handshakes held while their origin is looked up.
+    service: Rc<S>,
     source: Source,
     upgrades: Upgrades,
 }
 
+/// `S: 'static`: a handshake held while its origin is looked up is given to the application
+/// later, by the future, which shares the service.
 impl<S, B> Service<ServiceRequest> for CorsMiddleware<S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody,
 {
     type Response = ServiceResponse<EitherBody<B>>;
@@ -219,31 +227,32 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = Pending {
-                    lookup: Box::pin({
-                        let cache = lookup.source.clone();
-                        let origin = lookup.origin.to_owned();
-                        async move { cache.resolve(&origin).await }
-                    }),
-                    resolved: None,
-                    policies: match &self.source {
-                        Source::Fixed(policies) => policies.clone(),
-                        Source::Reloadable(handle) => handle.load(),
-                    },
-                    method: req.method().clone(),
-                    path: req.path().to_owned(),
-                    authority: req.uri().authority().map(|a| a.as_str().to_owned()),
-                    headers: req.headers().clone(),
-                };
+                let pending = self.pending(&req, lookup);
                 let (inner, request) = match action {
                     Action::Forward => (Some(Box::pin(self.service.call(req))), None),
                     Action::Respond(_) => (None, Some(req)),
                 };
                 let state = State::Resolving {
-                    pending: Box::new(pending),
+                    pending,
                     inner,
                     result: None,
                     request,
+                    held: None,
+                };
+                return CorsFuture { state };
+            }
+            // An upgrade whose fate depends on the verdict: nothing reaches the application
+            // until the lookup ends, then the request goes to it or is refused.
+            #[cfg(feature = "origin-source")]
+            Step::Hold { lookup } => {
+                let pending = self.pending(&req, lookup);
+                let service = Rc::clone(&self.service);
+                let state = State::Resolving {
+                    pending,
+                    inner: None,
+                    result: None,
+                    request: Some(req),
+                    held: Some(Box::new(move |req| service.call(req))),
                 };
                 return CorsFuture { state };
             }
@@ -267,6 +276,34 @@ where
     }
 }
 
+#[cfg(feature = "origin-source")]
+impl<S> CorsMiddleware<S> {
+    /// What a request whose origin only the policy's origin source can decide, and whose
+    /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
+    /// request's parts, and the policies it was looked up in.
+    fn pending(
+        &self,
+        req: &ServiceRequest,
+        lookup: crate::server::OriginLookup<'_>,
+    ) -> Box<Pending> {
+        let cache = lookup.source.clone();
+        let origin = lookup.origin.to_owned();
+        Box::new(Pending {
+            lookup: Box::pin(async move { cache.resolve(&origin).await }),
+            resolved: None,
+            policies: match &self.source {
+                Source::Fixed(policies) => policies.clone(),
+                Source::Reloadable(handle) => handle.load(),
+            },
+            method: req.method().clone(),
+            path: req.path().to_owned(),
+            authority: req.uri().authority().map(|a| a.as_str().to_owned()),
+            headers: req.headers().clone(),
+            upgrades: self.upgrades,
+        })
+    }
+}
+
 /// The engine's status in actix's type. Both crates accept exactly the codes 100 to 999, so
 /// this conversion never fails.
 fn actix_status(status: http::StatusCode) -> StatusCode {
@@ -284,7 +321,11 @@ struct Pending {
     path: String,
     authority: Option<String>,
     headers: HeaderMap,
+    upgrades: Upgrades,
 }
+
+/// A held handshake's way to the application, once its origin is admitted.
+type Held<F> = Box<dyn FnOnce(ServiceRequest) -> F>;
 
 /// Without origin sources no request waits for one.
 #[cfg(not(feature = "origin-source"))]
@@ -308,8 +349,10 @@ pin_project! {
             // The application's future while it runs, then its result.
             inner: Option<Pin<Box<F>>>,
             result: Option<Result<ServiceResponse<B>, Error>>,
-            // A request the middleware answers itself, once the origin is resolved.
+            // A request the middleware answers itself, or a held handshake, until the origin
+            // is resolved.
             request: Option<ServiceRequest>,
+            held: Option<Held<F>>,
         },
     }
 }
@@ -320,67 +363,91 @@ where
 {
     type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
 
+    // Without origin sources nothing is resolved: the loop never goes round.
+    #[cfg_attr(
+        not(feature = "origin-source"),
+        allow(unreachable_code, unused_variables)
+    )]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future, headers } => {
-                let result = std::task::ready!(future.poll(cx));
-                Poll::Ready(match headers.take() {
-                    Some(cors) => decorate(result, cors),
-                    None => result.map(ServiceResponse::map_into_left_body),
-                })
-            }
-            StateProj::Answer { answer } => Poll::Ready(match answer.take() {
-                Some(response) => Ok(response),
-                None => Err(polled_after_completion()),
-            }),
-            #[cfg(not(feature = "origin-source"))]
-            StateProj::Resolving { pending, .. } => match **pending {},
-            #[cfg(feature = "origin-source")]
-            StateProj::Resolving {
-                pending,
-                inner,
-                result,
-                request,
-            } => {
-                if pending.resolved.is_none() {
-                    if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
-                        pending.resolved = Some(r);
+        let mut state = self.project().state;
+        loop {
+            // A held handshake the engine lets through: the application's future, and the
+            // headers to write on its response.
+            let (future, headers) = match state.as_mut().project() {
+                StateProj::Inner { future, headers } => {
+                    let result = std::task::ready!(future.poll(cx));
+                    return Poll::Ready(match headers.take() {
+                        Some(cors) => decorate(result, cors),
+                        None => result.map(ServiceResponse::map_into_left_body),
+                    });
+                }
+                StateProj::Answer { answer } => {
+                    return Poll::Ready(match answer.take() {
+                        Some(response) => Ok(response),
+                        None => Err(polled_after_completion()),
+                    })
+                }
+                #[cfg(not(feature = "origin-source"))]
+                StateProj::Resolving { pending, .. } => match **pending {},
+                #[cfg(feature = "origin-source")]
+                StateProj::Resolving {
+                    pending,
+                    inner,
+                    result,
+                    request,
+                    held,
+                } => {
+                    if pending.resolved.is_none() {
+                        if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
+                            pending.resolved = Some(r);
+                        }
+                    }
+                    if let Some(future) = inner {
+                        *result = Some(std::task::ready!(future.as_mut().poll(cx)));
+                        *inner = None;
+                    }
+                    let Some(resolved) = pending.resolved else {
+                        return Poll::Pending;
+                    };
+                    let info = RequestInfo::at(&pending.path)
+                        .authority(pending.authority.as_deref())
+                        .resolved(resolved);
+                    let (action, cors) = crate::server::answer_resolved(
+                        &pending.policies,
+                        &pending.method,
+                        &pending.headers,
+                        &info,
+                        pending.upgrades,
+                        Reasons::WhenTraced,
+                    )
+                    .into_parts();
+                    match (result.take(), request.take(), held.take(), action) {
+                        (Some(forwarded), _, _, _) => {
+                            return Poll::Ready(decorate(forwarded, cors))
+                        }
+                        (None, Some(req), Some(call), Action::Forward) => (call(req), cors),
+                        (None, Some(req), _, action) => {
+                            // The engine forwards or answers an ordinary request whatever the
+                            // origin's verdict, so one answered without the application stays
+                            // answered.
+                            let status = match action {
+                                Action::Respond(status) => actix_status(status),
+                                Action::Forward => StatusCode::INTERNAL_SERVER_ERROR,
+                            };
+                            let mut response = HttpResponse::new(status);
+                            cors.apply(response.headers_mut());
+                            return Poll::Ready(Ok(req
+                                .into_response(response)
+                                .map_into_right_body()));
+                        }
+                        (None, None, _, _) => return Poll::Ready(Err(polled_after_completion())),
                     }
                 }
-                if let Some(future) = inner {
-                    *result = Some(std::task::ready!(future.as_mut().poll(cx)));
-                    *inner = None;
-                }
-                let Some(resolved) = pending.resolved else {
-                    return Poll::Pending;
-                };
-                let info = RequestInfo::at(&pending.path)
-                    .authority(pending.authority.as_deref())
-                    .resolved(resolved);
-                let (action, cors) = crate::server::answer_in(
-                    &pending.policies,
-                    &pending.method,
-                    &pending.headers,
-                    &info,
-                    Reasons::WhenTraced,
-                )
-                .into_parts();
-                Poll::Ready(match (result.take(), request.take()) {
-                    (Some(forwarded), _) => decorate(forwarded, cors),
-                    (None, Some(req)) => {
-                        // The engine forwards or answers whatever the origin's verdict, so
-                        // this request, answered without the application, stays answered.
-                        let status = match action {
-                            Action::Respond(status) => actix_status(status),
-                            Action::Forward => StatusCode::INTERNAL_SERVER_ERROR,
-                        };
-                        let mut response = HttpResponse::new(status);
-                        cors.apply(response.headers_mut());
-                        Ok(req.into_response(response).map_into_right_body())
-                    }
-                    (None, None) => Err(polled_after_completion()),
-                })
-            }
+            };
+            state.set(State::Inner {
+                future,
+                headers: Some(headers),
+            });
         }
     }
 }

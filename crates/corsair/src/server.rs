@@ -1357,7 +1357,7 @@ pub enum Step<'a, V> {
     /// Only the policy's origin source can decide, and its cache does not know the origin
     /// (feature `origin-source`): resolve it
     /// ([`OriginCache::resolve`](crate::origin_source::OriginCache::resolve)), then ask
-    /// [`answer_in`] with the answer in [`RequestInfo::resolved`]. Meanwhile forward the
+    /// [`answer_resolved`] with the answer in [`RequestInfo::resolved`]. Meanwhile forward the
     /// request or not as `action` says: the verdict on the origin does not change it.
     #[cfg(feature = "origin-source")]
     Resolve {
@@ -1366,6 +1366,16 @@ pub enum Step<'a, V> {
         /// Whether the request is forwarded or answered, whatever the source says.
         action: Action,
     },
+    /// An upgrade request under [`Upgrades::RefuseDisallowedOrigins`] whose origin only the
+    /// policy's source can decide, not cached (feature `origin-source`): hold it, forwarding
+    /// nothing, until the origin is resolved; then [`answer_resolved`] says whether it goes to
+    /// the application or is refused (`403`). Unlike an ordinary request's, its fate depends
+    /// on the verdict.
+    #[cfg(feature = "origin-source")]
+    Hold {
+        /// The source's cache and the origin to look up.
+        lookup: OriginLookup<'a>,
+    },
     /// Without origin sources there is nothing to resolve: never made.
     #[doc(hidden)]
     #[cfg(not(feature = "origin-source"))]
@@ -1373,12 +1383,12 @@ pub enum Step<'a, V> {
 }
 
 /// The entry point of a middleware: the rules of which engine function answers which request,
-/// in one place for every adapter. An upgrade request under
-/// [`Upgrades::RefuseDisallowedOrigins`] is answered by [`answer_upgrade`], without the
-/// origin source (an origin only the source admits is refused: the handshake is not delayed
-/// by a lookup); an origin only the policy's source can decide is looked up in its cache,
-/// and on a miss the adapter is told to resolve it ([`Step::Resolve`]); everything else is
-/// [`answer_in`].
+/// in one place for every adapter. An origin only the policy's source can decide is looked up
+/// in its cache, and on a miss the adapter is told to resolve it ([`Step::Resolve`], or
+/// [`Step::Hold`] for an upgrade request it must refuse or pass on according to the verdict);
+/// once it is resolved, [`answer_resolved`] decides. An upgrade request under
+/// [`Upgrades::RefuseDisallowedOrigins`] is answered by [`answer_upgrade`]'s rule, everything
+/// else by [`answer_in`]'s. A cached answer costs no allocation.
 ///
 /// ```
 /// use corsair::server::{ask, Action, Reasons, RequestInfo, Step, Upgrades};
@@ -1404,15 +1414,13 @@ pub fn ask<'a, H: Headers>(
     upgrades: Upgrades,
     reasons: Reasons,
 ) -> Step<'a, H::Value> {
-    if upgrades == Upgrades::RefuseDisallowedOrigins && is_upgrade(headers) {
-        return Step::Answer(upgrade_in(policies, method, headers, &info));
-    }
     #[allow(unused_mut)] // without origin sources nothing is resolved
     let mut info = info;
     #[cfg(feature = "origin-source")]
     if let Some(lookup) = origin_lookup(policies, headers, &info) {
         match lookup.source.cached(lookup.origin) {
             Some(resolved) => info = info.resolved(resolved),
+            None if upgrades.refuse(headers) => return Step::Hold { lookup },
             None => {
                 let policy = policies.for_path(info.path.unwrap_or("/"));
                 let action = decide(&policy.inner, method, headers, &info, Explain::No).action;
@@ -1420,5 +1428,51 @@ pub fn ask<'a, H: Headers>(
             }
         }
     }
-    Step::Answer(answer_in(policies, method, headers, &info, reasons))
+    Step::Answer(answer_resolved(
+        policies, method, headers, &info, upgrades, reasons,
+    ))
+}
+
+/// The last step of an adapter ([`ask`]): the engine's answer once the origin source's verdict,
+/// if one was needed, is in `info` ([`RequestInfo::resolved`]). An upgrade request under
+/// [`Upgrades::RefuseDisallowedOrigins`] is answered as [`answer_upgrade`] does (forwarded, or
+/// refused with `403` and the reason traced), any other request as [`answer_in`] does.
+///
+/// ```
+/// use corsair::server::{answer_resolved, Action, Reasons, RequestInfo, Resolved, Upgrades};
+/// use corsair::{Policy, PolicySet};
+/// use http::{HeaderMap, Method, StatusCode};
+///
+/// let policies = PolicySet::single(Policy::builder().allow_origins(["https://app.example"]).build()?);
+/// let mut headers = HeaderMap::new();
+/// headers.insert("connection", "Upgrade".parse()?);
+/// headers.insert("upgrade", "websocket".parse()?);
+/// headers.insert("origin", "https://tenant.example".parse()?);
+/// let refuse = Upgrades::RefuseDisallowedOrigins;
+/// let failed = RequestInfo::at("/ws").resolved(Resolved::Failed);
+/// let answer = answer_resolved(&policies, &Method::GET, &headers, &failed, refuse, Reasons::WhenTraced);
+/// assert_eq!(answer.action(), Action::Respond(StatusCode::FORBIDDEN));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn answer_resolved<H: Headers>(
+    policies: &PolicySet,
+    method: &H::Method,
+    headers: &H,
+    info: &RequestInfo<'_>,
+    upgrades: Upgrades,
+    reasons: Reasons,
+) -> Answer<H::Value> {
+    if upgrades.refuse(headers) {
+        upgrade_in(policies, method, headers, info)
+    } else {
+        answer_in(policies, method, headers, info, reasons)
+    }
+}
+
+impl Upgrades {
+    /// Whether `headers` are an upgrade request that the origin rule of [`answer_upgrade`]
+    /// applies to.
+    fn refuse<H: Headers>(self, headers: &H) -> bool {
+        self == Upgrades::RefuseDisallowedOrigins && is_upgrade(headers)
+    }
 }

@@ -31,6 +31,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+#[cfg(feature = "origin-source")]
+use crate::server::{answer_resolved, OriginLookup};
 use crate::server::{ask, Action, CorsHeaders, Reasons, RequestInfo, Step, Upgrades};
 use crate::{PolicyHandle, PolicySet};
 
@@ -110,6 +112,10 @@ impl CorsLayer {
     /// Off by default: without it, upgrade requests are handled like any other request (CORS
     /// headers added, never refused).
     ///
+    /// An origin that only the policy's origin source can admit is looked up as for any other
+    /// request (its cache, coalesced misses, the timeout that fails closed), but the handshake
+    /// waits for the verdict before it reaches the application: it then goes on, or is refused.
+    ///
     /// ```
     /// use corsair::{tower::CorsLayer, Policy};
     /// use tower::{Layer, ServiceExt};
@@ -157,14 +163,16 @@ pub struct CorsService<S> {
     upgrades: Upgrades,
 }
 
+/// `S: Clone`: a handshake held while its origin is looked up is given to the application later,
+/// by the ready service that `poll_ready` prepared; a clone takes its place in the layer.
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorsService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody, Held<S, ReqBody>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -194,13 +202,38 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let cache = lookup.source.clone();
-                let origin = lookup.origin.to_owned();
-                let snapshot = match &self.source {
-                    Source::Fixed(policies) => policies.clone(),
-                    Source::Reloadable(handle) => handle.load(),
+                let pending = self.pending(&req, lookup);
+                let inner = match action {
+                    Action::Forward => Some(Box::pin(self.inner.call(req))),
+                    Action::Respond(_) => None,
                 };
-                return self.resolving(req, snapshot, cache, origin, action);
+                return ResponseFuture {
+                    state: State::Resolving {
+                        pending,
+                        inner,
+                        response: None,
+                        held: None,
+                    },
+                };
+            }
+            // An upgrade whose fate depends on the verdict: nothing reaches the application
+            // until the lookup ends. The service made ready for it is kept for then.
+            #[cfg(feature = "origin-source")]
+            Step::Hold { lookup } => {
+                let pending = self.pending(&req, lookup);
+                let ready = self.inner.clone();
+                let service = std::mem::replace(&mut self.inner, ready);
+                return ResponseFuture {
+                    state: State::Resolving {
+                        pending,
+                        inner: None,
+                        response: None,
+                        held: Some(Held {
+                            service,
+                            request: req,
+                        }),
+                    },
+                };
             }
             #[cfg(not(feature = "origin-source"))]
             Step::Never(never, _) => match never {},
@@ -225,40 +258,25 @@ where
 
 #[cfg(feature = "origin-source")]
 impl<S> CorsService<S> {
-    /// The future of a request whose origin only the policy's origin source can decide, and
-    /// whose answer is not cached: the lookup runs beside the application (for a forwarded
-    /// request) and the engine decides when it is done.
-    fn resolving<ReqBody, ResBody>(
-        &mut self,
-        req: Request<ReqBody>,
-        policies: Arc<PolicySet>,
-        cache: crate::origin_source::OriginCache,
-        origin: String,
-        action: Action,
-    ) -> ResponseFuture<S::Future, ResBody>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    {
-        let pending = Pending {
+    /// What a request whose origin only the policy's origin source can decide, and whose
+    /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
+    /// request's parts, and the policies it was looked up in.
+    fn pending<ReqBody>(&self, req: &Request<ReqBody>, lookup: OriginLookup<'_>) -> Box<Pending> {
+        let cache = lookup.source.clone();
+        let origin = lookup.origin.to_owned();
+        Box::new(Pending {
             lookup: Box::pin(async move { cache.resolve(&origin).await }),
             resolved: None,
-            policies,
+            policies: match &self.source {
+                Source::Fixed(policies) => policies.clone(),
+                Source::Reloadable(handle) => handle.load(),
+            },
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
             authority: req.uri().authority().map(|a| a.as_str().to_owned()),
             headers: req.headers().clone(),
-        };
-        let inner = match action {
-            Action::Forward => Some(Box::pin(self.inner.call(req))),
-            Action::Respond(_) => None,
-        };
-        ResponseFuture {
-            state: State::Resolving {
-                pending: Box::new(pending),
-                inner,
-                response: None,
-            },
-        }
+            upgrades: self.upgrades,
+        })
     }
 }
 
@@ -273,99 +291,154 @@ struct Pending {
     path: String,
     authority: Option<String>,
     headers: http::HeaderMap,
+    upgrades: Upgrades,
 }
 
 /// Without origin sources no request waits for one.
 #[cfg(not(feature = "origin-source"))]
 enum Pending {}
 
+/// An upgrade request held while its origin is looked up (feature `origin-source`), with the
+/// ready service it goes to if the origin is admitted: part of [`ResponseFuture`]'s type.
+pub struct Held<S, ReqBody> {
+    #[cfg(feature = "origin-source")]
+    service: S,
+    #[cfg(feature = "origin-source")]
+    request: Request<ReqBody>,
+    #[cfg(not(feature = "origin-source"))]
+    _never: std::convert::Infallible,
+    #[cfg(not(feature = "origin-source"))]
+    _types: std::marker::PhantomData<fn() -> (S, ReqBody)>,
+}
+
+impl<S, ReqBody> std::fmt::Debug for Held<S, ReqBody> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").finish_non_exhaustive()
+    }
+}
+
 pin_project! {
     /// The future of [`CorsService`].
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<F, B, H> {
         #[pin]
-        state: State<F, B>,
+        state: State<F, B, H>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
+    enum State<F, B, H> {
         Inner { #[pin] future: F, headers: Option<CorsHeaders> },
         Answer { answer: Option<Response<B>> },
         Resolving {
             pending: Box<Pending>,
             inner: Option<Pin<Box<F>>>,
             response: Option<Response<B>>,
+            held: Option<H>,
         },
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+/// What a resolved request becomes.
+#[cfg_attr(not(feature = "origin-source"), allow(dead_code))]
+enum Next<F, B> {
+    Done(Response<B>),
+    /// A held upgrade the engine lets through: the application's future, then these headers.
+    Forward(F, CorsHeaders),
+}
+
+impl<S, ReqBody, F, B, E> Future for ResponseFuture<F, B, Held<S, ReqBody>>
 where
+    S: Service<Request<ReqBody>, Future = F>,
     F: Future<Output = Result<Response<B>, E>>,
     B: Default,
 {
     type Output = Result<Response<B>, E>;
 
+    // Without origin sources nothing is resolved: the loop never goes round.
+    #[cfg_attr(
+        not(feature = "origin-source"),
+        allow(unreachable_code, unused_variables)
+    )]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future, headers } => {
-                let mut response = ready!(future.poll(cx))?;
-                if let Some(h) = headers.take() {
-                    h.apply(response.headers_mut());
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(h) = headers.take() {
+                        h.apply(response.headers_mut());
+                    }
+                    return Poll::Ready(Ok(response));
                 }
-                Poll::Ready(Ok(response))
-            }
-            StateProj::Answer { answer } => Poll::Ready(Ok(answer.take().unwrap_or_default())),
-            #[cfg(not(feature = "origin-source"))]
-            StateProj::Resolving { pending, .. } => match **pending {},
-            #[cfg(feature = "origin-source")]
-            StateProj::Resolving {
-                pending,
-                inner,
-                response,
-            } => {
-                if pending.resolved.is_none() {
-                    if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
-                        pending.resolved = Some(r);
+                StateProj::Answer { answer } => {
+                    return Poll::Ready(Ok(answer.take().unwrap_or_default()))
+                }
+                #[cfg(not(feature = "origin-source"))]
+                StateProj::Resolving { pending, .. } => match **pending {},
+                #[cfg(feature = "origin-source")]
+                StateProj::Resolving {
+                    pending,
+                    inner,
+                    response,
+                    held,
+                } => {
+                    if pending.resolved.is_none() {
+                        if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
+                            pending.resolved = Some(r);
+                        }
+                    }
+                    if let Some(future) = inner {
+                        let done = ready!(future.as_mut().poll(cx))?;
+                        *response = Some(done);
+                        *inner = None;
+                    }
+                    let Some(resolved) = pending.resolved else {
+                        return Poll::Pending;
+                    };
+                    let info = RequestInfo::at(&pending.path)
+                        .authority(pending.authority.as_deref())
+                        .resolved(resolved);
+                    let (action, headers) = answer_resolved(
+                        &pending.policies,
+                        &pending.method,
+                        &pending.headers,
+                        &info,
+                        pending.upgrades,
+                        Reasons::WhenTraced,
+                    )
+                    .into_parts();
+                    match (response.take(), held.take(), action) {
+                        (Some(forwarded), _, _) => {
+                            let mut out = forwarded;
+                            headers.apply(out.headers_mut());
+                            return Poll::Ready(Ok(out));
+                        }
+                        (None, Some(mut h), Action::Forward) => {
+                            Next::Forward(h.service.call(h.request), headers)
+                        }
+                        (None, _, action) => {
+                            let status = match action {
+                                Action::Respond(status) => status,
+                                // The engine forwards or answers an ordinary request whatever
+                                // the origin's verdict, so one answered without the
+                                // application cannot become a forward.
+                                Action::Forward => http::StatusCode::INTERNAL_SERVER_ERROR,
+                            };
+                            let mut answer = Response::new(B::default());
+                            *answer.status_mut() = status;
+                            headers.apply(answer.headers_mut());
+                            Next::Done(answer)
+                        }
                     }
                 }
-                if let Some(future) = inner {
-                    let done = ready!(future.as_mut().poll(cx))?;
-                    *response = Some(done);
-                    *inner = None;
-                }
-                let Some(resolved) = pending.resolved else {
-                    return Poll::Pending;
-                };
-                let info = RequestInfo::at(&pending.path)
-                    .authority(pending.authority.as_deref())
-                    .resolved(resolved);
-                let (action, headers) = crate::server::answer_in(
-                    &pending.policies,
-                    &pending.method,
-                    &pending.headers,
-                    &info,
-                    Reasons::WhenTraced,
-                )
-                .into_parts();
-                let mut out = match (response.take(), action) {
-                    (Some(forwarded), _) => forwarded,
-                    (None, Action::Respond(status)) => {
-                        let mut answer = Response::new(B::default());
-                        *answer.status_mut() = status;
-                        answer
-                    }
-                    // The engine forwards or answers whatever the origin's verdict, so this
-                    // request, answered without the application, cannot become a forward.
-                    (None, Action::Forward) => {
-                        let mut answer = Response::new(B::default());
-                        *answer.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                        answer
-                    }
-                };
-                headers.apply(out.headers_mut());
-                Poll::Ready(Ok(out))
+            };
+            match next {
+                Next::Done(response) => return Poll::Ready(Ok(response)),
+                Next::Forward(future, headers) => state.set(State::Inner {
+                    future,
+                    headers: Some(headers),
+                }),
             }
         }
     }
