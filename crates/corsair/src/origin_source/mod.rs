@@ -69,8 +69,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 pub use crate::policy::Resolved;
@@ -152,9 +151,10 @@ struct Shared {
     allowed_ttl: Duration,
     refused_ttl: Duration,
     timeout: Duration,
-    /// Bumped by every invalidation: a lookup that started before one does not store its
-    /// answer, which may predate the change.
-    generation: AtomicU64,
+    /// Bumped by every invalidation, which holds it exclusively while it bumps it and removes
+    /// the entries; a lookup's answer is stored while it is held shared, and only if it has not
+    /// changed since the lookup began (see [`Shared::store`]).
+    generation: RwLock<u64>,
 }
 
 impl Shared {
@@ -191,38 +191,57 @@ impl Shared {
         );
     }
 
-    /// The entry to keep for what a lookup that began at `generation` found, if any: not a
-    /// failure, and not an answer that an invalidation while the source was being asked may
-    /// have made stale (it serves the requests that waited for it, but is not kept).
-    fn keep(&self, resolved: Resolved, generation: u64) -> Option<Entry> {
-        let ttl = match resolved {
-            Resolved::Allowed => self.allowed_ttl,
-            Resolved::NotAllowed => self.refused_ttl,
-            Resolved::Failed | Resolved::NotAsked => return None,
-        };
-        if self.generation.load(Ordering::Acquire) != generation {
-            return None;
-        }
-        let expires = Instant::now().checked_add(ttl)?;
-        Some(Entry { resolved, expires })
+    /// The generation a lookup begins at: read before the source is asked.
+    fn generation(&self) -> u64 {
+        *self
+            .generation
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes what a lookup that began at `generation` just stored if an invalidation came
-    /// in between: one that cleared the cache after `keep` checked and before the
-    /// store would otherwise leave the stale answer cached for its whole time to live.
-    fn forget_if_invalidated(&self, origin: &str, generation: u64) {
-        if self.generation.load(Ordering::Acquire) != generation {
-            self.entries.remove(origin);
-        }
+    /// Stores, through `put`, what a lookup that began at `generation` found: fresh for its
+    /// time to live if no invalidation came since (`put`'s `true`), else already stale (a
+    /// failure too), so that it reaches only the requests that waited for that lookup.
+    ///
+    /// Invalidations are excluded meanwhile, so one either came before the check (the answer
+    /// is stored stale) or comes after the store (and removes it): none can clear the cache
+    /// between the check and the store and leave a stale answer behind, and nothing removes
+    /// what a later lookup stored.
+    fn store(&self, resolved: Resolved, generation: u64, put: impl FnOnce(Entry, bool)) {
+        let current = self
+            .generation
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let ttl = match resolved {
+            _ if *current != generation => None,
+            Resolved::Allowed => Some(self.allowed_ttl),
+            Resolved::NotAllowed => Some(self.refused_ttl),
+            Resolved::Failed | Resolved::NotAsked => None,
+        };
+        let expires = ttl.and_then(|ttl| now.checked_add(ttl));
+        let entry = Entry {
+            resolved,
+            expires: expires.unwrap_or(now),
+        };
+        put(entry, expires.is_some());
     }
 
     fn invalidate(&self, origin: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut generation = self
+            .generation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *generation = generation.wrapping_add(1);
         self.entries.remove(origin);
     }
 
     fn invalidate_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut generation = self
+            .generation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *generation = generation.wrapping_add(1);
         self.entries.clear();
     }
 }
@@ -244,7 +263,10 @@ impl Shared {
 ///   answered by it.
 /// - **Explicit**: [`invalidate`](Self::invalidate), [`invalidate_all`](Self::invalidate_all)
 ///   and [`refresh`](Self::refresh), for an application that changes the tenants itself;
-///   sources that are told of changes invalidate through their [`Invalidator`].
+///   sources that are told of changes invalidate through their [`Invalidator`]. An
+///   invalidation covers the lookups under way too: what one that began before it finds
+///   answers the requests already waiting for it, but is not kept, and a request that comes
+///   after it asks the source again.
 /// - **Coalesced**: concurrent misses for one origin ask the source once. The first starts
 ///   the lookup, the others wait for it (each within its own timeout) and all get its answer,
 ///   a failure included, which is logged once, by the lookup. Misses for different origins do
@@ -323,7 +345,7 @@ impl OriginCacheBuilder {
             allowed_ttl: self.allowed_ttl,
             refused_ttl: self.refused_ttl,
             timeout: self.timeout,
-            generation: AtomicU64::new(0),
+            generation: RwLock::new(0),
         });
         shared.source.attach(Invalidator {
             shared: Arc::downgrade(&shared),
@@ -395,18 +417,15 @@ impl OriginCache {
                 return Resolved::Failed;
             }
         };
-        let generation = shared.generation.load(Ordering::Acquire);
+        let generation = shared.generation();
         let limit = shared.timeout.saturating_sub(started.elapsed());
         let resolved = shared.ask(origin, limit).await;
-        // What is not kept is stored already stale, which hands it to the waiting calls only.
-        let entry = shared.keep(resolved, generation).unwrap_or(Entry {
-            resolved,
-            expires: Instant::now(),
-        });
         // An error: the origin was invalidated meanwhile, which took the lookup's place out of
-        // the cache. The waiting calls have the answer all the same.
-        let _ = guard.insert(entry);
-        shared.forget_if_invalidated(origin, generation);
+        // the cache (and a later miss may have taken it since). The waiting calls have the
+        // answer all the same.
+        shared.store(resolved, generation, |entry, _| {
+            let _ = guard.insert(entry);
+        });
         resolved
     }
 
@@ -414,12 +433,13 @@ impl OriginCache {
     /// failure leaves the cache as it was).
     pub async fn refresh(&self, origin: &str) -> Resolved {
         let shared = &*self.shared;
-        let generation = shared.generation.load(Ordering::Acquire);
+        let generation = shared.generation();
         let resolved = shared.ask(origin, shared.timeout).await;
-        if let Some(entry) = shared.keep(resolved, generation) {
-            shared.entries.insert(origin.into(), entry);
-            shared.forget_if_invalidated(origin, generation);
-        }
+        shared.store(resolved, generation, |entry, fresh| {
+            if fresh {
+                shared.entries.insert(origin.into(), entry);
+            }
+        });
         resolved
     }
 
