@@ -20,8 +20,10 @@
 //!    [`RequestInfo::resolved`](crate::server::RequestInfo::resolved) to
 //!    [`answer_in`](crate::server::answer_in), which decides as for any other origin.
 //!
-//! The tower layer does all of this (feature `tower` with `origin-source`); the decision is
-//! still the engine's alone. Sources shipped here: [`sqlite::SqliteSource`] (feature `sqlite`)
+//! The tower layer and the actix middleware do all of this through
+//! [`server::ask`](crate::server::ask) and [`server::answer_resolved`](crate::server::answer_resolved),
+//! which also hold a WebSocket handshake until its origin is resolved when upgrades from
+//! disallowed origins are refused; the decision is still the engine's alone. Sources shipped here: [`sqlite::SqliteSource`] (feature `sqlite`)
 //! and [`postgres::PostgresSource`] (feature `postgres`, which learns of changes through
 //! `LISTEN`/`NOTIFY`).
 //!
