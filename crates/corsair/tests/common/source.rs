@@ -106,12 +106,27 @@ pub const SOURCE_STEPS: &[Step] = &[
     Step { down: true, lookups: 7, case: Case { method: "GET", path: "/ok", headers: &[("origin", "https://t1.example")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "https://t1.example"), ("vary", "Origin")] } },
 ];
 
-/// Upgrade requests are decided without the source, through a middleware that refuses
-/// upgrades from disallowed origins: a tenant's handshake is refused even once its origin is
-/// cached (the handshake waits for no lookup); the listed origin's passes.
+const WS: (&str, &str) = ("connection", "Upgrade");
+const WEBSOCKET: (&str, &str) = ("upgrade", "websocket");
+
+/// Upgrade requests through a middleware that refuses upgrades from disallowed origins: a
+/// tenant's handshake is admitted by the source, from the cache when it holds the origin and
+/// after a lookup (which it waits for) when it does not; an origin the source refuses, or one
+/// it cannot answer for, is refused with 403 and never reaches the application; the listed
+/// origin's handshake passes without a lookup.
 #[rustfmt::skip]
 pub const SOURCE_UPGRADE_STEPS: &[Step] = &[
     Step { down: false, lookups: 1, case: Case { method: "GET", path: "/ok", headers: &[("origin", "https://t1.example")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "https://t1.example"), ("vary", "Origin")] } },
-    Step { down: false, lookups: 1, case: Case { method: "GET", path: "/ok", headers: &[("connection", "Upgrade"), ("upgrade", "websocket"), ("origin", "https://t1.example")], status: 403, reaches_app: false, cors: VARY } },
-    Step { down: false, lookups: 1, case: Case { method: "GET", path: "/ok", headers: &[("connection", "Upgrade"), ("upgrade", "websocket"), ("origin", "http://localhost:8000")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "http://localhost:8000"), ("vary", "Origin")] } },
+    // Cached: no lookup.
+    Step { down: false, lookups: 1, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://t1.example")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "https://t1.example"), ("vary", "Origin")] } },
+    // A miss: looked up before the application sees it.
+    Step { down: false, lookups: 2, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://t2.example")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "https://t2.example"), ("vary", "Origin")] } },
+    // Refused by the source, then by its cached answer.
+    Step { down: false, lookups: 3, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://x.example")], status: 403, reaches_app: false, cors: VARY } },
+    Step { down: false, lookups: 3, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://x.example")], status: 403, reaches_app: false, cors: VARY } },
+    // A source that fails refuses (fail closed), and is asked again next time.
+    Step { down: true, lookups: 4, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://t9.example")], status: 403, reaches_app: false, cors: VARY } },
+    Step { down: true, lookups: 5, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "https://t9.example")], status: 403, reaches_app: false, cors: VARY } },
+    // The listed origin never waits for the source.
+    Step { down: true, lookups: 5, case: Case { method: "GET", path: "/ok", headers: &[WS, WEBSOCKET, ("origin", "http://localhost:8000")], status: 200, reaches_app: true, cors: &[("access-control-allow-origin", "http://localhost:8000"), ("vary", "Origin")] } },
 ];
