@@ -10,9 +10,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use corsair::server::{answer, Reasons};
-use corsair::PolicySet;
+use corsair::origin_source::{OriginCache, OriginSource, SourceError};
+use corsair::server::{answer, ask, Action, Reasons, RequestInfo, Resolved, Step, Upgrades};
+use corsair::{Policy, PolicySet};
 use corsair_bench::{call, floor, request, scenarios, with_corsair, with_tower_http};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 struct Counting;
 
@@ -239,4 +241,75 @@ fn actix_counts(
     want.sort();
     assert_eq!(got, Some((status, want)), "{}: actix", s.name);
     counts
+}
+
+/// An origin source admitting one tenant.
+struct Tenants;
+
+impl OriginSource for Tenants {
+    async fn lookup(&self, origin: &str) -> Result<bool, SourceError> {
+        Ok(origin == "https://shop.tenant.example")
+    }
+}
+
+/// The engine's entry point allocates nothing for a WebSocket handshake whose origin the origin
+/// source's cache already knows, under `refuse_upgrades_from_disallowed_origins`: the same as
+/// for an ordinary request from it (none), admitted or refused.
+#[test]
+fn a_cached_origin_costs_a_handshake_no_allocation() {
+    let cache = OriginCache::builder(Tenants).build();
+    let policies = PolicySet::single(
+        Policy::builder()
+            .allow_origins(["https://app.example"])
+            .allow_origin_source(cache.clone())
+            .build()
+            .unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    for (origin, resolved) in [
+        ("https://shop.tenant.example", Resolved::Allowed),
+        ("https://evil.example", Resolved::NotAllowed),
+    ] {
+        assert_eq!(runtime.block_on(cache.resolve(origin)), resolved);
+    }
+    let mut plain = HeaderMap::new();
+    plain.insert(
+        "origin",
+        HeaderValue::from_static("https://shop.tenant.example"),
+    );
+    let mut handshake = plain.clone();
+    handshake.insert("connection", HeaderValue::from_static("Upgrade"));
+    handshake.insert("upgrade", HeaderValue::from_static("websocket"));
+    let mut refused = handshake.clone();
+    refused.insert("origin", HeaderValue::from_static("https://evil.example"));
+
+    let action = |headers: &HeaderMap| {
+        let info = RequestInfo::at("/ws");
+        let refuse = Upgrades::RefuseDisallowedOrigins;
+        match ask(
+            &policies,
+            &Method::GET,
+            headers,
+            info,
+            refuse,
+            Reasons::WhenTraced,
+        ) {
+            Step::Answer(answer) => answer.action(),
+            other => panic!("not answered from the cache: {other:?}"),
+        }
+    };
+    for (headers, want) in [
+        (&plain, Action::Forward),
+        (&handshake, Action::Forward),
+        (&refused, Action::Respond(StatusCode::FORBIDDEN)),
+    ] {
+        // Once to warm up (lazily initialized statics), then counted.
+        assert_eq!(action(headers), want);
+        let (n, got) = count(|| action(headers));
+        assert_eq!(got, want);
+        assert_eq!(n, 0, "{headers:?}: {n} allocations");
+    }
 }
