@@ -96,8 +96,9 @@ impl SqliteSource {
 
     /// Checks every `interval` whether another connection changed the database (`PRAGMA
     /// data_version`), and empties the cache when it did: changes are then seen within an
-    /// interval, not a time to live. Needs a tokio runtime when the cache is built; the
-    /// watcher stops with the cache.
+    /// interval, not a time to live. Needs a tokio runtime when the cache is built, which reads
+    /// the starting point (so a change committed before the watcher first looks is seen too);
+    /// the watcher stops with the cache.
     pub fn watch(mut self, interval: Duration) -> Self {
         self.watch = Some(interval);
         self
@@ -141,14 +142,25 @@ impl OriginSource for SqliteSource {
             return;
         };
         let source = self.clone();
+        // The starting point, read now, before the cache answers anything: taken at the
+        // watcher's first look instead, a change committed in between would never be seen, and
+        // an answer cached before it would stay for its whole time to live.
+        let mut last = match self.data_version() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(target: "corsair", error = %e, "SQLite origin watch failed");
+                None
+            }
+        };
         runtime.spawn(async move {
-            let mut last = None;
             while invalidator.is_live() {
                 let probe = source.clone();
                 let version = tokio::task::spawn_blocking(move || probe.data_version()).await;
                 match version {
                     Ok(Ok(v)) => {
-                        if last.is_some_and(|l| l != v) {
+                        // Without a starting point (it could not be read), anything may
+                        // have changed: empty the cache once.
+                        if last != Some(v) {
                             invalidator.invalidate_all();
                         }
                         last = Some(v);
