@@ -1316,11 +1316,17 @@ fn case_key(text: &str) -> Option<&str> {
 }
 
 /// The browser's console messages about blocked fetches, by the URL's case key, in order:
-/// Chromium's one line, WebKit's two (as `CorsError::console_message` renders them).
+/// Chromium's one line, WebKit's two, Firefox's one or two (as `CorsError::console_message`
+/// renders them).
 fn console_messages(browser: Headless, console: &str) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    if browser == Headless::WebKit {
-        for (url, message) in corsair_testkit::matrix::webkit_messages(console) {
+    if browser != Headless::Chromium {
+        let pairs = if browser == Headless::WebKit {
+            corsair_testkit::matrix::webkit_messages(console)
+        } else {
+            corsair_testkit::matrix::firefox_messages(console)
+        };
+        for (url, message) in pairs {
             if let Some(key) = case_key(&url) {
                 out.entry(key.to_owned()).or_default().push(message);
             }

@@ -11,6 +11,11 @@
 //! `--enable-write-console-messages-to-stdout=true`: its console lines, CORS errors included,
 //! arrive on stderr as `CONSOLE SECURITY ERROR …` and `CONSOLE JS ERROR …`. Each launch gets a
 //! fresh `HOME`, `XDG_DATA_HOME`, `XDG_CACHE_HOME` and `XDG_CONFIG_HOME`.
+//!
+//! Firefox prints no CORS message on its standard streams: it is started with Marionette, which
+//! registers a listener on its console service before the page loads (see
+//! [`crate::marionette`]); [`Running::stop`] adds what the listener kept to the log, one line
+//! per message, each after [`FIREFOX_CORS_TAG`] and the message's category in brackets.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -18,6 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use crate::marionette::Marionette;
+
+/// The tag before each of Firefox's CORS console messages in [`Running::stop`]'s log:
+/// `FIREFOX CORS CONSOLE [CATEGORY] MESSAGE`.
+pub const FIREFOX_CORS_TAG: &str = "FIREFOX CORS CONSOLE ";
 
 /// A browser the tests drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +175,16 @@ impl Headless {
                 if let Some(pem) = ca_pem {
                     trust_in_profile(&profile, &dir, pem)?;
                 }
-                cmd.args(["--headless", "--no-remote", "--profile"])
-                    .arg(&profile);
+                // Marionette with system access: the console listener runs in the chrome
+                // context. The page is loaded once the listener is in place.
+                cmd.args([
+                    "--headless",
+                    "--marionette",
+                    "-remote-allow-system-access",
+                    "--no-remote",
+                    "--profile",
+                ])
+                .arg(&profile);
                 cmd.env("MOZ_CRASHREPORTER_DISABLE", "1");
             }
             Headless::WebKit => {
@@ -203,7 +222,12 @@ impl Headless {
                     .env("GSETTINGS_BACKEND", "memory");
             }
         }
-        cmd.arg(url)
+        let first = if self == Headless::Firefox {
+            "about:blank"
+        } else {
+            url
+        };
+        cmd.arg(first)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -217,13 +241,20 @@ impl Headless {
                 return Err(format!("starting {}: {e}", self.name()));
             }
         };
-        Ok(Running {
+        let mut running = Running {
             child: Some(child),
             extra,
             _proxy: proxy_guard,
             dir,
             log,
-        })
+            marionette: None,
+        };
+        if self == Headless::Firefox {
+            let mut m = Marionette::connect(&profile, Duration::from_secs(60))?;
+            m.capture_cors_console(url)?;
+            running.marionette = Some(m);
+        }
+        Ok(running)
     }
 }
 
@@ -323,7 +354,7 @@ fn trust_in_profile(profile: &Path, scratch: &Path, pem: &str) -> Result<(), Str
     ])
 }
 
-/// Firefox preferences: loopback only, nothing phoning home.
+/// Firefox preferences: loopback only, nothing phoning home; Marionette on a port it picks.
 const FIREFOX_PREFS: &str = r#"
 user_pref("network.dns.forceResolve", "127.0.0.1");
 user_pref("network.proxy.type", 0);
@@ -339,7 +370,7 @@ user_pref("network.connectivity-service.enabled", false);
 user_pref("browser.safebrowsing.malware.enabled", false);
 user_pref("browser.safebrowsing.phishing.enabled", false);
 user_pref("extensions.update.enabled", false);
-user_pref("devtools.console.stdout.content", true);
+user_pref("marionette.port", 0);
 "#;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -364,13 +395,26 @@ pub struct Running {
     _proxy: Option<crate::loopback_proxy::LoopbackProxy>,
     dir: PathBuf,
     log: PathBuf,
+    /// Firefox's Marionette connection, whose listener keeps the CORS console messages.
+    marionette: Option<Marionette>,
 }
 
 impl Running {
-    /// Stops the browser and returns what it wrote to stderr (console messages included).
+    /// Stops the browser and returns what it wrote to stderr (console messages included; for
+    /// Firefox, its CORS console messages after [`FIREFOX_CORS_TAG`], or a line saying why they
+    /// could not be read).
     pub fn stop(mut self) -> String {
+        let cors = self.marionette.take().map(|mut m| match m.cors_console() {
+            Ok(messages) => messages
+                .into_iter()
+                .map(|(category, message)| format!("{FIREFOX_CORS_TAG}[{category}] {message}\n"))
+                .collect::<String>(),
+            Err(e) => format!("{FIREFOX_CORS_TAG}capture failed: {e}\n"),
+        });
         self.kill();
-        fs::read_to_string(&self.log).unwrap_or_default()
+        let mut log = fs::read_to_string(&self.log).unwrap_or_default();
+        log.push_str(&cors.unwrap_or_default());
+        log
     }
 
     /// The scratch directory of this run.

@@ -4,6 +4,7 @@
 //!
 //! - [`browser`]: finding, starting and stopping the browsers;
 //! - [`loopback_proxy`]: the forward proxy that resolves every host to 127.0.0.1 for WebKitGTK;
+//! - [`marionette`]: Firefox's CORS console messages, read through its remote protocol;
 //! - [`pages`]: the page server that hands each origin its cases and collects the outcomes;
 //! - [`matrix`]: the foundation's matrix of policies, requests and expected outcomes;
 //! - [`proxy`]: a `corsair proxy` process on a loopback port;
@@ -12,6 +13,7 @@
 
 pub mod browser;
 pub mod loopback_proxy;
+pub mod marionette;
 pub mod matrix;
 pub mod pages;
 pub mod proxy;

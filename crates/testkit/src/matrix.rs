@@ -9,8 +9,8 @@
 //! [`Observed`] (what the CORS server received, what reached the application), so a blocked case
 //! must show the preflight the Fetch Standard calls for (or none) and no actual request when the
 //! preflight failed; the script must see the browser's CORS network error, not another
-//! exception; and where the browser's console is captured (Chromium, WebKitGTK), it must carry
-//! the CORS message for that very URL.
+//! exception; and the browser's console (Chromium's and WebKitGTK's standard streams, Firefox's
+//! console service read through Marionette) must carry the CORS message for that very URL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -613,10 +613,66 @@ pub fn network_error(browser: crate::Headless) -> &'static str {
 }
 
 /// Whether the browser's CORS console messages reach [`Run::console`]: Chromium logs them to
-/// stderr, WebKitGTK too (`--enable-write-console-messages-to-stdout`); headless Firefox prints
-/// only the page's own `console` calls.
+/// stderr, WebKitGTK too (`--enable-write-console-messages-to-stdout`), and Firefox's are read
+/// from its console service through Marionette (see [`crate::marionette`]). All three are.
 pub fn console_captured(browser: crate::Headless) -> bool {
-    browser != crate::Headless::Firefox
+    matches!(
+        browser,
+        crate::Headless::Chromium | crate::Headless::Firefox | crate::Headless::WebKit
+    )
+}
+
+/// Firefox's CORS console messages, in the order logged: for each fetch it blocked, the URL its
+/// message names and the message, a line per message logged for it, joined by `\n`: the reason,
+/// and, when the preflight failed, the `CORS request did not succeed` line Firefox logs next for
+/// the same URL. This is the text of
+/// `corsair::browser::CorsError::console_message(Browser::Firefox)`.
+///
+/// A failed capture is a message of its own, under the URL `capture failed`, so that every
+/// comparison with it fails loudly.
+pub fn firefox_messages(console: &str) -> Vec<(String, String)> {
+    const DID_NOT_SUCCEED: &str = "[CORSDidNotSucceed2] ";
+    let mut out: Vec<(String, String)> = Vec::new();
+    // Per URL, the index in `out` of its last message, while a `did not succeed` line may
+    // still join it.
+    let mut open: HashMap<String, usize> = HashMap::new();
+    for line in console.lines() {
+        let Some(text) = line
+            .find(crate::browser::FIREFOX_CORS_TAG)
+            .map(|i| &line[i + crate::browser::FIREFOX_CORS_TAG.len()..])
+        else {
+            continue;
+        };
+        let Some((_, message)) = text.strip_prefix('[').and_then(|t| t.split_once("] ")) else {
+            out.push(("capture failed".to_owned(), text.to_owned()));
+            continue;
+        };
+        let url = firefox_url(message).unwrap_or_default().to_owned();
+        if text.starts_with(DID_NOT_SUCCEED) {
+            if let Some(i) = open.remove(&url) {
+                out[i].1.push('\n');
+                out[i].1.push_str(message);
+                continue;
+            }
+            out.push((url, message.to_owned()));
+        } else {
+            open.insert(url.clone(), out.len());
+            out.push((url, message.to_owned()));
+        }
+    }
+    out
+}
+
+/// The URL a Firefox CORS message names: `… remote resource at URL. (Reason: …`, the URL in
+/// `‘…’` in some messages.
+fn firefox_url(message: &str) -> Option<&str> {
+    let rest = message.split_once(" remote resource at ")?.1;
+    let url = rest.split_once(". (Reason: ")?.0;
+    Some(
+        url.strip_prefix('\u{2018}')
+            .and_then(|u| u.strip_suffix('\u{2019}'))
+            .unwrap_or(url),
+    )
 }
 
 /// WebKit's CORS console messages, in the order printed: for each fetch it blocked, the URL of
@@ -660,6 +716,12 @@ fn console_message(
 ) -> Option<String> {
     if browser == crate::Headless::WebKit {
         return webkit_messages(console)
+            .into_iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, m)| m);
+    }
+    if browser == crate::Headless::Firefox {
+        return firefox_messages(console)
             .into_iter()
             .find(|(u, _)| u == url)
             .map(|(_, m)| m);
@@ -728,14 +790,19 @@ pub fn disagreements(
         }
         if console_captured(browser) {
             let message = console_message(browser, &run.console, &e.url, &e.origin);
-            // Chromium says which response failed; WebKit's words do not always.
-            let names_response = browser == crate::Headless::Chromium;
+            // Chromium says which response failed; Firefox follows a failed preflight's reason
+            // with a `CORS request did not succeed` line; WebKit's words do not always tell.
+            let blames_preflight = |m: &str| match browser {
+                crate::Headless::Chromium => Some(m.contains("preflight")),
+                crate::Headless::Firefox => Some(m.contains("(Reason: CORS request did not succeed)")),
+                crate::Headless::WebKit => None,
+            };
             match (e.want, message) {
                 (Expect::Blocked, None) => {
                     out.push(format!("{id}: no CORS message in the console"));
                 }
                 (Expect::Blocked, Some(m))
-                    if names_response && m.contains("preflight") != e.preflight =>
+                    if blames_preflight(&m).is_some_and(|p| p != e.preflight) =>
                 {
                     out.push(format!(
                         "{id}: the console blames the {}: {m}",

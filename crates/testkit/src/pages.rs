@@ -113,7 +113,8 @@ pub struct Frame {
 pub struct Run {
     /// What the pages saw, by case id.
     pub seen: HashMap<String, Seen>,
-    /// What the browser printed on stderr (Chromium's console messages among it).
+    /// What the browser printed on stderr (Chromium's and WebKitGTK's console messages among
+    /// it), and Firefox's CORS console messages (see [`crate::browser::FIREFOX_CORS_TAG`]).
     pub console: String,
 }
 
@@ -214,8 +215,13 @@ impl PageServer {
         }
         *lock(&self.shared.tx) = Some(tx);
         let top = format!("http://localhost:{}/", self.port);
+        // Launching may block for seconds (Firefox: until Marionette answers and the page is
+        // asked for): off the runtime's threads, which serve the page.
+        let ca = self.tls.as_ref().map(|(_, ca)| ca.clone());
         let running =
-            browser.launch_trusting(&top, self.tls.as_ref().map(|(_, ca)| ca.as_str()))?;
+            tokio::task::spawn_blocking(move || browser.launch_trusting(&top, ca.as_deref()))
+                .await
+                .map_err(|e| format!("launching {}: {e}", browser.name()))??;
         let mut seen = HashMap::new();
         let mut pending: Vec<&str> = frames.iter().map(|f| f.origin.as_str()).collect();
         let deadline = tokio::time::Instant::now() + timeout;

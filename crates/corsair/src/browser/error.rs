@@ -211,7 +211,8 @@ pub struct CorsError {
     origin: String,
     value: Option<String>,
     status: Option<u16>,
-    /// What only WebKit's words name (boxed: most errors have none of it).
+    /// What only WebKit's words name, and whether the failing response was a redirect, which
+    /// adds a line to Firefox's (boxed: most errors have none of it).
     webkit: Option<Box<WebKitDetail>>,
 }
 
@@ -244,7 +245,7 @@ impl CorsError {
     }
 
     /// Where the failing response redirected to, when it was a redirect: WebKit's message
-    /// names it.
+    /// names it; Firefox's has a second line then.
     pub fn with_redirect_to(mut self, url: impl Into<String>) -> Self {
         self.webkit.get_or_insert_with(Box::default).redirect_to = Some(url.into());
         self
@@ -267,7 +268,8 @@ impl CorsError {
         self
     }
 
-    /// The URL first requested, when the failing request followed redirects.
+    /// The URL first requested, when the failing request followed redirects (Chromium's message
+    /// names it).
     pub fn with_redirected_from(mut self, url: impl Into<String>) -> Self {
         self.redirected_from = Some(url.into());
         self
@@ -420,60 +422,110 @@ impl CorsError {
         }
     }
 
-    /// Firefox's console line, after its message catalogue (`security.properties`); not checked
-    /// against a captured console (see [`CorsError::console_message`]).
+    /// Firefox's console lines, as Firefox ESR 153 logs them (checked against its console
+    /// service by the differential suite): one line from its message catalogue
+    /// (`security.properties`), then, when the request's channel fails after the check (see
+    /// [`firefox_did_not_succeed`](Self::firefox_did_not_succeed)), the `CORS request did not
+    /// succeed` line it logs next for the same URL.
     fn firefox_message(&self) -> String {
+        if self.kind == CorsErrorKind::RedirectContainsCredentials {
+            // Firefox refuses the redirect without a reason of its own: only the failed
+            // request's line.
+            return self.firefox_failed_line();
+        }
         use AccessCheck::*;
         use CorsErrorKind::*;
         let v = self.value.as_deref().unwrap_or("");
-        let status = self
-            .status
-            .map(|s| format!(" Status code: {s}."))
-            .unwrap_or_default();
+        let status = self.status.map(|s| s.to_string());
+        let status = status.as_deref().unwrap_or("(null)");
         let reason = match self.kind {
-            Response(MissingAllowOriginHeader) => {
-                format!("CORS header ‘Access-Control-Allow-Origin’ missing).{status}")
+            Response(MissingAllowOriginHeader) | Preflight(MissingAllowOriginHeader) => {
+                format!("CORS header ‘Access-Control-Allow-Origin’ missing). Status code: {status}.")
             }
-            Response(MultipleAllowOriginValues) | Preflight(MultipleAllowOriginValues) => {
-                "Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed).".to_owned()
-            }
-            Response(AllowOriginMismatch | InvalidAllowOriginValue)
-            | Preflight(AllowOriginMismatch | InvalidAllowOriginValue) => {
+            // Firefox compares the whole (combined) value with the origin.
+            Response(MultipleAllowOriginValues | AllowOriginMismatch | InvalidAllowOriginValue)
+            | Preflight(MultipleAllowOriginValues | AllowOriginMismatch | InvalidAllowOriginValue) => {
                 format!("CORS header ‘Access-Control-Allow-Origin’ does not match ‘{v}’).")
             }
             Response(WildcardOriginNotAllowed) | Preflight(WildcardOriginNotAllowed) => {
-                "Credential is not supported if the CORS header ‘Access-Control-Allow-Origin’ is ‘*’)."
-                    .to_owned()
+                // The one message that quotes the URL.
+                return firefox_line(
+                    &format!("‘{}’", self.url),
+                    "Credential is not supported if the CORS header ‘Access-Control-Allow-Origin’ is ‘*’).",
+                ) + &self.firefox_did_not_succeed();
             }
             Response(InvalidAllowCredentials) | Preflight(InvalidAllowCredentials) => {
                 "expected ‘true’ in CORS header ‘Access-Control-Allow-Credentials’).".to_owned()
             }
-            Preflight(MissingAllowOriginHeader) => {
-                format!("CORS header ‘Access-Control-Allow-Origin’ missing).{status}")
-            }
             PreflightInvalidStatus => {
-                format!("CORS preflight response did not succeed).{status}")
+                format!("CORS preflight response did not succeed). Status code: {status}.")
             }
-            PreflightDisallowedRedirect => "CORS request external redirect not allowed).".to_owned(),
-            InvalidAllowMethodsPreflightResponse => {
-                "invalid token in CORS header ‘Access-Control-Allow-Methods’).".to_owned()
+            PreflightDisallowedRedirect | RedirectContainsCredentials => {
+                // The reason is the whole message: the redirect is refused before the request's
+                // channel opens.
+                return firefox_line(&self.url, "CORS request external redirect not allowed).");
             }
-            InvalidAllowHeadersPreflightResponse => {
-                "invalid token in CORS header ‘Access-Control-Allow-Headers’).".to_owned()
-            }
+            InvalidAllowMethodsPreflightResponse => format!(
+                "invalid token ‘{}’ in CORS header ‘Access-Control-Allow-Methods’).",
+                first_invalid_token(v)
+            ),
+            InvalidAllowHeadersPreflightResponse => format!(
+                "invalid token ‘{}’ in CORS header ‘Access-Control-Allow-Headers’).",
+                first_invalid_token(v)
+            ),
             MethodDisallowedByPreflightResponse => {
                 "Did not find method in CORS header ‘Access-Control-Allow-Methods’).".to_owned()
             }
             HeaderDisallowedByPreflightResponse => format!(
                 "header ‘{v}’ is not allowed according to header ‘Access-Control-Allow-Headers’ from CORS preflight response)."
             ),
-            RedirectContainsCredentials => "CORS request external redirect not allowed).".to_owned(),
         };
-        format!(
-            "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {}. (Reason: {reason}",
-            self.url
+        firefox_line(&self.url, &reason) + &self.firefox_did_not_succeed()
+    }
+
+    /// The `CORS request did not succeed` line Firefox logs after the reason (its status
+    /// unknown: `(null)`), with its leading `\n`, when the request's channel is cancelled after
+    /// the check failed elsewhere: after a failed preflight, and after a failed check of a
+    /// redirect response. Empty when the check of a final response failed: its line is the only
+    /// one, whether or not the request was redirected before.
+    fn firefox_did_not_succeed(&self) -> String {
+        let on_redirect = self
+            .webkit
+            .as_deref()
+            .is_some_and(|d| d.redirect_to.is_some());
+        if self.kind.is_preflight() || on_redirect {
+            format!("\n{}", self.firefox_failed_line())
+        } else {
+            String::new()
+        }
+    }
+
+    /// Firefox's `CORS request did not succeed` line for this URL.
+    fn firefox_failed_line(&self) -> String {
+        firefox_line(
+            &self.url,
+            "CORS request did not succeed). Status code: (null).",
         )
     }
+}
+
+/// One of Firefox's `Cross-Origin Request Blocked` lines: `url` as printed, `reason` up to the
+/// end (the catalogue's closing parenthesis comes first, then any status).
+fn firefox_line(url: &str, reason: &str) -> String {
+    format!(
+        "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {url}. (Reason: {reason}"
+    )
+}
+
+/// The first element of a comma-separated list that is not a token, as Firefox names it in
+/// `invalid token ‘…’` (elements trimmed of spaces and tabs, empty ones skipped); the whole value
+/// if every element is one.
+fn first_invalid_token(list: &str) -> &str {
+    list.split(',')
+        .map(|t| t.trim_matches([' ', '\t']))
+        .filter(|t| !t.is_empty())
+        .find(|t| !crate::syntax::is_token(t.as_bytes()))
+        .unwrap_or(list)
 }
 
 /// A URL without its user name and password, as WebKit prints URLs (an unparsable one as is).

@@ -650,22 +650,34 @@ impl Fetch {
     /// The preflight's checks. Firefox leaves out the CORS check (`Access-Control-Allow-Origin`
     /// and `-Credentials`) of a preflight to a URL of the page's own origin, reached through a
     /// redirect from another origin.
+    ///
+    /// The order of the checks, which decides the reason given when several fail: Chromium's is
+    /// redirect, CORS check, status, both lists parsed, method, header; Safari checks the status
+    /// (a redirect included) first; Firefox (`nsCORSPreflightListener`, and the CORS check of
+    /// the listener around it) runs the CORS check before the redirect check, and settles the
+    /// method (`Access-Control-Allow-Methods` parsed, then the method looked up) before it
+    /// parses `Access-Control-Allow-Headers`.
     fn check_preflight(
         &mut self,
         status: u16,
         headers: &Fields<'_>,
     ) -> Result<PreflightResult, Blocked> {
+        let firefox = self.browser == Browser::Firefox;
         // Safari checks the status first (a redirect included), then the CORS check.
         if self.browser == Browser::Safari && !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
         }
-        if is_redirect(status) && values(headers, LOCATION).next().is_some() {
+        let redirect = is_redirect(status) && values(headers, LOCATION).next().is_some();
+        if redirect && !firefox {
             return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
         let page_origin = self.url.origin().ascii_serialization() == self.origin;
-        if !(self.browser == Browser::Firefox && page_origin) {
+        if !(firefox && page_origin) {
             self.cors_check(headers, self.preflight_origin())
                 .map_err(|(check, value)| self.error(CorsErrorKind::Preflight(check), value))?;
+        }
+        if redirect {
+            return Err(self.error(CorsErrorKind::PreflightDisallowedRedirect, None));
         }
         if !(200..=299).contains(&status) {
             return Err(self.error(CorsErrorKind::PreflightInvalidStatus, None));
@@ -676,23 +688,33 @@ impl Fetch {
                 combined(headers, ACCESS_CONTROL_ALLOW_METHODS),
             )
         })?;
-        let names = parse_list(headers, ACCESS_CONTROL_ALLOW_HEADERS).ok_or_else(|| {
+        let mut result = PreflightResult {
+            methods,
+            headers: Vec::new(),
+            credentials: self.credentials == Credentials::Include,
+            max_age: combined(headers, ACCESS_CONTROL_MAX_AGE),
+        };
+        let method_refused = |fetch: &Self, result: &PreflightResult| {
+            (!result.allows_method(&fetch.method)).then(|| {
+                fetch.error(
+                    CorsErrorKind::MethodDisallowedByPreflightResponse,
+                    Some(fetch.method.clone()),
+                )
+            })
+        };
+        if firefox {
+            if let Some(e) = method_refused(self, &result) {
+                return Err(e);
+            }
+        }
+        result.headers = parse_list(headers, ACCESS_CONTROL_ALLOW_HEADERS).ok_or_else(|| {
             self.error(
                 CorsErrorKind::InvalidAllowHeadersPreflightResponse,
                 combined(headers, ACCESS_CONTROL_ALLOW_HEADERS),
             )
         })?;
-        let result = PreflightResult {
-            methods,
-            headers: names,
-            credentials: self.credentials == Credentials::Include,
-            max_age: combined(headers, ACCESS_CONTROL_MAX_AGE),
-        };
-        let refused = if !result.allows_method(&self.method) {
-            Some(self.error(
-                CorsErrorKind::MethodDisallowedByPreflightResponse,
-                Some(self.method.clone()),
-            ))
+        let refused = if let Some(e) = method_refused(self, &result) {
+            Some(e)
         } else {
             self.first_unlisted_header(&result).map(|name| {
                 self.error(
