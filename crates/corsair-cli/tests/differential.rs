@@ -8,10 +8,12 @@
 //! same requests to the same server. On every case the verdicts must agree, the exposed header
 //! names must equal what the page could read, the requests the browser sent (method, hop,
 //! `Origin`, `Access-Control-Request-Headers`) must be the ones the engine sent, and for every
-//! case Chromium or WebKit blocked, the engine's message (`CorsError::console_message`) must
-//! equal the browser's console message, word for word (when several headers are unlisted, the
-//! one Chromium names in its header-map order; WebKit's two lines are paired by its `Fetch API
-//! cannot load URL` line). Firefox's console is not captured. Each run prints, per engine, its
+//! case a browser blocked, the engine's message (`CorsError::console_message`) must equal the
+//! browser's console message, word for word (when several headers are unlisted, the one
+//! Chromium names in its header-map order; WebKit's two lines are paired by its `Fetch API
+//! cannot load URL` line; Firefox's, read from its console service through Marionette, a reason
+//! and the `CORS request did not succeed` line that follows it for the same URL, see
+//! `corsair_testkit::matrix::firefox_messages`). Each run prints, per engine, its
 //! verdict, readable-header and message agreement. Counted but not asserted, because the engine
 //! does not model them: Firefox's `cache` sequences that differ (its cache is modelled and
 //! agrees on all 48 in most runs, but whether the first lookup after a new entry hits depends

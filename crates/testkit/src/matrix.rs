@@ -623,19 +623,19 @@ pub fn console_captured(browser: crate::Headless) -> bool {
 }
 
 /// Firefox's CORS console messages, in the order logged: for each fetch it blocked, the URL its
-/// message names and the message, a line per message logged for it, joined by `\n`: the reason,
-/// and, when the preflight failed, the `CORS request did not succeed` line Firefox logs next for
-/// the same URL. This is the text of
-/// `corsair::browser::CorsError::console_message(Browser::Firefox)`.
+/// message names and the message, a line per message logged for it, joined by `\n`. A fetch's
+/// lines are the reason, then, when the request's channel failed after it, the `CORS request did
+/// not succeed` line Firefox logs next for the same URL (after a refused preflight redirect,
+/// the preflight's `CORS preflight response did not succeed` line comes between the two). This
+/// is the text of `corsair::browser::CorsError::console_message(Browser::Firefox)`.
 ///
 /// A failed capture is a message of its own, under the URL `capture failed`, so that every
 /// comparison with it fails loudly.
 pub fn firefox_messages(console: &str) -> Vec<(String, String)> {
-    const DID_NOT_SUCCEED: &str = "[CORSDidNotSucceed2] ";
     let mut out: Vec<(String, String)> = Vec::new();
-    // Per URL, the index in `out` of its last message, while a `did not succeed` line may
-    // still join it.
-    let mut open: HashMap<String, usize> = HashMap::new();
+    // Per URL, the index in `out` of its last message and that message's category, while a
+    // line that follows a reason may still join it.
+    let mut open: HashMap<String, (usize, String)> = HashMap::new();
     for line in console.lines() {
         let Some(text) = line
             .find(crate::browser::FIREFOX_CORS_TAG)
@@ -643,21 +643,31 @@ pub fn firefox_messages(console: &str) -> Vec<(String, String)> {
         else {
             continue;
         };
-        let Some((_, message)) = text.strip_prefix('[').and_then(|t| t.split_once("] ")) else {
+        let Some((category, message)) = text.strip_prefix('[').and_then(|t| t.split_once("] "))
+        else {
             out.push(("capture failed".to_owned(), text.to_owned()));
             continue;
         };
         let url = firefox_url(message).unwrap_or_default().to_owned();
-        if text.starts_with(DID_NOT_SUCCEED) {
-            if let Some(i) = open.remove(&url) {
+        let joins = |last: &str| match category {
+            "CORSDidNotSucceed2" => true,
+            "CORSPreflightDidNotSucceed3" => last == "CORSExternalRedirectNotAllowed",
+            _ => false,
+        };
+        match open.remove(&url) {
+            Some((i, last)) if joins(&last) => {
                 out[i].1.push('\n');
                 out[i].1.push_str(message);
-                continue;
+                if category != "CORSDidNotSucceed2" {
+                    open.insert(url, (i, category.to_owned()));
+                }
             }
-            out.push((url, message.to_owned()));
-        } else {
-            open.insert(url.clone(), out.len());
-            out.push((url, message.to_owned()));
+            _ => {
+                if category != "CORSDidNotSucceed2" {
+                    open.insert(url.clone(), (out.len(), category.to_owned()));
+                }
+                out.push((url, message.to_owned()));
+            }
         }
     }
     out
@@ -821,4 +831,52 @@ pub fn disagreements(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::firefox_messages;
+    use crate::browser::FIREFOX_CORS_TAG;
+
+    /// Lines as the harness writes them: Firefox's category and message after the tag.
+    fn log(lines: &[(&str, &str, &str)]) -> String {
+        lines
+            .iter()
+            .map(|(category, url, reason)| {
+                format!(
+                    "{FIREFOX_CORS_TAG}[{category}] Cross-Origin Request Blocked: The Same Origin \
+                     Policy disallows reading the remote resource at {url}. (Reason: {reason}\n"
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn firefox_lines_of_one_fetch_are_joined_by_url() {
+        // Two fetches side by side: a preflight redirect refused for /a (three lines), a
+        // missing header for /b (one line), then a method refused for /b (two lines).
+        let console = log(&[
+            ("CORSExternalRedirectNotAllowed", "http://x/a", "R)."),
+            ("CORSMissingAllowOrigin2", "http://x/b", "M). Status code: 200."),
+            ("CORSPreflightDidNotSucceed3", "http://x/a", "P). Status code: 302."),
+            ("CORSMethodNotFound", "‘http://x/b’", "N)."),
+            ("CORSDidNotSucceed2", "http://x/a", "D). Status code: (null)."),
+            ("CORSDidNotSucceed2", "http://x/b", "D). Status code: (null)."),
+        ]);
+        let got: Vec<(String, usize)> = firefox_messages(&console)
+            .into_iter()
+            .map(|(url, m)| (url, m.lines().count()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http://x/a".to_owned(), 3),
+                ("http://x/b".to_owned(), 1),
+                ("http://x/b".to_owned(), 2),
+            ]
+        );
+        // A capture that failed is a message that matches nothing.
+        let failed = format!("{FIREFOX_CORS_TAG}capture failed: no listener\n");
+        assert_eq!(firefox_messages(&failed)[0].0, "capture failed");
+    }
 }

@@ -1,6 +1,7 @@
 //! Why a browser blocks a request: one kind per Chromium `CorsError`, a `Display` that is
 //! exactly the console message the installed Chromium prints, and
-//! [`CorsError::console_message`] for the words of each browser.
+//! [`CorsError::console_message`] for the words of each browser (Firefox's and WebKit's as the
+//! installed Firefox ESR and WebKitGTK print them).
 
 use std::fmt;
 
@@ -326,10 +327,12 @@ impl CorsError {
     ///   Safari's console shows as levels): the reason, then `Fetch API cannot load URL due to
     ///   access control checks.` The differential suite compares them with WebKitGTK's on every
     ///   case it blocks.
-    /// - [`Browser::Firefox`]: a fallback, not verified: Firefox's `Cross-Origin Request
-    ///   Blocked: … (Reason: …)` line after its message catalogue. Headless Firefox ESR prints
-    ///   no CORS message on its standard streams (`devtools.console.stdout.content` and
-    ///   `.chrome` carry only the pages' own `console` calls), so the suite cannot compare it.
+    /// - [`Browser::Firefox`]: Firefox's `Cross-Origin Request Blocked: … (Reason: …)` line as
+    ///   Firefox ESR 153 logs it, followed, after a failed preflight or a failed check of a
+    ///   redirect, by the `CORS request did not succeed` line it logs next (joined by `\n`).
+    ///   The differential suite compares them with the messages Firefox's console service
+    ///   receives (read through Marionette: headless Firefox prints none on its standard
+    ///   streams) on every case it blocks.
     ///
     /// ```
     /// use corsair::browser::{Browser, CorsError, CorsErrorKind};
@@ -345,6 +348,15 @@ impl CorsError {
     ///     e.console_message(Browser::Safari),
     ///     "Method PUT is not allowed by Access-Control-Allow-Methods.\n\
     ///      Fetch API cannot load http://localhost:9000/api due to access control checks."
+    /// );
+    /// assert_eq!(
+    ///     e.console_message(Browser::Firefox),
+    ///     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote \
+    ///      resource at http://localhost:9000/api. (Reason: Did not find method in CORS header \
+    ///      ‘Access-Control-Allow-Methods’).\n\
+    ///      Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote \
+    ///      resource at http://localhost:9000/api. (Reason: CORS request did not succeed). \
+    ///      Status code: (null)."
     /// );
     /// ```
     pub fn console_message(&self, browser: Browser) -> String {
@@ -424,7 +436,8 @@ impl CorsError {
 
     /// Firefox's console lines, as Firefox ESR 153 logs them (checked against its console
     /// service by the differential suite): one line from its message catalogue
-    /// (`security.properties`), then, when the request's channel fails after the check (see
+    /// (`security.properties`; two for a refused preflight redirect, the redirect and the
+    /// preflight's failure), then, when the request's channel fails after the check (see
     /// [`firefox_did_not_succeed`](Self::firefox_did_not_succeed)), the `CORS request did not
     /// succeed` line it logs next for the same URL.
     fn firefox_message(&self) -> String {
@@ -460,11 +473,14 @@ impl CorsError {
             PreflightInvalidStatus => {
                 format!("CORS preflight response did not succeed). Status code: {status}.")
             }
-            PreflightDisallowedRedirect | RedirectContainsCredentials => {
-                // The reason is the whole message: the redirect is refused before the request's
-                // channel opens.
-                return firefox_line(&self.url, "CORS request external redirect not allowed).");
-            }
+            // Then the preflight's own failure, with the redirect's status.
+            PreflightDisallowedRedirect | RedirectContainsCredentials => format!(
+                "CORS request external redirect not allowed).\n{}",
+                firefox_line(
+                    &self.url,
+                    &format!("CORS preflight response did not succeed). Status code: {status}.")
+                )
+            ),
             InvalidAllowMethodsPreflightResponse => format!(
                 "invalid token ‘{}’ in CORS header ‘Access-Control-Allow-Methods’).",
                 first_invalid_token(v)

@@ -1676,4 +1676,183 @@ mod tests {
             assert_eq!(got, format!("{reason}{tail}"));
         }
     }
+
+    #[test]
+    fn firefox_console_lines_as_firefox_logged_them() {
+        // Lines of Firefox ESR 153's console service (read through Marionette by the
+        // differential suite), for: no Access-Control-Allow-Origin; another origin; `*` with
+        // credentials; credentials not "true"; a method, a header and an unparsable
+        // Access-Control-Allow-Methods refused by the preflight; a 500 preflight; a redirect
+        // the CORS check refused; a preflight redirect; a location with credentials.
+        let blocked_by = |method: &str, credentials, answers: &[(u16, &[(&str, &str)])]| {
+            let mut i = init(method, &[("x-a", "1")][..usize::from(method == "DELETE")]);
+            i.credentials = credentials;
+            let fetch = Fetch::new(Browser::Firefox, PAGE, API, i).unwrap();
+            blocked(drive(fetch, answers).1).console_message(Browser::Firefox)
+        };
+        let line = |url: &str, reason: &str| {
+            format!(
+                "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the \
+                 remote resource at {url}. (Reason: {reason}"
+            )
+        };
+        let failed = |url: &str| {
+            format!(
+                "\n{}",
+                line(url, "CORS request did not succeed). Status code: (null).")
+            )
+        };
+        let o = ("access-control-allow-origin", PAGE);
+        let rows: Vec<(String, String)> = vec![
+            (
+                blocked_by("GET", Credentials::Omit, &[(200, &[])]),
+                line(
+                    API,
+                    "CORS header ‘Access-Control-Allow-Origin’ missing). Status code: 200.",
+                ),
+            ),
+            (
+                blocked_by(
+                    "GET",
+                    Credentials::Omit,
+                    &[(200, &[("access-control-allow-origin", "http://a.test, http://b.test")])],
+                ),
+                line(
+                    API,
+                    "CORS header ‘Access-Control-Allow-Origin’ does not match ‘http://a.test, http://b.test’).",
+                ),
+            ),
+            (
+                blocked_by(
+                    "GET",
+                    Credentials::Include,
+                    &[(200, &[("access-control-allow-origin", "*")])],
+                ),
+                line(
+                    "‘http://api.test/a’",
+                    "Credential is not supported if the CORS header ‘Access-Control-Allow-Origin’ is ‘*’).",
+                ),
+            ),
+            (
+                blocked_by("GET", Credentials::Include, &[(200, &[o])]),
+                line(
+                    API,
+                    "expected ‘true’ in CORS header ‘Access-Control-Allow-Credentials’).",
+                ),
+            ),
+            (
+                blocked_by("PUT", Credentials::Omit, &[(204, &[o])]),
+                line(
+                    API,
+                    "Did not find method in CORS header ‘Access-Control-Allow-Methods’).",
+                ) + &failed(API),
+            ),
+            (
+                blocked_by(
+                    "DELETE",
+                    Credentials::Omit,
+                    &[(204, &[o, ("access-control-allow-methods", "DELETE")])],
+                ),
+                line(
+                    API,
+                    "header ‘x-a’ is not allowed according to header ‘Access-Control-Allow-Headers’ from CORS preflight response).",
+                ) + &failed(API),
+            ),
+            (
+                blocked_by(
+                    "PUT",
+                    Credentials::Omit,
+                    &[(204, &[o, ("access-control-allow-methods", "GET, PUT DELETE")])],
+                ),
+                line(
+                    API,
+                    "invalid token ‘PUT DELETE’ in CORS header ‘Access-Control-Allow-Methods’).",
+                ) + &failed(API),
+            ),
+            (
+                blocked_by("PUT", Credentials::Omit, &[(500, &[o])]),
+                line(
+                    API,
+                    "CORS preflight response did not succeed). Status code: 500.",
+                ) + &failed(API),
+            ),
+            (
+                blocked_by(
+                    "GET",
+                    Credentials::Omit,
+                    &[(302, &[("location", "http://api.test/a/r")])],
+                ),
+                line(
+                    API,
+                    "CORS header ‘Access-Control-Allow-Origin’ missing). Status code: 302.",
+                ) + &failed(API),
+            ),
+            (
+                blocked_by(
+                    "PUT",
+                    Credentials::Omit,
+                    &[(302, &[o, ("location", "http://api.test/a/r")])],
+                ),
+                line(API, "CORS request external redirect not allowed).")
+                    + "\n"
+                    + &line(
+                        API,
+                        "CORS preflight response did not succeed). Status code: 302.",
+                    )
+                    + &failed(API),
+            ),
+            (
+                blocked_by(
+                    "GET",
+                    Credentials::Omit,
+                    &[(302, &[o, ("location", "http://user:pw@other.test/r")])],
+                ),
+                line(API, "CORS request did not succeed). Status code: (null)."),
+            ),
+        ];
+        for (got, want) in rows {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn firefox_runs_a_preflights_cors_check_before_its_redirect_check() {
+        // Random cases: a preflight answered 302 without Access-Control-Allow-Origin. Firefox
+        // blames the missing header; Chromium the redirect.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, API, init("PUT", &[])).unwrap();
+            blocked(drive(fetch, &[(302, &[("location", "/b")])]).1).kind()
+        };
+        assert_eq!(
+            run(Browser::Firefox),
+            CorsErrorKind::Preflight(AccessCheck::MissingAllowOriginHeader)
+        );
+        assert_eq!(
+            run(Browser::Chromium),
+            CorsErrorKind::PreflightDisallowedRedirect
+        );
+    }
+
+    #[test]
+    fn firefox_settles_the_method_before_it_parses_allow_headers() {
+        // Random cases: a PUT whose preflight lists another method and an unparsable
+        // Access-Control-Allow-Headers. Firefox blames the method; Chromium the header list.
+        let run = |browser| {
+            let fetch = Fetch::new(browser, PAGE, API, init("PUT", &[])).unwrap();
+            let answer: &[(&str, &str)] = &[
+                ("access-control-allow-origin", PAGE),
+                ("access-control-allow-methods", "PATCH"),
+                ("access-control-allow-headers", "x-a y"),
+            ];
+            blocked(drive(fetch, &[(204, answer)]).1).kind()
+        };
+        assert_eq!(
+            run(Browser::Firefox),
+            CorsErrorKind::MethodDisallowedByPreflightResponse
+        );
+        assert_eq!(
+            run(Browser::Chromium),
+            CorsErrorKind::InvalidAllowHeadersPreflightResponse
+        );
+    }
 }
