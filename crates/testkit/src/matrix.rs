@@ -804,7 +804,9 @@ pub fn disagreements(
             // with a `CORS request did not succeed` line; WebKit's words do not always tell.
             let blames_preflight = |m: &str| match browser {
                 crate::Headless::Chromium => Some(m.contains("preflight")),
-                crate::Headless::Firefox => Some(m.contains("(Reason: CORS request did not succeed)")),
+                crate::Headless::Firefox => {
+                    Some(m.contains("(Reason: CORS request did not succeed)"))
+                }
                 crate::Headless::WebKit => None,
             };
             match (e.want, message) {
@@ -857,11 +859,27 @@ mod tests {
         // missing header for /b (one line), then a method refused for /b (two lines).
         let console = log(&[
             ("CORSExternalRedirectNotAllowed", "http://x/a", "R)."),
-            ("CORSMissingAllowOrigin2", "http://x/b", "M). Status code: 200."),
-            ("CORSPreflightDidNotSucceed3", "http://x/a", "P). Status code: 302."),
+            (
+                "CORSMissingAllowOrigin2",
+                "http://x/b",
+                "M). Status code: 200.",
+            ),
+            (
+                "CORSPreflightDidNotSucceed3",
+                "http://x/a",
+                "P). Status code: 302.",
+            ),
             ("CORSMethodNotFound", "‘http://x/b’", "N)."),
-            ("CORSDidNotSucceed2", "http://x/a", "D). Status code: (null)."),
-            ("CORSDidNotSucceed2", "http://x/b", "D). Status code: (null)."),
+            (
+                "CORSDidNotSucceed2",
+                "http://x/a",
+                "D). Status code: (null).",
+            ),
+            (
+                "CORSDidNotSucceed2",
+                "http://x/b",
+                "D). Status code: (null).",
+            ),
         ]);
         let got: Vec<(String, usize)> = firefox_messages(&console)
             .into_iter()
