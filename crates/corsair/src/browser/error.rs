@@ -332,7 +332,12 @@ impl CorsError {
     ///   redirect, by the `CORS request did not succeed` line it logs next (joined by `\n`).
     ///   The differential suite compares them with the messages Firefox's console service
     ///   receives (read through Marionette: headless Firefox prints none on its standard
-    ///   streams) on every case it blocks.
+    ///   streams) on every case it blocks. One message is not rendered: when the field name
+    ///   `Access-Control-Allow-Origin`, spelled exactly so, comes more than once, Firefox says
+    ///   `Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed` before any other
+    ///   check; the engine reads names case-insensitively and renders the combined value's
+    ///   `does not match` message, which Firefox gives for the same values sent in any other
+    ///   spelling.
     ///
     /// ```
     /// use corsair::browser::{Browser, CorsError, CorsErrorKind};
