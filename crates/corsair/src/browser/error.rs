@@ -217,11 +217,13 @@ pub struct CorsError {
     webkit: Option<Box<WebKitDetail>>,
 }
 
-/// The `Origin` sent when it is not the page's, and the target of a refused redirect.
+/// The `Origin` sent when it is not the page's, the target of a refused redirect, and whether
+/// the field name `Access-Control-Allow-Origin` came more than once spelled exactly so.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct WebKitDetail {
     request_origin: Option<String>,
     redirect_to: Option<String>,
+    repeated_allow_origin: bool,
 }
 
 impl CorsError {
@@ -249,6 +251,16 @@ impl CorsError {
     /// names it; Firefox's has a second line then.
     pub fn with_redirect_to(mut self, url: impl Into<String>) -> Self {
         self.webkit.get_or_insert_with(Box::default).redirect_to = Some(url.into());
+        self
+    }
+
+    /// The failing response had the field name `Access-Control-Allow-Origin`, spelled exactly
+    /// so, more than once: Firefox then says so (`Multiple CORS header …`) instead of naming
+    /// the combined value.
+    pub(crate) fn with_repeated_allow_origin_field(mut self) -> Self {
+        self.webkit
+            .get_or_insert_with(Box::default)
+            .repeated_allow_origin = true;
         self
     }
 
@@ -332,12 +344,11 @@ impl CorsError {
     ///   redirect, by the `CORS request did not succeed` line it logs next (joined by `\n`).
     ///   The differential suite compares them with the messages Firefox's console service
     ///   receives (read through Marionette: headless Firefox prints none on its standard
-    ///   streams) on every case it blocks. One message is not rendered: when the field name
-    ///   `Access-Control-Allow-Origin`, spelled exactly so, comes more than once, Firefox says
-    ///   `Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed` before any other
-    ///   check; the engine reads names case-insensitively and renders the combined value's
-    ///   `does not match` message, which Firefox gives for the same values sent in any other
-    ///   spelling.
+    ///   streams) on every case it blocks. When the field name `Access-Control-Allow-Origin`,
+    ///   spelled exactly so, comes more than once, Firefox says `Multiple CORS header
+    ///   ‘Access-Control-Allow-Origin’ not allowed` (the engine sees the spelling through
+    ///   [`Fetch::receive_fields`](super::Fetch::receive_fields), as `corsair check` calls it;
+    ///   a `HeaderMap` has lost it); in any other spelling, the combined value `does not match`.
     ///
     /// ```
     /// use corsair::browser::{Browser, CorsError, CorsErrorKind};
@@ -456,7 +467,16 @@ impl CorsError {
         let v = self.value.as_deref().unwrap_or("");
         let status = self.status.map(|s| s.to_string());
         let status = status.as_deref().unwrap_or("(null)");
+        let repeated = self
+            .webkit
+            .as_deref()
+            .is_some_and(|d| d.repeated_allow_origin);
         let reason = match self.kind {
+            Response(MultipleAllowOriginValues) | Preflight(MultipleAllowOriginValues)
+                if repeated =>
+            {
+                "Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed).".to_owned()
+            }
             Response(MissingAllowOriginHeader) | Preflight(MissingAllowOriginHeader) => {
                 format!("CORS header ‘Access-Control-Allow-Origin’ missing). Status code: {status}.")
             }

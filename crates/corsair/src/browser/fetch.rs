@@ -213,6 +213,9 @@ pub struct Fetch {
     status: Option<u16>,
     /// Whether the first request's method (neither GET nor HEAD) put `Origin` on it.
     origin_from_start: bool,
+    /// Whether the response being checked has the field name `Access-Control-Allow-Origin`,
+    /// spelled exactly so, more than once (Firefox's words differ then).
+    repeated_allow_origin: bool,
 }
 
 impl Fetch {
@@ -307,6 +310,7 @@ impl Fetch {
             preflight_result: None,
             status: None,
             origin_from_start: false,
+            repeated_allow_origin: false,
         };
         f.origin_from_start = !matches!(f.method.as_str(), "GET" | "HEAD");
         // Firefox and Safari preflight every cross-origin hop of a request whose headers, as the
@@ -523,6 +527,11 @@ impl Fetch {
         if let Some(status) = self.status {
             e = e.with_status(status);
         }
+        if self.repeated_allow_origin
+            && kind.access_check() == Some(AccessCheck::MultipleAllowOriginValues)
+        {
+            e = e.with_repeated_allow_origin_field();
+        }
         Blocked::Cors(e)
     }
 
@@ -565,6 +574,11 @@ impl Fetch {
         headers: &[(&str, &[u8])],
     ) -> Option<Result<Readable, Blocked>> {
         self.status = Some(status);
+        self.repeated_allow_origin = headers
+            .iter()
+            .filter(|(n, _)| *n == "Access-Control-Allow-Origin")
+            .count()
+            > 1;
         if self.phase == Phase::Finished {
             return None;
         }
@@ -1853,6 +1867,32 @@ mod tests {
         assert_eq!(
             run(Browser::Chromium),
             CorsErrorKind::InvalidAllowHeadersPreflightResponse
+        );
+    }
+
+    #[test]
+    fn firefox_names_a_repeated_allow_origin_field_only_in_its_exact_spelling() {
+        // Firefox ESR 153's console for a response with two `Access-Control-Allow-Origin`
+        // fields, and for the same two fields spelled `access-control-allow-origin`.
+        let message = |name: &str| {
+            let mut f = Fetch::new(Browser::Firefox, PAGE, API, init("GET", &[])).unwrap();
+            let page = PAGE.as_bytes();
+            blocked(f.receive_fields(200, &[(name, page), (name, page)]))
+                .console_message(Browser::Firefox)
+        };
+        let line = |reason: &str| {
+            format!(
+                "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the \
+                 remote resource at http://api.test/a. (Reason: {reason}"
+            )
+        };
+        assert_eq!(
+            message("Access-Control-Allow-Origin"),
+            line("Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed).")
+        );
+        assert_eq!(
+            message("access-control-allow-origin"),
+            line("CORS header ‘Access-Control-Allow-Origin’ does not match ‘http://page.test, http://page.test’).")
         );
     }
 }
