@@ -206,7 +206,9 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let guard;
-        let policies: &PolicySet = match &self.source {
+        // One snapshot for the whole request: a lookup started in these policies is decided in
+        // them, even when a reload swaps the handle's policies meanwhile.
+        let policies: &Arc<PolicySet> = match &self.source {
             Source::Fixed(policies) => policies,
             Source::Reloadable(handle) => {
                 guard = handle.guard();
@@ -227,7 +229,7 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = self.pending(&req, lookup);
+                let pending = self.pending(&req, lookup, policies);
                 let (inner, request) = match action {
                     Action::Forward => (Some(Box::pin(self.service.call(req))), None),
                     Action::Respond(_) => (None, Some(req)),
@@ -245,7 +247,7 @@ where
             // until the lookup ends, then the request goes to it or is refused.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = self.pending(&req, lookup);
+                let pending = self.pending(&req, lookup, policies);
                 let service = Rc::clone(&self.service);
                 let state = State::Resolving {
                     pending,
@@ -280,21 +282,20 @@ where
 impl<S> CorsMiddleware<S> {
     /// What a request whose origin only the policy's origin source can decide, and whose
     /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
-    /// request's parts, and the policies it was looked up in.
+    /// request's parts, and the policies it was looked up in (the request's snapshot, not the
+    /// handle's policies now).
     fn pending(
         &self,
         req: &ServiceRequest,
         lookup: crate::server::OriginLookup<'_>,
+        policies: &Arc<PolicySet>,
     ) -> Box<Pending> {
         let cache = lookup.source.clone();
         let origin = lookup.origin.to_owned();
         Box::new(Pending {
             lookup: Box::pin(async move { cache.resolve(&origin).await }),
             resolved: None,
-            policies: match &self.source {
-                Source::Fixed(policies) => policies.clone(),
-                Source::Reloadable(handle) => handle.load(),
-            },
+            policies: Arc::clone(policies),
             method: req.method().clone(),
             path: req.path().to_owned(),
             authority: req.uri().authority().map(|a| a.as_str().to_owned()),

@@ -180,7 +180,9 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let guard;
-        let policies: &PolicySet = match &self.source {
+        // One snapshot for the whole request: a lookup started in these policies is decided in
+        // them, even when a reload swaps the handle's policies meanwhile.
+        let policies: &Arc<PolicySet> = match &self.source {
             Source::Fixed(policies) => policies,
             Source::Reloadable(handle) => {
                 guard = handle.guard();
@@ -202,7 +204,7 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = self.pending(&req, lookup);
+                let pending = self.pending(&req, lookup, policies);
                 let inner = match action {
                     Action::Forward => Some(Box::pin(self.inner.call(req))),
                     Action::Respond(_) => None,
@@ -220,7 +222,7 @@ where
             // until the lookup ends. The service made ready for it is kept for then.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = self.pending(&req, lookup);
+                let pending = self.pending(&req, lookup, policies);
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);
                 return ResponseFuture {
@@ -260,17 +262,20 @@ where
 impl<S> CorsService<S> {
     /// What a request whose origin only the policy's origin source can decide, and whose
     /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
-    /// request's parts, and the policies it was looked up in.
-    fn pending<ReqBody>(&self, req: &Request<ReqBody>, lookup: OriginLookup<'_>) -> Box<Pending> {
+    /// request's parts, and the policies it was looked up in (the request's snapshot, not the
+    /// handle's policies now).
+    fn pending<ReqBody>(
+        &self,
+        req: &Request<ReqBody>,
+        lookup: OriginLookup<'_>,
+        policies: &Arc<PolicySet>,
+    ) -> Box<Pending> {
         let cache = lookup.source.clone();
         let origin = lookup.origin.to_owned();
         Box::new(Pending {
             lookup: Box::pin(async move { cache.resolve(&origin).await }),
             resolved: None,
-            policies: match &self.source {
-                Source::Fixed(policies) => policies.clone(),
-                Source::Reloadable(handle) => handle.load(),
-            },
+            policies: Arc::clone(policies),
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
             authority: req.uri().authority().map(|a| a.as_str().to_owned()),
