@@ -363,7 +363,7 @@ where
     // Without origin sources nothing is resolved: the loop never goes round.
     #[cfg_attr(
         not(feature = "origin-source"),
-        allow(unreachable_code, unused_variables)
+        allow(unreachable_code, unused_variables, clippy::never_loop)
     )]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
