@@ -1394,9 +1394,14 @@ async fn read_head(tcp: &mut tokio::net::TcpStream) -> String {
 }
 
 /// An upstream speaking HTTP/1.1 by hand: each connection answers `per_connection` requests
-/// (without `Connection: close`, as a keep-alive server does), then waits `linger` and closes.
-/// Returns its URL and the count of connections that sent a request.
-async fn closing_upstream(per_connection: usize, linger: Duration) -> (String, Arc<AtomicUsize>) {
+/// (without `Connection: close`, as a keep-alive server does), then waits `linger` and closes;
+/// with `trailers`, each body is chunked and ends with a trailer field. Returns its URL and the
+/// count of connections that sent a request.
+async fn closing_upstream(
+    per_connection: usize,
+    linger: Duration,
+    trailers: bool,
+) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -1422,10 +1427,17 @@ async fn closing_upstream(per_connection: usize, linger: Duration) -> (String, A
                         n = count.fetch_add(1, Ordering::SeqCst) + 1;
                     }
                     let body = format!("connection {n}, request {i}");
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
+                    let resp = if trailers {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-t: 1\r\n\r\n",
+                            body.len()
+                        )
+                    } else {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
                     if tcp.write_all(resp.as_bytes()).await.is_err() {
                         return;
                     }
@@ -1444,7 +1456,7 @@ async fn closing_upstream(per_connection: usize, linger: Duration) -> (String, A
 async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     let c = client();
     // Keeps its connections: eight requests in turn take one connection.
-    let (up, accepted) = closing_upstream(1000, Duration::from_secs(60)).await;
+    let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), false).await;
     let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
     for i in 0..8 {
         let r = c
@@ -1456,9 +1468,26 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     drop(proxy);
 
+    // A chunked body with trailers ends with them: its connection is reused as well.
+    let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), true).await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    for i in 0..4 {
+        let r = c
+            .send("GET", &proxy.url("/t"), &[ORIGIN], Client::empty())
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(text(r).await, format!("connection 1, request {i}"));
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "trailers closed the connection"
+    );
+    drop(proxy);
+
     // Closes each connection right after its one answer, then 50 ms after it.
     for linger in [Duration::ZERO, Duration::from_millis(50)] {
-        let (up, accepted) = closing_upstream(1, linger).await;
+        let (up, accepted) = closing_upstream(1, linger, false).await;
         let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
         for i in 1..=6 {
             let r = c

@@ -73,28 +73,24 @@ impl Failure {
 
 impl Pool {
     /// The most recently returned connection that can take a request now. Closed and expired
-    /// ones are dropped; one still finishing its previous exchange stays for later.
+    /// ones are dropped; those still finishing their previous exchange stay for later, in
+    /// their places.
     fn take(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut busy = None;
-        let found = loop {
-            let Some(c) = idle.pop() else { break None };
+        let mut i = idle.len();
+        while i > 0 {
+            i -= 1;
+            let c = &idle[i];
             if c.send.is_closed() || c.since.elapsed() > IDLE_TIMEOUT {
-                continue;
+                idle.remove(i);
+            } else if c.send.is_ready() {
+                // The top of the stack in the common case: no element moves.
+                return Some(idle.remove(i).send);
             }
-            if c.send.is_ready() {
-                break Some(c.send);
-            }
-            // Its connection task has not yet seen the end of the last response; rare, since
-            // a connection comes back only once its response body has ended.
-            if busy.is_none() {
-                busy = Some(c);
-            }
-        };
-        if let Some(c) = busy {
-            idle.push(c);
+            // Otherwise its connection task has not yet seen the end of the last response
+            // (rare: a connection comes back only once its response body has ended).
         }
-        found
+        None
     }
 
     fn put(&self, send: SendRequest<Body>) {
@@ -102,6 +98,14 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // The bottom of the stack is the longest idle: once it has expired, so may others, which
+        // a request taking from the top would never reach.
+        if idle
+            .first()
+            .is_some_and(|c| c.since.elapsed() > IDLE_TIMEOUT)
+        {
+            idle.retain(|c| c.since.elapsed() <= IDLE_TIMEOUT && !c.send.is_closed());
+        }
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
                 send,
@@ -193,8 +197,12 @@ impl hyper::body::Body for Pooled {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.ended = true;
+        match &polled {
+            // Trailers are a chunked body's last frame: the client's side stops asking after
+            // them, so waiting for the end that follows would close a reusable connection.
+            Poll::Ready(None) => self.ended = true,
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => self.ended = true,
+            _ => {}
         }
         polled
     }
