@@ -13,7 +13,8 @@
 #
 # Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3),
 # CASES (the loads, "simple preflight 1k 1m")
-# and IDLE (10000) tune it; CORSAIR=path uses that build instead of building one.
+# and IDLE (10000) tune it; CORSAIR=path uses that build instead of building one; BASELINE=path
+# runs another corsair build (an earlier one) beside them, in the same rounds and tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -28,7 +29,9 @@ if [ -z "${CORSAIR:-}" ]; then
   CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
 fi
 
-UP=18401 NG=18402 CO=18403
+UP=18401 NG=18402 CO=18403 BA=18404
+BASELINE=${BASELINE:-}
+servers="nginx corsair"; [ -n "$BASELINE" ] && servers="nginx baseline corsair"
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -102,12 +105,19 @@ EOF
 "$CORSAIR" proxy --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
   --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
   --max-connections 30000 >/dev/null 2>&1 & co_pid=$!; pids+=($co_pid)
-for port in $UP $NG $CO; do
+ports="$UP $NG $CO"
+if [ -n "$BASELINE" ]; then
+  "$BASELINE" proxy --listen "127.0.0.1:$BA" --upstream "http://127.0.0.1:$UP" \
+    --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
+    --max-connections 30000 >/dev/null 2>&1 & ba_pid=$!; pids+=($ba_pid)
+  ports="$ports $BA"
+fi
+for port in $ports; do
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/small" && break; sleep 0.1; done
 done
 
 # The same answers from both, or the comparison means nothing.
-for port in $NG $CO; do
+for port in ${ports#$UP }; do
   h=$(curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://localhost:8000' \
       -H 'Access-Control-Request-Method: PUT' "http://127.0.0.1:$port/small" | tr -d '\r')
   echo "$h" | grep -qi '^HTTP/1.1 204' || { echo "preflight on $port: $h"; exit 1; }
@@ -143,8 +153,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
 for conns in 10 256; do
 for case in $CASES; do
-for server in nginx corsair; do
-  port=$NG; [ "$server" = corsair ] && port=$CO
+for server in $servers; do
+  case $server in nginx) port=$NG ;; corsair) port=$CO ;; baseline) port=$BA ;; esac
   args=(-t1 -c"$conns" -d"$DURATION" --latency -H 'Origin: http://localhost:8000')
   path=/small
   case $case in
@@ -184,18 +194,25 @@ median() {
 echo
 echo "Medians of $ROUNDS rounds of $DURATION each."
 echo
-echo "| load | connections | nginx requests/s | corsair requests/s | nginx p50 / p99 | corsair p50 / p99 |"
-echo "|---|---:|---:|---:|---:|---:|"
+head="| load | connections |" rule="|---|---:|"
+for server in $servers; do head="$head $server requests/s |" rule="$rule---:|"; done
+for server in $servers; do head="$head $server p50 / p99 |" rule="$rule---:|"; done
+echo "$head"
+echo "$rule"
 for conns in 10 256; do
 for case in $CASES; do
-  printf '| %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$case" "$conns" \
-    "$(median "$case" "$conns" nginx 4)" "$(median "$case" "$conns" corsair 4)" \
-    "$(median "$case" "$conns" nginx 5)" "$(median "$case" "$conns" nginx 6)" \
-    "$(median "$case" "$conns" corsair 5)" "$(median "$case" "$conns" corsair 6)"
+  line="| $case | $conns |"
+  for server in $servers; do
+    line="$line $(printf '%.0f' "$(median "$case" "$conns" "$server" 4)") |"
+  done
+  for server in $servers; do
+    line="$line $(median "$case" "$conns" "$server" 5) / $(median "$case" "$conns" "$server" 6) |"
+  done
+  echo "$line"
 done
 done
 echo
-echo "Peak resident memory after the load (all processes): nginx $(( $(peak $ng_pid) / 1024 )) MiB, corsair $(( $(peak $co_pid) / 1024 )) MiB."
+echo "Peak resident memory after the load (all processes): nginx $(( $(peak $ng_pid) / 1024 )) MiB, corsair $(( $(peak $co_pid) / 1024 )) MiB${BASELINE:+, baseline $(( $(peak ${ba_pid:-0}) / 1024 )) MiB}."
 
 # Idle connections: open IDLE to each, hold them, and see what each proxy's RSS gains; then
 # send one request on each (a hundred at a time) and hold them again, idle between requests.
@@ -220,8 +237,10 @@ print("used", flush=True)
 sys.stdin.readline()
 '
 idle() { python3 -c "$HOLDER" "$1" "$IDLE"; }
-for server in nginx corsair; do
-  port=$NG pid=$ng_pid; [ "$server" = corsair ] && port=$CO pid=$co_pid
+for server in $servers; do
+  case $server in
+    nginx) port=$NG pid=$ng_pid ;; corsair) port=$CO pid=$co_pid ;; baseline) port=$BA pid=$ba_pid ;;
+  esac
   before=$(rss "$pid")
   coproc HOLD { idle "$port"; }
   read -r _ <&"${HOLD[0]}"
