@@ -358,20 +358,29 @@ async fn an_upstream_response_head_over_64_kib_is_a_502() {
     let up = serve(app).await;
     let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
     let c = client();
+    // Each on a fresh upstream connection (a refused answer's connection is not kept), where
+    // hyper's own bound, checked between reads, let a head that came in one read through.
+    for kib in [70, 65, 70, 100, 70, 70] {
+        let r = c
+            .send(
+                "GET",
+                &proxy.url(&format!("/head/{kib}")),
+                &[ORIGIN],
+                Client::empty(),
+            )
+            .await;
+        assert_eq!(r.status(), 502, "a {kib} KiB header");
+        assert_eq!(
+            r.headers()["access-control-allow-origin"],
+            "http://localhost:3000"
+        );
+    }
     let r = c
         .send("GET", &proxy.url("/head/60"), &[ORIGIN], Client::empty())
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-big"].len(), 60 * 1024);
     assert_eq!(text(r).await, "body");
-    let r = c
-        .send("GET", &proxy.url("/head/70"), &[ORIGIN], Client::empty())
-        .await;
-    assert_eq!(r.status(), 502);
-    assert_eq!(
-        r.headers()["access-control-allow-origin"],
-        "http://localhost:3000"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -438,17 +438,27 @@ async fn forward(
         .pool
         .send(&state.connector, &upstream.uri, upstream_req);
     let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
-        Ok(Ok(mut resp)) => {
-            if let Some(sent) = sent {
-                state.metrics.upstream_latency(sent.elapsed());
-            }
-            if let Some(client_side) = client_side {
-                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    tunnel(client_side, hyper::upgrade::on(&mut resp), target());
+        Ok(Ok(mut resp)) => match super::pool::head_over_limit(&resp) {
+            Some(size) => (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "corsair proxy: upstream's response head is {size} bytes, over the {} KiB limit: {}",
+                    super::pool::UPSTREAM_BUFFER / 1024,
+                    target()
+                ),
+            ),
+            None => {
+                if let Some(sent) = sent {
+                    state.metrics.upstream_latency(sent.elapsed());
                 }
+                if let Some(client_side) = client_side {
+                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        tunnel(client_side, hyper::upgrade::on(&mut resp), target());
+                    }
+                }
+                return resp;
             }
-            return resp;
-        }
+        },
         Ok(Err(e)) => (
             StatusCode::BAD_GATEWAY,
             format!(

@@ -180,6 +180,22 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<SendRequest<Body>,
 /// The bytes an upstream connection reads ahead, and the longest response head it accepts.
 pub(super) const UPSTREAM_BUFFER: usize = 64 * 1024;
 
+/// The size of `resp`'s head when it is over [`UPSTREAM_BUFFER`], counted as its status line
+/// and each field as `name: value` with its CRLF. hyper enforces its buffer size only between
+/// reads, so a longer head that arrives within one read gets through; this makes the bound
+/// exact whichever way the bytes arrived.
+pub(super) fn head_over_limit<B>(resp: &Response<B>) -> Option<usize> {
+    // "HTTP/1.1 200 ", its reason and CRLF; the blank line that ends the head.
+    let status_line = 13 + resp.status().canonical_reason().map_or(0, str::len) + 2;
+    let fields: usize = resp
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    let size = status_line + fields + 2;
+    (size > UPSTREAM_BUFFER).then_some(size)
+}
+
 /// A response body that returns its connection to the pool when dropped after its end (a body
 /// dropped before, by a client that went away, leaves its connection to close).
 struct Pooled {
