@@ -229,7 +229,14 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = self.pending(&req, lookup, policies);
+                let pending = Pending::new(
+                    lookup,
+                    policies,
+                    req.method(),
+                    req.headers(),
+                    &info,
+                    self.upgrades,
+                );
                 let (inner, request) = match action {
                     Action::Forward => (Some(Box::pin(self.service.call(req))), None),
                     Action::Respond(_) => (None, Some(req)),
@@ -247,7 +254,14 @@ where
             // until the lookup ends, then the request goes to it or is refused.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = self.pending(&req, lookup, policies);
+                let pending = Pending::new(
+                    lookup,
+                    policies,
+                    req.method(),
+                    req.headers(),
+                    &info,
+                    self.upgrades,
+                );
                 let service = Rc::clone(&self.service);
                 let state = State::Resolving {
                     pending,
@@ -278,52 +292,15 @@ where
     }
 }
 
-#[cfg(feature = "origin-source")]
-impl<S> CorsMiddleware<S> {
-    /// What a request whose origin only the policy's origin source can decide, and whose
-    /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
-    /// request's parts, and the policies it was looked up in (the request's snapshot, not the
-    /// handle's policies now).
-    fn pending(
-        &self,
-        req: &ServiceRequest,
-        lookup: crate::server::OriginLookup<'_>,
-        policies: &Arc<PolicySet>,
-    ) -> Box<Pending> {
-        let cache = lookup.source.clone();
-        let origin = lookup.origin.to_owned();
-        Box::new(Pending {
-            lookup: Box::pin(async move { cache.resolve(&origin).await }),
-            resolved: None,
-            policies: Arc::clone(policies),
-            method: req.method().clone(),
-            path: req.path().to_owned(),
-            authority: req.uri().authority().map(|a| a.as_str().to_owned()),
-            headers: req.headers().clone(),
-            upgrades: self.upgrades,
-        })
-    }
-}
-
 /// The engine's status in actix's type. Both crates accept exactly the codes 100 to 999, so
 /// this conversion never fails.
 fn actix_status(status: http::StatusCode) -> StatusCode {
     StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// What deciding a request after its origin lookup needs (feature `origin-source`): the
-/// request's parts, copied, and the policies it was looked up in.
+/// A request waiting for its origin's lookup (feature `origin-source`).
 #[cfg(feature = "origin-source")]
-struct Pending {
-    lookup: Pin<Box<dyn Future<Output = crate::server::Resolved>>>,
-    resolved: Option<crate::server::Resolved>,
-    policies: Arc<PolicySet>,
-    method: Method,
-    path: String,
-    authority: Option<String>,
-    headers: HeaderMap,
-    upgrades: Upgrades,
-}
+type Pending = crate::server::Pending<HeaderMap>;
 
 /// A held handshake's way to the application, once its origin is admitted.
 type Held<F> = Box<dyn FnOnce(ServiceRequest) -> F>;
@@ -398,30 +375,13 @@ where
                     request,
                     held,
                 } => {
-                    if pending.resolved.is_none() {
-                        if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
-                            pending.resolved = Some(r);
-                        }
-                    }
+                    let looked_up = pending.poll_lookup(cx);
                     if let Some(future) = inner {
                         *result = Some(std::task::ready!(future.as_mut().poll(cx)));
                         *inner = None;
                     }
-                    let Some(resolved) = pending.resolved else {
-                        return Poll::Pending;
-                    };
-                    let info = RequestInfo::at(&pending.path)
-                        .authority(pending.authority.as_deref())
-                        .resolved(resolved);
-                    let (action, cors) = crate::server::answer_resolved(
-                        &pending.policies,
-                        &pending.method,
-                        &pending.headers,
-                        &info,
-                        pending.upgrades,
-                        Reasons::WhenTraced,
-                    )
-                    .into_parts();
+                    std::task::ready!(looked_up);
+                    let (action, cors) = pending.answer().into_parts();
                     match (result.take(), request.take(), held.take(), action) {
                         (Some(forwarded), _, _, _) => {
                             return Poll::Ready(decorate(forwarded, cors))

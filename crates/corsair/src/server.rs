@@ -1469,6 +1469,84 @@ pub fn answer_resolved<H: Headers>(
     }
 }
 
+/// A request the adapter could not answer at once ([`Step::Resolve`] or [`Step::Hold`]): its
+/// origin's lookup, and what deciding it once the lookup ends needs: the request's parts,
+/// copied, and the policies it was looked up in (the request's snapshot, not the handle's
+/// policies by then). Each adapter keeps one in its future; [`Pending::poll_lookup`] and
+/// [`Pending::answer`] are the way every adapter finishes such a request, so the rule lives
+/// here once.
+#[cfg(feature = "origin-source")]
+pub(crate) struct Pending<H: Headers> {
+    lookup: std::pin::Pin<Box<dyn std::future::Future<Output = Resolved> + Send>>,
+    resolved: Option<Resolved>,
+    policies: std::sync::Arc<PolicySet>,
+    method: H::Method,
+    path: String,
+    authority: Option<String>,
+    headers: H,
+    upgrades: Upgrades,
+}
+
+#[cfg(feature = "origin-source")]
+impl<H: Headers + Clone> Pending<H>
+where
+    H::Method: Clone,
+{
+    /// Starts `lookup` for a request with these parts (`info` as the adapter gave it to
+    /// [`ask`]).
+    pub(crate) fn new(
+        lookup: OriginLookup<'_>,
+        policies: &std::sync::Arc<PolicySet>,
+        method: &H::Method,
+        headers: &H,
+        info: &RequestInfo<'_>,
+        upgrades: Upgrades,
+    ) -> Box<Self> {
+        let cache = lookup.source.clone();
+        let origin = lookup.origin.to_owned();
+        Box::new(Pending {
+            lookup: Box::pin(async move { cache.resolve(&origin).await }),
+            resolved: None,
+            policies: std::sync::Arc::clone(policies),
+            method: method.clone(),
+            path: info.path.unwrap_or("/").to_owned(),
+            authority: info.authority.map(str::to_owned),
+            headers: headers.clone(),
+            upgrades,
+        })
+    }
+
+    /// Drives the lookup: ready once the source (or its cache) has answered, which stays so.
+    pub(crate) fn poll_lookup(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.resolved.is_none() {
+            if let std::task::Poll::Ready(r) = self.lookup.as_mut().poll(cx) {
+                self.resolved = Some(r);
+            }
+        }
+        if self.resolved.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    /// The engine's answer ([`answer_resolved`]) once [`poll_lookup`](Self::poll_lookup) is
+    /// ready; before, the origin counts as not looked up, which the engine refuses.
+    pub(crate) fn answer(&self) -> Answer<H::Value> {
+        let info = RequestInfo::at(&self.path)
+            .authority(self.authority.as_deref())
+            .resolved(self.resolved.unwrap_or_default());
+        answer_resolved(
+            &self.policies,
+            &self.method,
+            &self.headers,
+            &info,
+            self.upgrades,
+            Reasons::WhenTraced,
+        )
+    }
+}
+
 impl Upgrades {
     /// Whether `headers` are an upgrade request that the origin rule of [`answer_upgrade`]
     /// applies to.

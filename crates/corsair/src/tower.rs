@@ -31,8 +31,6 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-#[cfg(feature = "origin-source")]
-use crate::server::{answer_resolved, OriginLookup};
 use crate::server::{ask, Action, CorsHeaders, Reasons, RequestInfo, Step, Upgrades};
 use crate::{PolicyHandle, PolicySet};
 
@@ -204,7 +202,14 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = self.pending(&req, lookup, policies);
+                let pending = Pending::new(
+                    lookup,
+                    policies,
+                    req.method(),
+                    req.headers(),
+                    &info,
+                    self.upgrades,
+                );
                 let inner = match action {
                     Action::Forward => Some(Box::pin(self.inner.call(req))),
                     Action::Respond(_) => None,
@@ -222,7 +227,14 @@ where
             // until the lookup ends. The service made ready for it is kept for then.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = self.pending(&req, lookup, policies);
+                let pending = Pending::new(
+                    lookup,
+                    policies,
+                    req.method(),
+                    req.headers(),
+                    &info,
+                    self.upgrades,
+                );
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);
                 return ResponseFuture {
@@ -258,46 +270,9 @@ where
     }
 }
 
+/// A request waiting for its origin's lookup (feature `origin-source`).
 #[cfg(feature = "origin-source")]
-impl<S> CorsService<S> {
-    /// What a request whose origin only the policy's origin source can decide, and whose
-    /// answer is not cached, needs to be decided once the lookup ends: the lookup, the
-    /// request's parts, and the policies it was looked up in (the request's snapshot, not the
-    /// handle's policies now).
-    fn pending<ReqBody>(
-        &self,
-        req: &Request<ReqBody>,
-        lookup: OriginLookup<'_>,
-        policies: &Arc<PolicySet>,
-    ) -> Box<Pending> {
-        let cache = lookup.source.clone();
-        let origin = lookup.origin.to_owned();
-        Box::new(Pending {
-            lookup: Box::pin(async move { cache.resolve(&origin).await }),
-            resolved: None,
-            policies: Arc::clone(policies),
-            method: req.method().clone(),
-            path: req.uri().path().to_owned(),
-            authority: req.uri().authority().map(|a| a.as_str().to_owned()),
-            headers: req.headers().clone(),
-            upgrades: self.upgrades,
-        })
-    }
-}
-
-/// What deciding a request after its origin lookup needs (feature `origin-source`): the
-/// request's parts, copied, and the policies it was looked up in.
-#[cfg(feature = "origin-source")]
-struct Pending {
-    lookup: Pin<Box<dyn Future<Output = crate::server::Resolved> + Send>>,
-    resolved: Option<crate::server::Resolved>,
-    policies: Arc<PolicySet>,
-    method: http::Method,
-    path: String,
-    authority: Option<String>,
-    headers: http::HeaderMap,
-    upgrades: Upgrades,
-}
+type Pending = crate::server::Pending<http::HeaderMap>;
 
 /// Without origin sources no request waits for one.
 #[cfg(not(feature = "origin-source"))]
@@ -388,31 +363,14 @@ where
                     response,
                     held,
                 } => {
-                    if pending.resolved.is_none() {
-                        if let Poll::Ready(r) = pending.lookup.as_mut().poll(cx) {
-                            pending.resolved = Some(r);
-                        }
-                    }
+                    let looked_up = pending.poll_lookup(cx);
                     if let Some(future) = inner {
                         let done = ready!(future.as_mut().poll(cx))?;
                         *response = Some(done);
                         *inner = None;
                     }
-                    let Some(resolved) = pending.resolved else {
-                        return Poll::Pending;
-                    };
-                    let info = RequestInfo::at(&pending.path)
-                        .authority(pending.authority.as_deref())
-                        .resolved(resolved);
-                    let (action, headers) = answer_resolved(
-                        &pending.policies,
-                        &pending.method,
-                        &pending.headers,
-                        &info,
-                        pending.upgrades,
-                        Reasons::WhenTraced,
-                    )
-                    .into_parts();
+                    ready!(looked_up);
+                    let (action, headers) = pending.answer().into_parts();
                     match (response.take(), held.take(), action) {
                         (Some(forwarded), _, _) => {
                             let mut out = forwarded;
