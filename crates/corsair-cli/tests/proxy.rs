@@ -1206,6 +1206,162 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
     );
 }
 
+/// The `--metrics` listener's `http://ADDR`, as the proxy printed it.
+fn metrics_base(proxy: &Proxy) -> String {
+    let metrics_url = proxy
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("corsair proxy metrics on ")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address is printed before the listening line");
+    metrics_url.trim_end_matches("/metrics").to_owned()
+}
+
+/// `GET /metrics` on a connection of its own: the status and the text.
+async fn scrape(base: &str) -> (u16, String) {
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    raw_request(&mut tcp, "/metrics", "Connection: close\r\n").await
+}
+
+/// The value of an unlabelled metric in a scrape.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Scrapes until `until` holds of the text (5 seconds at most); the last text.
+async fn scrape_until(base: &str, what: &str, until: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(base).await.1;
+        if until(&text) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never {what}:\n{text}");
+}
+
+/// A kept-alive HTTP/1.1 connection idle for 250 ms gives back what hyper holds for it (it is
+/// counted idle, as a connection before its first byte is) and goes on serving: its next
+/// request; one cut in two across releases (the part hyper read is served first by the next
+/// run); one after a request with a body (the connection is then kept whole); one whose answer
+/// takes longer than the release period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let base = metrics_base(&proxy);
+    let released = |at_least: u64| {
+        move |t: &str| {
+            metric(t, "corsair_proxy_idle_connections") == 1
+                && metric(t, "corsair_proxy_idle_releases_total") >= at_least
+        }
+    };
+    let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    let (status, body) = raw_request(&mut tcp, "/echo", "X-First: 1\r\n").await;
+    assert_eq!((status, body.contains("x-first")), (200, true), "{body}");
+    scrape_until(&base, "released after its first request", released(1)).await;
+    let (head, body) = raw_exchange(&mut tcp, "/echo", "X-After: release\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(body.contains("x-after"), "{body}");
+    assert!(!head.contains("connection: close"), "{head}");
+
+    // A request head cut in two, sent on at once, so that hyper has read its first part when
+    // the connection is released: the next run is given it, and serves it whole (with
+    // nothing of hyper's in between, the connection is not released again before).
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: proxy\r\nX-Cut: ")
+        .await
+        .unwrap();
+    let t = scrape_until(&base, "released with half a request", |t| {
+        metric(t, "corsair_proxy_idle_releases_total") >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = scrape(&base).await.1;
+    for name in [
+        "corsair_proxy_idle_releases_total",
+        "corsair_proxy_idle_connections",
+    ] {
+        assert_eq!(metric(&after, name), metric(&t, name), "{name}: {after}");
+    }
+    assert_eq!(metric(&after, "corsair_proxy_idle_connections"), 0);
+    tcp.write_all(b"across\r\nOrigin: http://localhost:3000\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0; length];
+    tcp.read_exact(&mut body).await.unwrap();
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains(r#"["x-cut","across"]"#), "{body}");
+
+    // After a request with a body the connection stays whole until its next request.
+    tcp.write_all(b"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let mut five = [0u8; 1];
+    tcp.read_exact(&mut five).await.unwrap();
+    assert_eq!(&five, b"5");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let t = scrape(&base).await.1;
+    assert_eq!(metric(&t, "corsair_proxy_idle_connections"), 0, "{t}");
+    assert_eq!(
+        raw_request(&mut tcp, "/echo", "").await.0,
+        200,
+        "after a body"
+    );
+
+    // An answer that takes 1.5 s: the connection is not released under it.
+    let released_before = metric(
+        &scrape_until(&base, "released after the body", released(0)).await,
+        "corsair_proxy_idle_releases_total",
+    );
+    assert_eq!(
+        raw_request(&mut tcp, "/slow", "").await,
+        (200, "late".to_owned())
+    );
+    let t = scrape(&base).await.1;
+    assert_eq!(
+        metric(&t, "corsair_proxy_idle_releases_total"),
+        released_before,
+        "released while the answer was awaited: {t}"
+    );
+    scrape_until(
+        &base,
+        "released after the slow answer",
+        released(released_before + 1),
+    )
+    .await;
+}
+
 /// `--metrics`: after a known sequence of requests, reloads and connections, each value is
 /// the one counted by hand here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1228,23 +1384,8 @@ async fn metrics_count_a_known_sequence() {
         "--max-header-bytes",
         "2048",
     ]);
-    let metrics_url = proxy
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("corsair proxy metrics on ")
-                .map(str::to_owned)
-        })
-        .expect("the metrics address is printed before the listening line");
-    let base = metrics_url.trim_end_matches("/metrics").to_owned();
-    let scrape = || async {
-        let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-            .await
-            .unwrap();
-        raw_request(&mut tcp, "/metrics", "Connection: close\r\n").await
-    };
+    let base = metrics_base(&proxy);
+    let scrape = || scrape(&base);
     let (status, before) = scrape().await;
     assert_eq!(status, 200);
     assert!(

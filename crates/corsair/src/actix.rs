@@ -216,6 +216,18 @@ where
             }
         };
         let info = RequestInfo::at(req.path()).authority(req.uri().authority().map(|a| a.as_str()));
+        // What a request the source must decide waits on (a miss, `Resolve` or `Hold`).
+        #[cfg(feature = "origin-source")]
+        let wait = |lookup| {
+            Pending::new(
+                lookup,
+                policies,
+                req.method(),
+                req.headers(),
+                &info,
+                self.upgrades,
+            )
+        };
         let (action, headers) = match ask(
             policies,
             req.method(),
@@ -229,14 +241,7 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = Pending::new(
-                    lookup,
-                    policies,
-                    req.method(),
-                    req.headers(),
-                    &info,
-                    self.upgrades,
-                );
+                let pending = wait(lookup);
                 let (inner, request) = match action {
                     Action::Forward => (Some(Box::pin(self.service.call(req))), None),
                     Action::Respond(_) => (None, Some(req)),
@@ -254,14 +259,7 @@ where
             // until the lookup ends, then the request goes to it or is refused.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = Pending::new(
-                    lookup,
-                    policies,
-                    req.method(),
-                    req.headers(),
-                    &info,
-                    self.upgrades,
-                );
+                let pending = wait(lookup);
                 let service = Rc::clone(&self.service);
                 let state = State::Resolving {
                     pending,

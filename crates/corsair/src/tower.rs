@@ -189,6 +189,18 @@ where
         };
         let info =
             RequestInfo::at(req.uri().path()).authority(req.uri().authority().map(|a| a.as_str()));
+        // What a request the source must decide waits on (a miss, `Resolve` or `Hold`).
+        #[cfg(feature = "origin-source")]
+        let wait = |lookup| {
+            Pending::new(
+                lookup,
+                policies,
+                req.method(),
+                req.headers(),
+                &info,
+                self.upgrades,
+            )
+        };
         let (action, headers) = match ask(
             policies,
             req.method(),
@@ -202,14 +214,7 @@ where
             // depend on the answer, so an actual request goes on meanwhile.
             #[cfg(feature = "origin-source")]
             Step::Resolve { lookup, action } => {
-                let pending = Pending::new(
-                    lookup,
-                    policies,
-                    req.method(),
-                    req.headers(),
-                    &info,
-                    self.upgrades,
-                );
+                let pending = wait(lookup);
                 let inner = match action {
                     Action::Forward => Some(Box::pin(self.inner.call(req))),
                     Action::Respond(_) => None,
@@ -227,14 +232,7 @@ where
             // until the lookup ends. The service made ready for it is kept for then.
             #[cfg(feature = "origin-source")]
             Step::Hold { lookup } => {
-                let pending = Pending::new(
-                    lookup,
-                    policies,
-                    req.method(),
-                    req.headers(),
-                    &info,
-                    self.upgrades,
-                );
+                let pending = wait(lookup);
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);
                 return ResponseFuture {

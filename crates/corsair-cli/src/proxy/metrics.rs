@@ -73,6 +73,10 @@ pub(super) struct Metrics {
     last_reload_ok: AtomicBool,
     /// Client connections open now (the proxy's listener, not this one).
     pub(super) open: Arc<AtomicUsize>,
+    /// Of those, the ones waiting for a byte with no HTTP state held.
+    pub(super) idle: AtomicUsize,
+    /// Times a kept-alive HTTP/1.1 connection's HTTP state was released while it was idle.
+    pub(super) releases: AtomicU64,
     /// Set when shutting down: `/readyz` answers 503.
     pub(super) draining: AtomicBool,
 }
@@ -211,6 +215,11 @@ impl Metrics {
             ],
         );
         counter(
+            "corsair_proxy_idle_releases_total",
+            "Times a kept-alive HTTP/1.1 connection idle for 250 ms gave back its HTTP state (buffers and request state) until its next byte.",
+            &[("", get(&self.releases))],
+        );
+        counter(
             "corsair_proxy_reloads_total",
             "Policy file reloads (SIGHUP or --watch), by result.",
             &[
@@ -242,6 +251,11 @@ impl Metrics {
                 "corsair_proxy_open_connections",
                 "Client connections open now.",
                 self.open.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "corsair_proxy_idle_connections",
+                "Client connections open and waiting for a byte with no HTTP state held: before their first request, or kept alive and idle for 250 ms (HTTP/1.1 without TLS).",
+                self.idle.load(Ordering::Relaxed) as u64,
             ),
         ];
         for (name, help, v) in gauges {

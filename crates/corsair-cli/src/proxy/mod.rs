@@ -14,9 +14,12 @@
 //!   of the file under `--watch`: reload the policy file; an invalid new file is logged and the
 //!   old policy kept.
 //!
-//! Files: `policy.rs` (the policy and upstreams from the flags or the file), `handle.rs` (one
-//! request), `watch.rs` (reloads), `log.rs` (the access log).
+//! Files: `policy.rs` (the policy and upstreams from the flags or the file), `conn.rs` (one
+//! client connection: HTTP/2 or HTTP/1.1, and idle HTTP/1.1 connections releasing hyper's
+//! state), `handle.rs` (one request), `pool.rs` (upstream connections), `tls.rs` (the
+//! certificate), `watch.rs` (reloads), `log.rs` (the access log), `metrics.rs` (`--metrics`).
 
+mod conn;
 mod handle;
 mod log;
 mod metrics;
@@ -252,6 +255,8 @@ struct State {
     connector: pool::Connector,
     /// How client connections are served (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge).
     http: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    /// How plain HTTP/1.1 connections are served (run by run: [`conn`]).
+    http1: hyper::server::conn::http1::Builder,
     log: Option<LogFormat>,
     timeout: Duration,
     dev: bool,
@@ -326,6 +331,8 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     // between the two get handle's 431 that says which limit and how to raise it.
     let hard = (args.max_header_bytes + 16 * 1024).max(8192);
     http.http1().max_buf_size(hard);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.max_buf_size(hard);
     http.http2()
         .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
     let state = Arc::new(State {
@@ -333,6 +340,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         upstream: Upstream::new(args.upstream.clone()),
         connector,
         http,
+        http1,
         log: args.log,
         timeout: args.timeout,
         dev: args.dev,
@@ -374,18 +382,12 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
                 tokio::spawn(async move {
                     // Until its first byte, a connection costs this small task and its socket:
                     // the HTTP machinery (its buffers, and futures of a few KiB) is made for
-                    // connections that send something, so idle ones keep memory flat. (A peek,
-                    // not `readable()`: a new socket is reported readable before any byte.)
-                    let mut first = [0u8; 1];
-                    tokio::select! {
-                        biased;
-                        _ = stop.changed() => return,
-                        read = tcp.peek(&mut first) => if !matches!(read, Ok(1..)) { return },
-                    }
+                    // connections that send something, so idle ones keep memory flat.
+                    let Some(h2) = conn::first_bytes(&tcp, &state.metrics.idle, &mut stop).await else { return };
                     if state.tls.is_some() {
-                        Box::pin(serve_tls(state, tcp, peer, stop)).await;
+                        Box::pin(conn::serve_tls(state, tcp, peer, stop)).await;
                     } else {
-                        Box::pin(serve(state, tcp, peer, stop)).await;
+                        Box::pin(conn::serve(state, tcp, peer, h2, stop)).await;
                     }
                     drop(guard);
                 });
@@ -417,66 +419,6 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
     }
     Ok(())
 }
-
-/// Serves one plain client connection (which has sent its first bytes) until it closes, or,
-/// once `stop` changes, until its requests in flight are answered.
-async fn serve(
-    state: Arc<State>,
-    tcp: tokio::net::TcpStream,
-    addr: SocketAddr,
-    mut stop: tokio::sync::watch::Receiver<()>,
-) {
-    let peer = Arc::new(handle::Peer::new(addr, false));
-    let service = {
-        let state = state.clone();
-        hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
-    };
-    let conn = state
-        .http
-        .serve_connection_with_upgrades(TokioIo::new(tcp), service);
-    until_drained(conn, &mut stop).await;
-}
-
-/// Serves one TLS client connection: the handshake, then as [`serve`]. A future of its own,
-/// so that plain connections do not carry the TLS state's size.
-async fn serve_tls(
-    state: Arc<State>,
-    tcp: tokio::net::TcpStream,
-    addr: SocketAddr,
-    mut stop: tokio::sync::watch::Receiver<()>,
-) {
-    let Some(tls) = &state.tls else { return };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
-    let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
-    if let Ok(Ok(stream)) = handshake.await {
-        let peer = Arc::new(handle::Peer::new(addr, true));
-        let service = {
-            let state = state.clone();
-            hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
-        };
-        let conn = state
-            .http
-            .serve_connection_with_upgrades(TokioIo::new(stream), service);
-        until_drained(conn, &mut stop).await;
-    }
-}
-
-/// Drives a connection to its end; once `stop` changes, it finishes the requests in flight
-/// and takes no more.
-async fn until_drained<C>(conn: C, stop: &mut tokio::sync::watch::Receiver<()>)
-where
-    C: hyper_util::server::graceful::GracefulConnection,
-{
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
-    }
-    let _ = conn.await;
-}
-
-/// The time a client has to finish its TLS handshake.
-const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// A connection counted as open until dropped.
 struct Open(Arc<AtomicUsize>);

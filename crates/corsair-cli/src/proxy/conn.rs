@@ -1,0 +1,396 @@
+//! One client connection, from its first byte to its close: HTTP/2 (with prior knowledge, or
+//! by ALPN over TLS) or HTTP/1.1, and, for plain HTTP/1.1, the release of everything the
+//! connection holds while it is idle between requests.
+//!
+//! hyper keeps a connection's state (two buffers of 8 KiB and the request's future, about
+//! 22 KiB in all) for as long as the connection is open, idle or not; nginx gives its buffers
+//! back when a request ends. So a plain HTTP/1.1 connection is served here in runs: hyper
+//! serves it until it has been idle for [`RELEASE_AFTER`], then it is shut down gracefully
+//! without closing the socket, and the socket waits for its next byte alone, as a new one does.
+//! What hyper had read and not yet parsed (part of the next request) is handed to the next run
+//! first. A connection is released only when no response is being written and the last request
+//! had no body (hyper might not have read it to its end), so no exchange is cut or changed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::{handle, Body, State};
+
+/// How long a plain HTTP/1.1 connection stays idle before what hyper holds for it is released.
+/// Long enough that a connection under load is never released between its requests (it pays
+/// one check of its timer per period), short enough that idle connections cost little.
+pub(super) const RELEASE_AFTER: Duration = Duration::from_millis(250);
+
+/// What an HTTP/2 client sends first (prior knowledge, RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits for a new connection's first bytes (without reading them) or for shutdown: until then
+/// the connection costs only its task and socket. `Some(true)` when they begin as HTTP/2's
+/// preface, `Some(false)` for HTTP/1, `None` when the connection closed or the proxy stops.
+/// (A peek, not `readable()`: a new socket is reported readable before any byte.)
+pub(super) async fn first_bytes(
+    tcp: &TcpStream,
+    idle: &AtomicUsize,
+    stop: &mut watch::Receiver<()>,
+) -> Option<bool> {
+    let _idle = Idle::count(idle);
+    let mut first = [0u8; 24];
+    tokio::select! {
+        biased;
+        _ = stop.changed() => None,
+        read = tcp.peek(&mut first) => match read {
+            Ok(n @ 1..) => Some(first.get(..n) == H2_PREFACE.get(..n)),
+            _ => None,
+        },
+    }
+}
+
+/// Serves one plain client connection (which has sent its first bytes) until it closes, or,
+/// once `stop` changes, until its requests in flight are answered.
+pub(super) async fn serve(
+    state: Arc<State>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    h2: bool,
+    mut stop: watch::Receiver<()>,
+) {
+    let peer = Arc::new(handle::Peer::new(addr, false));
+    if h2 {
+        // In a box of its own, so that HTTP/1.1 connections do not carry its size.
+        Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
+        return;
+    }
+    let activity = Arc::new(Activity::default());
+    let mut socket = Socket {
+        tcp: TokioIo::new(tcp),
+        unread: Bytes::new(),
+        activity: activity.clone(),
+    };
+    loop {
+        // A run of hyper, in a box of its own: freed when the connection goes idle.
+        let run = Box::pin(run(&state, &peer, socket, &activity, &mut stop));
+        let Some(idle) = run.await else { return };
+        socket = idle;
+        state.metrics.releases.fetch_add(1, Ordering::Relaxed);
+        if socket.unread.is_empty() {
+            let _idle = Idle::count(&state.metrics.idle);
+            let mut next = [0u8; 1];
+            let waited = tokio::select! {
+                biased;
+                _ = stop.changed() => None,
+                read = socket.tcp.inner().peek(&mut next) => read.ok(),
+            };
+            if !matches!(waited, Some(1..)) {
+                return;
+            }
+        }
+    }
+}
+
+/// hyper serving `socket` over HTTP/1.1 until the connection closes (`None`) or has been idle
+/// for [`RELEASE_AFTER`] (the socket back, with the bytes hyper read and did not parse).
+async fn run(
+    state: &Arc<State>,
+    peer: &Arc<handle::Peer>,
+    socket: Socket,
+    activity: &Arc<Activity>,
+    stop: &mut watch::Receiver<()>,
+) -> Option<Socket> {
+    activity.releasing.store(false, Ordering::Relaxed);
+    let service = {
+        let (state, peer, activity) = (state.clone(), peer.clone(), activity.clone());
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let in_flight =
+                InFlight::start(&activity, !hyper::body::Body::is_end_stream(req.body()));
+            let reply = handle::handle(state.clone(), peer.clone(), req);
+            async move {
+                let Ok(response) = reply.await;
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _in_flight: in_flight,
+                }))
+            }
+        })
+    };
+    let mut conn = state
+        .http1
+        .serve_connection(socket, service)
+        .with_upgrades();
+    let release = tokio::time::sleep(RELEASE_AFTER);
+    tokio::pin!(release);
+    // The requests received when the run began, and when the timer was last set: it fires
+    // once per period, and the connection is released only if none came since. Not before
+    // the run has answered one: hyper counts a connection between requests only from then on
+    // (before, shutting it down would close it after its next answer).
+    let start = activity.served.load(Ordering::Relaxed);
+    let mut armed = start;
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    loop {
+        // The connection first; then, once it is between requests (which only its own poll can
+        // bring about), the timer.
+        let next = std::future::poll_fn(|cx| {
+            if let Poll::Ready(done) = Pin::new(&mut conn).poll(cx) {
+                return Poll::Ready(Next::Done(done.is_ok()));
+            }
+            if stopped.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Next::Stop);
+            }
+            let idle = activity.idle()
+                && activity.served.load(Ordering::Relaxed) != start
+                && !activity.releasing.load(Ordering::Relaxed);
+            if idle && release.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Next::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        match next {
+            Next::Done(ok) => {
+                if !ok || !activity.releasing.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let parts = conn.into_parts()?;
+                let mut socket = parts.io;
+                socket.unread = join(parts.read_buf, std::mem::take(&mut socket.unread));
+                return Some(socket);
+            }
+            Next::Stop => {
+                Pin::new(&mut conn).graceful_shutdown();
+                let _ = conn.await;
+                return None;
+            }
+            Next::Timer => {
+                let served = activity.served.load(Ordering::Relaxed);
+                if served == armed {
+                    // hyper is between requests: it stops at once, without shutting the socket.
+                    activity.releasing.store(true, Ordering::Relaxed);
+                    Pin::new(&mut conn).graceful_shutdown();
+                } else {
+                    armed = served;
+                    release
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + RELEASE_AFTER);
+                }
+            }
+        }
+    }
+}
+
+/// What ended a wait of [`run`].
+enum Next {
+    /// The connection ended (`true` without an error).
+    Done(bool),
+    /// The proxy is stopping.
+    Stop,
+    /// The release timer fired while the connection was between requests.
+    Timer,
+}
+
+/// Bytes read from the client and not yet served: hyper's leftover, then the run's own.
+fn join(first: Bytes, then: Bytes) -> Bytes {
+    match (first.is_empty(), then.is_empty()) {
+        (true, _) => then,
+        (_, true) => first,
+        _ => {
+            let mut both = BytesMut::with_capacity(first.len() + then.len());
+            both.extend_from_slice(&first);
+            both.extend_from_slice(&then);
+            both.freeze()
+        }
+    }
+}
+
+/// Serves one TLS client connection: the handshake, then HTTP/2 or HTTP/1.1 as ALPN chose. A
+/// future of its own, so that plain connections do not carry the TLS state's size.
+pub(super) async fn serve_tls(
+    state: Arc<State>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    mut stop: watch::Receiver<()>,
+) {
+    let Some(tls) = &state.tls else { return };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
+    if let Ok(Ok(stream)) = handshake.await {
+        let peer = Arc::new(handle::Peer::new(addr, true));
+        serve_whole(state, TokioIo::new(stream), peer, stop).await;
+    }
+}
+
+/// Serves a connection as one whole (HTTP/2, or HTTP/1.1 over TLS) until it closes, or, once
+/// `stop` changes, until its requests in flight are answered.
+async fn serve_whole<I>(
+    state: Arc<State>,
+    io: TokioIo<I>,
+    peer: Arc<handle::Peer>,
+    mut stop: watch::Receiver<()>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let state = state.clone();
+        hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
+    };
+    let conn = state.http.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
+}
+
+/// The time a client has to finish its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// A connection counted as idle (waiting with no HTTP state) until dropped.
+struct Idle<'a>(&'a AtomicUsize);
+
+impl<'a> Idle<'a> {
+    fn count(idle: &'a AtomicUsize) -> Self {
+        idle.fetch_add(1, Ordering::Relaxed);
+        Idle(idle)
+    }
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a plain HTTP/1.1 connection's runs share: whether hyper is between requests.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests received whose response is not yet written out (its body dropped by hyper).
+    in_flight: AtomicUsize,
+    /// Requests received, counting round: a change means the connection was not idle.
+    served: AtomicU32,
+    /// The last request had a body, which hyper may not have read to its end: the connection
+    /// is kept whole until its next request.
+    body: AtomicBool,
+    /// The run is stopping to release the connection: its socket stays open.
+    releasing: AtomicBool,
+}
+
+impl Activity {
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.body.load(Ordering::Relaxed)
+    }
+}
+
+/// A request counted in flight until its response body is dropped (written out, or abandoned).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>, body: bool) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.served.fetch_add(1, Ordering::Relaxed);
+        activity.body.store(body, Ordering::Relaxed);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted in flight.
+struct Tracked {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A plain client socket as hyper reads it: first the bytes an earlier run read and left, and
+/// a shutdown that does nothing while the connection is being released.
+struct Socket {
+    tcp: TokioIo<TcpStream>,
+    unread: Bytes,
+    activity: Arc<Activity>,
+}
+
+impl Read for Socket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.unread.is_empty() {
+            return Pin::new(&mut self.tcp).poll_read(cx, buf);
+        }
+        let n = self.unread.len().min(buf.remaining());
+        buf.put_slice(self.unread.get(..n).unwrap_or_default());
+        self.unread.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Write for Socket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.activity.releasing.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Instructions per request of `corsair proxy`, counted by callgrind (user space, the whole
+# process): a run under `wrk -t1 -c10` for DURATION, minus a run that serves no request, divided
+# by the requests served. Unlike requests per second, the same for the same build whatever else
+# the machine is doing. Loads: a forwarded GET of a 2-byte file from a static nginx upstream
+# (`simple`), and a preflight answered by the proxy (`preflight`), both from an allowed origin.
+# The ports are fixed (18411, 18412): one run at a time.
+#
+# Needs Debian's valgrind, nginx and wrk (apt-get install -y valgrind nginx-light wrk).
+# CORSAIR=path measures that build (default: build the `dist` profile); BASELINE=path measures
+# another one (an earlier build) the same way, for a comparison in one table. DURATION (6s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-6s}
+for tool in valgrind wrk; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool"; exit 2; }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
+if [ -z "${CORSAIR:-}" ]; then
+  cargo build --profile dist -q -p corsair-cli
+  CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
+fi
+UP=18411 CO=18412
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+mkdir -p "$dir/www" "$dir/up"
+printf 'ok' > "$dir/www/small"
+chmod 755 "$dir" "$dir/www"; chmod 644 "$dir"/www/*
+cat > "$dir/up/nginx.conf" <<EOF
+error_log stderr error; pid $dir/up/nginx.pid; daemon off;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/up; proxy_temp_path $dir/up; fastcgi_temp_path $dir/up;
+  uwsgi_temp_path $dir/up; scgi_temp_path $dir/up;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; root $dir/www; }
+}
+EOF
+"$NGINX" -p "$dir/up" -c "$dir/up/nginx.conf" & pids+=($!)
+printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
+
+# One run of a build under callgrind: its instruction total, after `wrk` with `$3` (or no load
+# when empty), and the requests `wrk` counted (0 without load).
+run() { # binary label wrk-args...
+  local bin=$1 label=$2; shift 2
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" proxy \
+    --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
+    --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
+    > /dev/null 2> "$dir/$label.err" & local pid=$!
+  local ok=
+  for _ in $(seq 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$CO/small" 2>/dev/null && { ok=1; break; }
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { cat "$dir/$label.err"; echo "the proxy under valgrind did not start"; exit 1; }
+  local requests=0
+  if [ $# -gt 0 ]; then
+    requests=$(wrk -t1 -c10 -d"$DURATION" -H 'Origin: http://localhost:8000' "$@" \
+      | awk '/requests in/ {print $1}')
+  else
+    # As long as a loaded run, so that what runs by the clock (timers) cancels out too.
+    sleep "${DURATION%s}"
+  fi
+  kill -TERM "$pid"; wait "$pid" || true
+  local total
+  total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$dir/$label.err")
+  # The readiness probe's request is in both runs, so it cancels out.
+  echo "$total $requests"
+}
+
+per() { # binary case -> instructions per request
+  local bin=$1 case=$2 args
+  case $case in
+    simple) args=("http://127.0.0.1:$CO/small") ;;
+    preflight) args=(-s "$dir/options.lua" -H 'Access-Control-Request-Method: PUT'
+                     -H 'Access-Control-Request-Headers: x-token' "http://127.0.0.1:$CO/small") ;;
+  esac
+  read -r idle _ < <(run "$bin" idle)
+  read -r loaded n < <(run "$bin" "$case" "${args[@]}")
+  echo "$(( (loaded - idle) / n )) $n"
+}
+
+builds="corsair"; [ -n "${BASELINE:-}" ] && builds="baseline corsair"
+echo "| request | build | instructions per request | requests counted |"
+echo "|---|---|---:|---:|"
+for case in simple preflight; do
+  for build in $builds; do
+    bin=$CORSAIR; [ "$build" = baseline ] && bin=$BASELINE
+    read -r p n < <(per "$bin" "$case")
+    echo "| $case | $build | $p | $n |"
+  done
+done
