@@ -31,22 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$dir/www" "$dir/up"
-printf 'ok' > "$dir/www/small"
-chmod 755 "$dir" "$dir/www"; chmod 644 "$dir"/www/*
-cat > "$dir/up/nginx.conf" <<EOF
-error_log stderr error; pid $dir/up/nginx.pid; daemon off;
-worker_processes 1;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $dir/up; proxy_temp_path $dir/up; fastcgi_temp_path $dir/up;
-  uwsgi_temp_path $dir/up; scgi_temp_path $dir/up;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; root $dir/www; }
-}
-EOF
-"$NGINX" -p "$dir/up" -c "$dir/up/nginx.conf" & pids+=($!)
+# shellcheck source=scripts/static-upstream.sh
+. scripts/static-upstream.sh
+static_upstream "$dir" "$UP"
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
 
 # One run of a build under callgrind: its instruction total, after `wrk` with `$3` (or no load

@@ -42,26 +42,11 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-mkdir -p "$dir/www" "$dir/up" "$dir/ng"
-printf 'ok' > "$dir/www/small"
-head -c 1024 /dev/zero | tr '\0' 'a' > "$dir/www/1k"
-head -c 1048576 /dev/zero | tr '\0' 'a' > "$dir/www/1m"
-# nginx's workers run as an unprivileged user: they must be able to read the bodies.
-chmod 755 "$dir" "$dir/www"; chmod 644 "$dir"/www/*
-
+mkdir -p "$dir/ng"
+# shellcheck source=scripts/static-upstream.sh
+. scripts/static-upstream.sh
+static_upstream "$dir" "$UP"
 common="error_log stderr error; pid PIDFILE; daemon off; worker_rlimit_nofile 65536;"
-cat > "$dir/up/nginx.conf" <<EOF
-${common//PIDFILE/$dir/up/nginx.pid}
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir/up; proxy_temp_path $dir/up; fastcgi_temp_path $dir/up;
-  uwsgi_temp_path $dir/up; scgi_temp_path $dir/up;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; root $dir/www; }
-}
-EOF
 # The CORS proxy, as a careful operator writes it.
 cat > "$dir/ng/nginx.conf" <<EOF
 ${common//PIDFILE/$dir/ng/nginx.pid}
@@ -100,7 +85,6 @@ http {
   }
 }
 EOF
-"$NGINX" -p "$dir/up" -c "$dir/up/nginx.conf" & pids+=($!)
 "$NGINX" -p "$dir/ng" -c "$dir/ng/nginx.conf" & ng_pid=$!; pids+=($ng_pid)
 "$CORSAIR" proxy --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
   --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \

@@ -221,7 +221,7 @@ pub(super) async fn serve_tls(
     state: Arc<State>,
     tcp: TcpStream,
     addr: SocketAddr,
-    mut stop: watch::Receiver<()>,
+    stop: watch::Receiver<()>,
 ) {
     let Some(tls) = &state.tls else { return };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
