@@ -624,15 +624,22 @@ async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A server that reflects the request's `Origin` with credentials, from raw bytes: one answer
-/// also carries `extra` (a header line hyper's parser refused, e.g. with `\x01`), one request
-/// per connection.
-async fn raw_reflecting_server(extra: &'static [u8]) -> String {
+/// The request heads a raw server received, in order.
+type Heads = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A server that writes raw bytes: each request head (logged) is answered with
+/// `answer(method, origin)`, one request per connection, heads of at most 64 KiB.
+async fn raw_server(
+    answer: impl Fn(&str, Option<&str>) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Heads) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Heads::default();
+    let (answer, log) = (Arc::new(answer), heads.clone());
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            let (answer, log) = (answer.clone(), log.clone());
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -643,30 +650,87 @@ async fn raw_reflecting_server(extra: &'static [u8]) -> String {
                     }
                 }
                 let text = String::from_utf8_lossy(&head).into_owned();
-                let origin = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Origin: "))
-                    .map(str::to_owned);
+                let method = text.split(' ').next().unwrap_or_default();
+                let origin = text.lines().find_map(|l| l.strip_prefix("Origin: "));
                 let mut out = b"HTTP/1.1 200 OK\r\n".to_vec();
-                if let Some(o) = origin {
-                    out.extend_from_slice(
-                        format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Methods: GET\r\nVary: Origin\r\n").as_bytes(),
-                    );
-                }
-                out.extend_from_slice(extra);
+                out.extend_from_slice(&answer(method, origin));
                 out.extend_from_slice(b"Content-Length: 2\r\nConnection: close\r\n\r\nok");
+                log.lock().unwrap().push(head);
                 let _ = stream.write_all(&out).await;
                 let _ = stream.shutdown().await;
             });
         }
     });
-    base
+    (base, heads)
+}
+
+/// A server that reflects the request's `Origin` with credentials, from raw bytes: each answer
+/// also carries `extra` (a header line hyper's parser refused, e.g. with `\x01`).
+async fn raw_reflecting_server(extra: &'static [u8]) -> String {
+    raw_server(move |_, origin| {
+        let mut out = Vec::new();
+        if let Some(o) = origin {
+            out.extend_from_slice(
+                format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Methods: GET\r\nVary: Origin\r\n").as_bytes(),
+            );
+        }
+        out.extend_from_slice(extra);
+        out
+    })
+    .await
+    .0
+}
+
+/// The finding of class `id`.
+fn finding<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {v:#}"))
+}
+
+/// What each engine says of a finding's read: (browser, message), `None` when it reads.
+fn engines(f: &serde_json::Value) -> Vec<(String, Option<String>)> {
+    f["evidence"]["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["readable"], e["message"].is_null(), "{e}");
+            (
+                e["browser"].as_str().unwrap().to_owned(),
+                e["message"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// Every class a crafted origin's read shows (the server grants each one), at `info`: no
+/// browser reads the answer.
+fn all_info() -> Vec<(String, String)> {
+    [
+        "origin-reflection",
+        "null-origin",
+        "prefix-match",
+        "suffix-match",
+        "substring-match",
+        "unescaped-dot",
+        "special-char-bypass",
+        "insecure-origin-trusted",
+        "any-subdomain-trusted",
+        "third-party-trusted",
+    ]
+    .map(|id| (id.to_owned(), "info".to_owned()))
+    .into()
 }
 
 /// The audit reads answers as browsers do (its client is `corsair check`'s): a control byte in
 /// a header the verdict does not read changes nothing (hyper refused the whole answer as
-/// "invalid HTTP header parsed"); a NUL, which fails the response in browsers, is a clear error
-/// naming the header.
+/// "invalid HTTP header parsed"); a NUL anywhere, in an `Access-Control-*` header too, fails
+/// the response in every browser: a finding at `info` with each engine's words for the
+/// network error, not an error of the audit.
 #[tokio::test]
 async fn answers_are_read_as_browsers_read_them() {
     let base = raw_reflecting_server(b"X-B: a\x01\x0b\x7fb\r\n").await;
@@ -678,13 +742,152 @@ async fn answers_are_read_as_browsers_read_them() {
     );
     assert_eq!(o.status.code(), Some(1));
 
-    let base = raw_reflecting_server(b"X-B: a\x00b\r\n").await;
+    for nul in [
+        b"X-B: a\x00b\r\n".as_slice(),
+        b"Access-Control-Expose-Headers: a\x00b\r\n",
+    ] {
+        let base = raw_reflecting_server(nul).await;
+        let (o, v) = audit(&base, "/api", &[]).await;
+        let line = String::from_utf8_lossy(nul);
+        assert_eq!(o.status.code(), Some(0), "{line:?}: {v:#}");
+        // Every grant is blocked: each class is reported for the record.
+        assert_eq!(ids(&v), all_info(), "{line:?}: {v:#}");
+        assert_eq!(
+            engines(finding(&v, "null-origin")),
+            [
+                (
+                    "chromium".to_owned(),
+                    Some("TypeError: Failed to fetch (net::ERR_INVALID_HTTP_RESPONSE)".to_owned())
+                ),
+                (
+                    "firefox".to_owned(),
+                    Some("TypeError: NetworkError when attempting to fetch resource.".to_owned())
+                ),
+                (
+                    "safari".to_owned(),
+                    Some("TypeError: Load failed".to_owned())
+                ),
+            ],
+            "{line:?}"
+        );
+    }
+}
+
+/// A control byte browsers accept in a header the verdict reads: the engines compare the bytes
+/// as they are (`Access-Control-Allow-Origin` with a vertical tab matches no origin, and
+/// `null` with one is no valid value for Chromium, which takes only `null` itself; a `Vary`
+/// of `Origin` and a vertical tab names no header a cache varies on), and the audit says so in
+/// each engine's words; it stopped with an error before.
+#[tokio::test]
+async fn control_bytes_in_judged_headers_get_findings_in_each_engines_words() {
+    let (base, _) = raw_server(|_, origin| match origin {
+        Some(o) => format!(
+            "Access-Control-Allow-Origin: {o}\x0b\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+        )
+        .into_bytes(),
+        None => Vec::new(),
+    })
+    .await;
     let (o, v) = audit(&base, "/api", &[]).await;
-    assert_eq!(o.status.code(), Some(2));
-    let error = v["error"].as_str().unwrap();
-    assert!(
-        error.contains("\"X-B\" header holds a NUL byte")
-            && error.contains("net::ERR_INVALID_HTTP_RESPONSE"),
-        "{error}"
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    assert_eq!(ids(&v), all_info(), "{v:#}");
+    let url = format!("{base}/api");
+    assert_eq!(
+        engines(finding(&v, "null-origin")),
+        [
+            (
+                "chromium".to_owned(),
+                Some(format!("Access to fetch at '{url}' from origin 'null' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header contains the invalid value 'null\u{b}'. Have the server send the header with a valid value."))
+            ),
+            (
+                "firefox".to_owned(),
+                Some(format!("Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {url}. (Reason: CORS header ‘Access-Control-Allow-Origin’ does not match ‘null\u{b}’)."))
+            ),
+            (
+                "safari".to_owned(),
+                Some(format!("Origin null is not allowed by Access-Control-Allow-Origin. Status code: 200\nFetch API cannot load {url} due to access control checks."))
+            ),
+        ]
     );
+    // An https page may not fetch this http URL in Safari: its fetch() throws before sending.
+    let reflection = engines(finding(&v, "origin-reflection"));
+    assert!(
+        reflection[2]
+            .1
+            .as_deref()
+            .unwrap()
+            .starts_with("TypeError: mixed content: the https page https://corsair-audit.attacker.test may not fetch the http URL"),
+        "{reflection:?}"
+    );
+
+    let (base, _) = raw_server(|_, origin| match origin {
+        Some(o) => format!(
+            "Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\x0b\r\n"
+        )
+        .into_bytes(),
+        None => Vec::new(),
+    })
+    .await;
+    let (o, v) = audit(&base, "/api", &[]).await;
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(
+        ids(&v),
+        [
+            ("origin-reflection".to_owned(), "critical".to_owned()),
+            ("missing-vary".to_owned(), "medium".to_owned()),
+        ],
+        "{v:#}"
+    );
+    // The evidence shows the byte, one character per byte as browsers show values.
+    let headers = &finding(&v, "missing-vary")["evidence"]["exchanges"][0]["response"]["headers"];
+    assert!(
+        headers
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["vary", "Origin\u{b}"])),
+        "{headers}"
+    );
+}
+
+/// `--header` values are taken as fetch() takes them, as `corsair check` takes them: only tabs,
+/// spaces, CR and LF around a value are removed. A vertical tab stays (`str::trim` removed it),
+/// which makes `Accept` unsafe: every probe is preflighted, and the value is sent as typed.
+#[tokio::test]
+async fn header_values_are_normalized_as_fetch_does() {
+    let (base, heads) = raw_server(|method, origin| {
+        let mut out = String::new();
+        if let Some(o) = origin {
+            out.push_str(&format!(
+                "Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+            ));
+        }
+        if method == "OPTIONS" {
+            out.push_str("Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: accept\r\n");
+        }
+        out.into_bytes()
+    })
+    .await;
+    let (o, v) = audit(&base, "/api", &["-H", "Accept: \x0bapplication/json \t"]).await;
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    let heads = heads.lock().unwrap().clone();
+    let has = |head: &[u8], line: &[u8]| head.windows(line.len()).any(|w| w == line);
+    let preflights: Vec<&Vec<u8>> = heads
+        .iter()
+        .filter(|h| h.starts_with(b"OPTIONS "))
+        .collect();
+    assert!(
+        preflights
+            .iter()
+            .any(|h| has(h, b"\r\nAccess-Control-Request-Headers: accept\r\n")),
+        "no preflight for the unsafe Accept"
+    );
+    let gets: Vec<&Vec<u8>> = heads.iter().filter(|h| h.starts_with(b"GET ")).collect();
+    assert!(!gets.is_empty());
+    for get in gets {
+        assert!(
+            has(get, b"\r\nAccept: \x0bapplication/json\r\n"),
+            "{}",
+            String::from_utf8_lossy(get)
+        );
+    }
 }

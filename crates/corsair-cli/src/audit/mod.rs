@@ -10,8 +10,7 @@ mod render;
 
 use std::time::Duration;
 
-use corsair::audit::{conclude, Audit, Finding, Severity};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use corsair::audit::{conclude, Answer, Audit, Finding, Severity};
 
 use crate::error::{self, Error, Verdict};
 use crate::net;
@@ -41,7 +40,9 @@ pub struct Args {
     /// The method the site's pages use.
     #[arg(long, short = 'X', default_value = "GET")]
     pub method: String,
-    /// A request header the site's pages set, 'Name: value'; repeatable.
+    /// A request header the site's pages set, 'Name: value'; repeatable. The value is taken as
+    /// fetch() takes it, as `corsair check` does: leading and trailing spaces, tabs, CR and LF
+    /// removed, every other byte kept.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Report only what an attacker reads or sends with the victim's cookies.
@@ -108,13 +109,7 @@ impl Report {
 /// Bad arguments or a network failure: one line, exit status 2. With `--input`, a target that
 /// fails is reported on its line and the others are audited; the run then ends with status 2.
 pub fn main(args: Args) -> Result<Verdict, Error> {
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
-        };
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
+    let headers = crate::check::header_args(&args.headers)?;
     let setup = Setup {
         origins: args.origins.clone(),
         method: args.method.clone(),
@@ -329,7 +324,7 @@ pub async fn run(
     let mut sent = 0;
     let mut skipped = 0;
     for probe in audit.probes() {
-        let mut answers: Vec<(u16, HeaderMap)> = Vec::new();
+        let mut answers: Vec<Answer> = Vec::new();
         while let Some(req) = audit.next_request(&probe, &answers) {
             if sent >= max_requests {
                 break;
@@ -341,7 +336,11 @@ pub async fn run(
             let head = client
                 .exchange(&req.method, &req.url, &headers, timeout)
                 .await?;
-            answers.push((head.status, header_map(&head.fields, &req.url)?));
+            // The fields as read, every byte browsers accept kept: the engine judges them.
+            answers.push(Answer {
+                status: head.status,
+                fields: head.fields,
+            });
         }
         if answers.is_empty() && sent >= max_requests {
             skipped += 1;
@@ -355,101 +354,4 @@ pub async fn run(
         requests: sent,
         skipped,
     })
-}
-
-/// The answer's header fields as the audit's judge reads them (an `http` header map).
-///
-/// The raw client reads every byte a browser accepts; a map cannot hold a NUL or another
-/// control byte but the tab:
-/// - a NUL anywhere fails the whole response in Chromium and Firefox (a network error, nothing
-///   readable): a clear error, as for any answer the audit cannot judge;
-/// - another control byte in a header the verdict reads (`Access-Control-*`, `Vary`,
-///   `Location`) is accepted by browsers, which then compare the bytes as they are: the audit
-///   cannot judge it yet (`corsair check` does), and says so;
-/// - in any other header it changes no verdict (browsers ignore it too): that field is left out
-///   of the evidence.
-///
-/// Hyper's parser refused all of these as "invalid HTTP header parsed".
-///
-/// # Errors
-/// A [`net::NetError::Failed`] naming the URL and the header.
-pub fn header_map(fields: &[(String, Vec<u8>)], url: &str) -> Result<HeaderMap, net::NetError> {
-    let failed = |detail: String| net::NetError::Failed {
-        url: url.to_owned(),
-        detail,
-    };
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        if value.contains(&0) || name.contains('\0') {
-            return Err(failed(format!(
-                "the answer's {name:?} header holds a NUL byte: Chromium and Firefox fail the whole response as a network error (net::ERR_INVALID_HTTP_RESPONSE in Chromium), so no page reads it"
-            )));
-        }
-        let lower = name.to_ascii_lowercase();
-        let judged = lower.starts_with("access-control-") || lower == "vary" || lower == "location";
-        let (Ok(header), Ok(value)) = (
-            HeaderName::from_bytes(lower.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) else {
-            if judged {
-                return Err(failed(format!(
-                    "the answer's {name} header holds a control byte ({:?}) that browsers accept and compare as is; corsair audit cannot judge it yet (`corsair check` does)",
-                    String::from_utf8_lossy(value)
-                )));
-            }
-            continue;
-        };
-        map.append(header, value);
-    }
-    Ok(map)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::header_map;
-
-    fn fields(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn a_nul_anywhere_is_the_network_error_browsers_give() {
-        let e = header_map(&fields(&[("X-B", b"a\0b")]), "http://a.test/")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("request failed: http://a.test/: "), "{e}");
-        assert!(e.contains("\"X-B\" header holds a NUL byte"), "{e}");
-        assert!(e.contains("net::ERR_INVALID_HTTP_RESPONSE"), "{e}");
-    }
-
-    #[test]
-    fn control_bytes_the_verdict_reads_are_refused_and_others_left_out() {
-        for name in ["Access-Control-Allow-Origin", "Vary", "location"] {
-            let e = header_map(&fields(&[(name, b"*\x0b")]), "u").unwrap_err();
-            assert!(
-                e.to_string()
-                    .contains(&format!("{name} header holds a control byte")),
-                "{e}"
-            );
-        }
-        let map = header_map(
-            &fields(&[
-                ("Access-Control-Allow-Origin", b" *"),
-                ("X-B", b"a\x01\x0b\x7fb"),
-                ("Vary", b"Origin"),
-                ("vary", b"\xe9"),
-            ]),
-            "u",
-        )
-        .unwrap();
-        assert_eq!(map.len(), 3);
-        assert_eq!(map["access-control-allow-origin"], " *");
-        assert!(!map.contains_key("x-b"));
-        let vary: Vec<&[u8]> = map.get_all("vary").iter().map(|v| v.as_bytes()).collect();
-        assert_eq!(vary, [b"Origin".as_slice(), b"\xe9"]);
-    }
 }

@@ -1,9 +1,10 @@
 //! The audit's report, for people and for machines.
 
-use corsair::audit::{Exchange, Finding};
+use corsair::audit::{EngineVerdict, Exchange, Finding};
 use serde_json::{json, Value};
 
 use super::Report;
+use crate::check::engine_name;
 
 /// The report as text: each finding with its severity, origin, evidence (the offending header
 /// marked), impact and fix.
@@ -31,6 +32,11 @@ pub fn human(r: &Report) -> String {
         ));
         if !f.note.is_empty() {
             out.push_str(&format!("  {}\n", f.note));
+        }
+        if f.engines.iter().any(|e| !e.readable) {
+            for e in &f.engines {
+                out.push_str(&engine(e));
+            }
         }
         out.push_str(&format!("  Impact: {}.\n", class.impact));
         for e in &f.exchanges {
@@ -75,6 +81,21 @@ fn exchange(e: &Exchange, culprit: &str) -> String {
     out
 }
 
+/// One engine's verdict on a finding's read: `Chromium: reads it`, or its words, their later
+/// lines indented.
+fn engine(e: &EngineVerdict) -> String {
+    let words = if e.readable {
+        "reads it"
+    } else {
+        e.message.as_str()
+    };
+    format!(
+        "  {}: {}\n",
+        engine_name(e.browser),
+        words.replace('\n', "\n    ")
+    )
+}
+
 fn pairs(h: &[(String, String)]) -> Value {
     Value::Array(h.iter().map(|(k, v)| json!([k, v])).collect())
 }
@@ -94,6 +115,11 @@ pub fn finding(f: &Finding) -> Value {
             })).collect::<Vec<_>>(),
             "culprit": f.culprit,
             "note": f.note,
+            "engines": f.engines.iter().map(|e| json!({
+                "browser": engine_name(e.browser).to_ascii_lowercase(),
+                "readable": e.readable,
+                "message": (!e.readable).then_some(&e.message),
+            })).collect::<Vec<_>>(),
         },
         "impact": class.impact,
         "fix": { "policy": f.policy, "words": class.fix },

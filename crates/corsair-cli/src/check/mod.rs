@@ -6,7 +6,7 @@ mod render;
 
 use std::time::Duration;
 
-use corsair::browser::{Blocked, Browser, Credentials, Fetch, RequestInit};
+use corsair::browser::{network_words, Blocked, Browser, Credentials, Fetch, RequestInit};
 
 use crate::error::{self, Error, Verdict};
 use crate::net;
@@ -52,6 +52,24 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The `--header 'Name: value'` arguments of `check` and `audit`, as a script passes them to
+/// `fetch()`: the name without the spaces and tabs around it, the value as typed (the engine
+/// normalizes it as `fetch()` does, with [`corsair::browser::normalize_header_value`]: only
+/// tabs, spaces, CR and LF around it are removed; a vertical tab or a form feed stays).
+///
+/// # Errors
+/// An argument without a colon.
+pub fn header_args(args: &[String]) -> Result<Vec<(String, String)>, Error> {
+    args.iter()
+        .map(|h| {
+            let Some((name, value)) = h.split_once(':') else {
+                return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
+            };
+            Ok((name.trim_matches([' ', '\t']).to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
 fn parse_credentials(s: &str) -> Result<Credentials, String> {
     s.parse()
 }
@@ -75,15 +93,7 @@ fn parse_browser(s: &str) -> Result<Browser, String> {
 pub fn main(args: Args) -> Result<Verdict, Error> {
     let json = args.json;
     let result = (|| {
-        let mut headers = Vec::new();
-        for h in &args.headers {
-            let Some((name, value)) = h.split_once(':') else {
-                return Err(Error::Usage(format!("--header {h:?} is not 'Name: value'")));
-            };
-            // The value as the script would pass it: fetch() itself strips only tabs, spaces,
-            // CR and LF around it (a vertical tab or a form feed stays).
-            headers.push((name.trim_matches([' ', '\t']).to_owned(), value.to_owned()));
-        }
+        let headers = header_args(&args.headers)?;
         check_url(&args.url)?;
         check_origin(&args.origin)?;
         let client = match &args.cacert {
@@ -399,18 +409,6 @@ fn proxy_error(e: &Exchange, body: &[u8]) -> Option<String> {
         "this {} is corsair proxy's own answer, not the service's: \"{line}\"; start the service behind the proxy, or check the proxy's --upstream",
         e.status
     ))
-}
-
-/// A network error in the engine's own words: Chromium's `TypeError: Failed to fetch` with the
-/// failure (its console's `net::` code, or what made the redirect fail); WebKit's and Firefox's
-/// exception as the page's script sees it (WebKit prints no console line for it: a NUL byte in
-/// a response header, seen in WebKitGTK 2.50 by `tests/wire_bytes.rs`).
-pub fn network_words(browser: Browser, failure: &str) -> String {
-    match browser {
-        Browser::Chromium => format!("TypeError: Failed to fetch ({failure})"),
-        Browser::Firefox => "TypeError: NetworkError when attempting to fetch resource.".to_owned(),
-        Browser::Safari => "TypeError: Load failed".to_owned(),
-    }
 }
 
 /// What marks, explains and fixes a network error: the header at fault, a note, the fix.

@@ -17,7 +17,7 @@ pub const MAX_REDIRECTS: usize = 20;
 
 /// Response header fields as the engine reads them: (name, value) pairs in the order received,
 /// the value's bytes as on the wire (names compared without regard to case).
-type Fields<'a> = [(&'a str, &'a [u8])];
+pub(crate) type Fields<'a> = [(&'a str, &'a [u8])];
 
 const ACCESS_CONTROL_ALLOW_CREDENTIALS: &str = "access-control-allow-credentials";
 const ACCESS_CONTROL_ALLOW_HEADERS: &str = "access-control-allow-headers";
@@ -28,7 +28,10 @@ const ACCESS_CONTROL_MAX_AGE: &str = "access-control-max-age";
 const LOCATION: &str = "location";
 
 /// The values of the field `name`, in order.
-fn values<'a>(fields: &'a Fields<'a>, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub(crate) fn values<'a>(
+    fields: &'a Fields<'a>,
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     fields
         .iter()
         .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -46,7 +49,7 @@ fn location_str(bytes: &[u8]) -> Option<&str> {
 
 /// Bytes as a string, one character per byte (the Fetch Standard's isomorphic decode): how
 /// Chromium shows a header value in its messages (`é` sent as the byte 0xE9 shows as `é`).
-fn isomorphic(bytes: &[u8]) -> String {
+pub(crate) fn isomorphic(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
@@ -143,6 +146,53 @@ impl std::fmt::Display for Blocked {
             Blocked::Network(m) => f.write_str(m),
         }
     }
+}
+
+impl Blocked {
+    /// What `browser` says of it: its console message for a CORS failure
+    /// ([`CorsError::console_message`]), and for a network error the words of
+    /// [`network_words`].
+    pub fn words(&self, browser: Browser) -> String {
+        match self {
+            Blocked::Cors(e) => e.console_message(browser),
+            Blocked::Network(m) => network_words(browser, m),
+        }
+    }
+}
+
+/// A network error in `browser`'s own words: Chromium's `TypeError: Failed to fetch` with the
+/// failure (its console's `net::` code, or what made the redirect fail); WebKit's and Firefox's
+/// exception as the page's script sees it (WebKit prints no console line for it: a NUL byte in
+/// a response header, seen in WebKitGTK 2.50 by the CLI's `tests/wire_bytes.rs`).
+///
+/// ```
+/// use corsair::browser::{network_words, Browser};
+///
+/// let nul = "net::ERR_INVALID_HTTP_RESPONSE";
+/// assert_eq!(network_words(Browser::Chromium, nul), "TypeError: Failed to fetch (net::ERR_INVALID_HTTP_RESPONSE)");
+/// assert_eq!(network_words(Browser::Safari, nul), "TypeError: Load failed");
+/// ```
+pub fn network_words(browser: Browser, failure: &str) -> String {
+    match browser {
+        Browser::Chromium => format!("TypeError: Failed to fetch ({failure})"),
+        Browser::Firefox => "TypeError: NetworkError when attempting to fetch resource.".to_owned(),
+        Browser::Safari => "TypeError: Load failed".to_owned(),
+    }
+}
+
+/// A header value as `fetch()` takes it from a script (the Fetch Standard's "normalize"): without
+/// the HTTP whitespace bytes around it, tab, space, CR and LF, and only those (a vertical tab,
+/// a form feed or a no-break space stays, as browsers send it).
+///
+/// ```
+/// use corsair::browser::normalize_header_value;
+///
+/// assert_eq!(normalize_header_value(" \t\r\nvalue \n"), "value");
+/// assert_eq!(normalize_header_value("\u{b}value\u{c}"), "\u{b}value\u{c}");
+/// assert_eq!(normalize_header_value("\u{a0}value"), "\u{a0}value");
+/// ```
+pub fn normalize_header_value(value: &str) -> &str {
+    value.trim_matches([' ', '\t', '\n', '\r'])
 }
 
 /// Why a fetch could not even start (the script would get a `TypeError`).
@@ -281,7 +331,7 @@ impl Fetch {
                     "{name:?} is not a valid header name"
                 )));
             }
-            let value = value.trim_matches([' ', '\t', '\n', '\r']).to_owned();
+            let value = normalize_header_value(&value).to_owned();
             if value.bytes().any(|b| b == 0 || b == b'\n' || b == b'\r') {
                 return Err(InvalidRequest(format!(
                     "{value:?} is not a valid header value: it holds NUL, CR or LF (fetch() throws a TypeError)"
@@ -999,7 +1049,7 @@ fn is_redirect(status: u16) -> bool {
 
 /// All lines of a header joined by `, `, as browsers read a repeated header; `None` if absent.
 /// Values are decoded one character per byte, as Chromium shows them.
-fn combined(headers: &Fields<'_>, name: &str) -> Option<String> {
+pub(crate) fn combined(headers: &Fields<'_>, name: &str) -> Option<String> {
     let mut lines = values(headers, name).peekable();
     lines.peek()?;
     let parts: Vec<String> = lines

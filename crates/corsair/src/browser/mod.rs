@@ -19,8 +19,10 @@ pub use cache::{
     PreflightResult,
 };
 pub use error::{AccessCheck, CorsError, CorsErrorKind};
+pub(crate) use fetch::{combined, isomorphic, values, Fields};
 pub use fetch::{
-    Blocked, Fetch, InvalidRequest, Outgoing, Readable, RequestBody, RequestInit, MAX_REDIRECTS,
+    network_words, normalize_header_value, Blocked, Fetch, InvalidRequest, Outgoing, Readable,
+    RequestBody, RequestInit, MAX_REDIRECTS,
 };
 
 /// The browser whose behaviour to follow where browsers differ.
