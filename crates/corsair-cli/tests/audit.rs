@@ -386,8 +386,12 @@ async fn a_finding_carries_origin_credentials_evidence_impact_and_fix() {
     // Without cookies the same reflection is as public as `*`: low, and it says why.
     let (o, v) = audit(&base, "/wildcard-credentials", &[]).await;
     assert_eq!(o.status.code(), Some(0));
-    let note = v["findings"][0]["evidence"]["note"].as_str().unwrap();
-    assert!(note.contains("must not be the wildcard '*'"), "{note}");
+    let words = engines(&v["findings"][0]);
+    let chromium = words[0].1.as_deref().unwrap();
+    assert!(
+        chromium.contains("must not be the wildcard '*'"),
+        "{words:?}"
+    );
 }
 
 #[tokio::test]
@@ -664,15 +668,21 @@ async fn raw_server(
     (base, heads)
 }
 
+/// The raw header lines that grant `origin` with cookies: `Access-Control-Allow-Origin` is the
+/// origin followed by `suffix`, `Vary` is `vary`; nothing without an origin.
+fn grant_lines(origin: Option<&str>, suffix: &str, vary: &str) -> String {
+    origin.map_or(String::new(), |o| {
+        format!("Access-Control-Allow-Origin: {o}{suffix}\r\nAccess-Control-Allow-Credentials: true\r\nVary: {vary}\r\n")
+    })
+}
+
 /// A server that reflects the request's `Origin` with credentials, from raw bytes: each answer
 /// also carries `extra` (a header line hyper's parser refused, e.g. with `\x01`).
 async fn raw_reflecting_server(extra: &'static [u8]) -> String {
     raw_server(move |_, origin| {
-        let mut out = Vec::new();
-        if let Some(o) = origin {
-            out.extend_from_slice(
-                format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Methods: GET\r\nVary: Origin\r\n").as_bytes(),
-            );
+        let mut out = grant_lines(origin, "", "Origin").into_bytes();
+        if origin.is_some() {
+            out.extend_from_slice(b"Access-Control-Allow-Methods: GET\r\n");
         }
         out.extend_from_slice(extra);
         out
@@ -780,14 +790,7 @@ async fn answers_are_read_as_browsers_read_them() {
 /// each engine's words; it stopped with an error before.
 #[tokio::test]
 async fn control_bytes_in_judged_headers_get_findings_in_each_engines_words() {
-    let (base, _) = raw_server(|_, origin| match origin {
-        Some(o) => format!(
-            "Access-Control-Allow-Origin: {o}\x0b\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
-        )
-        .into_bytes(),
-        None => Vec::new(),
-    })
-    .await;
+    let (base, _) = raw_server(|_, o| grant_lines(o, "\x0b", "Origin").into_bytes()).await;
     let (o, v) = audit(&base, "/api", &[]).await;
     assert_eq!(o.status.code(), Some(0), "{v:#}");
     assert_eq!(ids(&v), all_info(), "{v:#}");
@@ -809,6 +812,23 @@ async fn control_bytes_in_judged_headers_get_findings_in_each_engines_words() {
             ),
         ]
     );
+    // The text report writes the control byte as Chromium's log does, and each engine's lines.
+    let text = corsair(vec![
+        "audit".into(),
+        url.clone(),
+        "--origin".into(),
+        TRUSTED.into(),
+        "--rate".into(),
+        "2000".into(),
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    for want in [
+        "  <   access-control-allow-origin: null\\u000B   <-- here\n".to_owned(),
+        format!("  Safari: Origin null is not allowed by Access-Control-Allow-Origin. Status code: 200\n    Fetch API cannot load {url} due to access control checks.\n"),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in:\n{text}");
+    }
     // An https page may not fetch this http URL in Safari: its fetch() throws before sending.
     let reflection = engines(finding(&v, "origin-reflection"));
     assert!(
@@ -820,14 +840,7 @@ async fn control_bytes_in_judged_headers_get_findings_in_each_engines_words() {
         "{reflection:?}"
     );
 
-    let (base, _) = raw_server(|_, origin| match origin {
-        Some(o) => format!(
-            "Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\x0b\r\n"
-        )
-        .into_bytes(),
-        None => Vec::new(),
-    })
-    .await;
+    let (base, _) = raw_server(|_, o| grant_lines(o, "", "Origin\x0b").into_bytes()).await;
     let (o, v) = audit(&base, "/api", &[]).await;
     assert_eq!(o.status.code(), Some(1), "{v:#}");
     assert_eq!(
@@ -855,14 +868,11 @@ async fn control_bytes_in_judged_headers_get_findings_in_each_engines_words() {
 #[tokio::test]
 async fn header_values_are_normalized_as_fetch_does() {
     let (base, heads) = raw_server(|method, origin| {
-        let mut out = String::new();
-        if let Some(o) = origin {
-            out.push_str(&format!(
-                "Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
-            ));
-        }
+        let mut out = grant_lines(origin, "", "Origin");
         if method == "OPTIONS" {
-            out.push_str("Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: accept\r\n");
+            out.push_str(
+                "Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: accept\r\n",
+            );
         }
         out.into_bytes()
     })

@@ -1,11 +1,13 @@
 //! docs/JSON.md is the contract of the JSON output: its field tables must list exactly the keys
-//! real outputs have (check: allowed, blocked, usage error; proxy: an access-log line).
+//! real outputs have (check: allowed, blocked, usage error; audit: a finding, a failed target;
+//! proxy: an access-log line).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 
 use std::collections::BTreeSet;
 
+use axum::http::HeaderMap;
 use axum::routing::any;
 use axum::Router;
 use common::{corsair, raw, serve, stdout, Proxy};
@@ -67,6 +69,36 @@ fn keys(v: &Value) -> BTreeSet<String> {
     out
 }
 
+/// Asserts that the outputs, together, have exactly the fields `doc` lists (an empty array of
+/// objects looks like a leaf: it is the documented `name[]`).
+fn assert_documented(doc: &BTreeSet<String>, outputs: &[(&str, &Value)]) {
+    let mut seen = BTreeSet::new();
+    for (name, v) in outputs {
+        let k: BTreeSet<String> = keys(v)
+            .into_iter()
+            .map(|k| {
+                let array = format!("{k}[]");
+                if doc.contains(&array) {
+                    array
+                } else {
+                    k
+                }
+            })
+            .collect();
+        let undocumented: Vec<&String> = k.difference(doc).collect();
+        assert!(
+            undocumented.is_empty(),
+            "{name}: fields missing from docs/JSON.md: {undocumented:?}"
+        );
+        seen.extend(k);
+    }
+    let stale: Vec<&String> = doc.difference(&seen).collect();
+    assert!(
+        stale.is_empty(),
+        "docs/JSON.md lists fields no output has: {stale:?}"
+    );
+}
+
 #[tokio::test]
 async fn check_json_matches_docs_json_md() {
     let cors = Policy::builder()
@@ -112,35 +144,66 @@ async fn check_json_matches_docs_json_md() {
         "the error object"
     );
 
-    let mut seen = BTreeSet::new();
-    for (name, v) in [
-        ("allowed", &allowed),
-        ("blocked", &blocked),
-        ("error", &error),
-    ] {
-        // An empty array of objects looks like a leaf: it is the documented `name[]`.
-        let k: BTreeSet<String> = keys(v)
-            .into_iter()
-            .map(|k| {
-                let array = format!("{k}[]");
-                if doc.contains(&array) {
-                    array
-                } else {
-                    k
-                }
-            })
-            .collect();
-        let undocumented: Vec<&String> = k.difference(&doc).collect();
-        assert!(
-            undocumented.is_empty(),
-            "{name}: fields missing from docs/JSON.md: {undocumented:?}"
-        );
-        seen.extend(k);
-    }
-    let stale: Vec<&String> = doc.difference(&seen).collect();
-    assert!(
-        stale.is_empty(),
-        "docs/JSON.md lists fields no output has: {stale:?}"
+    assert_documented(
+        &doc,
+        &[
+            ("allowed", &allowed),
+            ("blocked", &blocked),
+            ("error", &error),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn audit_json_matches_docs_json_md() {
+    // Reflects any origin with cookies, and `*` with cookies when there is none.
+    let base = serve(Router::new().route(
+        "/api",
+        any(|h: HeaderMap| async move {
+            let origin = h
+                .get("origin")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("*")
+                .to_owned();
+            (
+                [
+                    ("access-control-allow-origin", origin),
+                    ("access-control-allow-credentials", "true".to_owned()),
+                ],
+                "ok",
+            )
+        }),
+    ))
+    .await;
+    let run = |url: String| async move {
+        let o = corsair(&["audit", &url, "--rate", "2000", "--json"]).await;
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+        (o.status.code(), v)
+    };
+    let (code, found) = run(format!("{base}/api")).await;
+    assert_eq!(code, Some(1), "{found}");
+    // A finding with each engine's verdict (origin-reflection), and one without (missing-vary).
+    let f = &found["findings"];
+    assert_eq!(f[0]["id"], "origin-reflection", "{found}");
+    assert_eq!(f[0]["evidence"]["engines"][0]["readable"], true, "{found}");
+    assert_eq!(f[1]["id"], "missing-vary", "{found}");
+    assert_eq!(
+        f[1]["evidence"]["engines"],
+        serde_json::json!([]),
+        "{found}"
+    );
+    let closed = common::closed_port();
+    let (code, error) = run(format!("http://127.0.0.1:{closed}/api")).await;
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        keys(&error),
+        ["error", "target", "version"].map(str::to_owned).into(),
+        "the error object"
+    );
+    assert_documented(
+        &documented("`corsair audit --json`"),
+        &[("found", &found), ("error", &error)],
     );
 }
 

@@ -525,7 +525,8 @@ pub struct Finding {
     pub origin: String,
     /// Whether the attacker's page reads (or sends) with the victim's cookies.
     pub credentials: bool,
-    /// Why the severity is what it is, in words (the browser's message when it blocks).
+    /// Why the severity is what it is, in words (when a browser blocks the read, its own words
+    /// are in [`engines`](Self::engines)).
     pub note: String,
     /// The requests and answers that show it.
     pub exchanges: Vec<Exchange>,
@@ -1102,10 +1103,10 @@ impl Audit {
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
             let note = match &inc {
-                Outcome::Blocked(m) => format!("with cookies the browser says: {m}"),
+                Outcome::Blocked(_) => "with cookies the browser blocks the read".to_owned(),
                 _ => String::new(),
             };
-            out.push(self.finding(
+            let mut finding = self.finding(
                 probe,
                 (
                     "wildcard-with-credentials",
@@ -1113,7 +1114,9 @@ impl Audit {
                 ),
                 (Severity::Low, false, note),
                 exchanges.clone(),
-            ));
+            );
+            finding.engines = self.engines(probe, answers);
+            out.push(finding);
         }
         if probe.id == "missing-vary" {
             return out;
@@ -1129,15 +1132,15 @@ impl Audit {
                 Some(s) => (s, true, "readable with the victim's cookies".to_owned()),
                 None => (Severity::Info, true, "readable with the victim's cookies, but the target itself is served over http: a network attacker reads it directly".to_owned()),
             },
-            (Outcome::Blocked(m), Outcome::Readable) if !wildcard && !self.cookies_only => (
+            (Outcome::Blocked(_), Outcome::Readable) if !wildcard && !self.cookies_only => (
                 if class.is_some() { Severity::Low } else { Severity::Info },
                 false,
-                format!("readable without cookies only (as public as *); with cookies the browser says: {m}"),
+                "readable without cookies only (as public as *); with cookies the browser blocks the read".to_owned(),
             ),
-            (Outcome::Blocked(m), Outcome::Blocked(_))
+            (Outcome::Blocked(_), Outcome::Blocked(_))
                 if !self.cookies_only && acao.as_deref().is_some_and(|v| v.contains(probe.origin.as_str())) =>
             {
-                (Severity::Info, false, format!("the server grants the origin, but the browser blocks the read: {m}"))
+                (Severity::Info, false, "the server grants the origin, but the browser blocks the read".to_owned())
             }
             _ => return out,
         };
@@ -1471,11 +1474,14 @@ mod tests {
             (f[0].id, f[0].severity, f[0].credentials),
             ("origin-reflection", Severity::Low, false)
         );
+        let chromium = &f[0].engines[0];
+        assert_eq!(chromium.browser, Browser::Chromium);
         assert!(
-            f[0].note
+            chromium
+                .message
                 .contains("'Access-Control-Allow-Credentials' header in the response is ''"),
             "{}",
-            f[0].note
+            chromium.message
         );
     }
 
@@ -1492,11 +1498,92 @@ mod tests {
             (f[0].id, f[0].severity),
             ("origin-reflection", Severity::Info)
         );
+        let words: Vec<(Browser, bool, &str)> = f[0]
+            .engines
+            .iter()
+            .map(|e| (e.browser, e.readable, e.message.as_str()))
+            .collect();
+        assert!(words[0].2.contains("contains multiple values"), "{words:?}");
         assert!(
-            f[0].note.contains("contains multiple values"),
-            "{}",
-            f[0].note
+            words[1].2.ends_with(&format!(
+                "(Reason: CORS header ‘Access-Control-Allow-Origin’ does not match ‘{listed}’)."
+            )),
+            "{words:?}"
         );
+        assert!(
+            words[2]
+                .2
+                .starts_with("Access-Control-Allow-Origin cannot contain more than one origin.\n"),
+            "{words:?}"
+        );
+        assert!(words.iter().all(|(_, readable, _)| !readable));
+    }
+
+    #[test]
+    fn answers_keep_the_bytes_browsers_judge() {
+        let audit = Audit::new("https://api.target.example/", [] as [&str; 0]).unwrap();
+        let probe = audit.probes().remove(0);
+        let grant = |vary: &[u8]| {
+            Answer::new(
+                200,
+                [
+                    ("Access-Control-Allow-Origin", ARBITRARY_ORIGIN.as_bytes()),
+                    ("Access-Control-Allow-Credentials", b"true"),
+                    ("Vary", vary),
+                ],
+            )
+        };
+        let ids = |a: Answer| {
+            conclude(audit.judge(&probe, &[a]))
+                .iter()
+                .map(|f| (f.id, f.severity))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(grant(b"Accept, origin")),
+            [("origin-reflection", Severity::Critical)]
+        );
+        // A vertical tab makes another name: no cache varies on it.
+        assert_eq!(
+            ids(grant(b"Origin\x0b")),
+            [
+                ("origin-reflection", Severity::Critical),
+                ("missing-vary", Severity::Medium)
+            ]
+        );
+        let f = conclude(audit.judge(&probe, &[grant(b"Origin\x0b")]));
+        assert!(f[0]
+            .engines
+            .iter()
+            .all(|e| e.readable && e.message.is_empty()));
+        assert_eq!(
+            f[1].exchanges[0].response_headers[2],
+            ("vary".to_owned(), "Origin\u{b}".to_owned())
+        );
+    }
+
+    #[test]
+    fn request_headers_are_normalized_as_fetch_does() {
+        let audit = Audit::new("https://api.target.example/", [] as [&str; 0])
+            .unwrap()
+            .with_request("GET", vec![("X-A".into(), " \t\u{b}v\u{c} \r\n".into())])
+            .unwrap();
+        // The request without Origin is sent as the site's own, outside the engine.
+        let probe = audit
+            .probes()
+            .into_iter()
+            .find(|p| p.kind == ProbeKind::WithoutOrigin)
+            .unwrap();
+        let first = audit.next_request(&probe, &[]).unwrap();
+        let second = audit.next_request(&probe, &[Answer::default()]).unwrap();
+        for req in [first, second] {
+            assert!(
+                req.headers
+                    .contains(&("X-A".to_owned(), "\u{b}v\u{c}".to_owned())),
+                "{:?}",
+                req.headers
+            );
+        }
     }
 
     #[test]

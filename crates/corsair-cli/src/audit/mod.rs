@@ -4,7 +4,10 @@
 //!
 //! The requests go through `corsair check`'s own HTTP/1.1 client ([`net::RawClient`]): the
 //! bytes a browser sends, and answers read as a browser reads them, within the client's bounds
-//! (the head at most 256 KiB, no redirect followed by the client: the probes decide).
+//! (the head at most 256 KiB, no redirect followed by the client: the probes decide). The
+//! answers' header fields go to the library's judge as read ([`Answer`]), every byte browsers
+//! accept kept, so that the engine's rules judge them as they judge `check`'s; `--header` is
+//! parsed as `check` parses it ([`crate::check::header_args`]).
 
 mod render;
 

@@ -4,7 +4,7 @@ use corsair::audit::{EngineVerdict, Exchange, Finding};
 use serde_json::{json, Value};
 
 use super::Report;
-use crate::check::engine_name;
+use crate::check::{engine_name, visible};
 
 /// The report as text: each finding with its severity, origin, evidence (the offending header
 /// marked), impact and fix.
@@ -31,7 +31,7 @@ pub fn human(r: &Report) -> String {
             if f.credentials { "  with cookies" } else { "" }
         ));
         if !f.note.is_empty() {
-            out.push_str(&format!("  {}\n", f.note));
+            out.push_str(&format!("  {}\n", visible(&f.note)));
         }
         if f.engines.iter().any(|e| !e.readable) {
             for e in &f.engines {
@@ -62,7 +62,7 @@ pub fn human(r: &Report) -> String {
 fn exchange(e: &Exchange, culprit: &str) -> String {
     let mut out = format!("  > {} {}\n", e.method, e.url);
     for (k, v) in &e.request_headers {
-        out.push_str(&format!("  >   {k}: {v}\n"));
+        out.push_str(&format!("  >   {k}: {}\n", visible(v)));
     }
     out.push_str(&format!("  < {}\n", e.status));
     let mut marked = false;
@@ -73,7 +73,7 @@ fn exchange(e: &Exchange, culprit: &str) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("  <   {k}: {v}{mark}\n"));
+        out.push_str(&format!("  <   {k}: {}{mark}\n", visible(v)));
     }
     if !marked {
         out.push_str(&format!("  <   ({culprit} is missing)   <-- here\n"));
@@ -92,7 +92,11 @@ fn engine(e: &EngineVerdict) -> String {
     format!(
         "  {}: {}\n",
         engine_name(e.browser),
-        words.replace('\n', "\n    ")
+        words
+            .split('\n')
+            .map(visible)
+            .collect::<Vec<_>>()
+            .join("\n    ")
     )
 }
 

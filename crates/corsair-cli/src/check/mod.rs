@@ -11,7 +11,7 @@ use corsair::browser::{network_words, Blocked, Browser, Credentials, Fetch, Requ
 use crate::error::{self, Error, Verdict};
 use crate::net;
 
-pub use render::{human, json, json_error, JSON_VERSION};
+pub use render::{human, json, json_error, visible, JSON_VERSION};
 
 /// `corsair check`'s command line.
 #[derive(clap::Args, Debug)]
