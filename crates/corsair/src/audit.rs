@@ -65,9 +65,6 @@ const ACCESS_CONTROL_ALLOW_ORIGIN: &str = "access-control-allow-origin";
 const ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK: &str = "access-control-allow-private-network";
 const VARY: &str = "vary";
 
-/// The engines a finding's read is replayed in, in the order of [`Finding::engines`].
-pub const ENGINES: [Browser; 3] = [Browser::Chromium, Browser::Firefox, Browser::Safari];
-
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -534,7 +531,7 @@ pub struct Finding {
     pub culprit: &'static str,
     /// The fix as corsair policy lines, with the trusted origins filled in.
     pub policy: String,
-    /// What each engine of [`ENGINES`] does with the read, for the findings about reading the
+    /// What each engine of [`Browser::ALL`] does with the read, for the findings about reading the
     /// response or passing a preflight (empty for the others: a cache's or a server's fault).
     pub engines: Vec<EngineVerdict>,
 }
@@ -917,7 +914,7 @@ impl Audit {
 
     /// What each engine does with `probe`'s read, with the victim's cookies.
     fn engines(&self, probe: &Probe, answers: &[Answer]) -> Vec<EngineVerdict> {
-        ENGINES
+        Browser::ALL
             .iter()
             .map(|&browser| {
                 let (readable, message) =
@@ -1559,6 +1556,23 @@ mod tests {
         assert_eq!(
             f[1].exchanges[0].response_headers[2],
             ("vary".to_owned(), "Origin\u{b}".to_owned())
+        );
+        // A redirect to a Location with a control byte is no redirect a browser follows.
+        let mut moved = grant(b"Origin");
+        moved.status = 302;
+        moved
+            .fields
+            .push(("Location".to_owned(), b"/b\x0b".to_vec()));
+        let answers = [moved];
+        assert_eq!(audit.next_request(&probe, &answers), None);
+        let f = conclude(audit.judge(&probe, &answers));
+        assert_eq!(
+            (f[0].id, f[0].severity),
+            ("origin-reflection", Severity::Info)
+        );
+        assert_eq!(
+            f[0].engines[0].message,
+            "TypeError: Failed to fetch (invalid redirect location \"/b\\u{b}\")"
         );
     }
 

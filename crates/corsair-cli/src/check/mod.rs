@@ -223,7 +223,7 @@ pub struct CheckArgs {
 
 /// The engines `corsair check` answers for when `--browser` does not narrow it, in this order
 /// (the first one's report is the detailed one).
-pub const ENGINES: [Browser; 3] = [Browser::Chromium, Browser::Firefox, Browser::Safari];
+pub const ENGINES: [Browser; 3] = Browser::ALL;
 
 /// One engine's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]

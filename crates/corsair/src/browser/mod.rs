@@ -38,6 +38,9 @@ pub enum Browser {
 }
 
 impl Browser {
+    /// Every engine, in the order corsair reports them: Chromium, Firefox, Safari.
+    pub const ALL: [Browser; 3] = [Browser::Chromium, Browser::Firefox, Browser::Safari];
+
     /// Whether the browser preflights every later cross-origin hop of a request it preflighted
     /// once, or whose headers as the script set them needed a preflight (Firefox and Safari),
     /// where Chromium preflights a hop only when the redirected request needs it.
