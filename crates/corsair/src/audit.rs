@@ -470,6 +470,15 @@ impl Answer {
 
     /// An answer from an `http` header map (which cannot hold the bytes browsers judge
     /// specially, so use [`Answer::new`] with the bytes read when there may be any).
+    ///
+    /// ```
+    /// use corsair::audit::Answer;
+    /// use http::{header::VARY, HeaderMap};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(VARY, "Origin".parse().unwrap());
+    /// assert_eq!(Answer::from_headers(204, &headers), Answer::new(204, [("vary", b"Origin")]));
+    /// ```
     pub fn from_headers(status: u16, headers: &http::HeaderMap) -> Answer {
         Answer::new(
             status,
@@ -494,9 +503,10 @@ pub struct EngineVerdict {
     pub browser: Browser,
     /// Whether a page reads the response (for a preflight-only probe: the preflight passes).
     pub readable: bool,
-    /// When it does not, why, in the engine's own words ([`Blocked::words`](crate::browser::Blocked::words): its console
-    /// message, or the script's `TypeError` for a network error or a request it refuses to
-    /// send); empty when it reads.
+    /// When it does not, why, in the engine's own words
+    /// ([`Blocked::words`](crate::browser::Blocked::words): its console message, or the
+    /// script's `TypeError` for a network error or a request it refuses to send); empty when it
+    /// reads.
     pub message: String,
 }
 
@@ -994,8 +1004,9 @@ impl Audit {
     ///
     /// A crafted origin is a finding when a page on it could read the response: with the
     /// victim's cookies at the class's severity, without them at `low` (as public as `*`), and
-    /// when the server grants the origin but the browser blocks the read anyway, at `info` with
-    /// the browser's reason. `*` without credentials is public by design and never a finding.
+    /// when the server grants the origin but the browser blocks the read anyway, at `info`; each
+    /// engine's words are in [`Finding::engines`]. `*` without credentials is public by design
+    /// and never a finding.
     pub fn judge(&self, probe: &Probe, answers: &[Answer]) -> Vec<Finding> {
         let mut out = Vec::new();
         let Some(answer) = answers.last() else {
