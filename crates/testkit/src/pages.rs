@@ -11,15 +11,31 @@
 //! port when the server was started with [`PageOptions::tls`] (a certificate of a local CA the
 //! browsers are made to trust), and the origin `null` is a sandboxed frame
 //! (`sandbox="allow-scripts"`, an opaque origin) served from `http://sandbox.test:P`.
+//!
+//! In Firefox, a frame with a case that may read the preflight cache (a cache mode other than
+//! `no-store` and `reload`) first settles that cache. Before a cached preflight serves, Firefox
+//! checks the host's DNS records (`CORSCacheEntry::CheckDNSCache` in Gecko's
+//! `nsCORSListenerProxy.cpp`: an offline lookup per address family, any, IPv4 and IPv6, in the
+//! frame's network partition) and drops the entry when a record is newer than it. Every test
+//! host resolves to the literal `127.0.0.1` (`network.dns.forceResolve`), and the records of
+//! such a literal are made by the first lookup that asks, stamped with that moment: so in a
+//! fresh Firefox the first lookups, up to one per family, miss, and which of several sequences
+//! running side by side loses a cached preflight depends on timing. The frame therefore
+//! fetches `PUT /warm` on `warm.test` (cross-origin, preflighted, cached for 10 minutes) until a
+//! fetch goes out without a preflight (the answer says how many it has seen): every record of
+//! the partition then exists and is older than any entry the cases make, and literals are never
+//! resolved again. It takes four fetches with Firefox ESR 153 (the frame's own loads have made
+//! the record for any family; the second and third fetches' lookups make those for IPv4 and
+//! IPv6, and miss); a frame that has not settled after eight makes [`PageServer::run`] fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -122,6 +138,10 @@ pub struct Run {
 struct Shared {
     port: Mutex<u16>,
     frames: Mutex<HashMap<String, Vec<Case>>>,
+    /// The frames (by origin) that settle Firefox's preflight cache before their cases.
+    settle: Mutex<HashSet<String>>,
+    /// The preflights `/warm` has answered, by `Origin`.
+    warm_preflights: Mutex<HashMap<String, u32>>,
     tx: Mutex<Option<mpsc::UnboundedSender<Posted>>>,
 }
 
@@ -129,6 +149,17 @@ struct Shared {
 struct Posted {
     origin: String,
     results: Vec<Seen>,
+    /// Why the frame could not settle the preflight cache (it then runs no case).
+    #[serde(default)]
+    unsettled: Option<String>,
+}
+
+/// What a frame gets from `/cases`.
+#[derive(Serialize)]
+struct FrameCases<'a> {
+    /// Settle Firefox's preflight cache first (see the module documentation).
+    settle: bool,
+    cases: &'a [Case],
 }
 
 /// A running page server.
@@ -168,6 +199,7 @@ impl PageServer {
             .route("/frame", get(frame))
             .route("/cases", get(cases))
             .route("/results", post(results))
+            .route("/warm", any(warm))
             .with_state(shared.clone());
         if let Some(routes) = options.routes {
             app = app.merge(routes);
@@ -208,9 +240,18 @@ impl PageServer {
         let (tx, mut rx) = mpsc::unbounded_channel();
         {
             let mut map = lock(&self.shared.frames);
+            let mut settle = lock(&self.shared.settle);
             map.clear();
+            settle.clear();
             for f in frames {
                 map.insert(f.origin.clone(), f.cases.clone());
+                let reads_cache = f
+                    .cases
+                    .iter()
+                    .any(|c| corsair::browser::reads_preflight_cache(&c.cache));
+                if browser == Headless::Firefox && reads_cache {
+                    settle.insert(f.origin.clone());
+                }
             }
         }
         *lock(&self.shared.tx) = Some(tx);
@@ -228,6 +269,18 @@ impl PageServer {
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(posted)) => {
+                    if let Some(why) = posted.unsettled {
+                        let console = tokio::task::spawn_blocking(move || running.stop())
+                            .await
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "{}: the frame {} could not settle the preflight cache before its \
+                             cases: {why}; browser stderr:\n{}",
+                            browser.name(),
+                            posted.origin,
+                            tail(&console, 4000)
+                        ));
+                    }
                     pending.retain(|o| *o != posted.origin);
                     for s in posted.results {
                         seen.insert(s.id.clone(), s);
@@ -299,10 +352,44 @@ async fn cases(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response 
         .as_deref()
         .and_then(|q| q.strip_prefix("key="))
         .unwrap_or_default();
+    let settle = lock(&s.settle).contains(key);
     match lock(&s.frames).get(key) {
-        Some(cases) => (ANY_ORIGIN, Json(cases.clone())).into_response(),
+        Some(cases) => (ANY_ORIGIN, Json(FrameCases { settle, cases })).into_response(),
         None => (StatusCode::NOT_FOUND, format!("no cases for {key}")).into_response(),
     }
+}
+
+/// The header in which `/warm` says how many preflights it has answered.
+const PREFLIGHTS: &str = "x-preflights";
+
+/// `/warm`, fetched cross-origin by a frame that settles Firefox's preflight cache: a
+/// preflight for `PUT` is allowed and cached 10 minutes; the `PUT` answers how many preflights
+/// this `Origin` has sent so far (`x-preflights`, readable by the page).
+async fn warm(State(s): State<Arc<Shared>>, method: Method, headers: HeaderMap) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let allow = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone())];
+    let mut counts = lock(&s.warm_preflights);
+    let seen = counts.entry(origin).or_default();
+    if method == Method::OPTIONS {
+        *seen += 1;
+        let cached = [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "PUT"),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ];
+        return (StatusCode::NO_CONTENT, allow, cached).into_response();
+    }
+    let count = [
+        (header::ACCESS_CONTROL_EXPOSE_HEADERS, PREFLIGHTS.to_owned()),
+        (
+            header::HeaderName::from_static(PREFLIGHTS),
+            seen.to_string(),
+        ),
+    ];
+    (StatusCode::OK, allow, count).into_response()
 }
 
 async fn results(State(s): State<Arc<Shared>>, body: String) -> Response {
@@ -322,9 +409,28 @@ async fn results(State(s): State<Arc<Shared>>, body: String) -> Response {
 const FRAME: &str = r#"<!doctype html><title>frame</title><script>
 (async () => {
   const key = self.origin; // "null" in a sandboxed frame, where location.origin is not
-  const cases = await (await fetch('/cases?key=' + key, { cache: 'no-store' })).json();
+  const { settle, cases } = await (await fetch('/cases?key=' + key, { cache: 'no-store' })).json();
   const results = [];
   const sleep = ms => new Promise(r => setTimeout(r, ms));
+  if (settle) {
+    // Firefox: until a fetch skips its preflight, so that the DNS records its preflight cache
+    // checks exist before any case makes an entry (see the page server's documentation).
+    const warm = new URL('/warm', location.href);
+    warm.hostname = 'warm.test';
+    let last = -1, unsettled = 'still preflighted after 8 fetches';
+    for (let i = 0; i < 8; i++) {
+      try {
+        const r = await fetch(warm, { method: 'PUT', mode: 'cors', credentials: 'omit', cache: 'default' });
+        const seen = Number(r.headers.get('x-preflights'));
+        if (seen === last) { unsettled = null; break; }
+        last = seen;
+      } catch (e) { unsettled = String(e); break; }
+    }
+    if (unsettled) {
+      await fetch('/results', { method: 'POST', body: JSON.stringify({ origin: key, results, unsettled }) });
+      return;
+    }
+  }
   const makeBody = c => {
     if (c.body === null) return undefined;
     const t = c.body_type;
