@@ -15,11 +15,12 @@
 //! and the `CORS request did not succeed` line that follows it for the same URL, see
 //! `corsair_testkit::matrix::firefox_messages`). Each run prints, per engine, its
 //! verdict, readable-header and message agreement. Counted but not asserted, because the engine
-//! does not model them: Firefox's `cache` sequences that differ (its cache is modelled and
-//! agrees on all 48 in most runs, but whether the first lookup after a new entry hits depends
-//! on timing, so about one run in ten moves a preflight), the `Content-Type` Firefox puts on the wire after a redirect (left out
-//! of its request comparison), and WebKit's on hops after a method-changing redirect where it differs (listed
-//! as `unmodelled`). WebKitGTK has no host-resolver switch: it reaches the loopback servers
+//! does not model them: the `Content-Type` Firefox puts on the wire after a redirect (left out
+//! of its request comparison), and WebKit's on hops after a method-changing redirect where it
+//! differs (listed as `unmodelled`). Firefox's `cache` sequences are asserted like the other
+//! engines': its frame first settles the DNS records its preflight cache checks (see
+//! `corsair_testkit::pages`); without that, the first lookups in a fresh Firefox miss and which
+//! sequence loses a cached preflight depends on timing. WebKitGTK has no host-resolver switch: it reaches the loopback servers
 //! through the testkit's forward proxy, whose `Connection: close` is left out of the headers
 //! WebKit could read.
 //!
@@ -1579,16 +1580,6 @@ async fn differential(browser: Headless, rules: Rules) {
             let theirs = logs.get(&p.key).cloned().unwrap_or_default();
             if ours == theirs {
                 t.requests.0 += 1;
-            } else if browser == Headless::Firefox && p.family == "cache" {
-                // Firefox's preflight cache is modelled, but its first lookup after a new entry
-                // misses or hits depending on timing (about one run in ten under load, a
-                // preflight moves to another fetch of the sequence): counted and listed, not
-                // asserted.
-                t.unmodelled += 1;
-                println!(
-                    "  unmodelled ({}): {} engine {ours:?} firefox {theirs:?}",
-                    p.family, p.id
-                );
             } else if browser == Headless::WebKit && same_but_later_types(&ours, &theirs) {
                 // The one wire difference left unmodelled for WebKit: the `Content-Type` it
                 // puts back (or not) on hops after a method-changing redirect. Counted, listed.
