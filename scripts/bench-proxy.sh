@@ -232,8 +232,9 @@ for server in $servers; do
   fresh=$(rss "$pid")
   echo >&"${HOLD[1]}"
   read -r _ <&"${HOLD[0]}"
-  sleep 1
+  # corsair releases a connection idle for 250 ms (up to 500 ms after its answer).
+  sleep 2
   used=$(rss "$pid")
   echo >&"${HOLD[1]}"; wait "$HOLD_PID" 2>/dev/null || true
-  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((fresh / 1024)) MiB (+$(( (fresh - before) / 1024 )) MiB); after one request on each, idle again: $((used / 1024)) MiB (+$(( (used - before) / 1024 )) MiB)"
+  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((fresh / 1024)) MiB (+$(( (fresh - before) / 1024 )) MiB); after one request on each, idle again (2 s later): $((used / 1024)) MiB (+$(( (used - before) / 1024 )) MiB)"
 done

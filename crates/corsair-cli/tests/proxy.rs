@@ -1284,17 +1284,32 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     assert!(body.contains("x-after"), "{body}");
     assert!(!head.contains("connection: close"), "{head}");
 
-    // A request head cut in two, sent on at once, so that hyper has read its first part when
-    // the connection is released: the next run is given it, and serves it whole (with
-    // nothing of hyper's in between, the connection is not released again before).
-    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: proxy\r\nX-Cut: ")
-        .await
+    // A request and the first part of the next in one write: hyper reads both, answers the
+    // first and is released holding the second's first part, which the next run must serve
+    // first when the rest comes.
+    let before = metric(&scrape(&base).await.1, "corsair_proxy_idle_releases_total");
+    tcp.write_all(
+        b"GET /echo HTTP/1.1\r\nHost: proxy\r\nX-First: again\r\n\r\nGET /echo HTTP/1.1\r\nHost: proxy\r\nX-Cut: ",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
         .unwrap();
-    let t = scrape_until(&base, "released with half a request", |t| {
-        metric(t, "corsair_proxy_idle_releases_total") >= 2
+    let mut first = vec![0; length];
+    tcp.read_exact(&mut first).await.unwrap();
+    let t = scrape_until(&base, "released holding half a request", |t| {
+        metric(t, "corsair_proxy_idle_releases_total") > before
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Not released again: the run serving the held part has answered nothing yet.
     let after = scrape(&base).await.1;
     for name in [
         "corsair_proxy_idle_releases_total",
@@ -1339,21 +1354,23 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
         "after a body"
     );
 
-    // An answer that takes 1.5 s: the connection is not released under it.
+    // An answer that takes 1.5 s: the connection is not released under it, and is released
+    // once it is written.
     let released_before = metric(
         &scrape_until(&base, "released after the body", released(0)).await,
         "corsair_proxy_idle_releases_total",
     );
+    let (answer, during) = tokio::join!(raw_request(&mut tcp, "/slow", ""), async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        scrape(&base).await.1
+    });
+    assert_eq!(answer, (200, "late".to_owned()));
     assert_eq!(
-        raw_request(&mut tcp, "/slow", "").await,
-        (200, "late".to_owned())
-    );
-    let t = scrape(&base).await.1;
-    assert_eq!(
-        metric(&t, "corsair_proxy_idle_releases_total"),
+        metric(&during, "corsair_proxy_idle_releases_total"),
         released_before,
-        "released while the answer was awaited: {t}"
+        "released while the answer was awaited: {during}"
     );
+    assert_eq!(metric(&during, "corsair_proxy_idle_connections"), 0);
     scrape_until(
         &base,
         "released after the slow answer",
