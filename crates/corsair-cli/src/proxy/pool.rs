@@ -10,19 +10,36 @@
 //! A pooled connection the upstream has closed while idle is not used: hyper's connection task
 //! sees the close while the connection is idle and marks it closed, and one still found closed
 //! when the request is handed to it gives the request back unsent (`try_send_request`), which
-//! then goes to the next pooled connection or a fresh one. Like hyper-util's client, a request
-//! already written when the upstream closes is not sent again: its failure is a 502.
-
+//! then goes to the next pooled connection or a fresh one.
+//!
+//! A request already written when the upstream closes is sent again, once, on a fresh
+//! connection, when all of these hold (nginx's `proxy_next_upstream error` without
+//! `non_idempotent`, and Go's Transport, resend in the same case): the connection was a pooled
+//! one (the keep-alive race: the upstream's idle timeout closed it as the request went out); the
+//! method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and the body empty, so that
+//! the request can be written again as it was; it asks for no upgrade; and the connection closed
+//! or was reset before a byte of the response arrived. A request on a fresh connection is never
+//! sent again (an upstream that fails on it does not get it twice because of the proxy), nor one
+//! that got part of a response: those failures are a 502. hyper reports a close before the
+//! response and a close within its head alike, so each connection counts the bytes read from it
+//! (above TLS: a `close_notify` is no response).
+use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tower_service::Service;
 
 use super::Body;
@@ -49,8 +66,14 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-struct Idle {
+/// One connection to an upstream: hyper's handle on it, and the count of bytes read from it.
+struct Conn {
     send: SendRequest<Body>,
+    read: Arc<AtomicU64>,
+}
+
+struct Idle {
+    conn: Conn,
     since: Instant,
 }
 
@@ -71,21 +94,91 @@ impl Failure {
     }
 }
 
+/// What a resend needs of a request: its head, copied before hyper takes it. Its body is empty
+/// (only such requests are sent again), so an empty body goes with it, which hyper frames as
+/// it framed the first (no body, the request's own `Content-Length: 0` if it had one).
+struct Head {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Head {
+    /// A copy of `req`'s head when `req` may be sent again after its connection closes before
+    /// the response: an idempotent method (RFC 9110 §9.2.2), an empty body, no upgrade (a
+    /// request carrying `Upgrade` asks to switch protocols; the proxy passes it only for those).
+    fn of_replayable(req: &Request<Body>) -> Option<Head> {
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
+        if !idempotent
+            || !req.body().is_end_stream()
+            || req.headers().contains_key(http::header::UPGRADE)
+        {
+            return None;
+        }
+        Some(Head {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    fn into_request(self) -> Request<Body> {
+        let mut req = Request::new(Empty::new().map_err(|e| match e {}).boxed());
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}
+
+/// Whether `e` says the connection closed or was reset, rather than that the upstream sent
+/// something wrong (a malformed or oversized head) or that the proxy's side failed.
+fn closed_or_reset(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
 impl Pool {
     /// The most recently returned connection that can take a request now. Closed and expired
     /// ones are dropped; those still finishing their previous exchange stay for later, in
     /// their places.
-    fn take(&self) -> Option<SendRequest<Body>> {
+    fn take(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
             let c = &idle[i];
-            if c.send.is_closed() || c.since.elapsed() > IDLE_TIMEOUT {
+            if c.conn.send.is_closed() || c.since.elapsed() > IDLE_TIMEOUT {
                 idle.remove(i);
-            } else if c.send.is_ready() {
+            } else if c.conn.send.is_ready() {
                 // The top of the stack in the common case: no element moves.
-                return Some(idle.remove(i).send);
+                return Some(idle.remove(i).conn);
             }
             // Otherwise its connection task has not yet seen the end of the last response
             // (rare: a connection comes back only once its response body has ended).
@@ -93,8 +186,8 @@ impl Pool {
         None
     }
 
-    fn put(&self, send: SendRequest<Body>) {
-        if send.is_closed() {
+    fn put(&self, conn: Conn) {
+        if conn.send.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,49 +197,68 @@ impl Pool {
             .first()
             .is_some_and(|c| c.since.elapsed() > IDLE_TIMEOUT)
         {
-            idle.retain(|c| c.since.elapsed() <= IDLE_TIMEOUT && !c.send.is_closed());
+            idle.retain(|c| c.since.elapsed() <= IDLE_TIMEOUT && !c.conn.send.is_closed());
         }
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
-                send,
+                conn,
                 since: Instant::now(),
             });
         }
     }
 
     /// Sends `req` (its URI in origin form) to the upstream at `base`, on a pooled connection or
-    /// a new one. The response's body returns the connection here once it has been read.
+    /// a new one. The response's body returns the connection here once it has been read. A
+    /// request a pooled connection lost before any response is sent again on a new one, when
+    /// that is safe (see the module's documentation).
     pub(super) async fn send(
         self: &Arc<Self>,
         connector: &Connector,
         base: &Uri,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
-        while let Some(mut send) = self.take() {
-            match send.try_send_request(req).await {
-                Ok(resp) => return Ok(self.wrap(resp, send)),
+        // Copied once, before the first pooled connection takes the request.
+        let mut head: Option<Option<Head>> = None;
+        while let Some(mut conn) = self.take() {
+            let replay = head.get_or_insert_with(|| Head::of_replayable(&req));
+            // Bytes read before the request goes out: any more are its response's.
+            let read = conn.read.load(Ordering::Relaxed);
+            match conn.send.try_send_request(req).await {
+                Ok(resp) => return Ok(self.wrap(resp, conn)),
                 Err(mut e) => match e.take_message() {
                     // Closed before the request was written: the next connection takes it.
                     Some(unsent) => req = unsent,
-                    None => return Err(Failure::Http(e.into_error())),
+                    None => {
+                        let e = e.into_error();
+                        let lost_before_response =
+                            closed_or_reset(&e) && conn.read.load(Ordering::Relaxed) == read;
+                        match replay.take() {
+                            Some(again) if lost_before_response => {
+                                req = again.into_request();
+                                break;
+                            }
+                            _ => return Err(Failure::Http(e)),
+                        }
+                    }
                 },
             }
         }
         // Boxed: the connecting states are large, and only a new connection needs them (the
-        // request's future, moved a few times, stays small).
-        let mut send = Box::pin(connect(connector, base)).await?;
-        match send.send_request(req).await {
-            Ok(resp) => Ok(self.wrap(resp, send)),
+        // request's future, moved a few times, stays small). A new connection is never in the
+        // keep-alive race, so a request sent again goes there, and is not sent a third time.
+        let mut conn = Box::pin(connect(connector, base)).await?;
+        match conn.send.send_request(req).await {
+            Ok(resp) => Ok(self.wrap(resp, conn)),
             Err(e) => Err(Failure::Http(e)),
         }
     }
 
-    fn wrap(self: &Arc<Self>, resp: Response<Incoming>, send: SendRequest<Body>) -> Response<Body> {
+    fn wrap(self: &Arc<Self>, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
         // A connection that switched protocols belongs to the tunnel.
         let back =
-            (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| (send, self.clone()));
+            (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| (conn, self.clone()));
         resp.map(|body| {
-            http_body_util::BodyExt::boxed(Pooled {
+            BodyExt::boxed(Pooled {
                 body,
                 back,
                 ended: false,
@@ -156,25 +268,114 @@ impl Pool {
 }
 
 /// A new connection to the upstream at `base`, its task spawned.
-async fn connect(connector: &Connector, base: &Uri) -> Result<SendRequest<Body>, Failure> {
-    let io = connector
+async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
+    let stream = connector
         .clone()
         .call(base.clone())
         .await
         .map_err(Failure::Connect)?;
+    let read = Arc::new(AtomicU64::new(0));
+    let io = Counted {
+        stream: match stream {
+            MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
+            MaybeHttpsStream::Https(tls) => Stream::Tls(Box::new(tls.into_inner())),
+        },
+        read: read.clone(),
+    };
     let (send, conn) = http1::Builder::new()
         // Each connection reads at most this much ahead of the client (hyper's default, 400 KiB,
         // made a 1 MiB body cost about half a MiB a connection while it streamed); it also
         // bounds an upstream's response head, as nginx's proxy_buffer_size does.
         .max_buf_size(UPSTREAM_BUFFER)
-        .handshake(io)
+        .handshake(TokioIo::new(io))
         .await
         .map_err(Failure::Http)?;
     // The connection's task: one per upstream connection, for as long as it lives.
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    Ok(send)
+    Ok(Conn { send, read })
+}
+
+/// The connector's stream, unwrapped from hyper's I/O traits to tokio's (which show how many
+/// bytes a read brought) and wrapped back once, in [`Counted`]: as many layers as before.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TokioIo<TokioIo<TcpStream>>>>),
+}
+
+/// An upstream connection's stream, counting the bytes read from it (after TLS): a request
+/// lost with its connection may be sent again only if none of a response had come.
+struct Counted {
+    stream: Stream,
+    /// Written only by the connection's task (or its tunnel), read by the request's.
+    read: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            // One writer: a load and a store, no read-modify-write needed.
+            self.read
+                .store(self.read.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// The bytes an upstream connection reads ahead, and the longest response head it accepts.
@@ -200,7 +401,7 @@ pub(super) fn head_over_limit<B>(resp: &Response<B>) -> Option<usize> {
 /// dropped before, by a client that went away, leaves its connection to close).
 struct Pooled {
     body: Incoming,
-    back: Option<(SendRequest<Body>, Arc<Pool>)>,
+    back: Option<(Conn, Arc<Pool>)>,
     ended: bool,
 }
 
@@ -235,8 +436,8 @@ impl hyper::body::Body for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if self.ended || self.body.is_end_stream() {
-            if let Some((send, pool)) = self.back.take() {
-                pool.put(send);
+            if let Some((conn, pool)) = self.back.take() {
+                pool.put(conn);
             }
         }
     }
