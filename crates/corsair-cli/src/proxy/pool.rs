@@ -31,6 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
@@ -66,10 +67,12 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// One connection to an upstream: hyper's handle on it, and the count of bytes read from it.
+/// One connection to an upstream: hyper's handle on it, the count of bytes read from it, and
+/// the fields of the request it carries when that request may be sent again.
 struct Conn {
     send: SendRequest<Body>,
     read: Arc<AtomicU64>,
+    head: Vec<u8>,
 }
 
 struct Idle {
@@ -94,21 +97,26 @@ impl Failure {
     }
 }
 
-/// What a resend needs of a request: its head, copied before hyper takes it. Its body is empty
-/// (only such requests are sent again), so an empty body goes with it, which hyper frames as
-/// it framed the first (no body, the request's own `Content-Length: 0` if it had one).
-struct Head {
+/// What a resend needs of a request besides its fields, which [`Replay::copy`] writes into
+/// the connection's buffer. Its body is empty (only such requests are sent again), so an empty
+/// body goes with it, which hyper frames as it framed the first (no body, the request's own
+/// `Content-Length: 0` if it had one).
+struct Replay {
     method: Method,
     uri: Uri,
     version: Version,
-    headers: HeaderMap,
 }
 
-impl Head {
-    /// A copy of `req`'s head when `req` may be sent again after its connection closes before
-    /// the response: an idempotent method (RFC 9110 §9.2.2), an empty body, no upgrade (a
-    /// request carrying `Upgrade` asks to switch protocols; the proxy passes it only for those).
-    fn of_replayable(req: &Request<Body>) -> Option<Head> {
+/// A connection's head buffer beyond this is not kept for its next request.
+const HEAD_BUFFER_KEPT: usize = 16 * 1024;
+
+impl Replay {
+    /// When `req` may be sent again after its connection closes before the response (an
+    /// idempotent method, RFC 9110 §9.2.2, an empty body, and no `Upgrade`: a request asking
+    /// to switch protocols, which the proxy passes only for those), its fields are written into
+    /// `buf` as `name:value` lines. Bytes rather than a clone of the `HeaderMap`: a clone cost
+    /// two allocations and a reference count per field on every forwarded request.
+    fn copy(req: &Request<Body>, buf: &mut Vec<u8>) -> Option<Replay> {
         let idempotent = matches!(
             *req.method(),
             Method::GET
@@ -118,27 +126,47 @@ impl Head {
                 | Method::PUT
                 | Method::DELETE
         );
-        if !idempotent
-            || !req.body().is_end_stream()
-            || req.headers().contains_key(http::header::UPGRADE)
-        {
+        if !idempotent || !req.body().is_end_stream() {
             return None;
         }
-        Some(Head {
+        if buf.capacity() > HEAD_BUFFER_KEPT {
+            *buf = Vec::new();
+        }
+        buf.clear();
+        for (name, value) in req.headers() {
+            if name == http::header::UPGRADE {
+                return None;
+            }
+            // A name has no colon, a value no line feed (hyper and `HeaderValue` refuse them).
+            buf.extend_from_slice(name.as_str().as_bytes());
+            buf.push(b':');
+            buf.extend_from_slice(value.as_bytes());
+            buf.push(b'\n');
+        }
+        Some(Replay {
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
-            headers: req.headers().clone(),
         })
     }
 
-    fn into_request(self) -> Request<Body> {
+    /// The request again, its fields read back from `buf` in their order; None should they not
+    /// read back (they always do: they were fields).
+    fn request(self, buf: &[u8]) -> Option<Request<Body>> {
+        let mut headers = HeaderMap::new();
+        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let colon = line.iter().position(|&b| b == b':')?;
+            headers.append(
+                HeaderName::from_bytes(&line[..colon]).ok()?,
+                HeaderValue::from_bytes(&line[colon + 1..]).ok()?,
+            );
+        }
         let mut req = Request::new(Empty::new().map_err(|e| match e {}).boxed());
         *req.method_mut() = self.method;
         *req.uri_mut() = self.uri;
         *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers;
-        req
+        *req.headers_mut() = headers;
+        Some(req)
     }
 }
 
@@ -217,10 +245,8 @@ impl Pool {
         base: &Uri,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
-        // Copied once, before the first pooled connection takes the request.
-        let mut head: Option<Option<Head>> = None;
         while let Some(mut conn) = self.take() {
-            let replay = head.get_or_insert_with(|| Head::of_replayable(&req));
+            let replay = Replay::copy(&req, &mut conn.head);
             // Bytes read before the request goes out: any more are its response's.
             let read = conn.read.load(Ordering::Relaxed);
             match conn.send.try_send_request(req).await {
@@ -230,14 +256,21 @@ impl Pool {
                     Some(unsent) => req = unsent,
                     None => {
                         let e = e.into_error();
-                        let lost_before_response =
-                            closed_or_reset(&e) && conn.read.load(Ordering::Relaxed) == read;
-                        match replay.take() {
-                            Some(again) if lost_before_response => {
-                                req = again.into_request();
+                        let again = match replay {
+                            Some(replay)
+                                if closed_or_reset(&e)
+                                    && conn.read.load(Ordering::Relaxed) == read =>
+                            {
+                                replay.request(&conn.head)
+                            }
+                            _ => None,
+                        };
+                        match again {
+                            Some(again) => {
+                                req = again;
                                 break;
                             }
-                            _ => return Err(Failure::Http(e)),
+                            None => return Err(Failure::Http(e)),
                         }
                     }
                 },
@@ -294,7 +327,11 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    Ok(Conn { send, read })
+    Ok(Conn {
+        send,
+        read,
+        head: Vec::new(),
+    })
 }
 
 /// The connector's stream, unwrapped from hyper's I/O traits to tokio's (which show how many
