@@ -107,7 +107,8 @@ struct Replay {
     version: Version,
 }
 
-/// A connection's head buffer beyond this is not kept for its next request.
+/// A connection's head buffer beyond this is not kept once the response has come: 256 idle
+/// connections keep at most 4 MiB between them.
 const HEAD_BUFFER_KEPT: usize = 16 * 1024;
 
 impl Replay {
@@ -128,9 +129,6 @@ impl Replay {
         );
         if !idempotent || !req.body().is_end_stream() {
             return None;
-        }
-        if buf.capacity() > HEAD_BUFFER_KEPT {
-            *buf = Vec::new();
         }
         buf.clear();
         for (name, value) in req.headers() {
@@ -250,7 +248,12 @@ impl Pool {
             // Bytes read before the request goes out: any more are its response's.
             let read = conn.read.load(Ordering::Relaxed);
             match conn.send.try_send_request(req).await {
-                Ok(resp) => return Ok(self.wrap(resp, conn)),
+                Ok(resp) => {
+                    if conn.head.capacity() > HEAD_BUFFER_KEPT {
+                        conn.head = Vec::new();
+                    }
+                    return Ok(self.wrap(resp, conn));
+                }
                 Err(mut e) => match e.take_message() {
                     // Closed before the request was written: the next connection takes it.
                     Some(unsent) => req = unsent,
