@@ -9,7 +9,8 @@
 //! without closing the socket, and the socket waits for its next byte alone, as a new one does.
 //! What hyper had read and not yet parsed (part of the next request) is handed to the next run
 //! first. A connection is released only when no response is being written and the last request
-//! had no body (hyper might not have read it to its end), so no exchange is cut or changed.
+//! had no body (hyper might not have read it to its end), and no write is waiting for the
+//! client (hyper may still have to close after it), so no exchange is cut or changed.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -286,11 +287,23 @@ struct Activity {
     body: AtomicBool,
     /// The run is stopping to release the connection: its socket stays open.
     releasing: AtomicBool,
+    /// hyper's last write or flush is waiting for the client to take bytes: a response body
+    /// hyper has dropped may still be on its way, and with it the close that ends a response
+    /// without a length (HTTP/1.0, `Connection: close`), which a release would skip.
+    writing: AtomicBool,
 }
 
 impl Activity {
     fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && !self.body.load(Ordering::Relaxed)
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.body.load(Ordering::Relaxed)
+            && !self.writing.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether a write or flush is still waiting, and passes its result on.
+    fn wrote<T>(&self, polled: Poll<T>) -> Poll<T> {
+        self.writing.store(polled.is_pending(), Ordering::Relaxed);
+        polled
     }
 }
 
@@ -368,7 +381,8 @@ impl Write for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.activity.wrote(polled)
     }
 
     fn poll_write_vectored(
@@ -376,7 +390,8 @@ impl Write for Socket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.activity.wrote(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -384,7 +399,8 @@ impl Write for Socket {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        let polled = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.activity.wrote(polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
