@@ -39,8 +39,8 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_millis(250);
 /// What an HTTP/2 client sends first (prior knowledge, RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Waits for a new connection's first bytes (without reading them) or for shutdown: until then
-/// the connection costs only its task and socket. `Some(true)` when they begin as HTTP/2's
+/// Waits for a connection's first bytes, or a released one's next (without reading them), or
+/// for shutdown, counted idle: until then the connection costs only its task and socket. `Some(true)` when they begin as HTTP/2's
 /// preface, `Some(false)` for HTTP/1, `None` when the connection closed or the proxy stops.
 /// (A peek, not `readable()`: a new socket is reported readable before any byte.)
 pub(super) async fn first_bytes(
@@ -87,17 +87,13 @@ pub(super) async fn serve(
         let Some(idle) = run.await else { return };
         socket = idle;
         state.metrics.releases.fetch_add(1, Ordering::Relaxed);
-        if socket.unread.is_empty() {
-            let _idle = Idle::count(&state.metrics.idle);
-            let mut next = [0u8; 1];
-            let waited = tokio::select! {
-                biased;
-                _ = stop.changed() => None,
-                read = socket.tcp.inner().peek(&mut next) => read.ok(),
-            };
-            if !matches!(waited, Some(1..)) {
-                return;
-            }
+        // Released: it waits for its next byte as a new connection waits for its first.
+        if socket.unread.is_empty()
+            && first_bytes(socket.tcp.inner(), &state.metrics.idle, &mut stop)
+                .await
+                .is_none()
+        {
+            return;
         }
     }
 }
