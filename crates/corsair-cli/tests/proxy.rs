@@ -356,7 +356,17 @@ async fn an_upstream_response_head_over_64_kib_is_a_502() {
         ),
     );
     let up = serve(app).await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    // One worker, so that the second request reuses the first's upstream connection, as this
+    // test always did: on a fresh upstream connection hyper's bound is checked between reads,
+    // and a 70 KiB head that completes in the read crossing 64 KiB passes (main too, with curl).
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--workers",
+        "1",
+    ]);
     let c = client();
     // Each on a fresh upstream connection (a refused answer's connection is not kept), where
     // hyper's own bound, checked between reads, let a head that came in one read through.
@@ -1622,9 +1632,18 @@ async fn closing_upstream(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     let c = client();
-    // Keeps its connections: eight requests in turn take one connection.
+    // Keeps its connections: eight requests in turn take one connection. One worker: each
+    // keeps its own upstream connections, and the client here may open a second connection,
+    // which another worker could accept.
     let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), false).await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--workers",
+        "1",
+    ]);
     for i in 0..8 {
         let r = c
             .send("GET", &proxy.url("/k"), &[ORIGIN], Client::empty())
@@ -1637,7 +1656,14 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
 
     // A chunked body with trailers ends with them: its connection is reused as well.
     let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), true).await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--workers",
+        "1",
+    ]);
     for i in 0..4 {
         let r = c
             .send("GET", &proxy.url("/t"), &[ORIGIN], Client::empty())
