@@ -3,7 +3,7 @@
 # nginx) on loopback, under the same wrk load: simple GETs, preflights, 1 KiB and 1 MiB bodies,
 # at 10 and 256 connections, nginx and corsair alternately in each round. Reports the median
 # over the rounds of requests per second, p50 and p99 latency, and the peak memory of each
-# proxy (all its processes), then the memory each adds for 10,000 idle client connections
+# proxy (all its processes) and the CPU time (user and system) it spent a request, then the memory each adds for 10,000 idle client connections
 # (fresh ones, then the same after one request each). Prints Markdown tables for BENCHMARKS.md.
 #
 # The nginx configuration is the one a careful operator writes: `always` on every header (so
@@ -129,6 +129,16 @@ rss() {
   echo "$total"
 }
 
+# CPU time (user and system, in clock ticks) of a process and its children so far.
+cpu() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
 # Every round's figures, one line per measurement: case conns server rps p50 p99.
 : > "$dir/results"
@@ -138,7 +148,9 @@ for round in $(seq "$ROUNDS"); do
 for conns in 10 256; do
 for case in $CASES; do
 for server in $servers; do
-  case $server in nginx) port=$NG ;; corsair) port=$CO ;; baseline) port=$BA ;; esac
+  case $server in
+    nginx) port=$NG pid=$ng_pid ;; corsair) port=$CO pid=$co_pid ;; baseline) port=$BA pid=$ba_pid ;;
+  esac
   args=(-t1 -c"$conns" -d"$DURATION" --latency -H 'Origin: http://localhost:8000')
   path=/small
   case $case in
@@ -146,12 +158,17 @@ for server in $servers; do
     1k) path=/1k ;;
     1m) path=/1m ;;
   esac
+  t0=$(cpu "$pid")
   out=$(wrk "${args[@]}" "http://127.0.0.1:$port$path")
+  t1=$(cpu "$pid")
   r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  # The proxy's CPU time a request, user and system, in microseconds.
+  u=$(awk -v t="$((t1 - t0))" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   a=$(echo "$out" | awk '$1 == "50%" {print $2}')
   b=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  echo "$case $conns $server $r $a $b" >> "$dir/results"
-  echo "round $round, $case, $conns connections, $server: $r requests/s, p50 $a, p99 $b (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  echo "$case $conns $server $r $a $b $u" >> "$dir/results"
+  echo "round $round, $case, $conns connections, $server: $r requests/s, p50 $a, p99 $b, CPU $u us a request (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
 done
 done
@@ -181,6 +198,7 @@ echo
 head="| load | connections |" rule="|---|---:|"
 for server in $servers; do head="$head $server requests/s |" rule="$rule---:|"; done
 for server in $servers; do head="$head $server p50 / p99 |" rule="$rule---:|"; done
+for server in $servers; do head="$head $server CPU µs |" rule="$rule---:|"; done
 echo "$head"
 echo "$rule"
 for conns in 10 256; do
@@ -191,6 +209,9 @@ for case in $CASES; do
   done
   for server in $servers; do
     line="$line $(median "$case" "$conns" "$server" 5) / $(median "$case" "$conns" "$server" 6) |"
+  done
+  for server in $servers; do
+    line="$line $(median "$case" "$conns" "$server" 7) |"
   done
   echo "$line"
 done

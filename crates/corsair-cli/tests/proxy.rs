@@ -632,6 +632,10 @@ fn bad_arguments_exit_two() {
             "error: invalid value 'nan' for '--drain-timeout <DRAIN_TIMEOUT>': \"nan\" is not a positive number of seconds, such as 10 or 0.5\n".to_owned(),
         ),
         (
+            vec!["--upstream", up, "--allow-origin", o, "--workers", "0"],
+            "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1024\n".to_owned(),
+        ),
+        (
             vec!["--upstream", up, "--config", "/nonexistent/corsair.toml"],
             "error: /nonexistent/corsair.toml: [invalid-file] ".to_owned(),
         ),
@@ -1214,6 +1218,58 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
         served,
         "a place freed by a closed connection was never given again"
     );
+}
+
+/// `--workers N`: N event-loop threads, each accepting on its own listener; connections spread
+/// over all of them, and each is served (a worker that did not accept, or whose connections
+/// stalled, would leave some of 30 connections unanswered: the kernel gives each listener a
+/// connection with probability 1 - (2/3)^30 at least).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_each_accept_and_serve_their_connections() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--workers",
+        "3",
+    ]);
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .filter(|n| n.starts_with("worker-"))
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let mut held = Vec::new();
+    for _ in 0..30 {
+        held.push(tokio::net::TcpStream::connect(&proxy.addr).await.unwrap());
+    }
+    // All at once, each on its own connection, held open until all are answered.
+    let tasks: Vec<_> = held
+        .into_iter()
+        .map(|mut tcp| {
+            tokio::spawn(async move {
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    raw_exchange(&mut tcp, "/echo", ""),
+                )
+                .await;
+                (answer, tcp)
+            })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let (answer, tcp) = task.await.unwrap();
+        open.push(tcp);
+        let (head, _) = answer.unwrap_or_else(|_| panic!("connection {i} was not answered"));
+        assert!(head.starts_with("http/1.1 200 "), "{i}: {head}");
+        assert!(
+            head.contains("access-control-allow-origin: http://localhost:3000\r\n"),
+            "{i}: {head}"
+        );
+    }
 }
 
 /// The `--metrics` listener's `http://ADDR`, as the proxy printed it.

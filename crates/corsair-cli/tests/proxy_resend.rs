@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A running proxy process; killed when dropped.
+/// A running proxy process; killed when dropped. One worker: each worker keeps its own upstream
+/// connections, and a test's second request must find the first's connection pooled even when
+/// it comes on another client connection.
 fn proxy(upstream: &str) -> corsair_testkit::ProxyProcess {
     corsair_testkit::ProxyProcess::start(
         env!("CARGO_BIN_EXE_corsair"),
@@ -19,6 +21,8 @@ fn proxy(upstream: &str) -> corsair_testkit::ProxyProcess {
             upstream,
             "--allow-origin",
             "http://localhost:3000",
+            "--workers",
+            "1",
         ],
     )
     .unwrap()

@@ -10,6 +10,12 @@
 //! - Each `[[route]]` of the policy file may name its own `upstream`.
 //! - An unreachable or failing upstream gives 502, a slow one 504, both with the CORS headers an
 //!   allowed origin needs, so the browser shows the real error rather than a CORS error.
+//! - Client connections are served by workers, one a CPU by default (`--workers`): threads with
+//!   an event loop each (tokio's current-thread runtime) and a listener each on the address
+//!   (`SO_REUSEPORT`), each serving the connections it accepted and keeping its own upstream
+//!   connections, as nginx's worker processes do. No request moves between threads. The
+//!   policy, its reloads, the TLS certificate, the metrics and the connection limit are shared
+//!   by all; signals, reloads and the metrics listener are the main thread's.
 //! - SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit. SIGHUP, or a change
 //!   of the file under `--watch`: reload the policy file; an invalid new file is logged and the
 //!   old policy kept.
@@ -150,6 +156,10 @@ pub struct Args {
     /// Bytes of request line and headers a request may have (431 beyond).
     #[arg(long, env = "CORSAIR_MAX_HEADER_BYTES", default_value = "65536", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
     pub max_header_bytes: u32,
+    /// Threads serving client connections, each with its own event loop and upstream
+    /// connections [default: one a CPU the proxy may run on].
+    #[arg(long, env = "CORSAIR_WORKERS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: Option<u32>,
 }
 
 /// Runs `corsair proxy` until SIGTERM or SIGINT.
@@ -180,9 +190,16 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         tls: args.tls_cert.zip(args.tls_key),
         max_connections: args.max_connections as usize,
         max_header_bytes: args.max_header_bytes as usize,
+        workers: args.workers.map_or_else(default_workers, |n| n as usize),
     };
-    error::runtime(true)?.block_on(run(args))?;
+    run(args)?;
     Ok(Verdict::Pass)
+}
+
+/// One worker a CPU this process may run on (its affinity and cgroup quota counted), one if
+/// that is unknown.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// `--listen`: an address, `localhost:PORT`, or a port alone, both on 127.0.0.1.
@@ -246,6 +263,8 @@ pub struct ProxyArgs {
     pub max_connections: usize,
     /// Bytes of request line and headers per request (431 beyond).
     pub max_header_bytes: usize,
+    /// Threads serving client connections (one at least).
+    pub workers: usize,
 }
 
 struct State {
@@ -267,15 +286,77 @@ struct State {
     exact: bool,
     /// Whether metrics are served (the upstream latency is timed only then).
     metrics_on: bool,
+    /// The number of workers, for the pools of a reloaded file's upstreams.
+    workers: usize,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
 ///
+/// The calling thread handles signals, reloads and the metrics listener; `args.workers`
+/// threads of its own serve the client connections.
+///
 /// # Errors
-/// An invalid policy or an address that cannot be bound.
-pub async fn run(args: ProxyArgs) -> Result<(), Error> {
+/// An invalid policy, an address that cannot be bound, or threads that cannot be started.
+pub fn run(args: ProxyArgs) -> Result<(), Error> {
+    let control = error::runtime(false)?;
+    let Started {
+        listeners,
+        state,
+        signals,
+    } = control.block_on(start(&args))?;
+    // Shutdown: a value sent to every worker and connection task, then a wait until all have
+    // ended (every receiver dropped); `finish` then ends the workers' event loops.
+    let (drain, draining) = tokio::sync::watch::channel(());
+    let (finish, finished) = tokio::sync::watch::channel(());
+    let local = match listeners.first() {
+        Some(l) => l.local_addr().map_err(|e| Error::System(e.to_string()))?,
+        None => return Err(Error::System("no listener".to_owned())),
+    };
+    let mut workers = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
+        workers.push(spawn_worker(
+            index,
+            listener,
+            state.clone(),
+            draining.clone(),
+            finished.clone(),
+            args.max_connections,
+        )?);
+    }
+    drop((draining, finished));
+    println!(
+        "corsair proxy listening on {}://{local} -> {}",
+        if state.tls.is_some() { "https" } else { "http" },
+        args.upstream
+    );
+    control.block_on(supervise(&args, &state, signals, drain));
+    drop(finish);
+    for worker in workers {
+        // A worker that panicked has nothing left to finish.
+        let _ = worker.join();
+    }
+    Ok(())
+}
+
+/// What [`start`] made: a bound listener for each worker, the shared state, and the signals,
+/// listened for before the proxy says it is listening.
+struct Started {
+    listeners: Vec<std::net::TcpListener>,
+    state: Arc<State>,
+    signals: Signals,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// Checks the arguments, binds the listeners, starts the metrics listener, probes the
+/// upstreams.
+async fn start(args: &ProxyArgs) -> Result<Started, Error> {
     use tokio::signal::unix::{signal, SignalKind};
-    let routing = routing(&args)?;
+    let routing = routing(args)?;
     if !matches!(args.upstream.scheme_str(), Some("http" | "https"))
         || args.upstream.host().is_none()
     {
@@ -288,12 +369,8 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         Some((cert, key)) => Some(tls::Tls::new(cert.clone(), key.clone()).map_err(Error::Usage)?),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listeners = bind(args.listen, args.workers.max(1))
         .map_err(|e| Error::System(format!("cannot listen on {}: {e}", args.listen)))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::System(e.to_string()))?;
     if args.dev {
         eprintln!(
             "WARNING: --dev allows {} with ANY method and header, and credentials, and lets them read every response header the upstream sends (except Set-Cookie). For local development only.",
@@ -320,11 +397,6 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
             eprintln!("WARNING: {warning}; starting anyway, requests get 502 until it is up");
         }
     }
-    println!(
-        "corsair proxy listening on {}://{local} -> {}",
-        if tls.is_some() { "https" } else { "http" },
-        args.upstream
-    );
     let connector = crate::net::https_connector(Some(args.connect_timeout));
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
@@ -337,7 +409,7 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
     let state = Arc::new(State {
         routing: ArcSwap::from_pointee(routing),
-        upstream: Upstream::new(args.upstream.clone()),
+        upstream: Upstream::new(args.upstream.clone(), args.workers),
         connector,
         http,
         http1,
@@ -345,17 +417,126 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         timeout: args.timeout,
         dev: args.dev,
         max_header_bytes: args.max_header_bytes,
-        metrics: metrics.clone(),
+        metrics,
         tls,
         exact: args.log.is_some() || args.metrics.is_some(),
         metrics_on: args.metrics.is_some(),
+        workers: args.workers,
     });
-    let open = metrics.open.clone();
-
     let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let signals = Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    };
+    Ok(Started {
+        listeners,
+        state,
+        signals,
+    })
+}
+
+/// One listener a worker, all on `addr` with `SO_REUSEPORT`: the kernel spreads new
+/// connections over them (by a hash of their addresses). A plain bind first, released at
+/// once, keeps "address in use" for a port that another process listens on (another corsair
+/// among them), and picks the port for port 0.
+fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
+    (0..workers)
+        .map(|_| {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(addr)?;
+            // tokio's own backlog for `TcpListener::bind`.
+            socket.listen(1024)?.into_std()
+        })
+        .collect()
+}
+
+/// Starts worker `index`: a thread whose event loop accepts from `listener` and serves the
+/// connections it accepted, until `draining` changes; then it finishes them, until `finished`
+/// changes.
+fn spawn_worker(
+    index: usize,
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    draining: tokio::sync::watch::Receiver<()>,
+    mut finished: tokio::sync::watch::Receiver<()>,
+    max_connections: usize,
+) -> Result<std::thread::JoinHandle<()>, Error> {
+    let runtime = error::runtime(false)?;
+    let listener = {
+        let _in = runtime.enter();
+        listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+            .map_err(|e| Error::System(format!("cannot listen: {e}")))?
+    };
+    std::thread::Builder::new()
+        .name(format!("worker-{index}"))
+        .spawn(move || {
+            pool::set_worker(index);
+            runtime.block_on(async move {
+                accept(listener, state, draining, max_connections).await;
+                let _ = finished.changed().await;
+            });
+        })
+        .map_err(|e| Error::System(format!("cannot start a worker thread: {e}")))
+}
+
+/// A worker's accept loop: each connection gets a task on this worker, until `draining`
+/// changes.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut draining: tokio::sync::watch::Receiver<()>,
+    max_connections: usize,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+            _ = draining.changed() => return,
+        };
+        let Some(guard) = Open::new(&state.metrics.open, max_connections) else {
+            state.metrics.limited(metrics::Limit::Connections);
+            refuse_connection(tcp, max_connections);
+            continue;
+        };
+        let state = state.clone();
+        let mut stop = draining.clone();
+        tokio::spawn(async move {
+            // Until its first byte, a connection costs this small task and its socket: the
+            // HTTP machinery (its buffers, and futures of a few KiB) is made for connections
+            // that send something, so idle ones keep memory flat.
+            let Some(h2) = conn::first_bytes(&tcp, &state.metrics.idle, &mut stop).await else {
+                return;
+            };
+            if state.tls.is_some() {
+                Box::pin(conn::serve_tls(state, tcp, peer, stop)).await;
+            } else {
+                Box::pin(conn::serve(state, tcp, peer, h2, stop)).await;
+            }
+            drop(guard);
+        });
+    }
+}
+
+/// The main thread's loop: reloads on SIGHUP and file changes, until SIGTERM or SIGINT; then
+/// the workers stop accepting, and the requests in flight get `--drain-timeout` to finish.
+async fn supervise(
+    args: &ProxyArgs,
+    state: &State,
+    mut signals: Signals,
+    drain: tokio::sync::watch::Sender<()>,
+) {
     let mut watcher = match (&args.config, args.watch) {
         (Some(path), Some(every)) => {
             let mut paths = vec![path.clone()];
@@ -364,50 +545,22 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
         }
         _ => None,
     };
-    // Shutdown: a value sent to every connection's task, then a wait until all have ended
-    // (every receiver dropped).
-    let (drain, draining) = tokio::sync::watch::channel(());
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                if open.load(Ordering::Relaxed) >= args.max_connections {
-                    metrics.limited(metrics::Limit::Connections);
-                    refuse_connection(tcp, args.max_connections);
-                    continue;
-                }
-                let guard = Open::new(&open);
-                let state = state.clone();
-                let mut stop = draining.clone();
-                tokio::spawn(async move {
-                    // Until its first byte, a connection costs this small task and its socket:
-                    // the HTTP machinery (its buffers, and futures of a few KiB) is made for
-                    // connections that send something, so idle ones keep memory flat.
-                    let Some(h2) = conn::first_bytes(&tcp, &state.metrics.idle, &mut stop).await else { return };
-                    if state.tls.is_some() {
-                        Box::pin(conn::serve_tls(state, tcp, peer, stop)).await;
-                    } else {
-                        Box::pin(conn::serve(state, tcp, peer, h2, stop)).await;
-                    }
-                    drop(guard);
-                });
-            }
             () = watch::changed(&mut watcher) => {
                 if let Some(path) = &args.config {
-                    reload(&state, path, "changed");
+                    reload(state, path, "changed");
                 }
             }
-            _ = hup.recv() => match &args.config {
-                Some(path) => reload(&state, path, "SIGHUP"),
+            _ = signals.hup.recv() => match &args.config {
+                Some(path) => reload(state, path, "SIGHUP"),
                 None => eprintln!("corsair proxy: SIGHUP ignored: no --config file to reload"),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
         }
     }
-    drop(listener);
-    drop(draining);
-    metrics.draining.store(true, Ordering::Relaxed);
+    state.metrics.draining.store(true, Ordering::Relaxed);
     eprintln!("corsair proxy: shutting down, finishing requests in flight");
     let _ = drain.send(());
     match tokio::time::timeout(args.drain_timeout, drain.closed()).await {
@@ -417,16 +570,21 @@ pub async fn run(args: ProxyArgs) -> Result<(), Error> {
             args.drain_timeout
         ),
     }
-    Ok(())
 }
 
 /// A connection counted as open until dropped.
 struct Open(Arc<AtomicUsize>);
 
 impl Open {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Open(count.clone())
+    /// Counts one more open connection, unless `max` are open: the count is the workers'
+    /// together, and two of them accepting at once cannot both take the last place.
+    fn new(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Open(count.clone()))
     }
 }
 
@@ -511,7 +669,7 @@ fn reload(state: &State, path: &std::path::Path, why: &str) {
             }
         }
     }
-    match policy::from_file(path) {
+    match policy::from_file(path, state.workers) {
         Ok(routing) => {
             state.routing.store(Arc::new(routing));
             state.metrics.reload(true);

@@ -42,13 +42,14 @@ pub struct Upstream {
     pub uri: Uri,
     /// Its host, and its port unless the scheme's default: what an HTTP client puts in `Host`.
     pub(super) host: Option<HeaderValue>,
-    /// Its idle connections (shared by the clones of this upstream; a reload makes new ones).
+    /// Its idle connections, each worker's apart (shared by the clones of this upstream; a
+    /// reload makes new ones).
     pub(super) pool: std::sync::Arc<super::pool::Pool>,
 }
 
 impl Upstream {
-    /// The upstream at `uri`.
-    pub fn new(uri: Uri) -> Self {
+    /// The upstream at `uri`, reached by `workers` workers.
+    pub fn new(uri: Uri, workers: usize) -> Self {
         let secure = uri.scheme_str() == Some("https");
         let host = uri.host().and_then(|host| match uri.port_u16() {
             Some(443) if secure => HeaderValue::from_str(host).ok(),
@@ -59,13 +60,14 @@ impl Upstream {
         Upstream {
             uri,
             host,
-            pool: std::sync::Arc::default(),
+            pool: std::sync::Arc::new(super::pool::Pool::new(workers)),
         }
     }
 }
 
-/// A policy file's policies and upstreams, or its problems, printable as they are.
-pub(super) fn from_file(path: &Path) -> Result<Routing, String> {
+/// A policy file's policies and upstreams (their pools for `workers` workers), or its problems,
+/// printable as they are.
+pub(super) fn from_file(path: &Path, workers: usize) -> Result<Routing, String> {
     let file = PolicyFile::load(path);
     match file.policies {
         Ok(policies) => Ok(Routing {
@@ -73,7 +75,7 @@ pub(super) fn from_file(path: &Path) -> Result<Routing, String> {
             upstreams: file
                 .upstreams
                 .into_iter()
-                .map(|u| u.map(Upstream::new))
+                .map(|u| u.map(|u| Upstream::new(u, workers)))
                 .collect(),
         }),
         Err(e) => Err(e.with_file(&path.display().to_string()).to_string()),
@@ -126,7 +128,7 @@ pub fn routing(args: &ProxyArgs) -> Result<Routing, Error> {
             flags.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(", "),
             path.display()
         ))),
-        (Some(path), true) => from_file(path).map_err(Error::Config),
+        (Some(path), true) => from_file(path, args.workers).map_err(Error::Config),
         (None, true) => Err(Error::Usage(if args.dev {
             "--dev needs the page's origin: add --allow-origin ORIGIN, e.g. --allow-origin http://localhost:8000".to_owned()
         } else {

@@ -7,6 +7,11 @@
 //! it is dropped after its end, and a request takes the most recently returned connection that
 //! is ready, under a mutex held for a few pointer moves.
 //!
+//! Each worker (a thread with its own event loop, `mod.rs`) keeps its own idle connections: a
+//! connection's task runs on the worker that made it, so a request sent on it by another
+//! worker would cross threads twice (the request to that task, the response back). Like
+//! nginx's `keepalive`, the bound on idle connections is per worker.
+//!
 //! A pooled connection the upstream has closed while idle is not used: hyper's connection task
 //! sees the close while the connection is idle and marks it closed, and one still found closed
 //! when the request is handed to it gives the request back unsent (`try_send_request`), which
@@ -23,6 +28,7 @@
 //! that got part of a response: those failures are a 502. hyper reports a close before the
 //! response and a close within its head alike, so each connection counts the bytes read from it
 //! (above TLS: a `close_notify` is no response).
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,17 +54,32 @@ use super::Body;
 /// How the proxy connects to its upstreams (plain TCP, or TLS for `https://`).
 pub(super) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// Idle connections kept per upstream; more are closed as they come back.
+/// Idle connections kept per upstream and worker; more are closed as they come back.
 const MAX_IDLE: usize = 256;
 
 /// A connection idle longer than this is closed rather than reused, when a request next looks
 /// (upstreams commonly close theirs after 60 s or less).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The idle connections to one upstream.
-#[derive(Default)]
+/// The idle connections to one upstream, a stack per worker.
 pub struct Pool {
-    idle: Mutex<Vec<Idle>>,
+    workers: Box<[Slot]>,
+}
+
+/// One worker's idle connections, on a cache line of its own: only that worker takes the lock
+/// (uncontended: a few atomic operations), and no other core's writes invalidate it.
+#[derive(Default)]
+#[repr(align(64))]
+struct Slot(Mutex<Vec<Idle>>);
+
+thread_local! {
+    /// The worker this thread is (0 on any other thread).
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as worker `index`: the connections it makes and takes are its own.
+pub(super) fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
 }
 
 impl std::fmt::Debug for Pool {
@@ -191,11 +212,28 @@ fn closed_or_reset(e: &hyper::Error) -> bool {
 }
 
 impl Pool {
-    /// The most recently returned connection that can take a request now. Closed and expired
-    /// ones are dropped; those still finishing their previous exchange stay for later, in
-    /// their places.
-    fn take(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+    /// An empty pool for `workers` workers (at least one).
+    pub(super) fn new(workers: usize) -> Self {
+        Pool {
+            workers: (0..workers.max(1)).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    /// The idle connections of worker `index` (a thread that is no worker has the first's).
+    fn idle(&self, index: usize) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        let slot = match self.workers.get(index) {
+            Some(slot) => slot,
+            // Never empty: `new` makes one at least.
+            None => &self.workers[0],
+        };
+        slot.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The most recently returned connection of worker `index` that can take a request now.
+    /// Closed and expired ones are dropped; those still finishing their previous exchange stay
+    /// for later, in their places.
+    fn take(&self, index: usize) -> Option<Conn> {
+        let mut idle = self.idle(index);
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
@@ -212,11 +250,11 @@ impl Pool {
         None
     }
 
-    fn put(&self, conn: Conn) {
+    fn put(&self, index: usize, conn: Conn) {
         if conn.send.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle(index);
         // The bottom of the stack is the longest idle: once it has expired, so may others, which
         // a request taking from the top would never reach.
         if idle
@@ -233,8 +271,8 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (its URI in origin form) to the upstream at `base`, on a pooled connection or
-    /// a new one. The response's body returns the connection here once it has been read. A
+    /// Sends `req` (its URI in origin form) to the upstream at `base`, on a connection of this
+    /// worker's pool or a new one. The response's body returns the connection here once it has been read. A
     /// request a pooled connection lost before any response is sent again on a new one, when
     /// that is safe (see the module's documentation).
     pub(super) async fn send(
@@ -243,7 +281,8 @@ impl Pool {
         base: &Uri,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
-        while let Some(mut conn) = self.take() {
+        let worker = WORKER.with(Cell::get);
+        while let Some(mut conn) = self.take(worker) {
             let replay = Replay::copy(&req, &mut conn.head);
             // Bytes read before the request goes out: any more are its response's.
             let read = conn.read.load(Ordering::Relaxed);
@@ -252,7 +291,7 @@ impl Pool {
                     if conn.head.capacity() > HEAD_BUFFER_KEPT {
                         conn.head = Vec::new();
                     }
-                    return Ok(self.wrap(resp, conn));
+                    return Ok(self.wrap(resp, conn, worker));
                 }
                 Err(mut e) => match e.take_message() {
                     // Closed before the request was written: the next connection takes it.
@@ -284,15 +323,20 @@ impl Pool {
         // keep-alive race, so a request sent again goes there, and is not sent a third time.
         let mut conn = Box::pin(connect(connector, base)).await?;
         match conn.send.send_request(req).await {
-            Ok(resp) => Ok(self.wrap(resp, conn)),
+            Ok(resp) => Ok(self.wrap(resp, conn, worker)),
             Err(e) => Err(Failure::Http(e)),
         }
     }
 
-    fn wrap(self: &Arc<Self>, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
+    fn wrap(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        conn: Conn,
+        worker: usize,
+    ) -> Response<Body> {
         // A connection that switched protocols belongs to the tunnel.
-        let back =
-            (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| (conn, self.clone()));
+        let back = (resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| (conn, self.clone(), worker));
         resp.map(|body| {
             BodyExt::boxed(Pooled {
                 body,
@@ -437,11 +481,11 @@ pub(super) fn head_over_limit<B>(resp: &Response<B>) -> Option<usize> {
     (size > UPSTREAM_BUFFER).then_some(size)
 }
 
-/// A response body that returns its connection to the pool when dropped after its end (a body
-/// dropped before, by a client that went away, leaves its connection to close).
+/// A response body that returns its connection to its worker's pool when dropped after its end
+/// (a body dropped before, by a client that went away, leaves its connection to close).
 struct Pooled {
     body: Incoming,
-    back: Option<(Conn, Arc<Pool>)>,
+    back: Option<(Conn, Arc<Pool>, usize)>,
     ended: bool,
 }
 
@@ -476,8 +520,8 @@ impl hyper::body::Body for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if self.ended || self.body.is_end_stream() {
-            if let Some((conn, pool)) = self.back.take() {
-                pool.put(conn);
+            if let Some((conn, pool, worker)) = self.back.take() {
+                pool.put(worker, conn);
             }
         }
     }
