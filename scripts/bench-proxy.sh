@@ -2,9 +2,11 @@
 # corsair proxy against nginx as a CORS reverse proxy, in front of the same upstream (a static
 # nginx) on loopback, under the same wrk load: simple GETs, preflights, 1 KiB and 1 MiB bodies,
 # at 10 and 256 connections, nginx and corsair alternately in each round. Reports the median
-# over the rounds of requests per second, p50 and p99 latency, and the peak memory of each
-# proxy (all its processes) and the CPU time (user and system) it spent a request, then the memory each adds for 10,000 idle client connections
-# (fresh ones, then the same after one request each). Prints Markdown tables for BENCHMARKS.md.
+# over the rounds of requests per second, p50 and p99 latency, and the CPU time (user and
+# system) each proxy spent a request (all its processes; less distorted than requests per
+# second when the machine is busy), and the peak memory of each; then the memory each adds for
+# 10,000 idle client connections (fresh ones, then the same after one request each). Prints
+# Markdown tables for BENCHMARKS.md.
 #
 # The nginx configuration is the one a careful operator writes: `always` on every header (so
 # that 4xx and 5xx answers carry them), `Vary: Origin`, the origin checked by a `map` (no `if`
