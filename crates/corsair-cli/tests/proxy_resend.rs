@@ -23,9 +23,34 @@ fn proxy(upstream: &str) -> corsair_testkit::ProxyProcess {
             "http://localhost:3000",
             "--workers",
             "1",
+            "--metrics",
+            "127.0.0.1:0",
         ],
     )
     .unwrap()
+}
+
+/// `corsair_proxy_upstream_resent_total` as the proxy's `--metrics` listener says now.
+async fn resent(proxy: &corsair_testkit::ProxyProcess) -> u64 {
+    let base = proxy
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.strip_prefix("corsair proxy metrics on http://").map(str::to_owned))
+        .expect("the metrics address is printed before the listening line");
+    let addr = base.trim_end_matches("/metrics");
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("corsair_proxy_upstream_resent_total "))
+        .unwrap_or_else(|| panic!("no corsair_proxy_upstream_resent_total in:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 /// One request as the upstream read it.
@@ -240,6 +265,7 @@ async fn a_request_lost_on_a_kept_alive_connection_is_sent_again_once_when_safe(
     for (case, (method, path, extra, body, again)) in cases.into_iter().enumerate() {
         let what = format!("{method} {path} {extra:?}");
         let kept = warm(&proxy.addr, &log, case).await;
+        let resent_before = resent(&proxy).await;
         let target = format!("{path}?case={case}");
         let mut head = format!("{method} {target} HTTP/1.1");
         if !extra.is_empty() {
@@ -247,6 +273,11 @@ async fn a_request_lost_on_a_kept_alive_connection_is_sent_again_once_when_safe(
         }
         let (status, answer) = exchange(&proxy.addr, &head, body).await;
         let seen = seen(&log, &format!("{target} "));
+        assert_eq!(
+            resent(&proxy).await - resent_before,
+            u64::from(again),
+            "{what}: corsair_proxy_upstream_resent_total"
+        );
         // First on the kept-alive connection, after the warm-up request.
         assert!(!seen.is_empty(), "{what}: the upstream never saw it");
         assert_eq!((seen[0].conn, seen[0].nth > 0), (kept, true), "{what}");
@@ -284,6 +315,7 @@ async fn a_request_lost_on_a_new_connection_is_not_sent_again() {
         assert_eq!(seen.len(), 1, "{path}: {seen:?}");
         assert_eq!(seen[0].nth, 0, "{path}: on a kept-alive connection");
     }
+    assert_eq!(resent(&proxy).await, 0);
 }
 
 /// A connection that closes within the response head has answered, in part: the request is
@@ -302,4 +334,5 @@ async fn a_request_whose_answer_began_is_not_sent_again() {
         assert_eq!(seen.len(), 1, "{method}: {seen:?}");
         assert_eq!((seen[0].conn, seen[0].nth > 0), (kept, true), "{method}");
     }
+    assert_eq!(resent(&proxy).await, 0);
 }

@@ -436,7 +436,12 @@ async fn forward(
     let sent = state.metrics_on.then(Instant::now);
     let exchange = upstream
         .pool
-        .send(&state.connector, &upstream.uri, upstream_req);
+        .send(
+        &state.connector,
+        &upstream.uri,
+        upstream_req,
+        &state.metrics.resent,
+    );
     let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
         Ok(Ok(mut resp)) => match super::pool::head_over_limit(&resp) {
             Some(size) => (

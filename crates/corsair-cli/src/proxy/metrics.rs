@@ -77,6 +77,8 @@ pub(super) struct Metrics {
     pub(super) idle: AtomicUsize,
     /// Times a kept-alive HTTP/1.1 connection's HTTP state was released while it was idle.
     pub(super) releases: AtomicU64,
+    /// Requests sent upstream again after a pooled connection closed under them (`pool.rs`).
+    pub(super) resent: AtomicU64,
     /// Set when shutting down: `/readyz` answers 503.
     pub(super) draining: AtomicBool,
 }
@@ -213,6 +215,11 @@ impl Metrics {
                 ("kind=\"failed\"", get(&self.upstream_errors[0])),
                 ("kind=\"timeout\"", get(&self.upstream_errors[1])),
             ],
+        );
+        counter(
+            "corsair_proxy_upstream_resent_total",
+            "Requests sent upstream again, once, on a new connection, because the pooled connection they went out on closed before any byte of a response (the keep-alive race).",
+            &[("", get(&self.resent))],
         );
         counter(
             "corsair_proxy_idle_releases_total",

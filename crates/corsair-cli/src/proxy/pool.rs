@@ -27,7 +27,8 @@
 //! sent again (an upstream that fails on it does not get it twice because of the proxy), nor one
 //! that got part of a response: those failures are a 502. hyper reports a close before the
 //! response and a close within its head alike, so each connection counts the bytes read from it
-//! (above TLS: a `close_notify` is no response).
+//! (above TLS: a `close_notify` is no response). Each request sent again is counted
+//! (`corsair_proxy_upstream_resent_total`).
 use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
@@ -272,14 +273,16 @@ impl Pool {
     }
 
     /// Sends `req` (its URI in origin form) to the upstream at `base`, on a connection of this
-    /// worker's pool or a new one. The response's body returns the connection here once it has been read. A
-    /// request a pooled connection lost before any response is sent again on a new one, when
-    /// that is safe (see the module's documentation).
+    /// worker's pool or a new one. The response's body returns the connection here once it has
+    /// been read. A request a pooled connection lost before any response is sent again on a new
+    /// one, when that is safe (see the module's documentation); each request sent again adds
+    /// one to `resent`.
     pub(super) async fn send(
         self: &Arc<Self>,
         connector: &Connector,
         base: &Uri,
         mut req: Request<Body>,
+        resent: &AtomicU64,
     ) -> Result<Response<Body>, Failure> {
         let worker = WORKER.with(Cell::get);
         while let Some(mut conn) = self.take(worker) {
@@ -309,6 +312,7 @@ impl Pool {
                         };
                         match again {
                             Some(again) => {
+                                resent.fetch_add(1, Ordering::Relaxed);
                                 req = again;
                                 break;
                             }
