@@ -771,6 +771,106 @@ async fn websocket_handshakes_pass_from_allowed_origins_and_are_refused_from_oth
     );
 }
 
+/// A WebSocket's tunnel is a connection like any other: counted in
+/// `corsair_proxy_open_connections` and in `--max-connections` until it closes, and waited for
+/// on SIGTERM (it goes on working meanwhile) until it closes, or until `--drain-timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_tunnels_count_as_open_connections_and_are_waited_for_on_sigterm() {
+    let up = websocket_upstream(Arc::new(AtomicUsize::new(0))).await;
+    let origin = Some("http://localhost:3000");
+    let mut proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--metrics",
+        "127.0.0.1:0",
+        "--max-connections",
+        "1",
+    ]);
+    let base = metrics_base(&proxy);
+    let open = |t: &str| metric(t, "corsair_proxy_open_connections");
+    let (head, mut tunnel) = ws_handshake(&proxy.addr, origin).await;
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    assert_eq!(ws_echo(&mut tunnel, "hello").await, "echo: hello");
+    // Long after hyper handed the connection over: still open, and the one place is taken.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = scrape(&base).await.1;
+    assert_eq!(open(&t), 1, "{t}");
+    let mut other = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    assert_eq!(raw_request(&mut other, "/ws", "").await.0, 503);
+    drop(other);
+    // Closed by the client: the place is free again.
+    drop(tunnel);
+    scrape_until(&base, "the closed tunnel's place freed", |t| open(t) == 0).await;
+    let (head, mut tunnel) = ws_handshake(&proxy.addr, origin).await;
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+
+    // SIGTERM with the tunnel open: the proxy stops accepting, not ready, but stays and the
+    // tunnel works until the client closes it; then it exits 0.
+    proxy.signal("-TERM");
+    assert!(proxy.stderr_contains("shutting down").await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(proxy.child.try_wait().unwrap().is_none(), "exited under an open tunnel");
+    assert_eq!(scrape(&base).await.0, 200, "metrics are served during the drain");
+    let mut readyz = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    assert_eq!(raw_request(&mut readyz, "/readyz", "Connection: close\r\n").await.0, 503);
+    assert_eq!(ws_echo(&mut tunnel, "still").await, "echo: still");
+    assert!(proxy.child.try_wait().unwrap().is_none());
+    drop(tunnel);
+    let (code, proxy) = tokio::task::spawn_blocking(move || {
+        let code = proxy.child.wait().unwrap().code();
+        (code, proxy)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(
+        proxy.stderr_contains("corsair proxy: stopped").await,
+        "{:?}",
+        proxy.stderr_lines()
+    );
+    assert!(
+        !proxy.stderr_lines().iter().any(|l| l.contains("tunnels open after")),
+        "{:?}",
+        proxy.stderr_lines()
+    );
+
+    // A tunnel still open at --drain-timeout: the process exits then, and says so.
+    let mut proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--drain-timeout",
+        "1",
+    ]);
+    let (head, mut tunnel) = ws_handshake(&proxy.addr, origin).await;
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    assert_eq!(ws_echo(&mut tunnel, "x").await, "echo: x");
+    let sent = std::time::Instant::now();
+    proxy.signal("-TERM");
+    let (code, proxy) = tokio::task::spawn_blocking(move || {
+        let code = proxy.child.wait().unwrap().code();
+        (code, proxy)
+    })
+    .await
+    .unwrap();
+    let took = sent.elapsed();
+    assert_eq!(code, Some(0));
+    assert!(took >= Duration::from_millis(900), "exited after {took:?}");
+    assert!(
+        proxy
+            .stderr_contains("stopped with requests in flight or tunnels open after 1s")
+            .await,
+        "{:?}",
+        proxy.stderr_lines()
+    );
+    drop(tunnel);
+}
+
 /// Each route may name its upstream; the first route that covers the path (on whole
 /// segments) decides, as it decides the policy; the rest go to --upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

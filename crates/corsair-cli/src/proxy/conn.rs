@@ -11,6 +11,9 @@
 //! first. A connection is released only when no response is being written and the last request
 //! had no body (hyper might not have read it to its end), and no write is waiting for the
 //! client (hyper may still have to close after it), so no exchange is cut or changed.
+//!
+//! A connection that switched protocols (a WebSocket) lives on as its tunnel in the same task:
+//! it stays counted open, within `--max-connections`, and shutdown waits for it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -84,7 +87,11 @@ pub(super) async fn serve(
     loop {
         // A run of hyper, in a box of its own: freed when the connection goes idle.
         let run = Box::pin(run(&state, &peer, socket, &activity, &mut stop));
-        let Some(idle) = run.await else { return };
+        let Some(idle) = run.await else {
+            // A connection hyper handed over (an upgrade) lives on as its tunnel, in this task.
+            peer.tunnel().await;
+            return;
+        };
         socket = idle;
         state.metrics.releases.fetch_add(1, Ordering::Relaxed);
         // Released: it waits for its next byte as a new connection waits for its first.
@@ -240,16 +247,20 @@ async fn serve_whole<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = {
-        let state = state.clone();
+        let (state, peer) = (state.clone(), peer.clone());
         hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
     };
     let conn = state.http.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
-    let _ = conn.await;
+    // A connection hyper handed over (an upgrade) lives on as its tunnel, in this task.
+    peer.tunnel().await;
 }
 
 /// The time a client has to finish its TLS handshake.

@@ -2,8 +2,10 @@
 //! an upgraded connection (WebSocket).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -133,7 +135,14 @@ pub(super) struct Peer {
     forwarded: HeaderValue,
     /// `http` or `https`: what the client spoke to the proxy.
     proto: &'static str,
+    /// The tunnel of an upgraded request, which the connection's task runs once hyper has
+    /// handed the connection over ([`Peer::tunnel`]): the connection stays counted open (and
+    /// within `--max-connections`), and shutdown waits for it as for a request in flight.
+    tunnel: Mutex<Option<Tunnel>>,
 }
+
+/// A tunnel's copying, to be run by the connection's task.
+type Tunnel = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Peer {
     pub(super) fn new(addr: SocketAddr, tls: bool) -> Self {
@@ -152,6 +161,32 @@ impl Peer {
             forwarded: HeaderValue::from_maybe_shared(Bytes::from(forwarded))
                 .unwrap_or(HeaderValue::from_static("for=unknown")),
             proto,
+            tunnel: Mutex::new(None),
+        }
+    }
+
+    /// Runs the tunnel an upgraded request of this connection left, if any: called by the
+    /// connection's task once hyper has finished with the connection.
+    pub(super) async fn tunnel(&self) {
+        let tunnel = self
+            .tunnel
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tunnel) = tunnel {
+            tunnel.await;
+        }
+    }
+
+    /// Leaves `tunnel` for the connection's task; spawned on its own should one already wait
+    /// (an HTTP/1.1 connection upgrades at most once, so it never does).
+    fn leave(&self, tunnel: Tunnel) {
+        let mut slot = self.tunnel.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(tunnel);
+        } else {
+            drop(slot);
+            tokio::spawn(tunnel);
         }
     }
 }
@@ -458,7 +493,11 @@ async fn forward(
                 }
                 if let Some(client_side) = client_side {
                     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        tunnel(client_side, hyper::upgrade::on(&mut resp), target());
+                        peer.leave(Box::pin(tunnel(
+                            client_side,
+                            hyper::upgrade::on(&mut resp),
+                            target(),
+                        )));
                     }
                 }
                 return resp;
@@ -493,21 +532,19 @@ async fn forward(
 }
 
 /// Once both sides have switched protocols, copies bytes both ways until either closes.
-fn tunnel(
+async fn tunnel(
     client_side: hyper::upgrade::OnUpgrade,
     upstream_side: hyper::upgrade::OnUpgrade,
     target: String,
 ) {
-    tokio::spawn(async move {
-        match tokio::try_join!(client_side, upstream_side) {
-            Ok((client, upstream)) => {
-                let mut client = TokioIo::new(client);
-                let mut upstream = TokioIo::new(upstream);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            }
-            Err(e) => eprintln!("corsair proxy: upgrade to {target} failed: {e}"),
+    match tokio::try_join!(client_side, upstream_side) {
+        Ok((client, upstream)) => {
+            let mut client = TokioIo::new(client);
+            let mut upstream = TokioIo::new(upstream);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         }
-    });
+        Err(e) => eprintln!("corsair proxy: upgrade to {target} failed: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 //!   connections, as nginx's worker processes do. No request moves between threads. The
 //!   policy, its reloads, the TLS certificate, the metrics and the connection limit are shared
 //!   by all; signals, reloads and the metrics listener are the main thread's.
-//! - SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit. SIGHUP, or a change
+//! - SIGTERM or SIGINT: stop accepting, finish the requests in flight and wait for the open
+//!   tunnels to close (both up to `--drain-timeout`), exit. SIGHUP, or a change
 //!   of the file under `--watch`: reload the policy file; an invalid new file is logged and the
 //!   old policy kept.
 //!
@@ -126,7 +127,8 @@ pub struct Args {
     /// Seconds for the upstream to start answering (then 504).
     #[arg(long, env = "CORSAIR_TIMEOUT", default_value = "60", value_parser = error::seconds)]
     pub timeout: Duration,
-    /// Seconds to finish requests in flight on SIGTERM/SIGINT.
+    /// Seconds to finish requests in flight, and for open tunnels (WebSockets) to close, on
+    /// SIGTERM/SIGINT.
     #[arg(long, env = "CORSAIR_DRAIN_TIMEOUT", default_value = "30", value_parser = error::seconds)]
     pub drain_timeout: Duration,
     /// Listen with TLS, with this certificate chain (PEM, the server's certificate first);
@@ -561,12 +563,12 @@ async fn supervise(
         }
     }
     state.metrics.draining.store(true, Ordering::Relaxed);
-    eprintln!("corsair proxy: shutting down, finishing requests in flight");
+    eprintln!("corsair proxy: shutting down, finishing requests in flight and open tunnels");
     let _ = drain.send(());
     match tokio::time::timeout(args.drain_timeout, drain.closed()).await {
         Ok(()) => eprintln!("corsair proxy: stopped"),
         Err(_) => eprintln!(
-            "corsair proxy: stopped with requests still in flight after {:?}",
+            "corsair proxy: stopped with requests in flight or tunnels open after {:?}",
             args.drain_timeout
         ),
     }
