@@ -55,6 +55,18 @@ pub fn https_connector(
     connector(webpki_roots(), connect_timeout)
 }
 
+/// [`https_connector`] trusting also the certificates of a PEM file (one or more: a private
+/// CA's, say), as `corsair proxy --upstream-ca` does.
+///
+/// # Errors
+/// A file that cannot be read, or holds no certificate or an unusable one, naming it.
+pub fn https_connector_trusting(
+    ca_file: &std::path::Path,
+    connect_timeout: Option<Duration>,
+) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, String> {
+    Ok(connector(roots_with_ca_file(ca_file)?, connect_timeout))
+}
+
 fn connector(
     roots: rustls::RootCertStore,
     connect_timeout: Option<Duration>,

@@ -148,6 +148,10 @@ pub struct Args {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// For an https:// upstream, trust the certificates of this PEM file (one or more: a private
+    /// CA's) besides the bundled public roots.
+    #[arg(long, env = "CORSAIR_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
     /// Serve Prometheus metrics on http://ADDR/metrics, with /healthz and /readyz (an
     /// address or a port alone, as --listen).
     #[arg(long, env = "CORSAIR_METRICS", value_name = "ADDR", value_parser = parse_listen)]
@@ -190,6 +194,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         drain_timeout: args.drain_timeout,
         metrics: args.metrics,
         tls: args.tls_cert.zip(args.tls_key),
+        upstream_ca: args.upstream_ca,
         max_connections: args.max_connections as usize,
         max_header_bytes: args.max_header_bytes as usize,
         workers: args.workers.map_or_else(default_workers, |n| n as usize),
@@ -261,6 +266,8 @@ pub struct ProxyArgs {
     pub metrics: Option<SocketAddr>,
     /// The certificate chain and key files (PEM) of a TLS listener.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Certificates (PEM) to trust for `https://` upstreams, besides the bundled public roots.
+    pub upstream_ca: Option<PathBuf>,
     /// Client connections open at once (503 beyond).
     pub max_connections: usize,
     /// Bytes of request line and headers per request (431 beyond).
@@ -371,6 +378,7 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
         Some((cert, key)) => Some(tls::Tls::new(cert.clone(), key.clone()).map_err(Error::Usage)?),
         None => None,
     };
+    let connector = upstream_connector(args)?;
     let listeners = bind(args.listen, args.workers.max(1))
         .map_err(|e| Error::System(format!("cannot listen on {}: {e}", args.listen)))?;
     if args.dev {
@@ -399,7 +407,6 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
             eprintln!("WARNING: {warning}; starting anyway, requests get 502 until it is up");
         }
     }
-    let connector = crate::net::https_connector(Some(args.connect_timeout));
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // hyper's own bound (a bare 431) lies beyond --max-header-bytes, so that the requests
     // between the two get handle's 431 that says which limit and how to raise it.
@@ -571,6 +578,17 @@ async fn supervise(
             "corsair proxy: stopped with requests in flight or tunnels open after {:?}",
             args.drain_timeout
         ),
+    }
+}
+
+/// How upstream connections are made: TLS trusts the bundled public roots, and
+/// `--upstream-ca`'s certificates.
+fn upstream_connector(args: &ProxyArgs) -> Result<pool::Connector, Error> {
+    let timeout = Some(args.connect_timeout);
+    match &args.upstream_ca {
+        Some(file) => crate::net::https_connector_trusting(file, timeout)
+            .map_err(|e| Error::Usage(format!("--upstream-ca: {e}"))),
+        None => Ok(crate::net::https_connector(timeout)),
     }
 }
 
