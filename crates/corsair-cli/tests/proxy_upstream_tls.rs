@@ -287,14 +287,21 @@ fn a_bad_upstream_ca_file_is_a_usage_error() {
         } else {
             cmd.env("CORSAIR_UPSTREAM_CA", file);
         }
-        let out = cmd
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
-            .wait_with_output()
             .unwrap();
+        // Bounded: a proxy that took the file would run until killed.
+        for _ in 0..100 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
