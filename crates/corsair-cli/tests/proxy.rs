@@ -1420,8 +1420,9 @@ async fn scrape_until(base: &str, what: &str, until: impl Fn(&str) -> bool) -> S
 /// A kept-alive HTTP/1.1 connection idle for 250 ms gives back what hyper holds for it (it is
 /// counted idle, as a connection before its first byte is) and goes on serving: its next
 /// request; one cut in two across releases (the part hyper read is served first by the next
-/// run); one after a request with a body (the connection is then kept whole); one whose answer
-/// takes longer than the release period.
+/// run); one after a request with a body nobody read (the connection is then kept whole) and
+/// after bodies read to their end (released); one whose answer takes longer than the release
+/// period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1502,23 +1503,58 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     let body = String::from_utf8(body).unwrap();
     assert!(body.contains(r#"["x-cut","across"]"#), "{body}");
 
-    // After a request with a body the connection stays whole until its next request.
-    tcp.write_all(b"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: 5\r\n\r\nhello")
-        .await
-        .unwrap();
+    // After a request whose body nobody read (a preflight with a body, answered by the proxy)
+    // the connection stays whole until its next request.
+    tcp.write_all(
+        b"OPTIONS /echo HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\nAccess-Control-Request-Method: GET\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await
+    .unwrap();
     let head = read_head(&mut tcp).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    let mut five = [0u8; 1];
-    tcp.read_exact(&mut five).await.unwrap();
-    assert_eq!(&five, b"5");
+    assert!(head.starts_with("http/1.1 204"), "{head}");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let t = scrape(&base).await.1;
     assert_eq!(metric(&t, "corsair_proxy_idle_connections"), 0, "{t}");
     assert_eq!(
         raw_request(&mut tcp, "/echo", "").await.0,
         200,
-        "after a body"
+        "after an unread body"
     );
+
+    // After a request whose body was forwarded and read to its end (by its length, and
+    // chunked), the connection is released as after one without a body, and goes on.
+    for (upload, count) in [
+        (
+            &b"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: 5\r\n\r\nhello"[..],
+            "5",
+        ),
+        (
+            &b"POST /upload HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"[..],
+            "7",
+        ),
+    ] {
+        let before = metric(
+            &scrape_until(&base, "released before the upload", released(0)).await,
+            "corsair_proxy_idle_releases_total",
+        );
+        tcp.write_all(upload).await.unwrap();
+        let head = read_head(&mut tcp).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let mut got = [0u8; 1];
+        tcp.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, count.as_bytes());
+        scrape_until(
+            &base,
+            &format!("released after a body of {count} bytes read to its end"),
+            released(before + 1),
+        )
+        .await;
+        assert_eq!(
+            raw_request(&mut tcp, "/echo", "").await.0,
+            200,
+            "after a body read to its end"
+        );
+    }
 
     // An answer that takes 1.5 s: the connection is not released under it, and is released
     // once it is written.

@@ -8,9 +8,10 @@
 //! serves it until it has been idle for [`RELEASE_AFTER`], then it is shut down gracefully
 //! without closing the socket, and the socket waits for its next byte alone, as a new one does.
 //! What hyper had read and not yet parsed (part of the next request) is handed to the next run
-//! first. A connection is released only when no response is being written and the last request
-//! had no body (hyper might not have read it to its end), and no write is waiting for the
-//! client (hyper may still have to close after it), so no exchange is cut or changed.
+//! first. A connection is released only when no response is being written, the last request
+//! had no body or its body was read to its end as it was forwarded (otherwise hyper might not
+//! have read it to its end), and no write is waiting for the client (hyper may still have to
+//! close after it), so no exchange is cut or changed.
 //!
 //! A connection that switched protocols (a WebSocket) lives on as its tunnel in the same task:
 //! it stays counted open, within `--max-connections`, and shutdown waits for it.
@@ -20,7 +21,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -72,13 +73,14 @@ pub(super) async fn serve(
     h2: bool,
     mut stop: watch::Receiver<()>,
 ) {
-    let peer = Arc::new(handle::Peer::new(addr, false));
     if h2 {
+        let peer = Arc::new(handle::Peer::new(addr, false, None));
         // In a box of its own, so that HTTP/1.1 connections do not carry its size.
         Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
         return;
     }
     let activity = Arc::new(Activity::default());
+    let peer = Arc::new(handle::Peer::new(addr, false, Some(activity.clone())));
     let mut socket = Socket {
         tcp: TokioIo::new(tcp),
         unread: Bytes::new(),
@@ -231,7 +233,7 @@ pub(super) async fn serve_tls(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
     let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
     if let Ok(Ok(stream)) = handshake.await {
-        let peer = Arc::new(handle::Peer::new(addr, true));
+        let peer = Arc::new(handle::Peer::new(addr, true, None));
         serve_whole(state, TokioIo::new(stream), peer, stop).await;
     }
 }
@@ -284,14 +286,16 @@ impl Drop for Idle<'_> {
 
 /// What a plain HTTP/1.1 connection's runs share: whether hyper is between requests.
 #[derive(Debug, Default)]
-struct Activity {
+pub(super) struct Activity {
     /// Requests received whose response is not yet written out (its body dropped by hyper).
     in_flight: AtomicUsize,
     /// Requests received, counting round: a change means the connection was not idle.
     served: AtomicU32,
     /// The last request had a body, which hyper may not have read to its end: the connection
-    /// is kept whole until its next request.
-    body: AtomicBool,
+    /// is kept whole until its next request, or until the body forwarded upstream has been
+    /// read to its end ([`ReadToEnd`]). 0 when not; otherwise the request's number (`served`
+    /// once it came) plus one, so that a body ending late clears only its own request's mark.
+    body: AtomicU64,
     /// The run is stopping to release the connection: its socket stays open.
     releasing: AtomicBool,
     /// hyper's last write or flush is waiting for the client to take bytes: a response body
@@ -303,7 +307,7 @@ struct Activity {
 impl Activity {
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
-            && !self.body.load(Ordering::Relaxed)
+            && self.body.load(Ordering::Relaxed) == 0
             && !self.writing.load(Ordering::Relaxed)
     }
 
@@ -320,8 +324,9 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn start(activity: &Arc<Activity>, body: bool) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        activity.served.fetch_add(1, Ordering::Relaxed);
-        activity.body.store(body, Ordering::Relaxed);
+        let served = activity.served.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mark = if body { u64::from(served) + 1 } else { 0 };
+        activity.body.store(mark, Ordering::Relaxed);
         InFlight(activity.clone())
     }
 }
@@ -329,6 +334,87 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    /// For the request being handled (the last one received: hyper reads the next only once
+    /// this one is answered), what clears its body's mark once the body has been read to its
+    /// end; None when it has no body.
+    pub(super) fn body_end(self: &Arc<Self>) -> Option<BodyEnd> {
+        let mark = self.body.load(Ordering::Relaxed);
+        (mark != 0).then(|| BodyEnd {
+            activity: self.clone(),
+            mark,
+        })
+    }
+}
+
+/// Clears a request's body mark ([`Activity::body`]) when told its body was read to the end.
+pub(super) struct BodyEnd {
+    activity: Arc<Activity>,
+    mark: u64,
+}
+
+/// A request body forwarded upstream that notes when it has been read to its end. hyper's
+/// decoder leaves the body's state before it hands over the last bytes, so by then what hyper
+/// holds for the connection is what it holds after a request without a body: the connection
+/// may be released.
+pub(super) struct ReadToEnd {
+    body: Incoming,
+    end: Option<BodyEnd>,
+}
+
+impl ReadToEnd {
+    pub(super) fn new(body: Incoming, end: BodyEnd) -> Self {
+        ReadToEnd {
+            body,
+            end: Some(end),
+        }
+    }
+
+    fn ended(&mut self) {
+        if let Some(end) = self.end.take() {
+            // Only if it is still this request's mark (never a later request's).
+            let _ = end.activity.body.compare_exchange(
+                end.mark,
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+impl hyper::body::Body for ReadToEnd {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            // The end: no more frames, trailers (a chunked body's last frame), or the last
+            // bytes of a body with a length (after which hyper's client asks for no more).
+            Poll::Ready(None) => self.ended(),
+            Poll::Ready(Some(Ok(frame)))
+                if frame.is_trailers() || self.body.is_end_stream() =>
+            {
+                self.ended();
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

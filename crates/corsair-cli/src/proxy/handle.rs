@@ -139,13 +139,20 @@ pub(super) struct Peer {
     /// handed the connection over ([`Peer::tunnel`]): the connection stays counted open (and
     /// within `--max-connections`), and shutdown waits for it as for a request in flight.
     tunnel: Mutex<Option<Tunnel>>,
+    /// A plain HTTP/1.1 connection's state, told when a forwarded request body has been read
+    /// to its end (the connection may then be released while idle).
+    activity: Option<Arc<super::conn::Activity>>,
 }
 
 /// A tunnel's copying, to be run by the connection's task.
 type Tunnel = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Peer {
-    pub(super) fn new(addr: SocketAddr, tls: bool) -> Self {
+    pub(super) fn new(
+        addr: SocketAddr,
+        tls: bool,
+        activity: Option<Arc<super::conn::Activity>>,
+    ) -> Self {
         let ip = addr.ip().to_string();
         let proto = if tls { "https" } else { "http" };
         let forwarded = if addr.is_ipv6() {
@@ -162,6 +169,7 @@ impl Peer {
                 .unwrap_or(HeaderValue::from_static("for=unknown")),
             proto,
             tunnel: Mutex::new(None),
+            activity,
         }
     }
 
@@ -467,7 +475,11 @@ async fn forward(
     parts.uri = uri;
     // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
     parts.version = http::Version::HTTP_11;
-    let upstream_req = Request::from_parts(parts, body.boxed());
+    let body = match peer.activity.as_ref().and_then(super::conn::Activity::body_end) {
+        Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
+        None => body.boxed(),
+    };
+    let upstream_req = Request::from_parts(parts, body);
     let sent = state.metrics_on.then(Instant::now);
     let exchange = upstream
         .pool
