@@ -811,12 +811,24 @@ async fn websocket_tunnels_count_as_open_connections_and_are_waited_for_on_sigte
     proxy.signal("-TERM");
     assert!(proxy.stderr_contains("shutting down").await);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(proxy.child.try_wait().unwrap().is_none(), "exited under an open tunnel");
-    assert_eq!(scrape(&base).await.0, 200, "metrics are served during the drain");
+    assert!(
+        proxy.child.try_wait().unwrap().is_none(),
+        "exited under an open tunnel"
+    );
+    assert_eq!(
+        scrape(&base).await.0,
+        200,
+        "metrics are served during the drain"
+    );
     let mut readyz = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
-    assert_eq!(raw_request(&mut readyz, "/readyz", "Connection: close\r\n").await.0, 503);
+    assert_eq!(
+        raw_request(&mut readyz, "/readyz", "Connection: close\r\n")
+            .await
+            .0,
+        503
+    );
     assert_eq!(ws_echo(&mut tunnel, "still").await, "echo: still");
     assert!(proxy.child.try_wait().unwrap().is_none());
     drop(tunnel);
@@ -833,7 +845,10 @@ async fn websocket_tunnels_count_as_open_connections_and_are_waited_for_on_sigte
         proxy.stderr_lines()
     );
     assert!(
-        !proxy.stderr_lines().iter().any(|l| l.contains("tunnels open after")),
+        !proxy
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("tunnels open after")),
         "{:?}",
         proxy.stderr_lines()
     );

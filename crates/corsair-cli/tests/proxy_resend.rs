@@ -37,7 +37,10 @@ async fn resent(proxy: &corsair_testkit::ProxyProcess) -> u64 {
         .lock()
         .unwrap()
         .iter()
-        .find_map(|l| l.strip_prefix("corsair proxy metrics on http://").map(str::to_owned))
+        .find_map(|l| {
+            l.strip_prefix("corsair proxy metrics on http://")
+                .map(str::to_owned)
+        })
         .expect("the metrics address is printed before the listening line");
     let addr = base.trim_end_matches("/metrics");
     let mut tcp = TcpStream::connect(addr).await.unwrap();

@@ -140,7 +140,11 @@ async fn read_answer(tcp: &mut TcpStream) -> (String, String) {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "closed after {head:?}");
+        assert_eq!(
+            tcp.read(&mut byte).await.unwrap(),
+            1,
+            "closed after {head:?}"
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap().to_lowercase();
@@ -223,7 +227,10 @@ async fn an_https_upstream_is_trusted_through_upstream_ca_and_refused_without_it
         "{:?}",
         refusing.stderr_lines()
     );
-    assert_eq!(metric(&refusing, "corsair_proxy_upstream_resent_total").await, 0);
+    assert_eq!(
+        metric(&refusing, "corsair_proxy_upstream_resent_total").await,
+        0
+    );
     let lines: Vec<String> = log.lock().unwrap().iter().map(|s| s.2.clone()).collect();
     assert_eq!(lines, ["GET /ok?trusted HTTP/1.1"]);
     let _ = std::fs::remove_file(ca);
@@ -253,7 +260,10 @@ async fn a_get_lost_with_a_pooled_tls_connection_is_sent_again() {
             (2, 0, "GET /lost HTTP/1.1".to_owned()),
         ]
     );
-    assert_eq!(metric(&proxy, "corsair_proxy_upstream_resent_total").await, 1);
+    assert_eq!(
+        metric(&proxy, "corsair_proxy_upstream_resent_total").await,
+        1
+    );
     let _ = std::fs::remove_file(ca);
 }
 
@@ -311,17 +321,26 @@ fn a_bad_upstream_ca_file_is_a_usage_error() {
     let (code, out, err) = run(true, &missing);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(out, "");
-    let start = format!("error: --upstream-ca: cannot read CA file {}: ", missing.display());
+    let start = format!(
+        "error: --upstream-ca: cannot read CA file {}: ",
+        missing.display()
+    );
     assert!(err.starts_with(&start) && err.lines().count() == 1, "{err}");
     let (code, _, err) = run(false, &empty);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(
         err,
-        format!("error: --upstream-ca: no certificate in {}\n", empty.display())
+        format!(
+            "error: --upstream-ca: no certificate in {}\n",
+            empty.display()
+        )
     );
     let (code, _, err) = run(true, &broken);
     assert_eq!(code, Some(2), "{err}");
-    let start = format!("error: --upstream-ca: invalid certificate in {}: ", broken.display());
+    let start = format!(
+        "error: --upstream-ca: invalid certificate in {}: ",
+        broken.display()
+    );
     assert!(err.starts_with(&start) && err.lines().count() == 1, "{err}");
     for f in [empty, broken] {
         let _ = std::fs::remove_file(f);

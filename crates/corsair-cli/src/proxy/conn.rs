@@ -324,7 +324,10 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn start(activity: &Arc<Activity>, body: bool) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        let served = activity.served.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let served = activity
+            .served
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         let mark = if body { u64::from(served) + 1 } else { 0 };
         activity.body.store(mark, Ordering::Relaxed);
         InFlight(activity.clone())
@@ -399,9 +402,7 @@ impl hyper::body::Body for ReadToEnd {
             // The end: no more frames, trailers (a chunked body's last frame), or the last
             // bytes of a body with a length (after which hyper's client asks for no more).
             Poll::Ready(None) => self.ended(),
-            Poll::Ready(Some(Ok(frame)))
-                if frame.is_trailers() || self.body.is_end_stream() =>
-            {
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() || self.body.is_end_stream() => {
                 self.ended();
             }
             _ => {}

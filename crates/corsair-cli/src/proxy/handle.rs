@@ -475,15 +475,17 @@ async fn forward(
     parts.uri = uri;
     // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
     parts.version = http::Version::HTTP_11;
-    let body = match peer.activity.as_ref().and_then(super::conn::Activity::body_end) {
+    let body = match peer
+        .activity
+        .as_ref()
+        .and_then(super::conn::Activity::body_end)
+    {
         Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
         None => body.boxed(),
     };
     let upstream_req = Request::from_parts(parts, body);
     let sent = state.metrics_on.then(Instant::now);
-    let exchange = upstream
-        .pool
-        .send(
+    let exchange = upstream.pool.send(
         &state.connector,
         &upstream.uri,
         upstream_req,
