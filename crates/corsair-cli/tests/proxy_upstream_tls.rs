@@ -242,7 +242,12 @@ async fn an_https_upstream_is_trusted_through_upstream_ca_and_refused_without_it
 async fn a_get_lost_with_a_pooled_tls_connection_is_sent_again() {
     let (ca, config) = local_ca("resend");
     let (up, log) = upstream(config).await;
-    let proxy = proxy(&up, &["--upstream-ca", ca.to_str().unwrap()]);
+    // One worker: each keeps its own upstream connections, and the second GET comes on a new
+    // client connection, which must find the first's upstream connection pooled.
+    let proxy = proxy(
+        &up,
+        &["--upstream-ca", ca.to_str().unwrap(), "--workers", "1"],
+    );
     let (head, body) = get(&proxy.addr, "/ok?warm").await;
     assert!(head.starts_with("http/1.1 200 "), "{head}");
     assert_eq!(body, "tls connection 1, request 0");
