@@ -75,6 +75,9 @@ fn connector(
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(connect_timeout);
+    // A request goes out at once (Nagle's algorithm would hold the last piece of a streamed
+    // body until the upstream's ACK).
+    http.set_nodelay(true);
     match tls {
         Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

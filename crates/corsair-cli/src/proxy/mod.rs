@@ -514,6 +514,9 @@ async fn accept(
             },
             _ = draining.changed() => return,
         };
+        // Each answer goes out at once, as nginx's `tcp_nodelay` (its default) does: without,
+        // the last part of a response written in several pieces waits for the client's ACK.
+        let _ = tcp.set_nodelay(true);
         let Some(guard) = Open::new(&state.metrics.open, max_connections) else {
             state.metrics.limited(metrics::Limit::Connections);
             refuse_connection(tcp, max_connections);
