@@ -343,6 +343,7 @@ fn generate(id: String, rng: &mut Rng, origin: &str, upper: &str, api2: &str) ->
                 headers: hop_act,
             },
             hops: Vec::new(),
+            preflights: Vec::new(),
         },
     }
 }
@@ -970,6 +971,7 @@ fn redirect_family(
                     hop_preflight,
                     hop_actual,
                     hops: rest,
+                    preflights: Vec::new(),
                 },
             ));
             let mut p = Planned::new(

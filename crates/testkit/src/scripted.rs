@@ -6,6 +6,12 @@
 //! (2 and more) of a longer chain. `OPTIONS` gets the hop's preflight script, any other method
 //! its actual script. A request carrying [`ENGINE_MARK`] is answered but not logged: it is the
 //! engine's, not a browser's.
+//!
+//! A script may answer the first hop's preflights in turn ([`Script::preflights`]): the server
+//! counts them per case id, the browsers' and the engine's (marked) apart, so that the engine
+//! replaying a sequence after a browser gets the answers in the same order the browser got
+//! them, as long as both send the same number of preflights; where one skips a preflight the
+//! other sends, the answers that follow differ, and so do the requests both sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -42,15 +48,36 @@ pub struct Script {
     /// The answers (preflight, actual) of the hops `/c/{id}/h/{n}`, by `n`; the entries at 0
     /// and 1 are not used.
     pub hops: Vec<(Answer, Answer)>,
+    /// The answers to the first hop's successive preflights, in turn: the nth preflight (from
+    /// 0, counted per case id) gets the nth, and the last answers every one after it. Empty:
+    /// `preflight` answers them all.
+    pub preflights: Vec<Answer>,
 }
 
 impl Script {
-    /// The answer to `method` on the hop at `path` (the part after `/c/{id}`).
+    /// The answer to the first hop's preflight number `n` (from 0): the nth of
+    /// [`preflights`](Self::preflights), its last one past its end, or `preflight` when it is
+    /// empty.
+    pub fn preflight_answer(&self, n: usize) -> &Answer {
+        self.preflights
+            .get(n)
+            .or(self.preflights.last())
+            .unwrap_or(&self.preflight)
+    }
+
+    /// The answer to `method` on the hop at `path` (the part after `/c/{id}`), for the first
+    /// hop's preflight number 0 (see [`answer_to`](Self::answer_to)).
     pub fn answer_for(&self, path: &str, method: &str) -> Option<&Answer> {
+        self.answer_to(path, method, 0)
+    }
+
+    /// The answer to `method` on the hop at `path` (the part after `/c/{id}`), when it is the
+    /// first hop's preflight, to its preflight number `n` (from 0).
+    pub fn answer_to(&self, path: &str, method: &str, n: usize) -> Option<&Answer> {
         let preflight = method == "OPTIONS";
         match path {
             "" => Some(if preflight {
-                &self.preflight
+                self.preflight_answer(n)
             } else {
                 &self.actual
             }),
@@ -92,6 +119,8 @@ pub struct Logged {
 struct Shared {
     scripts: RwLock<HashMap<String, Script>>,
     log: Mutex<HashMap<String, Vec<Logged>>>,
+    /// First-hop preflights answered so far, by case id and whether the engine sent them.
+    preflights: Mutex<HashMap<(String, bool), usize>>,
 }
 
 /// A running scripted server on 127.0.0.1.
@@ -132,9 +161,11 @@ impl ScriptedServer {
         lock(&self.shared.log).get(id).cloned().unwrap_or_default()
     }
 
-    /// Forgets every logged request.
+    /// Forgets every logged request, and the count of preflights answered (the next preflight
+    /// of every case gets its first answer).
     pub fn clear_log(&self) {
         lock(&self.shared.log).clear();
+        lock(&self.shared.preflights).clear();
     }
 }
 
@@ -176,7 +207,8 @@ fn respond(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response<Body> {
-    if !headers.contains_key(ENGINE_MARK) {
+    let engine = headers.contains_key(ENGINE_MARK);
+    if !engine {
         let text = |n: &str| {
             headers
                 .get(n)
@@ -195,13 +227,22 @@ fn respond(
                 body_len: body.len(),
             });
     }
+    // The first hop's preflights, counted in the order they arrive.
+    let n = if hop.is_empty() && method == Method::OPTIONS {
+        let mut counts = lock(&shared.preflights);
+        let count = counts.entry((id.to_owned(), engine)).or_default();
+        *count += 1;
+        *count - 1
+    } else {
+        0
+    };
     let scripts = shared
         .scripts
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match scripts
         .get(id)
-        .and_then(|s| s.answer_for(hop, method.as_str()))
+        .and_then(|s| s.answer_to(hop, method.as_str(), n))
     {
         Some(a) => answer(a),
         None => {
@@ -248,4 +289,84 @@ async fn nth(
 ) -> Response<Body> {
     let hop = hop_of(&uri, &id);
     respond(&s, &id, &hop, &method, &headers, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail by panicking
+
+    use super::{Answer, Script, ScriptedServer, ENGINE_MARK};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The status of the server's answer to `method path`, marked as the engine's or not.
+    async fn ask(port: u16, method: &str, path: &str, engine: bool) -> u16 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mark = if engine {
+            format!("{ENGINE_MARK}: 1\r\n")
+        } else {
+            String::new()
+        };
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{mark}\
+             Content-Length: 0\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf);
+        head.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    /// A key's first-hop preflights get its answers in turn, the last repeating; the browsers'
+    /// and the engine's are counted apart; actual requests, other hops and other keys do not
+    /// move the count, and a script without turns answers every preflight alike.
+    #[tokio::test]
+    async fn preflights_are_answered_in_turn_counted_per_key_and_sender() {
+        let server = ScriptedServer::start().await.unwrap();
+        let port = server.port();
+        server.set(
+            "t",
+            Script {
+                preflight: status(500),
+                actual: status(200),
+                hop_preflight: status(205),
+                preflights: vec![status(201), status(202), status(203)],
+                ..Script::default()
+            },
+        );
+        server.set(
+            "u",
+            Script {
+                preflight: status(204),
+                actual: status(200),
+                ..Script::default()
+            },
+        );
+        let mut browser = Vec::new();
+        for _ in 0..2 {
+            browser.push(ask(port, "OPTIONS", "/c/t", false).await);
+        }
+        assert_eq!(ask(port, "OPTIONS", "/c/t", true).await, 201);
+        assert_eq!(ask(port, "PUT", "/c/t", false).await, 200);
+        assert_eq!(ask(port, "OPTIONS", "/c/t/r", false).await, 205);
+        assert_eq!(ask(port, "OPTIONS", "/c/u", false).await, 204);
+        assert_eq!(ask(port, "OPTIONS", "/c/u", false).await, 204);
+        for _ in 0..3 {
+            browser.push(ask(port, "OPTIONS", "/c/t", false).await);
+        }
+        assert_eq!(browser, [201, 202, 203, 203, 203]);
+        assert_eq!(ask(port, "OPTIONS", "/c/t", true).await, 202);
+        server.clear_log();
+        assert_eq!(ask(port, "OPTIONS", "/c/t", false).await, 201);
+        assert_eq!(ask(port, "OPTIONS", "/c/t", true).await, 201);
+    }
 }
