@@ -36,6 +36,10 @@
 //!   methods, headers, credentials and cache modes: the browser's preflights against the
 //!   engine's with a `PreflightCache` following the browser's rules (Chromium's, Firefox's
 //!   merged per-name entries, or WebKit's, which also keeps refused preflights);
+//! - `merge`: sequences whose successive preflights answer differently (the scripted server's
+//!   `Script::preflights`, given in turn), allowing other methods and header names for other
+//!   times, so that what a second preflight does to an entry shows: Firefox adds its names,
+//!   each with its own expiry, Chromium and WebKit replace the entry;
 //! - `unsafe`: several CORS-unsafe headers at once, some left unlisted (which one the console
 //!   names);
 //! - `redirects`: chains of two to four hops, statuses 301, 302, 303, 307, 308, across origins;
@@ -791,6 +795,191 @@ fn cache_family(
     out
 }
 
+// ---- merge ----------------------------------------------------------------------------------
+
+/// One preflight answer of a `merge` sequence: the methods and header names it allows (left
+/// out when empty) and its `Access-Control-Max-Age`.
+struct Allows(&'static str, &'static str, &'static str);
+
+/// One fetch of a `merge` sequence: method, unsafe header names, cache mode, pause before it
+/// in milliseconds.
+struct Does(&'static str, &'static [&'static str], &'static str, u64);
+
+/// The `merge` scenarios: successive preflights on one URL answer differently (the scripted
+/// server gives a key's preflights its answers in turn), so that what a second preflight does
+/// to the entry the first made shows: Firefox adds its names, each with its own expiry, and
+/// renews the names it repeats; Chromium and WebKit replace the entry. Each scenario is
+/// written so that the rules part somewhere (the comments say where, C: Chromium, F: Firefox,
+/// S: WebKit). Pauses of 3 seconds reach the 3-second lifetimes; the 30-second ones are never
+/// reached.
+fn merge_scenarios() -> Vec<(Vec<Allows>, Vec<Does>)> {
+    vec![
+        // Names with their own expiry. PATCH x-b: F keeps PUT x-a (30 s) and adds PATCH x-b
+        // (3 s); C and S hold PATCH x-b only. PUT x-a x-b: F from its cache, C and S preflight.
+        // After 3 s, PUT x-a: F's PUT and x-a are fresh; PATCH x-a: F's PATCH has expired.
+        (
+            vec![
+                Allows("PUT", "x-a", "30"),
+                Allows("PATCH", "x-b", "3"),
+                Allows("PUT, PATCH", "x-a, x-b", "30"),
+            ],
+            vec![
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PATCH", &["x-b"], "default", 0),
+                Does("PUT", &["x-a", "x-b"], "default", 0),
+                Does("PUT", &["x-a"], "default", 3_000),
+                Does("PATCH", &["x-a"], "default", 0),
+            ],
+        ),
+        // A `reload` fetch's preflight, sent without a look at the cache (C, F; S looks and
+        // drops the entry), replaces C's entry and adds to F's: then PUT x-a is a miss in C.
+        (
+            vec![
+                Allows("PUT", "x-a", "30"),
+                Allows("PUT", "x-b", "30"),
+                Allows("PUT", "x-a, x-b", "30"),
+            ],
+            vec![
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-b"], "reload", 0),
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-a", "x-b"], "default", 0),
+            ],
+        ),
+        // Methods: PATCH (3 s) after PUT (30 s), by a `reload` fetch. After 3 s, PUT is still
+        // fresh in F and has expired everywhere else; F's PATCH has expired.
+        (
+            vec![
+                Allows("PUT", "", "30"),
+                Allows("PATCH", "", "3"),
+                Allows("PUT, PATCH", "", "3"),
+            ],
+            vec![
+                Does("PUT", &[], "default", 0),
+                Does("PATCH", &[], "reload", 0),
+                Does("PUT", &[], "default", 0),
+                Does("PUT", &[], "default", 3_000),
+                Does("PATCH", &[], "default", 0),
+            ],
+        ),
+        // A second preflight kept no time: C drops its entry, F leaves its entry as it was.
+        (
+            vec![
+                Allows("PUT", "x-a", "30"),
+                Allows("PUT", "x-b", "0"),
+                Allows("PUT", "x-a, x-b", "30"),
+            ],
+            vec![
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-b"], "reload", 0),
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-a", "x-b"], "default", 0),
+            ],
+        ),
+        // A `no-store` fetch's preflight: C neither reads nor stores it (its entry keeps x-a),
+        // F adds x-b, S looks (a miss: the entry goes) and stores x-b.
+        (
+            vec![
+                Allows("PUT", "x-a", "30"),
+                Allows("PUT", "x-b", "30"),
+                Allows("PUT", "x-a, x-b", "30"),
+            ],
+            vec![
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-b"], "no-store", 0),
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PUT", &["x-a", "x-b"], "default", 0),
+            ],
+        ),
+        // Three preflights, three names and two methods: F holds them all at the fourth fetch.
+        (
+            vec![
+                Allows("PUT", "x-a", "30"),
+                Allows("PATCH", "x-b", "30"),
+                Allows("PUT", "x-c", "30"),
+                Allows("PUT, PATCH", "x-a, x-b, x-c", "30"),
+            ],
+            vec![
+                Does("PUT", &["x-a"], "default", 0),
+                Does("PATCH", &["x-b"], "default", 0),
+                Does("PUT", &["x-c"], "default", 0),
+                Does("PUT", &["x-a", "x-b", "x-c"], "default", 0),
+                Does("PATCH", &["x-a"], "default", 0),
+            ],
+        ),
+    ]
+}
+
+/// The `merge` family: each scenario of [`merge_scenarios`] without and with credentials, each
+/// on a host of its own (`m003.api.test`) like the `cache` family's sequences.
+fn merge_family(
+    scripts: &mut Vec<(String, Script)>,
+    origin: &str,
+    api_port: u16,
+    first_seq: u32,
+) -> Vec<Planned> {
+    let mut out = Vec::new();
+    let scenarios = merge_scenarios();
+    let runs = [Credentials::Omit, Credentials::Include]
+        .into_iter()
+        .flat_map(|c| scenarios.iter().map(move |s| (c, s)));
+    for (i, (credentials, (answers, fetches))) in runs.enumerate() {
+        let key = format!("m{i:03}");
+        let api = format!("http://{key}.api.test:{api_port}");
+        let cors = h(&[
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-credentials", "true"),
+        ]);
+        let preflights = answers
+            .iter()
+            .map(|Allows(methods, names, age)| {
+                let mut pre = cors.clone();
+                for (n, v) in [
+                    ("access-control-allow-methods", methods),
+                    ("access-control-allow-headers", names),
+                ] {
+                    if !v.is_empty() {
+                        pre.push((n.to_owned(), (*v).to_owned()));
+                    }
+                }
+                pre.push(("access-control-max-age".to_owned(), (*age).to_owned()));
+                answer(204, pre)
+            })
+            .collect();
+        scripts.push((
+            key.clone(),
+            Script {
+                actual: answer(200, cors),
+                preflights,
+                ..Script::default()
+            },
+        ));
+        let mut at_ms = 0;
+        for (j, Does(method, names, cache, pause_ms)) in fetches.iter().enumerate() {
+            let mut p = Planned::new(
+                "merge",
+                format!("{key}.{j}"),
+                origin,
+                format!("{api}/c/{key}"),
+            );
+            p.key = key.clone();
+            p.seq = first_seq + u32::try_from(i).unwrap();
+            p.method = (*method).to_owned();
+            p.headers = names
+                .iter()
+                .map(|n| ((*n).to_owned(), "1".to_owned()))
+                .collect();
+            p.credentials = credentials;
+            p.cache = cache;
+            p.pause_ms = *pause_ms;
+            at_ms += pause_ms;
+            p.at = at_ms / 1_000;
+            out.push(p);
+        }
+    }
+    out
+}
+
 // ---- several unsafe headers -----------------------------------------------------------------
 
 const UNSAFE_POOL: &[(&str, &str)] = &[
@@ -1244,6 +1433,10 @@ async fn engine(
     };
     let include = p.credentials == Credentials::Include;
     let mut sent = Vec::new();
+    // The server answers a key's successive preflights in turn (`Script::preflights`),
+    // counting the engine's (marked) apart from the browser's: the nth preflight sent here gets
+    // the answer the browser's nth got, so a preflight one sends and the other skips shows in
+    // the requests both sent and in the answers after it.
     while let Some(out) = fetch.request() {
         let header = |name: &str| {
             out.headers
@@ -1357,6 +1550,12 @@ fn console_messages(browser: Headless, console: &str) -> HashMap<String, Vec<Str
     out
 }
 
+/// Whether a family's fetches come in sequences on one URL, each sequence in a group of its own,
+/// with one preflight cache: `cache` and `merge`.
+fn sequenced(family: &str) -> bool {
+    matches!(family, "cache" | "merge")
+}
+
 #[derive(Default)]
 struct Tally {
     cases: usize,
@@ -1412,6 +1611,7 @@ async fn differential(browser: Headless, rules: Rules) {
     }
     planned.extend(safelist_family(&mut scripts, &origin, &api1));
     planned.extend(cache_family(&mut rng, &mut scripts, &origin, api.port(), 1));
+    planned.extend(merge_family(&mut scripts, &origin, api.port(), 200));
     planned.extend(unsafe_family(&mut rng, &mut scripts, &origin, &api1));
     let hosts = [api1.clone(), api2.clone(), origin.clone()];
     planned.extend(redirect_family(&mut rng, &mut scripts, &origin, &hosts));
@@ -1460,7 +1660,7 @@ async fn differential(browser: Headless, rules: Rules) {
     };
     for p in &planned {
         let mut c = p.case();
-        if p.family != "cache" {
+        if !sequenced(p.family) {
             c.seq = group(p.family);
         }
         frames.entry(p.origin.clone()).or_default().push(c);
@@ -1506,8 +1706,8 @@ async fn differential(browser: Headless, rules: Rules) {
         let cache = caches
             .entry(p.key.clone())
             .or_insert_with(|| PreflightCache::new(rules));
-        // Only the cache family keeps entries from one fetch to the next.
-        if p.family != "cache" {
+        // Only the sequences keep entries from one fetch to the next.
+        if !sequenced(p.family) {
             *cache = PreflightCache::new(rules);
         }
         let e = engine(browser, rules, p, cache).await;
