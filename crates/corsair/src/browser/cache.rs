@@ -16,7 +16,8 @@
 //! ([`writes_preflight_cache`]).
 //!
 //! Firefox ESR's cache (`nsPreflightCache` in Gecko's `nsCORSListenerProxy.cpp`, read for this
-//! model, and pinned by the same `cache` family) keeps, per origin, URL and credentials mode,
+//! model, and pinned by the `cache` family and by the `merge` family, whose successive
+//! preflights allow other names for other times) keeps, per origin, URL and credentials mode,
 //! the method and header names of every successful preflight, each name with its own expiry:
 //! a new preflight adds its names and renews the ones it repeats, and does not replace the
 //! entry. A request skips its preflight when its method is `GET` or `POST` or a fresh cached
