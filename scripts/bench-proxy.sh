@@ -15,7 +15,8 @@
 #
 # Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3),
 # CASES (the loads, "simple preflight 1k 1m")
-# and IDLE (10000) tune it; CORSAIR=path uses that build instead of building one; BASELINE=path
+# and IDLE (10000) tune it; ROUNDS=0 runs only the idle part, IDLE=0 only the loads.
+# CORSAIR=path uses that build instead of building one; BASELINE=path
 # runs another corsair build (an earlier one) beside them, in the same rounds and tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -194,6 +195,7 @@ median() {
     }' "$dir/results"
 }
 
+if [ "$ROUNDS" -gt 0 ]; then
 echo
 echo "Medians of $ROUNDS rounds of $DURATION each."
 echo
@@ -220,6 +222,8 @@ done
 done
 echo
 echo "Peak resident memory after the load (all processes): nginx $(( $(peak $ng_pid) / 1024 )) MiB, corsair $(( $(peak $co_pid) / 1024 )) MiB${BASELINE:+, baseline $(( $(peak ${ba_pid:-0}) / 1024 )) MiB}."
+fi
+[ "$IDLE" -gt 0 ] || exit 0
 
 # Idle connections: open IDLE to each, hold them, and see what each proxy's RSS gains; then
 # send one request on each (a hundred at a time) and hold them again, idle between requests.
