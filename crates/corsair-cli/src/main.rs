@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use corsair_cli::{audit, check, demo, error, lint, proxy};
 
+mod alloc;
+
 /// Cross-Origin Resource Sharing, both sides, as browsers do it.
 #[derive(Parser, Debug)]
 #[command(name = "corsair", version, about)]
@@ -45,7 +47,10 @@ enum Command {
 fn main() -> ExitCode {
     error::exit_code(match Cli::parse().command {
         Command::Check(args) => check::main(args),
-        Command::Proxy(args) => proxy::main(*args),
+        Command::Proxy(args) => {
+            alloc::return_freed_pages();
+            proxy::main(*args)
+        }
         Command::Lint(args) => lint::main(args),
         Command::Demo(args) => demo::main(args),
         Command::Audit(args) => audit::main(args),
