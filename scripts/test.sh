@@ -26,6 +26,8 @@ have nginx || missing+=(nginx)
 have certutil || missing+=(libnss3-tools)
 # curl: the proxy's HTTP/2 tests (curl --http2).
 have curl || missing+=(curl)
+# make: the corsair binary's allocator (tikv-jemalloc-sys) builds jemalloc with its Makefile.
+have make || missing+=(make)
 # The PostgreSQL origin source's test starts a server from /usr/lib/postgresql/*/bin.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
