@@ -1901,3 +1901,36 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
         assert_eq!(accepted.load(Ordering::SeqCst), 6);
     }
 }
+
+/// The binary's allocator gives freed memory back from background threads of its own
+/// (jemalloc's, set up by `src/alloc.rs` as `corsair proxy` starts): without them, the pages
+/// that released idle connections freed stay in a quiet process. The memory itself is
+/// measured by scripts/bench-proxy.sh (BENCHMARKS.md), not here.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_proxy_returns_freed_memory_from_the_allocators_background_thread() {
+    let proxy = Proxy::start(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--allow-origin",
+        "http://localhost:8000",
+    ]);
+    let threads = || -> Vec<String> {
+        let tasks = format!("/proc/{}/task", proxy.child.id());
+        std::fs::read_dir(tasks)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = threads();
+    while !seen.iter().any(|t| t == "jemalloc_bg_thd") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        seen = threads();
+    }
+    assert!(
+        seen.iter().any(|t| t == "jemalloc_bg_thd"),
+        "no allocator background thread among {seen:?}"
+    );
+}
