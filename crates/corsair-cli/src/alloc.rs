@@ -4,7 +4,7 @@
 //! An idle proxy connection holds 1.7 KiB, but while it served a request it held hyper's
 //! buffers (8 and 16 KiB). glibc's malloc frees those into its heaps between the small blocks
 //! that stay live, and keeps the pages: 10,000 connections released after one request each
-//! left the process 117 to 157 MiB larger. jemalloc allocates each size class from slabs of its
+//! left the process 84 to 157 MiB larger. jemalloc allocates each size class from slabs of its
 //! own, so the buffers' pages empty out whole, and its decay returns them (BENCHMARKS.md has
 //! the figures). Only the binary chooses an allocator: the `corsair` library and `corsair_cli`
 //! leave it to whoever links them.
