@@ -1389,17 +1389,10 @@ async fn workers_each_accept_and_serve_their_connections() {
 
 /// The `--metrics` listener's `http://ADDR`, as the proxy printed it.
 fn metrics_base(proxy: &Proxy) -> String {
-    let metrics_url = proxy
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("corsair proxy metrics on ")
-                .map(str::to_owned)
-        })
+    let addr = proxy
+        .metrics_addr()
         .expect("the metrics address is printed before the listening line");
-    metrics_url.trim_end_matches("/metrics").to_owned()
+    format!("http://{addr}")
 }
 
 /// `GET /metrics` on a connection of its own: the status and the text.

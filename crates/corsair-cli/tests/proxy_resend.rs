@@ -32,27 +32,9 @@ fn proxy(upstream: &str) -> corsair_testkit::ProxyProcess {
 
 /// `corsair_proxy_upstream_resent_total` as the proxy's `--metrics` listener says now.
 async fn resent(proxy: &corsair_testkit::ProxyProcess) -> u64 {
-    let base = proxy
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("corsair proxy metrics on http://")
-                .map(str::to_owned)
-        })
-        .expect("the metrics address is printed before the listening line");
-    let addr = base.trim_end_matches("/metrics");
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+    proxy
+        .metric("corsair_proxy_upstream_resent_total")
         .await
-        .unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("corsair_proxy_upstream_resent_total "))
-        .unwrap_or_else(|| panic!("no corsair_proxy_upstream_resent_total in:\n{text}"))
-        .parse()
         .unwrap()
 }
 

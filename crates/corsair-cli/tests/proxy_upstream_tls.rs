@@ -172,29 +172,7 @@ fn proxy(upstream: &str, extra: &[&str]) -> corsair_testkit::ProxyProcess {
 
 /// The value of `name` (unlabelled) on the proxy's `--metrics` listener now.
 async fn metric(proxy: &corsair_testkit::ProxyProcess, name: &str) -> u64 {
-    let base = proxy
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("corsair proxy metrics on http://")
-                .map(str::to_owned)
-        })
-        .expect("the metrics address is printed before the listening line");
-    let mut tcp = TcpStream::connect(base.trim_end_matches("/metrics"))
-        .await
-        .unwrap();
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
+    proxy.metric(name).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

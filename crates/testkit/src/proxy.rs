@@ -115,6 +115,45 @@ impl ProxyProcess {
             .clone()
     }
 
+    /// The `--metrics` listener's `ADDR`, as the proxy printed it (`corsair proxy metrics on
+    /// http://ADDR/metrics`, before its listening line), if it serves metrics.
+    pub fn metrics_addr(&self) -> Option<String> {
+        self.stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("corsair proxy metrics on http://")?
+                    .strip_suffix("/metrics")
+                    .map(str::to_owned)
+            })
+    }
+
+    /// The value of the unlabelled metric `name` on the `--metrics` listener now.
+    ///
+    /// # Errors
+    /// No metrics listener, a failed scrape, or no such metric (with the text scraped).
+    pub async fn metric(&self, name: &str) -> Result<u64, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self
+            .metrics_addr()
+            .ok_or("the proxy printed no metrics address (no --metrics?)")?;
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        tcp.read_to_string(&mut text)
+            .await
+            .map_err(|e| e.to_string())?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no {name} in:\n{text}"))
+    }
+
     /// Waits up to 5 s until standard error has a line containing `needle`.
     pub async fn stderr_contains(&self, needle: &str) -> bool {
         for _ in 0..100 {
