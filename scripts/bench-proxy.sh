@@ -116,30 +116,18 @@ for port in ${ports#$UP }; do
   echo "$h" | grep -qi '^vary: .*origin' || { echo "GET on $port: $h"; exit 1; }
 done
 
-# Peak resident memory of a process and its children, in KiB.
-peak() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")))
+# The sum over a process and its children of what an awk program prints of /proc/PID/FILE.
+over_procs() {
+  local pid=$1 file=$2 prog=$3 total=0 p
+  for p in "$pid" $(pgrep -P "$pid" || true); do
+    total=$((total + $(awk "$prog" "/proc/$p/$file")))
   done
   echo "$total"
 }
-rss() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
-  done
-  echo "$total"
-}
-
-# CPU time (user and system, in clock ticks) of a process and its children so far.
-cpu() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$total"
-}
+# Peak and current resident memory, in KiB; CPU time (user and system) so far, in clock ticks.
+peak() { over_procs "$1" status '/^VmHWM:/ {print $2}'; }
+rss() { over_procs "$1" status '/^VmRSS:/ {print $2}'; }
+cpu() { over_procs "$1" stat '{print $14 + $15}'; }
 HZ=$(getconf CLK_TCK)
 
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"

@@ -9,49 +9,21 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const ORIGIN: &str = "http://localhost:3000";
 
-/// A fresh CA, written to a PEM file, and a server configuration with a certificate it signed
-/// for `127.0.0.1`.
-fn local_ca(name: &str) -> (PathBuf, rustls::ServerConfig) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "corsair upstream test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
+/// A fresh CA (the testkit's, whose server certificate covers `127.0.0.1`), written to a PEM
+/// file, and a TLS acceptor with a certificate it signed.
+fn local_ca(name: &str) -> (PathBuf, tokio_rustls::TlsAcceptor) {
+    let ca = corsair_testkit::tls::LocalCa::new().unwrap();
     let file = std::env::temp_dir().join(format!(
         "corsair-upstream-ca-{}-{name}.pem",
         std::process::id()
     ));
-    std::fs::write(&file, ca_cert.pem()).unwrap();
-    (file, config)
+    std::fs::write(&file, ca.ca_pem()).unwrap();
+    (file, ca.acceptor())
 }
 
 /// The request lines the upstream read, with the TLS connection (numbered from 1) and the
@@ -62,10 +34,9 @@ type Log = Arc<Mutex<Vec<(usize, usize, String)>>>;
 /// connection closed (TLS `close_notify`, then FIN) without a byte of answer; anything else is
 /// answered `200` with `tls connection C, request N` (and a CORS header of its own, which the
 /// proxy replaces).
-async fn upstream(config: rustls::ServerConfig) -> (String, Log) {
+async fn upstream(acceptor: tokio_rustls::TlsAcceptor) -> (String, Log) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let log: Log = Arc::default();
     let seen = log.clone();
     // Connections are numbered once their handshake is done: the proxy's probe at start, a
@@ -177,8 +148,8 @@ async fn metric(proxy: &corsair_testkit::ProxyProcess, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_is_trusted_through_upstream_ca_and_refused_without_it() {
-    let (ca, config) = local_ca("trust");
-    let (up, log) = upstream(config).await;
+    let (ca, acceptor) = local_ca("trust");
+    let (up, log) = upstream(acceptor).await;
     let trusting = proxy(&up, &["--upstream-ca", ca.to_str().unwrap()]);
     let (head, body) = get(&trusting.addr, "/ok?trusted").await;
     assert!(head.starts_with("http/1.1 200 "), "{head}");
@@ -218,8 +189,8 @@ async fn an_https_upstream_is_trusted_through_upstream_ca_and_refused_without_it
 /// it; the proxy sends it again on a new TLS connection, and counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_lost_with_a_pooled_tls_connection_is_sent_again() {
-    let (ca, config) = local_ca("resend");
-    let (up, log) = upstream(config).await;
+    let (ca, acceptor) = local_ca("resend");
+    let (up, log) = upstream(acceptor).await;
     // One worker: each keeps its own upstream connections, and the second GET comes on a new
     // client connection, which must find the first's upstream connection pooled.
     let proxy = proxy(

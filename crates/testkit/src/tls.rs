@@ -66,6 +66,11 @@ impl LocalCa {
         self.ca_pem.clone()
     }
 
+    /// A TLS acceptor with the server certificate, for a test's own server.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.acceptor.clone()
+    }
+
     /// Serves `app` over TLS on an ephemeral 127.0.0.1 port in the background; returns the port.
     ///
     /// # Errors
