@@ -1350,11 +1350,22 @@ async fn workers_each_accept_and_serve_their_connections() {
         "--workers",
         "3",
     ]);
-    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
-        .unwrap()
-        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
-        .filter(|n| n.starts_with("worker-"))
-        .collect();
+    // A thread names itself as it starts, which may come after the proxy says it listens.
+    let workers = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .filter(|n| n.starts_with("worker-"))
+            .collect()
+    };
+    let mut names = workers();
+    for _ in 0..100 {
+        if names.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        names = workers();
+    }
     assert_eq!(names.len(), 3, "{names:?}");
     let mut held = Vec::new();
     for _ in 0..30 {

@@ -325,6 +325,7 @@ pub fn run(args: ProxyArgs) -> Result<(), Error> {
     for (index, listener) in listeners.into_iter().enumerate() {
         workers.push(spawn_worker(
             index,
+            args.workers,
             listener,
             state.clone(),
             draining.clone(),
@@ -472,13 +473,14 @@ fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpLi
 /// changes.
 fn spawn_worker(
     index: usize,
+    workers: usize,
     listener: std::net::TcpListener,
     state: Arc<State>,
     draining: tokio::sync::watch::Receiver<()>,
     mut finished: tokio::sync::watch::Receiver<()>,
     max_connections: usize,
 ) -> Result<std::thread::JoinHandle<()>, Error> {
-    let runtime = error::runtime(false)?;
+    let runtime = worker_runtime(workers)?;
     let listener = {
         let _in = runtime.enter();
         listener
@@ -494,8 +496,22 @@ fn spawn_worker(
                 accept(listener, state, draining, max_connections).await;
                 let _ = finished.changed().await;
             });
+            // Past the drain: a DNS lookup still running on a blocking thread (a slow
+            // resolver) does not hold up the exit.
+            runtime.shutdown_timeout(Duration::from_millis(100));
         })
         .map_err(|e| Error::System(format!("cannot start a worker thread: {e}")))
+}
+
+/// A worker's event loop: tokio's current-thread runtime. Its blocking threads (which resolve
+/// upstream host names) are bounded so that all workers together have tokio's default of 512,
+/// 16 each at least.
+fn worker_runtime(workers: usize) -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads((512 / workers.max(1)).max(16))
+        .build()
+        .map_err(|e| Error::System(format!("cannot start a worker's event loop: {e}")))
 }
 
 /// A worker's accept loop: each connection gets a task on this worker, until `draining`
@@ -508,11 +524,18 @@ async fn accept(
 ) {
     loop {
         let (tcp, peer) = tokio::select! {
+            // Once draining, no connection is taken from the backlog only to be closed.
+            biased;
+            _ = draining.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                Err(_) => continue,
+                // Out of file descriptors (or another passing failure): a pause rather than a
+                // loop that retries at once.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
             },
-            _ = draining.changed() => return,
         };
         // Each answer goes out at once, as nginx's `tcp_nodelay` (its default) does: without,
         // the last part of a response written in several pieces waits for the client's ACK.

@@ -285,6 +285,7 @@ impl Pool {
         resent: &AtomicU64,
     ) -> Result<Response<Body>, Failure> {
         let worker = WORKER.with(Cell::get);
+        let mut resending = false;
         while let Some(mut conn) = self.take(worker) {
             let replay = Replay::copy(&req, &mut conn.head);
             // Bytes read before the request goes out: any more are its response's.
@@ -312,8 +313,8 @@ impl Pool {
                         };
                         match again {
                             Some(again) => {
-                                resent.fetch_add(1, Ordering::Relaxed);
                                 req = again;
+                                resending = true;
                                 break;
                             }
                             None => return Err(Failure::Http(e)),
@@ -326,6 +327,10 @@ impl Pool {
         // request's future, moved a few times, stays small). A new connection is never in the
         // keep-alive race, so a request sent again goes there, and is not sent a third time.
         let mut conn = Box::pin(connect(connector, base)).await?;
+        if resending {
+            // Counted once it goes out again: a resend whose connection fails is a 502 only.
+            resent.fetch_add(1, Ordering::Relaxed);
+        }
         match conn.send.send_request(req).await {
             Ok(resp) => Ok(self.wrap(resp, conn, worker)),
             Err(e) => Err(Failure::Http(e)),
