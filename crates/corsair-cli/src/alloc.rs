@@ -8,6 +8,11 @@
 //! own, so the buffers' pages empty out whole, and its decay returns them (BENCHMARKS.md has
 //! the figures). Only the binary chooses an allocator: the `corsair` library and `corsair_cli`
 //! leave it to whoever links them.
+//!
+//! jemalloc takes the page size of the machine that builds it: a binary built on a 4 KiB-page
+//! machine for a kernel with larger pages (16 or 64 KiB, some aarch64 distributions) stops at
+//! its first allocation. Build on the target, or set `JEMALLOC_SYS_WITH_LG_PAGE=16` (64 KiB) for
+//! such a cross-build.
 
 #[cfg(target_os = "linux")]
 #[global_allocator]
