@@ -44,8 +44,9 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_millis(250);
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Waits for a connection's first bytes, or a released one's next (without reading them), or
-/// for shutdown, counted idle: until then the connection costs only its task and socket. `Some(true)` when they begin as HTTP/2's
-/// preface, `Some(false)` for HTTP/1, `None` when the connection closed or the proxy stops.
+/// for shutdown, counted idle: until then the connection costs only its task and socket.
+/// `Some(true)` when they begin as HTTP/2's preface, `Some(false)` for HTTP/1, `None` when the
+/// connection closed or the proxy stops.
 /// (A peek, not `readable()`: a new socket is reported readable before any byte.)
 pub(super) async fn first_bytes(
     tcp: &TcpStream,
@@ -316,6 +317,17 @@ impl Activity {
         self.writing.store(polled.is_pending(), Ordering::Relaxed);
         polled
     }
+
+    /// For the request being handled (the last one received: hyper reads the next only once
+    /// this one is answered), what clears its body's mark once the body has been read to its
+    /// end; None when it has no body.
+    pub(super) fn body_end(self: &Arc<Self>) -> Option<BodyEnd> {
+        let mark = self.body.load(Ordering::Relaxed);
+        (mark != 0).then(|| BodyEnd {
+            activity: self.clone(),
+            mark,
+        })
+    }
 }
 
 /// A request counted in flight until its response body is dropped (written out, or abandoned).
@@ -337,19 +349,6 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Activity {
-    /// For the request being handled (the last one received: hyper reads the next only once
-    /// this one is answered), what clears its body's mark once the body has been read to its
-    /// end; None when it has no body.
-    pub(super) fn body_end(self: &Arc<Self>) -> Option<BodyEnd> {
-        let mark = self.body.load(Ordering::Relaxed);
-        (mark != 0).then(|| BodyEnd {
-            activity: self.clone(),
-            mark,
-        })
     }
 }
 
@@ -398,14 +397,8 @@ impl hyper::body::Body for ReadToEnd {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            // The end: no more frames, trailers (a chunked body's last frame), or the last
-            // bytes of a body with a length (after which hyper's client asks for no more).
-            Poll::Ready(None) => self.ended(),
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() || self.body.is_end_stream() => {
-                self.ended();
-            }
-            _ => {}
+        if super::ends(&polled, &self.body) {
+            self.ended();
         }
         polled
     }

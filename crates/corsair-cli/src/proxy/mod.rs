@@ -230,6 +230,23 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 /// The body type both directions use: streamed, boxed.
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Whether `polled`, a frame just polled from `body`, ends it: no more frames, trailers (a
+/// chunked body's last frame: the reading side stops asking after them, so waiting for the end
+/// that follows would wait for nothing), or the last bytes of a body with a length. The one
+/// rule for a body read to its end, whether it returns an upstream connection to its pool
+/// (`pool.rs`) or lets a client connection be released (`conn.rs`).
+fn ends(
+    polled: &std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>>,
+    body: &hyper::body::Incoming,
+) -> bool {
+    use hyper::body::Body as _;
+    match polled {
+        std::task::Poll::Ready(None) => true,
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.is_trailers() || body.is_end_stream(),
+        _ => false,
+    }
+}
+
 /// How to run the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyArgs {

@@ -507,12 +507,8 @@ impl hyper::body::Body for Pooled {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            // Trailers are a chunked body's last frame: the client's side stops asking after
-            // them, so waiting for the end that follows would close a reusable connection.
-            Poll::Ready(None) => self.ended = true,
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => self.ended = true,
-            _ => {}
+        if super::ends(&polled, &self.body) {
+            self.ended = true;
         }
         polled
     }
