@@ -312,8 +312,6 @@ struct State {
     exact: bool,
     /// Whether metrics are served (the upstream latency is timed only then).
     metrics_on: bool,
-    /// The number of workers, for the pools of a reloaded file's upstreams.
-    workers: usize,
 }
 
 /// Runs the proxy until SIGTERM or SIGINT. Prints `listening on http://ADDR` once bound.
@@ -448,7 +446,6 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
         tls,
         exact: args.log.is_some() || args.metrics.is_some(),
         metrics_on: args.metrics.is_some(),
-        workers: args.workers,
     });
     let signal = |kind| signal(kind).map_err(|e| Error::System(format!("signals: {e}")));
     let signals = Signals {
@@ -601,11 +598,11 @@ async fn supervise(
         tokio::select! {
             () = watch::changed(&mut watcher) => {
                 if let Some(path) = &args.config {
-                    reload(state, path, "changed");
+                    reload(state, path, args.workers, "changed");
                 }
             }
             _ = signals.hup.recv() => match &args.config {
-                Some(path) => reload(state, path, "SIGHUP"),
+                Some(path) => reload(state, path, args.workers, "SIGHUP"),
                 None => eprintln!("corsair proxy: SIGHUP ignored: no --config file to reload"),
             },
             _ = signals.term.recv() => break,
@@ -718,9 +715,10 @@ async fn probe(upstream: &Uri, timeout: Duration) -> Option<String> {
     ))
 }
 
-/// Reads the policy file again: the new policies and upstreams replace the old ones at once,
-/// or, when the file has problems, they are printed and the old ones stay.
-fn reload(state: &State, path: &std::path::Path, why: &str) {
+/// Reads the policy file again (its upstreams with pools for `workers` workers): the new
+/// policies and upstreams replace the old ones at once, or, when the file has problems, they
+/// are printed and the old ones stay.
+fn reload(state: &State, path: &std::path::Path, workers: usize, why: &str) {
     if let Some(tls) = &state.tls {
         match tls.reload() {
             Ok(()) => eprintln!("corsair proxy: certificate reloaded ({why})"),
@@ -732,7 +730,7 @@ fn reload(state: &State, path: &std::path::Path, why: &str) {
             }
         }
     }
-    match policy::from_file(path, state.workers) {
+    match policy::from_file(path, workers) {
         Ok(routing) => {
             state.routing.store(Arc::new(routing));
             state.metrics.reload(true);
