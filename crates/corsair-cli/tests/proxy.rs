@@ -579,27 +579,11 @@ async fn dev_mode_allows_any_method_and_header_with_a_warning() {
 /// Runs `corsair` with `args` and waits at most ten seconds for it to exit: a start-up check
 /// that stopped refusing would leave the proxy serving, and the test must then fail, not hang.
 fn run_bounded(args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "corsair {args:?} was still running after 10 s (killed); stdout {:?}, stderr {:?}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    corsair_testkit::proxy::output_within(
+        Command::new(env!("CARGO_BIN_EXE_corsair")).args(args),
+        Duration::from_secs(10),
+    )
+    .unwrap()
 }
 
 /// Each start-up check refuses with exit status 2 and its own message, within a time bound.

@@ -166,6 +166,40 @@ impl ProxyProcess {
     }
 }
 
+/// Runs `cmd` with its output collected and waits at most `limit` for it to exit: a command
+/// expected to stop (a start-up check refusing) that stopped refusing would run until killed,
+/// and the test must then fail, not hang.
+///
+/// # Errors
+/// When it cannot be started, or is still running after `limit` (then killed; the error has
+/// what it printed).
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<std::process::Output, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "{cmd:?} was still running after {limit:?} (killed); stdout {:?}, stderr {:?}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    child.wait_with_output().map_err(|e| e.to_string())
+}
+
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
