@@ -65,12 +65,6 @@ impl Script {
             .unwrap_or(&self.preflight)
     }
 
-    /// The answer to `method` on the hop at `path` (the part after `/c/{id}`), for the first
-    /// hop's preflight number 0 (see [`answer_to`](Self::answer_to)).
-    pub fn answer_for(&self, path: &str, method: &str) -> Option<&Answer> {
-        self.answer_to(path, method, 0)
-    }
-
     /// The answer to `method` on the hop at `path` (the part after `/c/{id}`), when it is the
     /// first hop's preflight, to its preflight number `n` (from 0).
     pub fn answer_to(&self, path: &str, method: &str, n: usize) -> Option<&Answer> {
