@@ -43,69 +43,107 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_millis(250);
 /// What an HTTP/2 client sends first (prior knowledge, RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Waits for a connection's first bytes, or a released one's next (without reading them), or
-/// for shutdown, counted idle: until then the connection costs only its task and socket.
-/// `Some(true)` when they begin as HTTP/2's preface, `Some(false)` for HTTP/1, `None` when the
-/// connection closed or the proxy stops.
-/// (A peek, not `readable()`: a new socket is reported readable before any byte.)
-pub(super) async fn first_bytes(
-    tcp: &TcpStream,
-    idle: &AtomicUsize,
-    stop: &mut watch::Receiver<()>,
-) -> Option<bool> {
-    let _idle = Idle::count(idle);
-    let mut first = [0u8; 24];
-    tokio::select! {
-        biased;
-        _ = stop.changed() => None,
-        read = tcp.peek(&mut first) => match read {
-            Ok(n @ 1..) => Some(first.get(..n) == H2_PREFACE.get(..n)),
-            _ => None,
-        },
-    }
-}
-
-/// Serves one plain client connection (which has sent its first bytes) until it closes, or,
-/// once `stop` changes, until its requests in flight are answered.
-pub(super) async fn serve(
+/// Serves one client connection from its first byte to its close, or, once `stop` changes,
+/// until its requests in flight are answered. While it waits for its first byte, and while a
+/// plain HTTP/1.1 connection waits for its next request once released, it costs only this
+/// future (a few hundred bytes, with the socket's registration): the HTTP machinery, its
+/// buffers and the connection's [`handle::Peer`] exist only while there is something to serve.
+/// It counts as open until it ends (`_open`).
+pub(super) async fn connection(
     state: Arc<State>,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     addr: SocketAddr,
-    h2: bool,
     mut stop: watch::Receiver<()>,
+    _open: super::Open,
 ) {
+    let Some(h2) = first_bytes(&tcp, &state.metrics.idle, &mut stop).await else {
+        return;
+    };
+    // Each in a box of its own, so that the idle connection does not carry their size.
+    if state.tls.is_some() {
+        Box::pin(serve_tls(state, tcp, addr, stop)).await;
+        return;
+    }
     if h2 {
         let peer = Arc::new(handle::Peer::new(addr, false, None));
-        // In a box of its own, so that HTTP/1.1 connections do not carry its size.
         Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
         return;
     }
-    let activity = Arc::new(Activity::default());
-    let peer = Arc::new(handle::Peer::new(addr, false, Some(activity.clone())));
-    let mut socket = Socket {
-        tcp: TokioIo::new(tcp),
-        unread: Bytes::new(),
-        activity: activity.clone(),
-    };
+    let mut unread = Bytes::new();
     loop {
-        // A run of hyper, in a box of its own: freed when the connection goes idle.
-        let run = Box::pin(run(&state, &peer, socket, &activity, &mut stop));
-        let Some(idle) = run.await else {
-            // A connection hyper handed over (an upgrade) lives on as its tunnel, in this task.
-            peer.tunnel().await;
+        let run = Box::pin(serve_http1(&state, tcp, unread, addr, &mut stop));
+        let Some((released, left)) = run.await else {
             return;
         };
-        socket = idle;
+        (tcp, unread) = (released, left);
         state.metrics.releases.fetch_add(1, Ordering::Relaxed);
-        // Released: it waits for its next byte as a new connection waits for its first.
-        if socket.unread.is_empty()
-            && first_bytes(socket.tcp.inner(), &state.metrics.idle, &mut stop)
+        // Released: it waits for its next byte as a new connection waits for its first (over
+        // HTTP/1.1 still, whatever the bytes).
+        if unread.is_empty()
+            && first_bytes(&tcp, &state.metrics.idle, &mut stop)
                 .await
                 .is_none()
         {
             return;
         }
     }
+}
+
+/// Waits for a connection's first bytes, or a released one's next (without reading them), or
+/// for shutdown, counted idle. `Some(true)` when they begin as HTTP/2's preface, `Some(false)`
+/// for HTTP/1, `None` when the connection closed or the proxy stops.
+/// (A peek, not `readable()`: a new socket is reported readable before any byte. And a peek by
+/// `poll_peek`, whose waker the socket's registration keeps, rather than by `peek`'s future,
+/// which would make every idle connection's future larger by its waiter.)
+async fn first_bytes(
+    tcp: &TcpStream,
+    idle: &AtomicUsize,
+    stop: &mut watch::Receiver<()>,
+) -> Option<bool> {
+    let _idle = Idle::count(idle);
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    std::future::poll_fn(|cx| {
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        let mut first = [0u8; 24];
+        let mut buf = tokio::io::ReadBuf::new(&mut first);
+        match tcp.poll_peek(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(1..)) => {
+                let got = buf.filled();
+                Poll::Ready(Some(H2_PREFACE.get(..got.len()) == Some(got)))
+            }
+            Poll::Ready(_) => Poll::Ready(None),
+        }
+    })
+    .await
+}
+
+/// One run of a plain HTTP/1.1 connection (which has sent its first bytes, or `unread`): hyper
+/// serves it until it closes (`None`, after its tunnel if it switched protocols) or has been
+/// idle for [`RELEASE_AFTER`]: then the socket back, with what hyper read and did not parse.
+async fn serve_http1(
+    state: &Arc<State>,
+    tcp: TcpStream,
+    unread: Bytes,
+    addr: SocketAddr,
+    stop: &mut watch::Receiver<()>,
+) -> Option<(TcpStream, Bytes)> {
+    let activity = Arc::new(Activity::default());
+    let peer = Arc::new(handle::Peer::new(addr, false, Some(activity.clone())));
+    let socket = Socket {
+        tcp: TokioIo::new(tcp),
+        unread,
+        activity: activity.clone(),
+    };
+    let Some(idle) = run(state, &peer, socket, &activity, stop).await else {
+        // A connection hyper handed over (an upgrade) lives on as its tunnel, in this task.
+        peer.tunnel().await;
+        return None;
+    };
+    Some((idle.tcp.into_inner(), idle.unread))
 }
 
 /// hyper serving `socket` over HTTP/1.1 until the connection closes (`None`) or has been idle

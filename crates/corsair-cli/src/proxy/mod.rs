@@ -559,22 +559,13 @@ async fn accept(
             refuse_connection(tcp, max_connections);
             continue;
         };
-        let state = state.clone();
-        let mut stop = draining.clone();
-        tokio::spawn(async move {
-            // Until its first byte, a connection costs this small task and its socket: the
-            // HTTP machinery (its buffers, and futures of a few KiB) is made for connections
-            // that send something, so idle ones keep memory flat.
-            let Some(h2) = conn::first_bytes(&tcp, &state.metrics.idle, &mut stop).await else {
-                return;
-            };
-            if state.tls.is_some() {
-                Box::pin(conn::serve_tls(state, tcp, peer, stop)).await;
-            } else {
-                Box::pin(conn::serve(state, tcp, peer, h2, stop)).await;
-            }
-            drop(guard);
-        });
+        tokio::spawn(conn::connection(
+            state.clone(),
+            tcp,
+            peer,
+            draining.clone(),
+            guard,
+        ));
     }
 }
 
@@ -633,7 +624,7 @@ fn upstream_connector(args: &ProxyArgs) -> Result<pool::Connector, Error> {
 }
 
 /// A connection counted as open until dropped.
-struct Open(Arc<AtomicUsize>);
+pub(super) struct Open(Arc<AtomicUsize>);
 
 impl Open {
     /// Counts one more open connection, unless `max` are open: the count is the workers'
