@@ -47,12 +47,12 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// until its requests in flight are answered. While it waits for its first byte, and while a
 /// plain HTTP/1.1 connection waits for its next request once released, it costs only this
 /// future (a few hundred bytes, with the socket's registration): the HTTP machinery, its
-/// buffers and the connection's [`handle::Peer`] exist only while there is something to serve.
-/// It counts as open until it ends (`_open`).
+/// buffers and the connection's [`handle::Peer`] exist only while there is something to serve
+/// (the peer's address too: it is asked of the socket when a run begins). It counts as open
+/// until it ends (`_open`).
 pub(super) async fn connection(
     state: Arc<State>,
     mut tcp: TcpStream,
-    addr: SocketAddr,
     mut stop: watch::Receiver<()>,
     _open: super::Open,
 ) {
@@ -61,17 +61,18 @@ pub(super) async fn connection(
     };
     // Each in a box of its own, so that the idle connection does not carry their size.
     if state.tls.is_some() {
-        Box::pin(serve_tls(state, tcp, addr, stop)).await;
+        Box::pin(serve_tls(state, tcp, stop)).await;
         return;
     }
     if h2 {
+        let Some(addr) = peer_addr(&tcp) else { return };
         let peer = Arc::new(handle::Peer::new(addr, false, None));
         Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
         return;
     }
     let mut unread = Bytes::new();
     loop {
-        let run = Box::pin(serve_http1(&state, tcp, unread, addr, &mut stop));
+        let run = Box::pin(serve_http1(&state, tcp, unread, &mut stop));
         let Some((released, left)) = run.await else {
             return;
         };
@@ -87,6 +88,11 @@ pub(super) async fn connection(
             return;
         }
     }
+}
+
+/// The client's address; None when the connection is already gone (reset).
+fn peer_addr(tcp: &TcpStream) -> Option<SocketAddr> {
+    tcp.peer_addr().ok()
 }
 
 /// Waits for a connection's first bytes, or a released one's next (without reading them), or
@@ -128,9 +134,9 @@ async fn serve_http1(
     state: &Arc<State>,
     tcp: TcpStream,
     unread: Bytes,
-    addr: SocketAddr,
     stop: &mut watch::Receiver<()>,
 ) -> Option<(TcpStream, Bytes)> {
+    let addr = peer_addr(&tcp)?;
     let activity = Arc::new(Activity::default());
     let peer = Arc::new(handle::Peer::new(addr, false, Some(activity.clone())));
     let socket = Socket {
@@ -262,13 +268,10 @@ fn join(first: Bytes, then: Bytes) -> Bytes {
 
 /// Serves one TLS client connection: the handshake, then HTTP/2 or HTTP/1.1 as ALPN chose. A
 /// future of its own, so that plain connections do not carry the TLS state's size.
-pub(super) async fn serve_tls(
-    state: Arc<State>,
-    tcp: TcpStream,
-    addr: SocketAddr,
-    stop: watch::Receiver<()>,
-) {
-    let Some(tls) = &state.tls else { return };
+async fn serve_tls(state: Arc<State>, tcp: TcpStream, stop: watch::Receiver<()>) {
+    let (Some(tls), Some(addr)) = (&state.tls, peer_addr(&tcp)) else {
+        return;
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.load_full());
     let handshake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(tcp));
     if let Ok(Ok(stream)) = handshake.await {

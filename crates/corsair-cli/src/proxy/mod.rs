@@ -537,7 +537,7 @@ async fn accept(
     max_connections: usize,
 ) {
     loop {
-        let (tcp, peer) = tokio::select! {
+        let (tcp, _) = tokio::select! {
             // Once draining, no connection is taken from the backlog only to be closed.
             biased;
             _ = draining.changed() => return,
@@ -562,7 +562,6 @@ async fn accept(
         tokio::spawn(conn::connection(
             state.clone(),
             tcp,
-            peer,
             draining.clone(),
             guard,
         ));
