@@ -295,7 +295,7 @@ pub struct ProxyArgs {
 
 struct State {
     routing: ArcSwap<Routing>,
-    upstream: Upstream,
+    upstream: Arc<Upstream>,
     /// How upstream connections are made (each upstream pools its own).
     connector: pool::Connector,
     /// How client connections are served (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge).
@@ -434,7 +434,7 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
         .max_header_list_size(u32::try_from(hard).unwrap_or(u32::MAX));
     let state = Arc::new(State {
         routing: ArcSwap::from_pointee(routing),
-        upstream: Upstream::new(args.upstream.clone(), args.workers),
+        upstream: Arc::new(Upstream::new(args.upstream.clone(), args.workers)),
         connector,
         http,
         http1,

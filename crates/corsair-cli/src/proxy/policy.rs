@@ -1,6 +1,7 @@
 //! The proxy's policy and upstreams: from a policy file, or from the command line's flags.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use corsair::config::{PolicyFile, PolicySet};
 use corsair::Policy;
@@ -15,13 +16,14 @@ pub struct Routing {
     /// The policies by path.
     pub policies: PolicySet,
     /// Each route's own upstream, in route order; `None`: `--upstream`.
-    upstreams: Vec<Option<Upstream>>,
+    upstreams: Vec<Option<Arc<Upstream>>>,
 }
 
 impl Routing {
     /// Where a request for `path` goes: the upstream of the route whose policy it gets (the
-    /// first that covers it, on whole segments), else `default` (`--upstream`).
-    pub fn upstream<'a>(&'a self, path: &str, default: &'a Upstream) -> &'a Upstream {
+    /// first that covers it, on whole segments), else `default` (`--upstream`). Shared: a
+    /// request keeps its upstream past a reload for a reference count, not a copy.
+    pub fn upstream<'a>(&'a self, path: &str, default: &'a Arc<Upstream>) -> &'a Arc<Upstream> {
         self.policies
             .route_index(path)
             .and_then(|i| self.upstreams.get(i)?.as_ref())
@@ -75,7 +77,7 @@ pub(super) fn from_file(path: &Path, workers: usize) -> Result<Routing, String> 
             upstreams: file
                 .upstreams
                 .into_iter()
-                .map(|u| u.map(|u| Upstream::new(u, workers)))
+                .map(|u| u.map(|u| Arc::new(Upstream::new(u, workers))))
                 .collect(),
         }),
         Err(e) => Err(e.with_file(&path.display().to_string()).to_string()),
