@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reasons};
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
+use http::header::{Entry, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -46,8 +46,9 @@ fn expose_all(headers: &mut HeaderMap, upstream: &[HeaderName]) {
     }
 }
 
-/// Hop-by-hop headers, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// Hop-by-hop headers, never forwarded (RFC 9110 §7.6.1). A static rather than a `const`: a
+/// `const` array is built (and dropped) again wherever it is used.
+static HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     http::header::PROXY_AUTHENTICATE,
@@ -92,34 +93,43 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if present == 0 {
         return;
     }
-    // `Connection: keep-alive` or `close`, as most responses have, names nothing to remove.
-    let only_hop_by_hop = || {
-        headers.get_all(CONNECTION).iter().all(|v| {
-            let v = v.as_bytes();
-            v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")
-        })
-    };
-    if present & 1 != 0 && !only_hop_by_hop() {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| {
-                !n.is_empty()
-                    && !HOP_BY_HOP
-                        .iter()
-                        .any(|h| h.as_str().eq_ignore_ascii_case(n))
-            })
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
+    if present & 1 != 0 {
+        // `Connection: keep-alive` or `close`, as most responses have, names nothing to remove:
+        // then one look-up both reads and removes it.
+        if let Entry::Occupied(connection) = headers.entry(CONNECTION) {
+            let only_hop_by_hop = connection.iter().all(|v| {
+                let v = v.as_bytes();
+                v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")
+            });
+            if only_hop_by_hop {
+                connection.remove_entry();
+                present &= !1;
+            } else {
+                let named: Vec<HeaderName> = connection
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .filter(|n| {
+                        !n.is_empty()
+                            && !HOP_BY_HOP
+                                .iter()
+                                .any(|h| h.as_str().eq_ignore_ascii_case(n))
+                    })
+                    .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                    .collect();
+                // Those it names go first, then the hop-by-hop ones, Connection first.
+                for n in named {
+                    headers.remove(n);
+                }
+            }
         }
     }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
+    // The rest, in the list's order: only the names present are looked at.
+    while present != 0 {
+        let i = present.trailing_zeros() as usize;
+        present &= present - 1;
+        if let Some(name) = HOP_BY_HOP.get(i) {
             headers.remove(name);
         }
     }
