@@ -444,19 +444,28 @@ async fn forward(
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let h = &mut parts.headers;
-    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => {
-            let ip = peer.ip.as_bytes();
-            let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-            v.extend_from_slice(prev.as_bytes());
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(ip);
-            HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+    // The client's IP ends X-Forwarded-For: after the first value when it is text (the others
+    // are dropped), in place of one that is not. One look-up finds and replaces it.
+    match h.entry(X_FORWARDED_FOR) {
+        Entry::Occupied(mut e) => {
+            let xff = match e.get().to_str() {
+                Ok(prev) => {
+                    let ip = peer.ip.as_bytes();
+                    let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+                    v.extend_from_slice(prev.as_bytes());
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(ip);
+                    HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+                }
+                Err(_) => Some(peer.ip.clone()),
+            };
+            if let Some(v) = xff {
+                e.insert(v);
+            }
         }
-        None => Some(peer.ip.clone()),
-    };
-    if let Some(v) = xff {
-        h.insert(X_FORWARDED_FOR, v);
+        Entry::Vacant(e) => {
+            e.insert(peer.ip.clone());
+        }
     }
     let forwarded = match original_host.as_ref().and_then(|h| h.to_str().ok()) {
         Some(host) => {
