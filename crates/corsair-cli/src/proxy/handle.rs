@@ -20,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use super::log::access_log;
 use super::metrics::{Limit, UpstreamError};
 use super::policy::Upstream;
+use super::pool::Failure;
 use super::{Body, State};
 
 /// `--dev`: an allowed origin may read every header the upstream sent, except those scripts
@@ -510,39 +511,41 @@ async fn forward(
         upstream_req,
         &state.metrics.resent,
     );
-    let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
-        Ok(Ok(mut resp)) => match super::pool::head_over_limit(&resp) {
-            Some(size) => (
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "corsair proxy: upstream's response head is {size} bytes, over the {} KiB limit: {}",
-                    super::pool::UPSTREAM_BUFFER / 1024,
-                    target()
-                ),
-            ),
-            None => {
-                if let Some(sent) = sent {
-                    state.metrics.upstream_latency(sent.elapsed());
-                }
-                if let Some(client_side) = client_side {
-                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        peer.leave(Box::pin(tunnel(
-                            client_side,
-                            hyper::upgrade::on(&mut resp),
-                            target(),
-                        )));
-                    }
-                }
-                return resp;
-            }
-        },
-        Ok(Err(e)) => (
+    let failed = |e: &(dyn std::error::Error + 'static)| {
+        (
             StatusCode::BAD_GATEWAY,
             format!(
                 "corsair proxy: upstream failed: {}",
-                crate::net::classify(e.error(), &target())
+                crate::net::classify(e, &target())
+            ),
+        )
+    };
+    let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
+        Ok(Ok(mut resp)) => {
+            if let Some(sent) = sent {
+                state.metrics.upstream_latency(sent.elapsed());
+            }
+            if let Some(client_side) = client_side {
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    peer.leave(Box::pin(tunnel(
+                        client_side,
+                        hyper::upgrade::on(&mut resp),
+                        target(),
+                    )));
+                }
+            }
+            return resp;
+        }
+        Ok(Err(Failure::HeadOverLimit(size))) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "corsair proxy: upstream's response head is {size} bytes, over the {} KiB limit: {}",
+                super::pool::UPSTREAM_BUFFER / 1024,
+                target()
             ),
         ),
+        Ok(Err(Failure::Connect(e))) => failed(e.as_ref()),
+        Ok(Err(Failure::Http(e))) => failed(&e),
         Err(_) => (
             StatusCode::GATEWAY_TIMEOUT,
             format!(

@@ -108,15 +108,8 @@ pub(super) enum Failure {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed during the exchange.
     Http(hyper::Error),
-}
-
-impl Failure {
-    pub(super) fn error(&self) -> &(dyn std::error::Error + 'static) {
-        match self {
-            Failure::Connect(e) => e.as_ref(),
-            Failure::Http(e) => e,
-        }
-    }
+    /// The response's head is over [`UPSTREAM_BUFFER`]: its size ([`head_over_limit`]).
+    HeadOverLimit(usize),
 }
 
 /// What a resend needs of a request besides its fields, which [`Replay::copy`] writes into
@@ -295,7 +288,7 @@ impl Pool {
                     if conn.head.capacity() > HEAD_BUFFER_KEPT {
                         conn.head = Vec::new();
                     }
-                    return Ok(self.wrap(resp, conn, worker));
+                    return self.finish(resp, conn, worker, read);
                 }
                 Err(mut e) => match e.take_message() {
                     // Closed before the request was written: the next connection takes it.
@@ -331,9 +324,40 @@ impl Pool {
             // Counted once it goes out again: a resend whose connection fails is a 502 only.
             resent.fetch_add(1, Ordering::Relaxed);
         }
+        let read = conn.read.load(Ordering::Relaxed);
         match conn.send.send_request(req).await {
-            Ok(resp) => Ok(self.wrap(resp, conn, worker)),
+            Ok(resp) => self.finish(resp, conn, worker, read),
             Err(e) => Err(Failure::Http(e)),
+        }
+    }
+
+    /// The response, unless its head is over [`UPSTREAM_BUFFER`]; `read`: the count of bytes
+    /// read from `conn` before its request went out.
+    ///
+    /// The head came within the bytes read since, and [`head_over_limit`] counts it as at
+    /// most twice those bytes and 67 more (each field at least 3 bytes read, `n:` and a line
+    /// feed, counted with 2 more, `: ` and CRLF; the status line counted 3 bytes more than its
+    /// shortest form, with a reason of at most 64): a response that brought fewer than half the
+    /// limit's bytes is within it, without counting its fields one by one.
+    fn finish(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        conn: Conn,
+        worker: usize,
+        read: u64,
+    ) -> Result<Response<Body>, Failure> {
+        let since = conn.read.load(Ordering::Relaxed).saturating_sub(read);
+        let over = if since <= HEAD_SURELY_WITHIN {
+            None
+        } else {
+            head_over_limit(&resp)
+        };
+        let resp = self.wrap(resp, conn, worker);
+        match over {
+            // Dropped as the caller dropped it before: its connection goes back to the pool only
+            // if its body had already ended.
+            Some(size) => Err(Failure::HeadOverLimit(size)),
+            None => Ok(resp),
         }
     }
 
@@ -474,11 +498,15 @@ impl AsyncWrite for Counted {
 /// The bytes an upstream connection reads ahead, and the longest response head it accepts.
 pub(super) const UPSTREAM_BUFFER: usize = 64 * 1024;
 
+/// A response that brought at most these bytes has a head within [`UPSTREAM_BUFFER`] as
+/// [`head_over_limit`] counts it ([`Pool::finish`]).
+const HEAD_SURELY_WITHIN: u64 = (UPSTREAM_BUFFER as u64 - 67) / 2;
+
 /// The size of `resp`'s head when it is over [`UPSTREAM_BUFFER`], counted as its status line
 /// and each field as `name: value` with its CRLF. hyper enforces its buffer size only between
 /// reads, so a longer head that arrives within one read gets through; this makes the bound
 /// exact whichever way the bytes arrived.
-pub(super) fn head_over_limit<B>(resp: &Response<B>) -> Option<usize> {
+fn head_over_limit<B>(resp: &Response<B>) -> Option<usize> {
     // "HTTP/1.1 200 ", its reason and CRLF; the blank line that ends the head.
     let status_line = 13 + resp.status().canonical_reason().map_or(0, str::len) + 2;
     let fields: usize = resp
