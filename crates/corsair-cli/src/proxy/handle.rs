@@ -381,20 +381,33 @@ fn head_size(req: &Request<Incoming>) -> usize {
 }
 
 /// The request target sent upstream (origin form): the upstream's path prefix, then the
-/// request's path and query. When the upstream has no prefix (the usual case) the request's
-/// path and query are shared, neither copied nor parsed again.
-fn upstream_uri(upstream: &Uri, pq: Option<&PathAndQuery>) -> Option<Uri> {
+/// request's path and query; None when there is none. When the upstream has no prefix (the
+/// usual case) the request's path and query are shared, neither copied nor parsed again, and
+/// a target already in origin form (HTTP/1.1's) is kept as it is ([`Target::Kept`]).
+fn upstream_uri(upstream: &Uri, requested: &Uri) -> Option<Target> {
     let prefix = upstream.path().trim_end_matches('/');
-    match pq {
+    match requested.path_and_query() {
         Some(pq) if prefix.is_empty() && pq.as_str().starts_with('/') => {
+            if requested.scheme().is_none() && requested.authority().is_none() {
+                return Some(Target::Kept);
+            }
             let mut parts = http::uri::Parts::default();
             parts.path_and_query = Some(pq.clone());
-            Uri::from_parts(parts).ok()
+            Uri::from_parts(parts).ok().map(Target::New)
         }
-        _ => format!("{prefix}{}", pq.map_or("/", PathAndQuery::as_str))
+        pq => format!("{prefix}{}", pq.map_or("/", PathAndQuery::as_str))
             .parse()
-            .ok(),
+            .ok()
+            .map(Target::New),
     }
+}
+
+/// What [`upstream_uri`] gives.
+enum Target {
+    /// The request's own target, which is the upstream's.
+    Kept,
+    /// The target to send instead.
+    New(Uri),
 }
 
 /// The upstream's URL as the messages name it.
@@ -418,7 +431,7 @@ async fn forward(
     // Kept for the messages of a failure (a reference count, not a copy).
     let pq = parts.uri.path_and_query().cloned();
     let target = || describe(&upstream.uri, pq.as_ref().map_or("/", PathAndQuery::as_str));
-    let Some(uri) = upstream_uri(&upstream.uri, pq.as_ref()) else {
+    let Some(uri) = upstream_uri(&upstream.uri, &parts.uri) else {
         return text(
             StatusCode::BAD_REQUEST,
             format!("cannot forward to {}\n", target()),
@@ -492,7 +505,9 @@ async fn forward(
         Some(host) => h.insert(HOST, host.clone()),
         None => h.remove(HOST),
     };
-    parts.uri = uri;
+    if let Target::New(uri) = uri {
+        parts.uri = uri;
+    }
     // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
     parts.version = http::Version::HTTP_11;
     let body = match peer
