@@ -249,19 +249,20 @@ impl Pool {
             return;
         }
         let mut idle = self.idle(index);
+        // One reading of the clock for the expiry and the connection's idle start.
+        let now = Instant::now();
         // The bottom of the stack is the longest idle: once it has expired, so may others, which
         // a request taking from the top would never reach.
         if idle
             .first()
-            .is_some_and(|c| c.since.elapsed() > IDLE_TIMEOUT)
+            .is_some_and(|c| now.saturating_duration_since(c.since) > IDLE_TIMEOUT)
         {
-            idle.retain(|c| c.since.elapsed() <= IDLE_TIMEOUT && !c.conn.send.is_closed());
+            idle.retain(|c| {
+                now.saturating_duration_since(c.since) <= IDLE_TIMEOUT && !c.conn.send.is_closed()
+            });
         }
         if idle.len() < MAX_IDLE {
-            idle.push(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            idle.push(Idle { conn, since: now });
         }
     }
 
