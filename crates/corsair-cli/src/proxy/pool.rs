@@ -584,3 +584,43 @@ impl Drop for Pooled {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A response, and its head's bytes as an upstream may send it at its shortest:
+    /// the status line `HTTP/1.1 511` and a line feed, each field `name:value` and a line
+    /// feed, then a line feed.
+    fn response(fields: &[(&'static str, usize)]) -> (Response<()>, u64) {
+        let mut resp = Response::new(());
+        // The longest canonical reason ("Network Authentication Required", 31 bytes).
+        *resp.status_mut() = http::StatusCode::NETWORK_AUTHENTICATION_REQUIRED;
+        let mut wire = "HTTP/1.1 511\n".len() + 1;
+        for &(name, len) in fields {
+            resp.headers_mut().append(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&"v".repeat(len)).unwrap(),
+            );
+            wire += name.len() + 1 + len + 1;
+        }
+        (resp, wire as u64)
+    }
+
+    #[test]
+    fn a_response_within_half_the_buffer_is_never_over_the_limit() {
+        // The shapes head_over_limit counts longest against their bytes: the most fields (one
+        // letter, no value), and one field that fills it all.
+        let fields = vec![("a", 0); ((HEAD_SURELY_WITHIN - 14) / 3) as usize];
+        let (many, wire) = response(&fields);
+        assert!(wire <= HEAD_SURELY_WITHIN, "{wire}");
+        assert_eq!(head_over_limit(&many), None);
+        let (one, wire) = response(&[("a", HEAD_SURELY_WITHIN as usize - 17)]);
+        assert_eq!(wire, HEAD_SURELY_WITHIN);
+        assert_eq!(head_over_limit(&one), None);
+        // The bound is needed: the same field at the buffer's size is over.
+        let (big, _) = response(&[("a", UPSTREAM_BUFFER - 17)]);
+        assert_eq!(head_over_limit(&big), Some(UPSTREAM_BUFFER + 36));
+    }
+}
