@@ -313,7 +313,8 @@ impl Pool {
                     if conn.head.capacity() > HEAD_BUFFER_KEPT {
                         conn.head = Vec::new();
                     }
-                    return self.finish(resp, conn, worker, read);
+                    let over = over_limit(&resp, &conn, read);
+                    return checked(self.wrap(resp, conn, worker), over);
                 }
                 Err(mut e) => match e.take_message() {
                     // Closed before the request was written: the next connection takes it.
@@ -351,38 +352,11 @@ impl Pool {
         }
         let read = conn.read.load(Ordering::Relaxed);
         match conn.send.send_request(req).await {
-            Ok(resp) => self.finish(resp, conn, worker, read),
+            Ok(resp) => {
+                let over = over_limit(&resp, &conn, read);
+                checked(self.wrap(resp, conn, worker), over)
+            }
             Err(e) => Err(Failure::Http(e)),
-        }
-    }
-
-    /// The response, unless its head is over [`UPSTREAM_BUFFER`]; `read`: the count of bytes
-    /// read from `conn` before its request went out.
-    ///
-    /// The head came within the bytes read since, and [`head_over_limit`] counts it as at
-    /// most twice those bytes and 67 more (each field at least 3 bytes read, `n:` and a line
-    /// feed, counted with 2 more, `: ` and CRLF; the status line counted 3 bytes more than its
-    /// shortest form, with a reason of at most 64): a response that brought fewer than half the
-    /// limit's bytes is within it, without counting its fields one by one.
-    fn finish(
-        self: &Arc<Self>,
-        resp: Response<Incoming>,
-        conn: Conn,
-        worker: usize,
-        read: u64,
-    ) -> Result<Response<Body>, Failure> {
-        let since = conn.read.load(Ordering::Relaxed).saturating_sub(read);
-        let over = if since <= HEAD_SURELY_WITHIN {
-            None
-        } else {
-            head_over_limit(&resp)
-        };
-        let resp = self.wrap(resp, conn, worker);
-        match over {
-            // Dropped as the caller dropped it before: its connection goes back to the pool only
-            // if its body had already ended.
-            Some(size) => Err(Failure::HeadOverLimit(size)),
-            None => Ok(resp),
         }
     }
 
@@ -524,8 +498,35 @@ impl AsyncWrite for Counted {
 pub(super) const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 /// A response that brought at most these bytes has a head within [`UPSTREAM_BUFFER`] as
-/// [`head_over_limit`] counts it ([`Pool::finish`]).
+/// [`head_over_limit`] counts it ([`over_limit`]).
 const HEAD_SURELY_WITHIN: u64 = (UPSTREAM_BUFFER as u64 - 67) / 2;
+
+/// `resp`, or its head's size should it be over the limit ([`over_limit`]): the response is
+/// then dropped here, as its caller dropped it before, and its connection goes back to the pool
+/// only if its body had already ended.
+fn checked(resp: Response<Body>, over: Option<usize>) -> Result<Response<Body>, Failure> {
+    match over {
+        None => Ok(resp),
+        Some(size) => Err(Failure::HeadOverLimit(size)),
+    }
+}
+
+/// The size of `resp`'s head when it is over [`UPSTREAM_BUFFER`]; `read`: the count of bytes
+/// read from `conn` before its request went out.
+///
+/// The head came within the bytes read since, and [`head_over_limit`] counts it as at most
+/// twice those bytes and 67 more (each field at least 3 bytes read, `n:` and a line feed,
+/// counted with 2 more, `: ` and CRLF; the status line counted 3 bytes more than its shortest
+/// form, with a reason of at most 64): a response that brought fewer than half the limit's
+/// bytes is within it, without counting its fields one by one.
+fn over_limit(resp: &Response<Incoming>, conn: &Conn, read: u64) -> Option<usize> {
+    let since = conn.read.load(Ordering::Relaxed).saturating_sub(read);
+    if since <= HEAD_SURELY_WITHIN {
+        None
+    } else {
+        head_over_limit(resp)
+    }
+}
 
 /// The size of `resp`'s head when it is over [`UPSTREAM_BUFFER`], counted as its status line
 /// and each field as `name: value` with its CRLF. hyper enforces its buffer size only between
