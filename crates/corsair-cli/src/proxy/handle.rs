@@ -83,8 +83,9 @@ fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
 }
 
 /// Removes the hop-by-hop headers, and those `Connection` names. One pass over the names finds
-/// which are there: most requests have none, and most responses only `Connection`.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// which are there: most requests have none, and most responses only `Connection`. Whether
+/// `Connection` named any header (which may then have gone).
+fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     let mut present = 0u16;
     for name in headers.keys() {
         if let Some(i) = hop_by_hop_index(name) {
@@ -92,8 +93,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if present == 0 {
-        return;
+        return false;
     }
+    let mut named_any = false;
     if present & 1 != 0 {
         // `Connection: keep-alive` or `close`, as most responses have, names nothing to remove:
         // then one look-up both reads and removes it.
@@ -120,6 +122,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
                     .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
                     .collect();
                 // Those it names go first, then the hop-by-hop ones, Connection first.
+                named_any = !named.is_empty();
                 for n in named {
                     headers.remove(n);
                 }
@@ -134,6 +137,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+    named_any
 }
 
 /// A client connection's address, and the parts of the forwarding headers made from it:
@@ -437,8 +441,14 @@ async fn forward(
             format!("cannot forward to {}\n", target()),
         );
     };
+    // The client's Host, which the upstream's replaces in its place (one look-up for both);
     // HTTP/2 clients name the host in the URI's authority, not in Host.
-    let original_host = parts.headers.get(HOST).cloned().or_else(|| {
+    let (original_host, host_replaced) = match (&upstream.host, parts.headers.entry(HOST)) {
+        (Some(host), Entry::Occupied(mut e)) => (Some(e.insert(host.clone())), true),
+        (_, Entry::Occupied(e)) => (Some(e.get().clone()), false),
+        (_, Entry::Vacant(_)) => (None, false),
+    };
+    let original_host = original_host.or_else(|| {
         parts
             .uri
             .authority()
@@ -449,7 +459,8 @@ async fn forward(
     } else {
         None
     };
-    strip_hop_by_hop(&mut parts.headers);
+    // Host among the names Connection gave would have gone: then it is added again below.
+    let named = strip_hop_by_hop(&mut parts.headers);
     if let Some(p) = protocol {
         // An upgrade asks the upstream to switch protocols: the two headers that say so pass.
         parts.headers.insert(UPGRADE, p);
@@ -500,9 +511,11 @@ async fn forward(
     if let Some(v) = forwarded {
         h.append(http::header::FORWARDED, v);
     }
-    // The upstream's own host, as an HTTP client writes it.
+    // The upstream's own host, as an HTTP client writes it (in the client's Host's place, or
+    // last).
     match &upstream.host {
-        Some(host) => h.insert(HOST, host.clone()),
+        Some(host) if !host_replaced || named => h.insert(HOST, host.clone()),
+        Some(_) => None,
         None => h.remove(HOST),
     };
     if let Target::New(uri) = uri {
