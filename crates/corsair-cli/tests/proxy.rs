@@ -288,6 +288,38 @@ async fn the_policy_replaces_upstream_cors_headers_and_hop_by_hop_headers_stay_b
     assert_eq!(entries[1]["status"], 204);
 }
 
+/// A client's `Connection` may name `Host` itself: the upstream still gets its own Host, once,
+/// and X-Forwarded-Host and Forwarded still carry the client's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_naming_host_leaves_the_upstream_its_own_host() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let c = client();
+    let r = c
+        .send(
+            "GET",
+            &proxy.url("/echo"),
+            &[ORIGIN, ("connection", "host, x-secret"), ("x-secret", "1")],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen: Vec<(String, String)> = serde_json::from_str(&text(r).await).unwrap();
+    let all = |k: &str| {
+        seen.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all("host"), [up.trim_start_matches("http://")]);
+    assert_eq!(all("x-secret"), Vec::<&str>::new());
+    assert_eq!(all("x-forwarded-host"), [proxy.addr.as_str()]);
+    assert_eq!(
+        all("forwarded"),
+        [format!("for=127.0.0.1;proto=http;host=\"{}\"", proxy.addr).as_str()]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
     let up = upstream().await;
