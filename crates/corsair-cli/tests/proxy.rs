@@ -1484,6 +1484,11 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     let (head, body) = raw_exchange(&mut tcp, "/echo", "X-After: release\r\n").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(body.contains("x-after"), "{body}");
+    // What the proxy knows of the client is made again when the released connection resumes.
+    assert!(
+        body.contains(r#"["x-forwarded-for","127.0.0.1"]"#),
+        "{body}"
+    );
     assert!(!head.contains("connection: close"), "{head}");
 
     // A request and the first part of the next in one write: hyper reads both, answers the
