@@ -1452,6 +1452,42 @@ async fn scrape_until(base: &str, what: &str, until: impl Fn(&str) -> bool) -> S
     panic!("never {what}:\n{text}");
 }
 
+/// A request line written a byte or two at a time: `P` or `PR` alone may begin HTTP/2's
+/// preface (`PRI`) as well as POST, PUT, PATCH or PROPFIND, so the proxy waits for the byte
+/// that tells them apart: the connection is then served as plain HTTP/1.1, whose idle state
+/// is released (a connection taken for HTTP/2 would be served whole, never released).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_line_begun_with_p_or_pr_alone_is_served_as_http1() {
+    use tokio::io::AsyncWriteExt;
+    let up = upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let base = metrics_base(&proxy);
+    let mut held = Vec::new();
+    for (first, rest) in [("P", "UT"), ("PR", "OPFIND")] {
+        let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        tcp.write_all(first.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rest = format!("{rest} /echo HTTP/1.1\r\nHost: proxy\r\nContent-Length: 0\r\n\r\n");
+        tcp.write_all(rest.as_bytes()).await.unwrap();
+        let head = read_head(&mut tcp).await;
+        assert!(head.starts_with("http/1.1 200"), "{first}: {head}");
+        held.push(tcp);
+    }
+    scrape_until(&base, "released both connections", |t| {
+        metric(t, "corsair_proxy_idle_releases_total") == 2
+            && metric(t, "corsair_proxy_idle_connections") == 2
+    })
+    .await;
+}
+
 /// A kept-alive HTTP/1.1 connection idle for 250 ms gives back what hyper holds for it (it is
 /// counted idle, as a connection before its first byte is) and goes on serving: its next
 /// request; one cut in two across releases (the part hyper read is served first by the next

@@ -49,14 +49,25 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// future (a few hundred bytes, with the socket's registration): the HTTP machinery, its
 /// buffers and the connection's [`handle::Peer`] exist only while there is something to serve
 /// (the peer's address too: it is asked of the socket when a run begins). It counts as open
-/// until it ends (`_open`).
+/// until it ends (`_open`, first so that it is dropped last, once the socket is closed).
 pub(super) async fn connection(
+    _open: super::Open,
     state: Arc<State>,
     mut tcp: TcpStream,
     mut stop: watch::Receiver<()>,
-    _open: super::Open,
 ) {
-    let Some(h2) = first_bytes(&tcp, &state.metrics.idle, &mut stop).await else {
+    let mut first = first_bytes(&tcp, &state.metrics.idle, &mut stop).await;
+    // `P` or `PR` alone (a client writing its request in small pieces): the next bytes tell
+    // HTTP/2's preface from POST, PUT, PATCH or PROPFIND. Looked at again every 10 ms, for a
+    // second at most; then served as HTTP/1.1, whose parser answers whatever it is.
+    let mut looks = 0;
+    while first == Some(First::TooFew) && looks < 100 {
+        looks += 1;
+        // In a box: this rare wait does not make every connection's future larger.
+        Box::pin(tokio::time::sleep(Duration::from_millis(10))).await;
+        first = first_bytes(&tcp, &state.metrics.idle, &mut stop).await;
+    }
+    let Some(first) = first else {
         return;
     };
     // Each in a box of its own, so that the idle connection does not carry their size.
@@ -64,7 +75,7 @@ pub(super) async fn connection(
         Box::pin(serve_tls(state, tcp, stop)).await;
         return;
     }
-    if h2 {
+    if first == First::Http2 {
         let Some(addr) = peer_addr(&tcp) else { return };
         let peer = Arc::new(handle::Peer::new(addr, false, None));
         Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
@@ -95,9 +106,23 @@ fn peer_addr(tcp: &TcpStream) -> Option<SocketAddr> {
     tcp.peer_addr().ok()
 }
 
+/// What a connection's first bytes say of its protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum First {
+    Http1,
+    /// HTTP/2's preface, as far as it has come (3 bytes at least: no HTTP/1 method begins
+    /// `PRI`).
+    Http2,
+    /// `P` or `PR`, which may begin either.
+    TooFew,
+}
+
+/// The bytes of HTTP/2's preface that tell it from every HTTP/1 request line.
+const PREFACE_DECIDES: usize = 3;
+
 /// Waits for a connection's first bytes, or a released one's next (without reading them), or
-/// for shutdown, counted idle. `Some(true)` when they begin as HTTP/2's preface, `Some(false)`
-/// for HTTP/1, `None` when the connection closed or the proxy stops.
+/// for shutdown, counted idle: what they say ([`First`]), or `None` when the connection closed
+/// or the proxy stops.
 /// (A peek, not `readable()`: a new socket is reported readable before any byte. And a peek by
 /// `poll_peek`, whose waker the socket's registration keeps, rather than by `peek`'s future,
 /// which would make every idle connection's future larger by its waiter.)
@@ -105,7 +130,7 @@ async fn first_bytes(
     tcp: &TcpStream,
     idle: &AtomicUsize,
     stop: &mut watch::Receiver<()>,
-) -> Option<bool> {
+) -> Option<First> {
     let _idle = Idle::count(idle);
     let stopped = stop.changed();
     tokio::pin!(stopped);
@@ -119,7 +144,13 @@ async fn first_bytes(
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(1..)) => {
                 let got = buf.filled();
-                Poll::Ready(Some(H2_PREFACE.get(..got.len()) == Some(got)))
+                Poll::Ready(Some(if H2_PREFACE.get(..got.len()) != Some(got) {
+                    First::Http1
+                } else if got.len() >= PREFACE_DECIDES {
+                    First::Http2
+                } else {
+                    First::TooFew
+                }))
             }
             Poll::Ready(_) => Poll::Ready(None),
         }

@@ -560,10 +560,10 @@ async fn accept(
             continue;
         };
         tokio::spawn(conn::connection(
+            guard,
             state.clone(),
             tcp,
             draining.clone(),
-            guard,
         ));
     }
 }
