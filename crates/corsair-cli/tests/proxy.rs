@@ -1452,6 +1452,37 @@ async fn scrape_until(base: &str, what: &str, until: impl Fn(&str) -> bool) -> S
     panic!("never {what}:\n{text}");
 }
 
+/// X-Forwarded-For in several lines is one list: the proxy keeps every earlier hop, in order,
+/// and adds the client; a value that is not text is replaced by the client alone.
+#[tokio::test]
+async fn x_forwarded_for_in_several_lines_keeps_every_hop() {
+    let up = upstream().await;
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    let (status, body) = raw_request(
+        &mut tcp,
+        "/echo",
+        "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-For: 198.51.100.2, 203.0.113.3\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"["x-forwarded-for","192.0.2.1, 198.51.100.2, 203.0.113.3, 127.0.0.1"]"#),
+        "{body}"
+    );
+    let (status, body) = raw_request(
+        &mut tcp,
+        "/echo",
+        "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-For: caf\u{e9}\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"["x-forwarded-for","127.0.0.1"]"#),
+        "{body}"
+    );
+}
+
 /// A request line written a byte or two at a time: `P` or `PR` alone may begin HTTP/2's
 /// preface (`PRI`) as well as POST, PUT, PATCH or PROPFIND, so the proxy waits for the byte
 /// that tells them apart: the connection is then served as plain HTTP/1.1, whose idle state

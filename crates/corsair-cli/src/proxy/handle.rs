@@ -469,20 +469,27 @@ async fn forward(
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let h = &mut parts.headers;
-    // The client's IP ends X-Forwarded-For: after the first value when it is text (the others
-    // are dropped), in place of one that is not. One look-up finds and replaces it.
+    // The client's IP ends X-Forwarded-For: after the values it came with, joined, when they
+    // are text; in their place when one is not. One look-up finds and replaces it.
     match h.entry(X_FORWARDED_FOR) {
         Entry::Occupied(mut e) => {
-            let xff = match e.get().to_str() {
-                Ok(prev) => {
-                    let ip = peer.ip.as_bytes();
-                    let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-                    v.extend_from_slice(prev.as_bytes());
-                    v.extend_from_slice(b", ");
-                    v.extend_from_slice(ip);
-                    HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+            // Several lines are one list (RFC 9110 §5.3): every earlier hop is kept, in order.
+            let ip = peer.ip.as_bytes();
+            let mut v = Vec::new();
+            let mut text = true;
+            for prev in e.iter() {
+                if prev.to_str().is_err() {
+                    text = false;
+                    break;
                 }
-                Err(_) => Some(peer.ip.clone()),
+                v.extend_from_slice(prev.as_bytes());
+                v.extend_from_slice(b", ");
+            }
+            let xff = if text {
+                v.extend_from_slice(ip);
+                HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+            } else {
+                Some(peer.ip.clone())
             };
             if let Some(v) = xff {
                 e.insert(v);
