@@ -392,12 +392,10 @@ fn upstream_uri(upstream: &Uri, requested: &Uri) -> Option<Target> {
     let prefix = upstream.path().trim_end_matches('/');
     match requested.path_and_query() {
         Some(pq) if prefix.is_empty() && pq.as_str().starts_with('/') => {
-            if requested.scheme().is_none() && requested.authority().is_none() {
+            if super::origin_form(requested).is_some() {
                 return Some(Target::Kept);
             }
-            let mut parts = http::uri::Parts::default();
-            parts.path_and_query = Some(pq.clone());
-            Uri::from_parts(parts).ok().map(Target::New)
+            super::origin_target(pq.clone()).map(Target::New)
         }
         pq => format!("{prefix}{}", pq.map_or("/", PathAndQuery::as_str))
             .parse()

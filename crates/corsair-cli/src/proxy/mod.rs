@@ -247,6 +247,24 @@ fn ends(
     }
 }
 
+/// `uri`'s path and query when it is a request target in origin form (`/path?query`, or `*`),
+/// as HTTP/1.1 sends one: neither a scheme nor an authority. None for the absolute and
+/// authority forms (and for HTTP/2's targets, which carry both).
+fn origin_form(uri: &http::Uri) -> Option<&http::uri::PathAndQuery> {
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return None;
+    }
+    uri.path_and_query()
+}
+
+/// The request target in origin form that is `pq` alone (shared, neither copied nor parsed
+/// again).
+fn origin_target(pq: http::uri::PathAndQuery) -> Option<http::Uri> {
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(pq);
+    http::Uri::from_parts(parts).ok()
+}
+
 /// How to run the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyArgs {

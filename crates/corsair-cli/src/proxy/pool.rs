@@ -167,11 +167,9 @@ impl Replay {
             buf.push(b'\n');
         }
         let uri = req.uri();
-        let target = match uri.path_and_query() {
-            Some(pq) if uri.scheme().is_none() && uri.authority().is_none() => {
-                Target::Origin(pq.clone())
-            }
-            _ => Target::Uri(uri.clone()),
+        let target = match super::origin_form(uri) {
+            Some(pq) => Target::Origin(pq.clone()),
+            None => Target::Uri(uri.clone()),
         };
         Some(Replay {
             method: req.method().clone(),
@@ -194,11 +192,7 @@ impl Replay {
         let mut req = Request::new(Empty::new().map_err(|e| match e {}).boxed());
         *req.method_mut() = self.method;
         *req.uri_mut() = match self.target {
-            Target::Origin(pq) => {
-                let mut parts = http::uri::Parts::default();
-                parts.path_and_query = Some(pq);
-                Uri::from_parts(parts).ok()?
-            }
+            Target::Origin(pq) => super::origin_target(pq)?,
             Target::Uri(uri) => uri,
         };
         *req.version_mut() = self.version;
