@@ -1688,6 +1688,89 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     .await;
 }
 
+/// A connection silent for longer than the proxy waits in its task (250 ms) leaves its task
+/// for its worker's park: it still counts open (within --max-connections) and idle, and is
+/// served when its request comes, over HTTP/1.1 (a new one) or as the kept-alive connection it
+/// was (one released after its answer, parked at once); one its client closes while parked
+/// gives back its place; SIGTERM closes those left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do() {
+    use tokio::io::AsyncReadExt;
+    let up = upstream().await;
+    let mut proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--max-connections",
+        "3",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let base = metrics_base(&proxy);
+    let connect = || tokio::net::TcpStream::connect(proxy.addr.clone());
+    // (A connection the park never woke would leave its request unanswered: `read_head` waits
+    // 5 s at most.)
+    let mut a = connect().await.unwrap();
+    let b = connect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    scrape_until(&base, "two silent connections counted", |t| {
+        metric(t, "corsair_proxy_open_connections") == 2
+            && metric(t, "corsair_proxy_idle_connections") == 2
+    })
+    .await;
+    // The parked two hold their places: a third is served, a fourth refused.
+    let mut c = connect().await.unwrap();
+    assert_eq!(raw_request(&mut c, "/echo", "").await.0, 200);
+    let mut d = connect().await.unwrap();
+    let (status, body) = raw_request(&mut d, "/echo", "").await;
+    assert_eq!(status, 503, "{body}");
+
+    // Woken by its first request.
+    let (status, body) = raw_request(&mut a, "/echo", "X-Woken: first\r\n").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"["x-woken","first"]"#), "{body}");
+    assert!(
+        body.contains(r#"["x-forwarded-for","127.0.0.1"]"#),
+        "{body}"
+    );
+    // Released after its answer and parked; woken by its next request, still kept alive.
+    scrape_until(&base, "both served connections released", |t| {
+        metric(t, "corsair_proxy_idle_releases_total") >= 2
+            && metric(t, "corsair_proxy_idle_connections") == 3
+    })
+    .await;
+    let (head, body) = raw_exchange(&mut a, "/echo", "X-Woken: again\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    assert!(body.contains(r#"["x-woken","again"]"#), "{body}");
+
+    // Closed by its client while parked: its place is given back.
+    drop(b);
+    scrape_until(&base, "the closed parked connection uncounted", |t| {
+        metric(t, "corsair_proxy_open_connections") == 2
+    })
+    .await;
+
+    // SIGTERM closes the parked connections, and the proxy exits.
+    scrape_until(&base, "every connection parked", |t| {
+        metric(t, "corsair_proxy_idle_connections") == 2
+    })
+    .await;
+    proxy.signal("-TERM");
+    for (name, tcp) in [("a", &mut a), ("c", &mut c)] {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .unwrap_or_else(|_| panic!("{name} still open 5 s after SIGTERM"));
+        assert!(matches!(read, Ok(0) | Err(_)), "{name}: {read:?}");
+    }
+    let code = tokio::task::spawn_blocking(move || proxy.child.wait().unwrap().code())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+}
+
 /// `--metrics`: after a known sequence of requests, reloads and connections, each value is
 /// the one counted by hand here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

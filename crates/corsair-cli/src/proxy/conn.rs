@@ -6,7 +6,8 @@
 //! 22 KiB in all) for as long as the connection is open, idle or not; nginx gives its buffers
 //! back when a request ends. So a plain HTTP/1.1 connection is served here in runs: hyper
 //! serves it until it has been idle for [`RELEASE_AFTER`], then it is shut down gracefully
-//! without closing the socket, and the socket waits for its next byte alone, as a new one does.
+//! without closing the socket, and the socket waits for its next byte alone, parked outside any
+//! task ([`park`]), as a new connection silent for [`FIRST_BYTES_IN_TASK`] does.
 //! What hyper had read and not yet parsed (part of the next request) is handed to the next run
 //! first. A connection is released only when no response is being written, the last request
 //! had no body or its body was read to its end as it was forwarded (otherwise hyper might not
@@ -33,6 +34,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::park::{self, Resume};
 use super::{handle, Body, State};
 
 /// How long a plain HTTP/1.1 connection stays idle before what hyper holds for it is released.
@@ -43,43 +45,58 @@ pub(super) const RELEASE_AFTER: Duration = Duration::from_millis(250);
 /// What an HTTP/2 client sends first (prior knowledge, RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Serves one client connection from its first byte to its close, or, once `stop` changes,
-/// until its requests in flight are answered. While it waits for its first byte, and while a
-/// plain HTTP/1.1 connection waits for its next request once released, it costs only this
-/// future (a few hundred bytes, with the socket's registration): the HTTP machinery, its
-/// buffers and the connection's [`handle::Peer`] exist only while there is something to serve
-/// (the peer's address too: it is asked of the socket when a run begins). It counts as open
-/// until it ends (`_open`, first so that it is dropped last, once the socket is closed).
+/// How long a connection waits in its task for its first bytes (a new one, or one woken from
+/// the park) before it is parked ([`park`]): a client that connects and then writes its
+/// request at once is served without the park's two system calls each way.
+pub(super) const FIRST_BYTES_IN_TASK: Duration = RELEASE_AFTER;
+
+/// Serves one client connection from its first byte (or, woken from the park, its next) to
+/// its close, or, once `stop` changes, until its requests in flight are answered. The HTTP
+/// machinery, its buffers and the connection's [`handle::Peer`] exist only while there is
+/// something to serve (the peer's address too: it is asked of the socket when a run begins).
+/// A connection silent for a while leaves its task for the worker's park, which costs it
+/// about 24 bytes, and comes back in a task of its own when its bytes come. It counts as open
+/// until it ends (`open`, dropped after the socket).
 pub(super) async fn connection(
-    _open: super::Open,
+    open: super::Open,
     state: Arc<State>,
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     mut stop: watch::Receiver<()>,
+    resume: Resume,
 ) {
-    let mut first = first_bytes(&tcp, &state.metrics.idle, &mut stop).await;
-    // `P` or `PR` alone (a client writing its request in small pieces): the next bytes tell
-    // HTTP/2's preface from POST, PUT, PATCH or PROPFIND. Looked at again every 10 ms, for a
-    // second at most; then served as HTTP/1.1, whose parser answers whatever it is.
-    let mut looks = 0;
-    while first == Some(First::TooFew) && looks < 100 {
-        looks += 1;
-        // In a box: this rare wait does not make every connection's future larger.
-        Box::pin(tokio::time::sleep(Duration::from_millis(10))).await;
-        first = first_bytes(&tcp, &state.metrics.idle, &mut stop).await;
-    }
-    let Some(first) = first else {
+    let Some((mut open, mut tcp, mut first)) =
+        next_bytes(open, tcp, &state, &mut stop, FIRST_BYTES_IN_TASK, resume).await
+    else {
         return;
     };
-    // Each in a box of its own, so that the idle connection does not carry their size.
-    if state.tls.is_some() {
-        Box::pin(serve_tls(state, tcp, stop)).await;
-        return;
-    }
-    if first == First::Http2 {
-        let Some(addr) = peer_addr(&tcp) else { return };
-        let peer = Arc::new(handle::Peer::new(addr, false, None));
-        Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
-        return;
+    if resume == Resume::Fresh {
+        // `P` or `PR` alone (a client writing its request in small pieces): the next bytes
+        // tell HTTP/2's preface from POST, PUT, PATCH or PROPFIND. Looked at again every
+        // 10 ms, for a second at most; then served as HTTP/1.1, whose parser answers whatever
+        // it is.
+        let mut looks = 0;
+        while first == First::TooFew && looks < 100 {
+            looks += 1;
+            // In a box: this rare wait does not make every connection's future larger.
+            Box::pin(tokio::time::sleep(Duration::from_millis(10))).await;
+            first = match first_bytes(&tcp, &state.metrics.idle, &mut stop, None).await {
+                Wait::Bytes(first) => first,
+                Wait::Gone | Wait::Quiet => return,
+            };
+        }
+        // Each in a box of its own, so that the connection's future does not carry their size.
+        if state.tls.is_some() {
+            Box::pin(serve_tls(state, tcp, stop)).await;
+            drop(open);
+            return;
+        }
+        if first == First::Http2 {
+            let Some(addr) = peer_addr(&tcp) else { return };
+            let peer = Arc::new(handle::Peer::new(addr, false, None));
+            Box::pin(serve_whole(state, TokioIo::new(tcp), peer, stop)).await;
+            drop(open);
+            return;
+        }
     }
     let mut unread = Bytes::new();
     loop {
@@ -89,14 +106,46 @@ pub(super) async fn connection(
         };
         (tcp, unread) = (released, left);
         state.metrics.releases.fetch_add(1, Ordering::Relaxed);
-        // Released: it waits for its next byte as a new connection waits for its first (over
-        // HTTP/1.1 still, whatever the bytes).
-        if unread.is_empty()
-            && first_bytes(&tcp, &state.metrics.idle, &mut stop)
-                .await
-                .is_none()
-        {
-            return;
+        // Released: it has been idle for [`RELEASE_AFTER`] already, so without a byte waiting
+        // it is parked at once; when woken, it is served over HTTP/1.1 still, whatever the
+        // bytes.
+        if unread.is_empty() {
+            let Some((o, t, _)) =
+                next_bytes(open, tcp, &state, &mut stop, Duration::ZERO, Resume::Http1).await
+            else {
+                return;
+            };
+            (open, tcp) = (o, t);
+        }
+    }
+}
+
+/// Waits for a connection's next bytes (its first, or a released one's next): in this task for
+/// `grace`, then in the worker's park. What they say, with the socket and its guard; `None`
+/// when the connection closed, the proxy stops, or the connection was parked (a task of its
+/// own serves it once its bytes come, as `resume` says). A connection the park cannot take
+/// waits on in its task.
+async fn next_bytes(
+    mut open: super::Open,
+    mut tcp: TcpStream,
+    state: &State,
+    stop: &mut watch::Receiver<()>,
+    grace: Duration,
+    resume: Resume,
+) -> Option<(super::Open, TcpStream, First)> {
+    let mut grace = Some(grace);
+    loop {
+        match first_bytes(&tcp, &state.metrics.idle, stop, grace).await {
+            Wait::Bytes(first) => return Some((open, tcp, first)),
+            Wait::Gone => {
+                drop(tcp);
+                drop(open);
+                return None;
+            }
+            Wait::Quiet => {
+                (open, tcp) = park::park(open, tcp, resume, state)?;
+                grace = None;
+            }
         }
     }
 }
@@ -120,39 +169,65 @@ enum First {
 /// The bytes of HTTP/2's preface that tell it from every HTTP/1 request line.
 const PREFACE_DECIDES: usize = 3;
 
+/// How a wait of [`first_bytes`] ended.
+enum Wait {
+    /// Bytes came: what they say.
+    Bytes(First),
+    /// The connection closed, or the proxy stops.
+    Gone,
+    /// Nothing came within the grace period.
+    Quiet,
+}
+
 /// Waits for a connection's first bytes, or a released one's next (without reading them), or
-/// for shutdown, counted idle: what they say ([`First`]), or `None` when the connection closed
-/// or the proxy stops.
+/// for shutdown, counted idle; for `grace` at most, if given (one look only when it is zero).
 /// (A peek, not `readable()`: a new socket is reported readable before any byte. And a peek by
 /// `poll_peek`, whose waker the socket's registration keeps, rather than by `peek`'s future,
-/// which would make every idle connection's future larger by its waiter.)
+/// which would make the connection's future larger by its waiter.)
 async fn first_bytes(
     tcp: &TcpStream,
     idle: &AtomicUsize,
     stop: &mut watch::Receiver<()>,
-) -> Option<First> {
+    grace: Option<Duration>,
+) -> Wait {
     let _idle = Idle::count(idle);
     let stopped = stop.changed();
     tokio::pin!(stopped);
+    // Set when the first look finds nothing: a connection whose bytes are there reads no
+    // clock and sets no timer.
+    let mut quiet = std::pin::pin!(None::<tokio::time::Sleep>);
     std::future::poll_fn(|cx| {
         if stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
+            return Poll::Ready(Wait::Gone);
         }
         let mut first = [0u8; 24];
         let mut buf = tokio::io::ReadBuf::new(&mut first);
         match tcp.poll_peek(cx, &mut buf) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {}
             Poll::Ready(Ok(1..)) => {
                 let got = buf.filled();
-                Poll::Ready(Some(if H2_PREFACE.get(..got.len()) != Some(got) {
+                return Poll::Ready(Wait::Bytes(if H2_PREFACE.get(..got.len()) != Some(got) {
                     First::Http1
                 } else if got.len() >= PREFACE_DECIDES {
                     First::Http2
                 } else {
                     First::TooFew
-                }))
+                }));
             }
-            Poll::Ready(_) => Poll::Ready(None),
+            Poll::Ready(_) => return Poll::Ready(Wait::Gone),
+        }
+        let Some(grace) = grace else {
+            return Poll::Pending;
+        };
+        if grace.is_zero() {
+            return Poll::Ready(Wait::Quiet);
+        }
+        if quiet.is_none() {
+            quiet.set(Some(tokio::time::sleep(grace)));
+        }
+        match quiet.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Wait::Quiet),
+            _ => Poll::Pending,
         }
     })
     .await

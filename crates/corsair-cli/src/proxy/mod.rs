@@ -23,13 +23,14 @@
 //!
 //! Files: `policy.rs` (the policy and upstreams from the flags or the file), `conn.rs` (one
 //! client connection: HTTP/2 or HTTP/1.1, and idle HTTP/1.1 connections releasing hyper's
-//! state), `handle.rs` (one request), `pool.rs` (upstream connections), `tls.rs` (the
+//! state), `park.rs` (idle connections held outside any task), `handle.rs` (one request), `pool.rs` (upstream connections), `tls.rs` (the
 //! certificate), `watch.rs` (reloads), `log.rs` (the access log), `metrics.rs` (`--metrics`).
 
 mod conn;
 mod handle;
 mod log;
 mod metrics;
+mod park;
 mod policy;
 mod pool;
 mod tls;
@@ -525,6 +526,11 @@ fn spawn_worker(
         .spawn(move || {
             pool::set_worker(index);
             runtime.block_on(async move {
+                if let Err(e) = park::start(&state, &draining) {
+                    eprintln!(
+                        "corsair proxy: worker {index}: idle connections wait in their tasks: {e}"
+                    );
+                }
                 accept(listener, state, draining, max_connections).await;
                 let _ = finished.changed().await;
             });
@@ -582,6 +588,7 @@ async fn accept(
             state.clone(),
             tcp,
             draining.clone(),
+            park::Resume::Fresh,
         ));
     }
 }
