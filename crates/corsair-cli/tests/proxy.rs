@@ -1690,12 +1690,13 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
 
 /// A connection silent for longer than the proxy waits in its task (250 ms) leaves its task
 /// for its worker's park: it still counts open (within --max-connections) and idle, and is
-/// served when its request comes, over HTTP/1.1 (a new one) or as the kept-alive connection it
-/// was (one released after its answer, parked at once); one its client closes while parked
+/// served when its request comes: as a new connection (HTTP/1.1, or HTTP/2 by its preface),
+/// or as the kept-alive HTTP/1.1 connection it was (one released after its answer, parked at
+/// once), whose HTTP/2 preface is then no HTTP/1.1 request; one its client closes while parked
 /// gives back its place; SIGTERM closes those left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do() {
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = upstream().await;
     let mut proxy = Proxy::start(&[
         "--upstream",
@@ -1714,9 +1715,10 @@ async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do(
     let mut a = connect().await.unwrap();
     let b = connect().await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    scrape_until(&base, "two silent connections counted", |t| {
+    scrape_until(&base, "two silent connections parked", |t| {
         metric(t, "corsair_proxy_open_connections") == 2
             && metric(t, "corsair_proxy_idle_connections") == 2
+            && metric(t, "corsair_proxy_parked_connections") == 2
     })
     .await;
     // The parked two hold their places: a third is served, a fourth refused.
@@ -1735,9 +1737,10 @@ async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do(
         "{body}"
     );
     // Released after its answer and parked; woken by its next request, still kept alive.
-    scrape_until(&base, "both served connections released", |t| {
+    scrape_until(&base, "both served connections released and parked", |t| {
         metric(t, "corsair_proxy_idle_releases_total") >= 2
             && metric(t, "corsair_proxy_idle_connections") == 3
+            && metric(t, "corsair_proxy_parked_connections") == 3
     })
     .await;
     let (head, body) = raw_exchange(&mut a, "/echo", "X-Woken: again\r\n").await;
@@ -1752,19 +1755,43 @@ async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do(
     })
     .await;
 
+    // HTTP/2's preface from a new connection woken from the park: an HTTP/2 server's first
+    // frame, SETTINGS (type 4), answers it. From a kept-alive HTTP/1.1 connection, the same
+    // bytes are no HTTP/1.1 request: hyper closes the connection without an answer.
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+    let mut e = connect().await.unwrap();
+    scrape_until(&base, "the new connection parked", |t| {
+        metric(t, "corsair_proxy_parked_connections") == 3
+    })
+    .await;
+    e.write_all(PREFACE).await.unwrap();
+    let mut frame = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), e.read_exact(&mut frame))
+        .await
+        .expect("no HTTP/2 frame within 5 s")
+        .unwrap();
+    assert_eq!(frame[3], 4, "not a SETTINGS frame: {frame:?}");
+    drop(e);
+    c.write_all(PREFACE).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+        .await
+        .expect("the kept-alive connection still open 5 s after HTTP/2's preface")
+        .unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+
     // SIGTERM closes the parked connections, and the proxy exits.
-    scrape_until(&base, "every connection parked", |t| {
-        metric(t, "corsair_proxy_idle_connections") == 2
+    scrape_until(&base, "the one connection left parked", |t| {
+        metric(t, "corsair_proxy_open_connections") == 1
+            && metric(t, "corsair_proxy_parked_connections") == 1
     })
     .await;
     proxy.signal("-TERM");
-    for (name, tcp) in [("a", &mut a), ("c", &mut c)] {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
-            .await
-            .unwrap_or_else(|_| panic!("{name} still open 5 s after SIGTERM"));
-        assert!(matches!(read, Ok(0) | Err(_)), "{name}: {read:?}");
-    }
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), a.read(&mut byte))
+        .await
+        .expect("a parked connection still open 5 s after SIGTERM");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     let code = tokio::task::spawn_blocking(move || proxy.child.wait().unwrap().code())
         .await
         .unwrap();

@@ -55,7 +55,7 @@ pub(super) const FIRST_BYTES_IN_TASK: Duration = RELEASE_AFTER;
 /// machinery, its buffers and the connection's [`handle::Peer`] exist only while there is
 /// something to serve (the peer's address too: it is asked of the socket when a run begins).
 /// A connection silent for a while leaves its task for the worker's park, which costs it
-/// about 24 bytes, and comes back in a task of its own when its bytes come. It counts as open
+/// a 16-byte slab entry, and comes back in a task of its own when its bytes come. It counts as open
 /// until it ends (`open`, dropped after the socket).
 pub(super) async fn connection(
     open: super::Open,

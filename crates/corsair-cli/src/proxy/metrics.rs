@@ -75,6 +75,8 @@ pub(super) struct Metrics {
     pub(super) open: Arc<AtomicUsize>,
     /// Of those, the ones waiting for a byte with no HTTP state held.
     pub(super) idle: AtomicUsize,
+    /// Of those, the ones held outside any task, in their worker's park (`park.rs`).
+    pub(super) parked: AtomicUsize,
     /// Times a kept-alive HTTP/1.1 connection's HTTP state was released while it was idle.
     pub(super) releases: AtomicU64,
     /// Requests sent upstream again after a pooled connection closed under them (`pool.rs`).
@@ -263,6 +265,11 @@ impl Metrics {
                 "corsair_proxy_idle_connections",
                 "Client connections open and waiting for a byte with no HTTP state held: before their first request, or kept alive and idle for 250 ms (HTTP/1.1 without TLS).",
                 self.idle.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "corsair_proxy_parked_connections",
+                "Of the idle connections, the ones silent for 250 ms, held outside any task until their next byte.",
+                self.parked.load(Ordering::Relaxed) as u64,
             ),
         ];
         for (name, help, v) in gauges {

@@ -6,15 +6,19 @@
 //! and an epoll registration, nothing more. So a connection silent for a while (a new one
 //! for [`conn::FIRST_BYTES_IN_TASK`], a kept-alive one once hyper's state is released) is
 //! parked here: its socket leaves tokio, is registered with the worker's own epoll instance
-//! (through mio), and only the socket and its place in the open count stay, in a slab, about
-//! 24 bytes. When the socket has bytes (or is closed by the client), the worker's park task
-//! takes it out and gives it a task again, which serves it as a woken connection.
+//! (through mio), and only the socket and its place in the open count stay, in a slab entry of
+//! 16 bytes (the slab keeps the size of its largest occupancy until the proxy stops). When the
+//! socket has bytes (or is closed by the client), the worker's park task takes it out and
+//! gives it a task again, which serves it as a woken connection.
 //!
 //! The park's epoll instance is itself registered with the worker's event loop (its file
 //! descriptor is readable when a parked socket is), so the park costs no thread and no timer.
 //! Parking and waking each cost two `epoll_ctl` calls (out of one instance, into the other);
 //! a connection is parked only after an idle period (250 ms at least), so a busy connection
-//! never pays them.
+//! never pays them. Adding to an epoll instance that another one watches takes a lock of the
+//! kernel's shared by the whole machine (its check for loops between epoll instances), so
+//! parks on all workers go one at a time: a few microseconds each, once per idle period of a
+//! connection.
 //!
 //! When the proxy stops, the park task closes every parked connection (they carry no request)
 //! and ends.
@@ -132,6 +136,7 @@ pub(super) fn park(
         resume,
     });
     state.metrics.idle.fetch_add(1, Ordering::Relaxed);
+    state.metrics.parked.fetch_add(1, Ordering::Relaxed);
     None
 }
 
@@ -142,13 +147,25 @@ impl Park {
 
     /// Takes the connection at `key` out of the park and gives it a task again.
     fn wake(&self, key: usize, state: &Arc<State>, stop: &watch::Receiver<()>) {
-        let Some(sleeper) = self.lock().sockets.try_remove(key) else {
-            return;
+        let sleeper = {
+            let mut parked = self.lock();
+            let Some(sleeper) = parked.sockets.get(key) else {
+                return;
+            };
+            // Out of the park's epoll instance before its key can be taken again; one that
+            // will not come out (never seen) is closed, so that no event of it can name the
+            // key's next holder.
+            let out = self
+                .registry
+                .deregister(&mut SourceFd(&sleeper.tcp.as_raw_fd()));
+            let sleeper = parked.sockets.remove(key);
+            out.is_ok().then_some(sleeper)
         };
         state.metrics.idle.fetch_sub(1, Ordering::Relaxed);
-        let Sleeper { tcp, _open, resume } = sleeper;
-        // Out of the park's epoll instance before its key can be taken again.
-        let _ = self.registry.deregister(&mut SourceFd(&tcp.as_raw_fd()));
+        state.metrics.parked.fetch_sub(1, Ordering::Relaxed);
+        let Some(Sleeper { tcp, _open, resume }) = sleeper else {
+            return;
+        };
         // Back into tokio's; a socket tokio refuses (out of memory) is closed.
         if let Ok(tcp) = TcpStream::from_std(tcp) {
             tokio::spawn(conn::connection(
@@ -172,6 +189,10 @@ impl Park {
             .metrics
             .idle
             .fetch_sub(sockets.len(), Ordering::Relaxed);
+        state
+            .metrics
+            .parked
+            .fetch_sub(sockets.len(), Ordering::Relaxed);
         drop(sockets);
     }
 }
@@ -192,8 +213,10 @@ async fn wake(
             _ = stop.changed() => break,
             ready = poll.readable_mut() => match ready {
                 Ok(ready) => ready,
-                // tokio's event loop is going away.
-                Err(_) => break,
+                Err(e) => {
+                    eprintln!("corsair proxy: a worker's park failed ({e}): its idle connections are closed, and later ones wait in their tasks");
+                    break;
+                }
             },
         };
         // The instance is drained until it has nothing left, which clears its readiness:
@@ -210,8 +233,15 @@ async fn wake(
                 for event in &events {
                     park.wake(event.token().0, &state, &stop);
                 }
+                // A full batch may have more behind it: the worker's other tasks go first.
+                if events.iter().count() == EVENTS {
+                    tokio::task::yield_now().await;
+                }
             }
-            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => break,
+            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                eprintln!("corsair proxy: a worker's park failed ({e}): its idle connections are closed, and later ones wait in their tasks");
+                break;
+            }
             // Drained (its readiness cleared), or interrupted: wait again.
             _ => {}
         }
