@@ -5,7 +5,8 @@
 # over the rounds of requests per second, p50 and p99 latency, and the CPU time (user and
 # system) each proxy spent a request (all its processes; less distorted than requests per
 # second when the machine is busy), and the peak memory of each; then the memory each adds for
-# 10,000 idle client connections (fresh ones, then the same after one request each). Prints
+# 10,000 idle client connections (fresh ones, then the same after one request each, 2 s and
+# 10 s after the last answer). Prints
 # Markdown tables for BENCHMARKS.md.
 #
 # The nginx configuration is the one a careful operator writes: `always` on every header (so
@@ -250,6 +251,10 @@ for server in $servers; do
   # corsair releases a connection idle for 250 ms (up to 500 ms after its answer).
   sleep 2
   used=$(rss "$pid")
+  # At rest: what the allocators have not given back 10 s after the burst (corsair's jemalloc
+  # returns freed pages over about a second, from its background thread).
+  sleep 8
+  rest=$(rss "$pid")
   echo >&"${HOLD[1]}"; wait "$HOLD_PID" 2>/dev/null || true
-  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((fresh / 1024)) MiB (+$(( (fresh - before) / 1024 )) MiB); after one request on each, idle again (2 s later): $((used / 1024)) MiB (+$(( (used - before) / 1024 )) MiB)"
+  echo "$IDLE idle connections: $server RSS $((before / 1024)) MiB -> $((fresh / 1024)) MiB (+$(( (fresh - before) / 1024 )) MiB); after one request on each, idle again: 2 s later $((used / 1024)) MiB (+$(( (used - before) / 1024 )) MiB), 10 s later $((rest / 1024)) MiB (+$(( (rest - before) / 1024 )) MiB)"
 done
