@@ -1,6 +1,7 @@
 //! `corsair proxy` with TLS (a local CA made here) and HTTP/2 to clients, checked with curl:
 //! HTTP/2 by ALPN and HTTP/1.1 over TLS, h2c with prior knowledge on a plain listener, the
-//! certificate reloaded on SIGHUP, and a bad one refused while the old one stays.
+//! certificate reloaded on SIGHUP, a bad one refused while the old one stays, and a connection
+//! silent before its handshake served once it speaks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::io::{BufRead, BufReader};
@@ -321,5 +322,65 @@ fn a_bad_certificate_or_key_is_a_usage_error_naming_the_file() {
     let (code, err) = run(&["--tls-cert", cert.to_str().unwrap()]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--tls-key <FILE>"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A TLS connection that says nothing for 600 ms is parked (out of its task) before its
+/// handshake, and is served over TLS once its ClientHello comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_connection_silent_before_its_handshake_is_served_when_it_speaks() {
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream().await;
+    let dir = std::env::temp_dir().join(format!("corsair-proxy-tls-park-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, chain, key) = local_ca("corsair test CA park");
+    let cert = write(&dir, "cert.pem", &chain);
+    let key = write(&dir, "key.pem", &key);
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--tls-cert",
+        &s(&cert),
+        "--tls-key",
+        &s(&key),
+    ]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .expect("no handshake within 5 s")
+    .unwrap();
+    tls.write_all(b"GET /api HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer))
+        .await
+        .expect("no answer within 5 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("proto=https"), "{answer}");
     let _ = std::fs::remove_dir_all(dir);
 }
