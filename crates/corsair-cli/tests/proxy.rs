@@ -2104,6 +2104,109 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     }
 }
 
+/// A keep-alive upstream by hand: `/big` answers the head of a MiB of `a` and its first
+/// quarter, then waits for the connection to close; anything else `connection C, request N`.
+/// Returns its URL and the count of connections that sent a request.
+async fn half_body_upstream() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut n = 0;
+                for i in 0.. {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 4096];
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let big = buf.starts_with(b"GET /big ");
+                    buf.clear();
+                    if i == 0 {
+                        n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                    }
+                    let resp = if big {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{}",
+                            1 << 20,
+                            "a".repeat(256 * 1024)
+                        )
+                    } else {
+                        let body = format!("connection {n}, request {i}");
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    if tcp.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if big {
+                        // The rest never comes: this connection can only close.
+                        let mut rest = Vec::new();
+                        let _ = tcp.read_to_end(&mut rest).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// An upstream connection goes back to the pool only once its response has been read to the
+/// end: a client that reads part of a body (several reads of the upstream connection) and then
+/// goes away, the rest still to come, leaves that connection closed; the next request, on a new one, gets its own answer, and the one after it
+/// reuses that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_body_left_half_read_closes_its_upstream_connection_and_the_next_works() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, accepted) = half_body_upstream().await;
+    let proxy = Proxy::start(&[
+        "--upstream",
+        &up,
+        "--allow-origin",
+        "http://localhost:3000",
+        "--workers",
+        "1",
+    ]);
+    let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    tcp.write_all(b"GET /big HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-length: 1048576"), "{head}");
+    // The quarter that came: four times the upstream connection's buffer.
+    let mut part = vec![0u8; 256 * 1024];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut part))
+        .await
+        .expect("the body stopped flowing")
+        .unwrap();
+    assert!(part.iter().all(|&b| b == b'a'));
+    drop(tcp);
+
+    let c = client();
+    for i in 0..2 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.send("GET", &proxy.url("/next"), &[ORIGIN], Client::empty()),
+        )
+        .await
+        .expect("no answer");
+        assert_eq!(r.status(), 200);
+        assert_eq!(text(r).await, format!("connection 2, request {i}"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
 /// The binary's allocator gives freed memory back from background threads of its own
 /// (jemalloc's, set up by `src/alloc.rs` as `corsair proxy` starts): without them, the pages
 /// that released idle connections freed stay in a quiet process. The memory itself is
