@@ -1979,28 +1979,36 @@ async fn read_head(tcp: &mut tokio::net::TcpStream) -> String {
     String::from_utf8(head).unwrap().to_lowercase()
 }
 
-/// An upstream speaking HTTP/1.1 by hand: each connection answers `per_connection` requests
-/// (without `Connection: close`, as a keep-alive server does), then waits `linger` and closes;
-/// with `trailers`, each body is chunked and ends with a trailer field. Returns its URL and the
-/// count of connections that sent a request.
-async fn closing_upstream(
-    per_connection: usize,
-    linger: Duration,
-    trailers: bool,
+/// What a connection of [`hand_upstream`] does after an answer.
+enum Then {
+    /// Reads the next request.
+    Next,
+    /// Waits this long, then closes.
+    Linger(Duration),
+    /// Waits for the proxy to close the connection.
+    WaitClose,
+}
+
+/// An upstream speaking HTTP/1.1 by hand: each request's head (its body is never read) is
+/// answered with what `answer` writes for it, given the head, the connection's number (from 1,
+/// counted at its first request: the proxy's start-up probe sends none) and the request's on
+/// that connection (from 0). Returns its URL and the count of connections that sent a request.
+async fn hand_upstream(
+    answer: impl Fn(&[u8], usize, usize) -> (String, Then) + Send + Sync + 'static,
 ) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let count = count.clone();
+            let (count, answer) = (count.clone(), answer.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                // Numbered from its first request (the proxy's start-up probe sends none).
                 let mut n = 0;
-                for i in 0..per_connection {
+                for i in 0.. {
                     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
                         let mut chunk = [0u8; 4096];
                         match tcp.read(&mut chunk).await {
@@ -2008,31 +2016,64 @@ async fn closing_upstream(
                             Ok(k) => buf.extend_from_slice(&chunk[..k]),
                         }
                     }
-                    buf.clear();
                     if i == 0 {
                         n = count.fetch_add(1, Ordering::SeqCst) + 1;
                     }
-                    let body = format!("connection {n}, request {i}");
-                    let resp = if trailers {
-                        format!(
-                            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-t: 1\r\n\r\n",
-                            body.len()
-                        )
-                    } else {
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
+                    let (resp, then) = answer(&buf, n, i);
+                    buf.clear();
                     if tcp.write_all(resp.as_bytes()).await.is_err() {
                         return;
                     }
+                    match then {
+                        Then::Next => {}
+                        Then::Linger(linger) => {
+                            tokio::time::sleep(linger).await;
+                            return;
+                        }
+                        Then::WaitClose => {
+                            let mut rest = Vec::new();
+                            let _ = tcp.read_to_end(&mut rest).await;
+                            return;
+                        }
+                    }
                 }
-                tokio::time::sleep(linger).await;
             });
         }
     });
     (url, accepted)
+}
+
+/// An upstream speaking HTTP/1.1 by hand: each connection answers `per_connection` requests
+/// (at least one; without `Connection: close`, as a keep-alive server does) with `connection
+/// C, request N`, then waits `linger` and closes; with `trailers`, each body is chunked and
+/// ends with a trailer field. Returns its URL and the count of connections that sent a
+/// request.
+async fn closing_upstream(
+    per_connection: usize,
+    linger: Duration,
+    trailers: bool,
+) -> (String, Arc<AtomicUsize>) {
+    hand_upstream(move |_, n, i| {
+        let body = format!("connection {n}, request {i}");
+        let resp = if trailers {
+            format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-t: 1\r\n\r\n",
+                body.len()
+            )
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let then = if i + 1 >= per_connection {
+            Then::Linger(linger)
+        } else {
+            Then::Next
+        };
+        (resp, then)
+    })
+    .await
 }
 
 /// The proxy keeps upstream connections alive and reuses them, and never sends a request on
@@ -2108,57 +2149,24 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
 /// quarter, then waits for the connection to close; anything else `connection C, request N`.
 /// Returns its URL and the count of connections that sent a request.
 async fn half_body_upstream() -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut n = 0;
-                for i in 0.. {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let mut chunk = [0u8; 4096];
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                        }
-                    }
-                    let big = buf.starts_with(b"GET /big ");
-                    buf.clear();
-                    if i == 0 {
-                        n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                    }
-                    let resp = if big {
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{}",
-                            1 << 20,
-                            "a".repeat(256 * 1024)
-                        )
-                    } else {
-                        let body = format!("connection {n}, request {i}");
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
-                    if tcp.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    if big {
-                        // The rest never comes: this connection can only close.
-                        let mut rest = Vec::new();
-                        let _ = tcp.read_to_end(&mut rest).await;
-                        return;
-                    }
-                }
-            });
+    hand_upstream(|head, n, i| {
+        if head.starts_with(b"GET /big ") {
+            // The rest never comes: this connection can only close.
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{}",
+                1 << 20,
+                "a".repeat(256 * 1024)
+            );
+            return (resp, Then::WaitClose);
         }
-    });
-    (url, accepted)
+        let body = format!("connection {n}, request {i}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        (resp, Then::Next)
+    })
+    .await
 }
 
 /// An upstream connection goes back to the pool only once its response has been read to the
