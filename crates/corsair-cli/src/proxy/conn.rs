@@ -54,9 +54,9 @@ pub(super) const FIRST_BYTES_IN_TASK: Duration = RELEASE_AFTER;
 /// its close, or, once `stop` changes, until its requests in flight are answered. The HTTP
 /// machinery, its buffers and the connection's [`handle::Peer`] exist only while there is
 /// something to serve (the peer's address too: it is asked of the socket when a run begins).
-/// A connection silent for a while leaves its task for the worker's park, which costs it
-/// a 16-byte slab entry, and comes back in a task of its own when its bytes come. It counts as open
-/// until it ends (`open`, dropped after the socket).
+/// A connection silent for a while leaves its task for the worker's park, which costs it a
+/// 16-byte slab entry, and comes back in a task of its own when its bytes come. It counts as
+/// open until it ends (`open`, dropped after the socket).
 pub(super) async fn connection(
     open: super::Open,
     state: Arc<State>,

@@ -105,6 +105,18 @@ impl Metrics {
         }
     }
 
+    /// A connection parked (`park.rs`): idle, and parked.
+    pub(super) fn parked_one(&self) {
+        self.idle.fetch_add(1, Ordering::Relaxed);
+        self.parked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` parked connections woken or closed: no longer idle, nor parked.
+    pub(super) fn unparked(&self, n: usize) {
+        self.idle.fetch_sub(n, Ordering::Relaxed);
+        self.parked.fetch_sub(n, Ordering::Relaxed);
+    }
+
     /// A preflight answered by the proxy, allowed or not.
     pub(super) fn preflight(&self, allowed: bool) {
         add(if allowed {

@@ -23,8 +23,9 @@
 //!
 //! Files: `policy.rs` (the policy and upstreams from the flags or the file), `conn.rs` (one
 //! client connection: HTTP/2 or HTTP/1.1, and idle HTTP/1.1 connections releasing hyper's
-//! state), `park.rs` (idle connections held outside any task), `handle.rs` (one request), `pool.rs` (upstream connections), `tls.rs` (the
-//! certificate), `watch.rs` (reloads), `log.rs` (the access log), `metrics.rs` (`--metrics`).
+//! state), `park.rs` (idle connections held outside any task), `handle.rs` (one request),
+//! `pool.rs` (upstream connections), `tls.rs` (the certificate), `watch.rs` (reloads), `log.rs`
+//! (the access log), `metrics.rs` (`--metrics`).
 
 mod conn;
 mod handle;

@@ -26,7 +26,6 @@
 use std::cell::OnceCell;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -73,7 +72,7 @@ struct Parked {
 /// resumes.
 struct Sleeper {
     tcp: std::net::TcpStream,
-    _open: Open,
+    open: Open,
     resume: Resume,
 }
 
@@ -130,13 +129,8 @@ pub(super) fn park(
         drop(parked);
         return TcpStream::from_std(tcp).ok().map(|tcp| (open, tcp));
     }
-    entry.insert(Sleeper {
-        tcp,
-        _open: open,
-        resume,
-    });
-    state.metrics.idle.fetch_add(1, Ordering::Relaxed);
-    state.metrics.parked.fetch_add(1, Ordering::Relaxed);
+    entry.insert(Sleeper { tcp, open, resume });
+    state.metrics.parked_one();
     None
 }
 
@@ -161,15 +155,14 @@ impl Park {
             let sleeper = parked.sockets.remove(key);
             out.is_ok().then_some(sleeper)
         };
-        state.metrics.idle.fetch_sub(1, Ordering::Relaxed);
-        state.metrics.parked.fetch_sub(1, Ordering::Relaxed);
-        let Some(Sleeper { tcp, _open, resume }) = sleeper else {
+        state.metrics.unparked(1);
+        let Some(Sleeper { tcp, open, resume }) = sleeper else {
             return;
         };
         // Back into tokio's; a socket tokio refuses (out of memory) is closed.
         if let Ok(tcp) = TcpStream::from_std(tcp) {
             tokio::spawn(conn::connection(
-                _open,
+                open,
                 state.clone(),
                 tcp,
                 stop.clone(),
@@ -185,14 +178,7 @@ impl Park {
             parked.closed = true;
             std::mem::take(&mut parked.sockets)
         };
-        state
-            .metrics
-            .idle
-            .fetch_sub(sockets.len(), Ordering::Relaxed);
-        state
-            .metrics
-            .parked
-            .fetch_sub(sockets.len(), Ordering::Relaxed);
+        state.metrics.unparked(sockets.len());
         drop(sockets);
     }
 }
@@ -207,16 +193,13 @@ async fn wake(
     mut stop: watch::Receiver<()>,
 ) {
     let mut events = Events::with_capacity(EVENTS);
-    loop {
+    let failed = loop {
         let mut ready = tokio::select! {
             biased;
-            _ = stop.changed() => break,
+            _ = stop.changed() => break None,
             ready = poll.readable_mut() => match ready {
                 Ok(ready) => ready,
-                Err(e) => {
-                    eprintln!("corsair proxy: a worker's park failed ({e}): its idle connections are closed, and later ones wait in their tasks");
-                    break;
-                }
+                Err(e) => break Some(e),
             },
         };
         // The instance is drained until it has nothing left, which clears its readiness:
@@ -238,13 +221,13 @@ async fn wake(
                     tokio::task::yield_now().await;
                 }
             }
-            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
-                eprintln!("corsair proxy: a worker's park failed ({e}): its idle connections are closed, and later ones wait in their tasks");
-                break;
-            }
+            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => break Some(e),
             // Drained (its readiness cleared), or interrupted: wait again.
             _ => {}
         }
+    };
+    if let Some(e) = failed {
+        eprintln!("corsair proxy: a worker's park failed ({e}): its idle connections are closed, and later ones wait in their tasks");
     }
     park.close(&state);
 }
