@@ -37,6 +37,19 @@ impl Proxy {
         Proxy(corsair_testkit::ProxyProcess::start(env!("CARGO_BIN_EXE_corsair"), args).unwrap())
     }
 
+    /// The proxy most tests run: in front of `upstream`, allowing `http://localhost:3000`
+    /// (`ORIGIN`), with `more` flags.
+    fn allowing(upstream: &str, more: &[&str]) -> Proxy {
+        let mut args = vec![
+            "--upstream",
+            upstream,
+            "--allow-origin",
+            "http://localhost:3000",
+        ];
+        args.extend_from_slice(more);
+        Proxy::start(&args)
+    }
+
     fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -201,15 +214,7 @@ const ORIGIN: (&str, &str) = ("origin", "http://localhost:3000");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_replaces_upstream_cors_headers_and_hop_by_hop_headers_stay_behind() {
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--log",
-        "--log-format",
-        "json",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--log", "--log-format", "json"]);
     let c = client();
     let r = c
         .send(
@@ -293,7 +298,7 @@ async fn the_policy_replaces_upstream_cors_headers_and_hop_by_hop_headers_stay_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_naming_host_leaves_the_upstream_its_own_host() {
     let up = upstream().await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let proxy = Proxy::allowing(&up, &[]);
     let c = client();
     let r = c
         .send(
@@ -323,7 +328,7 @@ async fn a_connection_naming_host_leaves_the_upstream_its_own_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
     let up = upstream().await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let proxy = Proxy::allowing(&up, &[]);
     let c = client();
     // The proxy at rest, after one exchange of one chunk: its runtime, its buffers, its code.
     let one = http_body_util::StreamBody::new(Repeat {
@@ -391,14 +396,7 @@ async fn an_upstream_response_head_over_64_kib_is_a_502() {
     // One worker, so that the second request reuses the first's upstream connection, as this
     // test always did: on a fresh upstream connection hyper's bound is checked between reads,
     // and a 70 KiB head that completes in the read crossing 64 KiB passes (main too, with curl).
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--workers",
-        "1",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--workers", "1"]);
     let c = client();
     // Each on a fresh upstream connection (a refused answer's connection is not kept), where
     // hyper's own bound, checked between reads, let a head that came in one read through.
@@ -430,12 +428,7 @@ async fn failing_and_slow_upstreams_give_502_and_504_with_cors_headers() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &dead,
-        "--allow-origin",
-        "http://localhost:3000",
-    ]);
+    let proxy = Proxy::allowing(&dead, &[]);
     let c = client();
     let r = c
         .send("GET", &proxy.url("/x"), &[ORIGIN], Client::empty())
@@ -459,14 +452,7 @@ async fn failing_and_slow_upstreams_give_502_and_504_with_cors_headers() {
     drop(proxy);
 
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--timeout",
-        "0.3",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--timeout", "0.3"]);
     let r = c
         .send("GET", &proxy.url("/slow"), &[ORIGIN], Client::empty())
         .await;
@@ -537,7 +523,7 @@ async fn sighup_reloads_a_good_file_and_keeps_the_policy_on_a_bad_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight() {
     let up = upstream().await;
-    let mut proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let mut proxy = Proxy::allowing(&up, &[]);
     let c = client();
     let url = proxy.url("/slow");
     let in_flight = tokio::spawn({
@@ -573,13 +559,7 @@ async fn sigterm_finishes_requests_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_allows_any_method_and_header_with_a_warning() {
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--dev",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--dev"]);
     assert!(
         proxy
             .stderr_contains(
@@ -743,13 +723,7 @@ async fn ws_echo(tcp: &mut tokio::net::TcpStream, text: &str) -> String {
 async fn websocket_handshakes_pass_from_allowed_origins_and_are_refused_from_others() {
     let handshakes = Arc::new(AtomicUsize::new(0));
     let up = websocket_upstream(handshakes.clone()).await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--log",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--log"]);
     let (head, mut tcp) = ws_handshake(&proxy.addr, Some("http://localhost:3000")).await;
     assert!(head.starts_with("http/1.1 101 "), "{head}");
     // RFC 6455 §1.3: the accept value for the example key, computed by the upstream.
@@ -794,16 +768,7 @@ async fn websocket_handshakes_pass_from_allowed_origins_and_are_refused_from_oth
 async fn websocket_tunnels_count_as_open_connections_and_are_waited_for_on_sigterm() {
     let up = websocket_upstream(Arc::new(AtomicUsize::new(0))).await;
     let origin = Some("http://localhost:3000");
-    let mut proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--metrics",
-        "127.0.0.1:0",
-        "--max-connections",
-        "1",
-    ]);
+    let mut proxy = Proxy::allowing(&up, &["--metrics", "127.0.0.1:0", "--max-connections", "1"]);
     let base = metrics_base(&proxy);
     let open = |t: &str| metric(t, "corsair_proxy_open_connections");
     let (head, mut tunnel) = ws_handshake(&proxy.addr, origin).await;
@@ -870,14 +835,7 @@ async fn websocket_tunnels_count_as_open_connections_and_are_waited_for_on_sigte
     );
 
     // A tunnel still open at --drain-timeout: the process exits then, and says so.
-    let mut proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--drain-timeout",
-        "1",
-    ]);
+    let mut proxy = Proxy::allowing(&up, &["--drain-timeout", "1"]);
     let (head, mut tunnel) = ws_handshake(&proxy.addr, origin).await;
     assert!(head.starts_with("http/1.1 101 "), "{head}");
     assert_eq!(ws_echo(&mut tunnel, "x").await, "echo: x");
@@ -1286,16 +1244,10 @@ async fn raw_exchange(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothing_else() {
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
+    let proxy = Proxy::allowing(
         &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--max-connections",
-        "2",
-        "--max-header-bytes",
-        "4096",
-    ]);
+        &["--max-connections", "2", "--max-header-bytes", "4096"],
+    );
     let connect = || tokio::net::TcpStream::connect(proxy.addr.clone());
     let mut a = connect().await.unwrap();
     let mut b = connect().await.unwrap();
@@ -1358,14 +1310,7 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_each_accept_and_serve_their_connections() {
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--workers",
-        "3",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--workers", "3"]);
     // A thread names itself as it starts, which may come after the proxy says it listens.
     let workers = || -> Vec<String> {
         std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
@@ -1457,7 +1402,7 @@ async fn scrape_until(base: &str, what: &str, until: impl Fn(&str) -> bool) -> S
 #[tokio::test]
 async fn x_forwarded_for_in_several_lines_keeps_every_hop() {
     let up = upstream().await;
-    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let proxy = Proxy::allowing(&up, &[]);
     let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
     let (status, body) = raw_request(
         &mut tcp,
@@ -1491,14 +1436,7 @@ async fn x_forwarded_for_in_several_lines_keeps_every_hop() {
 async fn a_request_line_begun_with_p_or_pr_alone_is_served_as_http1() {
     use tokio::io::AsyncWriteExt;
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--metrics",
-        "127.0.0.1:0",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--metrics", "127.0.0.1:0"]);
     let base = metrics_base(&proxy);
     let mut held = Vec::new();
     for (first, rest) in [("P", "UT"), ("PR", "OPFIND")] {
@@ -1529,14 +1467,7 @@ async fn a_request_line_begun_with_p_or_pr_alone_is_served_as_http1() {
 async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--metrics",
-        "127.0.0.1:0",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--metrics", "127.0.0.1:0"]);
     let base = metrics_base(&proxy);
     let released = |at_least: u64| {
         move |t: &str| {
@@ -1698,16 +1629,7 @@ async fn idle_keep_alive_connections_give_back_their_http_state_and_go_on() {
 async fn silent_connections_leave_their_tasks_and_come_back_when_their_bytes_do() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = upstream().await;
-    let mut proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--max-connections",
-        "3",
-        "--metrics",
-        "127.0.0.1:0",
-    ]);
+    let mut proxy = Proxy::allowing(&up, &["--max-connections", "3", "--metrics", "127.0.0.1:0"]);
     let base = metrics_base(&proxy);
     let connect = || tokio::net::TcpStream::connect(proxy.addr.clone());
     // (A connection the park never woke would leave its request unanswered: `read_head` waits
@@ -2086,14 +2008,7 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     // keeps its own upstream connections, and the client here may open a second connection,
     // which another worker could accept.
     let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), false).await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--workers",
-        "1",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--workers", "1"]);
     for i in 0..8 {
         let r = c
             .send("GET", &proxy.url("/k"), &[ORIGIN], Client::empty())
@@ -2106,14 +2021,7 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
 
     // A chunked body with trailers ends with them: its connection is reused as well.
     let (up, accepted) = closing_upstream(1000, Duration::from_secs(60), true).await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--workers",
-        "1",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--workers", "1"]);
     for i in 0..4 {
         let r = c
             .send("GET", &proxy.url("/t"), &[ORIGIN], Client::empty())
@@ -2131,7 +2039,7 @@ async fn upstream_connections_are_reused_until_the_upstream_closes_them() {
     // Closes each connection right after its one answer, then 50 ms after it.
     for linger in [Duration::ZERO, Duration::from_millis(50)] {
         let (up, accepted) = closing_upstream(1, linger, false).await;
-        let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+        let proxy = Proxy::allowing(&up, &[]);
         for i in 1..=6 {
             let r = c
                 .send("GET", &proxy.url("/c"), &[ORIGIN], Client::empty())
@@ -2177,14 +2085,7 @@ async fn half_body_upstream() -> (String, Arc<AtomicUsize>) {
 async fn a_response_body_left_half_read_closes_its_upstream_connection_and_the_next_works() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (up, accepted) = half_body_upstream().await;
-    let proxy = Proxy::start(&[
-        "--upstream",
-        &up,
-        "--allow-origin",
-        "http://localhost:3000",
-        "--workers",
-        "1",
-    ]);
+    let proxy = Proxy::allowing(&up, &["--workers", "1"]);
     let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
     tcp.write_all(b"GET /big HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\n\r\n")
         .await
