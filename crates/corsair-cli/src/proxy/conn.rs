@@ -17,7 +17,6 @@
 //! A connection that switched protocols (a WebSocket) lives on as its tunnel in the same task:
 //! it stays counted open, within `--max-connections`, and shutdown waits for it.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -273,14 +272,12 @@ async fn run(
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let in_flight =
                 InFlight::start(&activity, !hyper::body::Body::is_end_stream(req.body()));
-            let reply = handle::handle(state.clone(), peer.clone(), req);
-            async move {
-                let Ok(response) = reply.await;
-                Ok::<_, Infallible>(response.map(|body| Tracked {
+            handle::handle(state.clone(), peer.clone(), req, |response| {
+                response.map(|body| Tracked {
                     body,
                     _in_flight: in_flight,
-                }))
-            }
+                })
+            })
         })
     };
     let mut conn = state
@@ -398,7 +395,9 @@ async fn serve_whole<I>(
 {
     let service = {
         let (state, peer) = (state.clone(), peer.clone());
-        hyper::service::service_fn(move |req| handle::handle(state.clone(), peer.clone(), req))
+        hyper::service::service_fn(move |req| {
+            handle::handle(state.clone(), peer.clone(), req, |response| response)
+        })
     };
     let conn = state.http.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);

@@ -228,11 +228,21 @@ pub(super) fn text(status: StatusCode, message: String) -> Response<Body> {
     r
 }
 
-pub(super) async fn handle(
+/// Answers `req`. The decision, and the request as it goes upstream, are worked out when this
+/// is called; the future returned holds only what the answer needs from then on, and awaits
+/// once, so that it holds nothing twice (an `async fn` holds its arguments twice, and a future
+/// awaited within another is held by both). It is what a connection keeps for its request in
+/// flight: with 256 connections busy it has left the processor's caches by its next poll, so
+/// its size costs each request (BENCHMARKS.md, tenth pass).
+///
+/// `wrap` is given the response last (the HTTP/1.1 connection tracks its body with it), so
+/// that no other future is wrapped around this one.
+pub(super) fn handle<B>(
     state: Arc<State>,
     peer: Arc<Peer>,
     mut req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+    wrap: impl FnOnce(Response<Body>) -> Response<B> + Send,
+) -> impl Future<Output = Result<Response<B>, Infallible>> + Send {
     let size = head_size(&req);
     let too_big = size > state.max_header_bytes;
     let reasons = if state.exact {
@@ -297,26 +307,87 @@ pub(super) async fn handle(
         _ => None,
     };
     drop(routing);
-    let mut response = match (action, forward_to) {
+    let work = match (action, forward_to) {
         // Answered here, with the CORS headers an allowed origin needs to read why.
-        _ if too_big => text(
+        _ if too_big => Work::Answer(text(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!(
                 "corsair proxy: the request line and headers are {size} bytes, over the limit of {} (--max-header-bytes)\n",
                 state.max_header_bytes
             ),
-        ),
+        )),
         (Action::Respond(status), _) => {
             let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
             *r.status_mut() = status;
-            r
+            Work::Answer(r)
         }
         (Action::Forward, Some(upstream)) => {
             let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
-            forward(&state, &upstream, &peer, req, client_side).await
+            forwarding(upstream, &peer, req, client_side)
         }
-        (Action::Forward, None) => unreachable_forward(),
+        (Action::Forward, None) => Work::Answer(unreachable_forward()),
     };
+    // One await, in this block: a future awaited within another would be held by both.
+    async move {
+        let response = match work {
+            Work::Answer(response) => response,
+            Work::Forward {
+                upstream,
+                req,
+                pq,
+                client_side,
+            } => {
+                let sent = state.metrics_on.then(Instant::now);
+                let exchange =
+                    upstream
+                        .pool
+                        .send(&state.connector, &upstream.uri, req, &state.metrics.resent);
+                let result = tokio::time::timeout(state.timeout, exchange).await;
+                settle(
+                    &state,
+                    &upstream,
+                    &peer,
+                    result,
+                    pq.as_ref(),
+                    client_side,
+                    sent,
+                )
+            }
+        };
+        Ok(wrap(finish(
+            &state,
+            &peer,
+            response,
+            cors_headers,
+            logged,
+            outcome,
+        )))
+    }
+}
+
+/// What a request needs once its decision is taken: an answer, or its upstream's.
+enum Work {
+    Answer(Response<Body>),
+    /// The request as it goes upstream, its path and query (for the messages of a failure: a
+    /// reference count, not a copy), and the client's side of an upgrade it asks for.
+    Forward {
+        upstream: Arc<Upstream>,
+        req: Request<Body>,
+        pq: Option<PathAndQuery>,
+        client_side: Option<hyper::upgrade::OnUpgrade>,
+    },
+}
+
+/// The response as it goes to the client: hop-by-hop fields out (but an accepted upgrade's),
+/// the CORS headers in, `Via`, and the access log's line.
+fn finish(
+    state: &State,
+    peer: &Peer,
+    mut response: Response<Body>,
+    cors_headers: corsair::server::CorsHeaders,
+    logged: Option<Logged>,
+    outcome: Option<Outcome>,
+) -> Response<Body> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let protocol = if switching {
         response.headers().get(UPGRADE).cloned()
@@ -359,8 +430,18 @@ pub(super) async fn handle(
             outcome,
         );
     }
-    Ok(response)
+    response
 }
+
+/// What the access log needs of a request: its format, when it came, its method, path and
+/// origin.
+type Logged = (
+    super::LogFormat,
+    Instant,
+    http::Method,
+    String,
+    Option<HeaderValue>,
+);
 
 /// A forwarded request always has its upstream (taken with the decision); should it not, a
 /// 500 rather than a panic.
@@ -422,22 +503,21 @@ fn describe(upstream: &Uri, pq: &str) -> String {
     )
 }
 
-async fn forward(
-    state: &State,
-    upstream: &Upstream,
+/// The request as it goes to `upstream` (with the client's side of the upgrade it asks for,
+/// if any); or the answer when it cannot go.
+fn forwarding(
+    upstream: Arc<Upstream>,
     peer: &Peer,
     req: Request<Incoming>,
     client_side: Option<hyper::upgrade::OnUpgrade>,
-) -> Response<Body> {
+) -> Work {
     let (mut parts, body) = req.into_parts();
-    // Kept for the messages of a failure (a reference count, not a copy).
     let pq = parts.uri.path_and_query().cloned();
-    let target = || describe(&upstream.uri, pq.as_ref().map_or("/", PathAndQuery::as_str));
     let Some(uri) = upstream_uri(&upstream.uri, &parts.uri) else {
-        return text(
+        return Work::Answer(text(
             StatusCode::BAD_REQUEST,
-            format!("cannot forward to {}\n", target()),
-        );
+            format!("cannot forward to {}\n", target(&upstream, pq.as_ref())),
+        ));
     };
     // The client's Host, which the upstream's replaces in its place (one look-up for both);
     // HTTP/2 clients name the host in the URI's authority, not in Host.
@@ -536,14 +616,32 @@ async fn forward(
         Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
         None => body.boxed(),
     };
-    let upstream_req = Request::from_parts(parts, body);
-    let sent = state.metrics_on.then(Instant::now);
-    let exchange = upstream.pool.send(
-        &state.connector,
-        &upstream.uri,
-        upstream_req,
-        &state.metrics.resent,
-    );
+    Work::Forward {
+        upstream,
+        req: Request::from_parts(parts, body),
+        pq,
+        client_side,
+    }
+}
+
+/// The upstream's URL for this request, as the messages name it.
+fn target(upstream: &Upstream, pq: Option<&PathAndQuery>) -> String {
+    describe(&upstream.uri, pq.map_or("/", PathAndQuery::as_str))
+}
+
+/// The client's answer once the upstream's has come (the tunnel started when both sides
+/// switched protocols), or once the exchange failed or timed out (502 or 504, counted and
+/// logged).
+fn settle(
+    state: &State,
+    upstream: &Upstream,
+    peer: &Peer,
+    result: Result<Result<Response<Body>, Failure>, tokio::time::error::Elapsed>,
+    pq: Option<&PathAndQuery>,
+    client_side: Option<hyper::upgrade::OnUpgrade>,
+    sent: Option<Instant>,
+) -> Response<Body> {
+    let target = || target(upstream, pq);
     let failed = |e: &(dyn std::error::Error + 'static)| {
         (
             StatusCode::BAD_GATEWAY,
@@ -553,7 +651,7 @@ async fn forward(
             ),
         )
     };
-    let (status, message) = match tokio::time::timeout(state.timeout, exchange).await {
+    let (status, message) = match result {
         Ok(Ok(mut resp)) => {
             if let Some(sent) = sent {
                 state.metrics.upstream_latency(sent.elapsed());

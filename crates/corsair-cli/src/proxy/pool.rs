@@ -289,68 +289,71 @@ impl Pool {
     /// been read. A request a pooled connection lost before any response is sent again on a new
     /// one, when that is safe (see the module's documentation); each request sent again adds
     /// one to `resent`.
-    pub(super) async fn send(
-        self: &Arc<Self>,
-        connector: &Connector,
-        base: &Uri,
+    #[allow(clippy::manual_async_fn)] // An `async fn` would hold the request twice.
+    pub(super) fn send<'a>(
+        self: &'a Arc<Self>,
+        connector: &'a Connector,
+        base: &'a Uri,
         mut req: Request<Body>,
-        resent: &AtomicU64,
-    ) -> Result<Response<Body>, Failure> {
-        let worker = WORKER.with(Cell::get);
-        let mut resending = false;
-        while let Some(mut conn) = self.take(worker) {
-            let replay = Replay::copy(&req, &mut conn.head);
-            // Bytes read before the request goes out: any more are its response's.
-            let read = conn.read.load(Ordering::Relaxed);
-            match conn.send.try_send_request(req).await {
-                Ok(resp) => {
-                    if conn.head.capacity() > HEAD_BUFFER_KEPT {
-                        conn.head = Vec::new();
-                    }
-                    let over = over_limit(&resp, &conn, read);
-                    return checked(self.wrap(resp, conn, worker), over);
-                }
-                Err(mut e) => match e.take_message() {
-                    // Closed before the request was written: the next connection takes it.
-                    Some(unsent) => req = unsent,
-                    None => {
-                        let e = e.into_error();
-                        let again = match replay {
-                            Some(replay)
-                                if closed_or_reset(&e)
-                                    && conn.read.load(Ordering::Relaxed) == read =>
-                            {
-                                replay.request(&conn.head)
-                            }
-                            _ => None,
-                        };
-                        match again {
-                            Some(again) => {
-                                req = again;
-                                resending = true;
-                                break;
-                            }
-                            None => return Err(Failure::Http(e)),
+        resent: &'a AtomicU64,
+    ) -> impl std::future::Future<Output = Result<Response<Body>, Failure>> + Send + 'a {
+        async move {
+            let worker = WORKER.with(Cell::get);
+            let mut resending = false;
+            while let Some(mut conn) = self.take(worker) {
+                let replay = Replay::copy(&req, &mut conn.head);
+                // Bytes read before the request goes out: any more are its response's.
+                let read = conn.read.load(Ordering::Relaxed);
+                match conn.send.try_send_request(req).await {
+                    Ok(resp) => {
+                        if conn.head.capacity() > HEAD_BUFFER_KEPT {
+                            conn.head = Vec::new();
                         }
+                        let over = over_limit(&resp, &conn, read);
+                        return checked(self.wrap(resp, conn, worker), over);
                     }
-                },
+                    Err(mut e) => match e.take_message() {
+                        // Closed before the request was written: the next connection takes it.
+                        Some(unsent) => req = unsent,
+                        None => {
+                            let e = e.into_error();
+                            let again = match replay {
+                                Some(replay)
+                                    if closed_or_reset(&e)
+                                        && conn.read.load(Ordering::Relaxed) == read =>
+                                {
+                                    replay.request(&conn.head)
+                                }
+                                _ => None,
+                            };
+                            match again {
+                                Some(again) => {
+                                    req = again;
+                                    resending = true;
+                                    break;
+                                }
+                                None => return Err(Failure::Http(e)),
+                            }
+                        }
+                    },
+                }
             }
-        }
-        // Boxed: the connecting states are large, and only a new connection needs them (the
-        // request's future, moved a few times, stays small). A new connection is never in the
-        // keep-alive race, so a request sent again goes there, and is not sent a third time.
-        let mut conn = Box::pin(connect(connector, base)).await?;
-        if resending {
-            // Counted once it goes out again: a resend whose connection fails is a 502 only.
-            resent.fetch_add(1, Ordering::Relaxed);
-        }
-        let read = conn.read.load(Ordering::Relaxed);
-        match conn.send.send_request(req).await {
-            Ok(resp) => {
-                let over = over_limit(&resp, &conn, read);
-                checked(self.wrap(resp, conn, worker), over)
+            // Boxed: the connecting states are large, and only a new connection needs them (the
+            // request's future, moved a few times, stays small). A new connection is never in the
+            // keep-alive race, so a request sent again goes there, and is not sent a third time.
+            let mut conn = Box::pin(connect(connector, base)).await?;
+            if resending {
+                // Counted once it goes out again: a resend whose connection fails is a 502 only.
+                resent.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => Err(Failure::Http(e)),
+            let read = conn.read.load(Ordering::Relaxed);
+            match conn.send.send_request(req).await {
+                Ok(resp) => {
+                    let over = over_limit(&resp, &conn, read);
+                    checked(self.wrap(resp, conn, worker), over)
+                }
+                Err(e) => Err(Failure::Http(e)),
+            }
         }
     }
 
