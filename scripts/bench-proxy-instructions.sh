@@ -31,8 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=scripts/static-upstream.sh
-. scripts/static-upstream.sh
+# shellcheck source=scripts/bench-proxy-servers.sh
+. scripts/bench-proxy-servers.sh
 static_upstream "$dir" "$UP"
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
 

@@ -9,10 +9,8 @@
 # 10 s after the last answer). Prints
 # Markdown tables for BENCHMARKS.md.
 #
-# The nginx configuration is the one a careful operator writes: `always` on every header (so
-# that 4xx and 5xx answers carry them), `Vary: Origin`, the origin checked by a `map` (no `if`
-# in a `location`), preflights answered by nginx with 204, the upstream's own CORS headers
-# hidden, upstream keep-alive. Both proxies allow http://localhost:8000, PUT and x-token.
+# The nginx configuration is the one a careful operator writes (`cors_nginx` in
+# bench-proxy-servers.sh says how). Both proxies allow http://localhost:8000, PUT and x-token.
 #
 # Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3),
 # CASES (the loads, "simple preflight 1k 1m")
@@ -47,48 +45,11 @@ trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 mkdir -p "$dir/ng"
-# shellcheck source=scripts/static-upstream.sh
-. scripts/static-upstream.sh
+# shellcheck source=scripts/bench-proxy-servers.sh
+. scripts/bench-proxy-servers.sh
 static_upstream "$dir" "$UP"
-common="error_log stderr error; pid PIDFILE; daemon off; worker_rlimit_nofile 65536;"
-# The CORS proxy, as a careful operator writes it.
-cat > "$dir/ng/nginx.conf" <<EOF
-${common//PIDFILE/$dir/ng/nginx.pid}
-worker_processes auto;
-events { worker_connections 30000; }
-http {
-  access_log off;
-  client_body_temp_path $dir/ng; proxy_temp_path $dir/ng; fastcgi_temp_path $dir/ng;
-  uwsgi_temp_path $dir/ng; scgi_temp_path $dir/ng;
-  keepalive_requests 1000000;
-  upstream app { server 127.0.0.1:$UP; keepalive 256; }
-  map \$http_origin \$cors_origin { default ""; "http://localhost:8000" \$http_origin; }
-  map "\$request_method:\$http_access_control_request_method:\$cors_origin" \$cors_preflight {
-    default 0; "~^OPTIONS:.+:.+" 1;
-  }
-  map \$cors_preflight \$cors_methods { default ""; 1 "PUT"; }
-  map \$cors_preflight \$cors_headers { default ""; 1 "x-token"; }
-  server {
-    listen 127.0.0.1:$NG;
-    add_header Access-Control-Allow-Origin \$cors_origin always;
-    add_header Access-Control-Allow-Methods \$cors_methods always;
-    add_header Access-Control-Allow-Headers \$cors_headers always;
-    add_header Vary Origin always;
-    if (\$cors_preflight) { return 204; }
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_hide_header Access-Control-Allow-Origin;
-      proxy_hide_header Access-Control-Allow-Credentials;
-      proxy_hide_header Access-Control-Expose-Headers;
-    }
-  }
-}
-EOF
+# The CORS proxy, as a careful operator writes it (bench-proxy-servers.sh).
+cors_nginx "$dir/ng" "$NG" "$UP" auto
 "$NGINX" -p "$dir/ng" -c "$dir/ng/nginx.conf" & ng_pid=$!; pids+=($ng_pid)
 "$CORSAIR" proxy --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
   --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
