@@ -9,6 +9,16 @@
 //! the figures). Only the binary chooses an allocator: the `corsair` library and `corsair_cli`
 //! leave it to whoever links them.
 //!
+//! Its thread caches are set when jemalloc is built (`.cargo/config.toml`, through
+//! `JEMALLOC_SYS_WITH_MALLOC_CONF`): at least 64 blocks of each small size (jemalloc's default
+//! keeps 20 of its larger ones) and one tidying step per 2 MiB allocated instead of per 64 KiB. With 256 connections busy, each request in flight holds the 8 KiB buffer hyper
+//! read it into (hyper takes a fresh one for its next read), and the default caches sent those
+//! buffers back to the arena and took new slabs from it about once a request: about 2,400
+//! instructions a request (`scripts/bench-proxy-cache.sh`, BENCHMARKS.md). The memory of
+//! 10,000 idle connections stayed the same (`scripts/bench-proxy.sh`). A build without that
+//! file (`cargo install` from a registry) gets jemalloc's defaults: the same proxy, slower
+//! with many connections busy.
+//!
 //! jemalloc takes the page size of the machine that builds it: a binary built on a 4 KiB-page
 //! machine for a kernel with larger pages (16 or 64 KiB, some aarch64 distributions) stops at
 //! its first allocation. Build on the target, or set `JEMALLOC_SYS_WITH_LG_PAGE=16` (64 KiB) for
