@@ -2116,6 +2116,158 @@ async fn a_response_body_left_half_read_closes_its_upstream_connection_and_the_n
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
+/// How many TCP sockets on 127.0.0.1 are in `state` (the kernel's code: "01" established,
+/// "08" CLOSE_WAIT) with `port` as their local (`local`) or remote port, from the kernel's
+/// table.
+fn tcp_sockets(port: u16, local: bool, state: &str) -> usize {
+    let address = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(if local { 1 } else { 2 }) == Some(&address.as_str())
+                && fields.get(3) == Some(&state)
+        })
+        .count()
+}
+
+/// Waits up to 5 s for `done`; whether it came.
+async fn eventually(done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// An upstream that closes its idle keep-alive connections (as Node's 5 s timeout does, here
+/// after 200 ms) gets them closed by the proxy at once, not left half open, holding a socket
+/// and buffers, until a request takes them or they expire. A regression guard for any rewrite
+/// of the pool: the ninth pass's experiment that drove connections only from requests
+/// (BENCHMARKS.md) left all of them half open.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_closed_while_idle_are_closed_by_the_proxy_at_once() {
+    let (up, accepted) = hand_upstream(|_, _, _| {
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned(),
+            Then::Linger(Duration::from_millis(200)),
+        )
+    })
+    .await;
+    let proxy = Proxy::allowing(&up, &["--workers", "1"]);
+    // Twenty at once: twenty upstream connections, each idle in the pool after its answer.
+    let c = client();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (c, url) = (c.clone(), proxy.url("/idle"));
+        requests.spawn(async move { c.send("GET", &url, &[ORIGIN], Client::empty()).await });
+    }
+    while let Some(r) = requests.join_next().await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let opened = accepted.load(Ordering::SeqCst);
+    assert!(opened >= 10, "{opened} upstream connections");
+    // The upstream closes them all 200 ms after their answers: none of its side stays open.
+    let port: u16 = up.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(eventually(|| tcp_sockets(port, true, "01") == 0).await);
+    // Nor of the proxy's: none half open (CLOSE_WAIT) towards the upstream.
+    let half_open = || tcp_sockets(port, false, "08");
+    eventually(|| half_open() == 0).await;
+    assert_eq!(
+        half_open(),
+        0,
+        "closed by the upstream, still open in the proxy"
+    );
+    // And the next request goes out on a new connection.
+    let r = c
+        .send("GET", &proxy.url("/again"), &[ORIGIN], Client::empty())
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(accepted.load(Ordering::SeqCst), opened + 1);
+}
+
+/// An upload keeps flowing upstream while the answer to it cannot reach the client yet: the
+/// client sends its whole 4 MiB body before it reads (as simple HTTP clients do), and the
+/// upstream answers at once with 2 MiB while it reads the upload. The proxy must go on
+/// forwarding the upload while its writes to the client wait. A regression guard for any
+/// rewrite of the pool: the ninth pass's experiment (BENCHMARKS.md) moved an upload on only
+/// while the client read the answer, and failed this test (the client's connection reset
+/// mid-upload, or the answer cut short).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_flows_while_its_early_answer_waits_for_the_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const UP_BYTES: usize = 4 << 20;
+    const DOWN_BYTES: usize = 2 << 20;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(AtomicUsize::new(0));
+    let got = received.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = tcp.into_split();
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 4096];
+                    match rd.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let mut body = buf.len() - head_end;
+                // The upload is read on its own while the answer goes out.
+                let reader = tokio::spawn(async move {
+                    let mut chunk = vec![0u8; 65536];
+                    while body < UP_BYTES {
+                        match rd.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => body += k,
+                        }
+                    }
+                    got.store(body, Ordering::SeqCst);
+                });
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {DOWN_BYTES}\r\n\r\n");
+                let _ = wr.write_all(head.as_bytes()).await;
+                let _ = wr.write_all(&vec![b'b'; DOWN_BYTES]).await;
+                let _ = reader.await;
+            });
+        }
+    });
+    let proxy = Proxy::allowing(&up, &[]);
+    // A small receive buffer, so that the answer soon waits on this client.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(proxy.addr.parse().unwrap()).await.unwrap();
+    let exchange = async {
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: proxy\r\nOrigin: http://localhost:3000\r\ncontent-length: {UP_BYTES}\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(&vec![b'a'; UP_BYTES]).await.unwrap();
+        let head = read_head(&mut tcp).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(
+            head.contains("access-control-allow-origin: http://localhost:3000"),
+            "{head}"
+        );
+        let mut down = vec![0u8; DOWN_BYTES];
+        tcp.read_exact(&mut down).await.unwrap();
+        assert!(down.iter().all(|&b| b == b'b'));
+    };
+    tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("the upload and its answer stalled");
+    assert_eq!(received.load(Ordering::SeqCst), UP_BYTES);
+}
+
 /// The binary's allocator gives freed memory back from background threads of its own
 /// (jemalloc's, set up by `src/alloc.rs` as `corsair proxy` starts): without them, the pages
 /// that released idle connections freed stay in a quiet process. The memory itself is
