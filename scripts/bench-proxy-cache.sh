@@ -18,27 +18,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8s}
-for tool in valgrind wrk; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool"; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
-if [ -z "${CORSAIR:-}" ]; then
-  cargo build --profile dist -q -p corsair-cli
-  CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
-fi
-UP=18431 PX=18432
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
 # shellcheck source=scripts/bench-proxy-servers.sh
 . scripts/bench-proxy-servers.sh
+bench_start valgrind wrk
+UP=18431 PX=18432
+
 static_upstream "$dir" "$UP"
 mkdir -p "$dir/ng"
 cors_nginx "$dir/ng" "$PX" "$UP" 1 off

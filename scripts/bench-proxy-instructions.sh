@@ -12,27 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-6s}
-for tool in valgrind wrk; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool"; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
-if [ -z "${CORSAIR:-}" ]; then
-  cargo build --profile dist -q -p corsair-cli
-  CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
-fi
-UP=18411 CO=18412
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
 # shellcheck source=scripts/bench-proxy-servers.sh
 . scripts/bench-proxy-servers.sh
+bench_start valgrind wrk
+UP=18411 CO=18412
+
 static_upstream "$dir" "$UP"
 printf 'wrk.method = "OPTIONS"\n' > "$dir/options.lua"
 

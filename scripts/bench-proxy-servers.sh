@@ -1,5 +1,31 @@
-# Sourced by the proxy benchmarks: the upstream they all forward to, and the nginx CORS proxy
-# they measure corsair against. Needs NGINX (the nginx binary) set.
+# Sourced by the proxy benchmarks: their common start, the upstream they all forward to, and
+# the nginx CORS proxy they measure corsair against.
+#
+# `bench_start TOOL...` checks that each TOOL and nginx are installed (NGINX: the nginx binary),
+# builds corsair's `dist` profile (release with fat LTO, one codegen unit) unless CORSAIR names
+# a binary, and makes a scratch directory `dir`, removed at exit with the processes in `pids`.
+bench_start() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool"; exit 2; }
+  done
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
+  if [ -z "${CORSAIR:-}" ]; then
+    cargo build --profile dist -q -p corsair-cli
+    CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
+  fi
+  dir=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
 #
 # `static_upstream DIR PORT` writes DIR/www (`small`, a 2-byte file; `1k`; `1m`) and starts
 # Debian's nginx serving it on 127.0.0.1:PORT with keep-alive, one worker, its files under

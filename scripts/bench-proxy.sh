@@ -22,31 +22,15 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-10000}
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
-if [ -z "${CORSAIR:-}" ]; then
-  # The deployment profile (Cargo.toml's `dist`: release with fat LTO, one codegen unit).
-  cargo build --profile dist -q -p corsair-cli
-  CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
-fi
-
+# shellcheck source=scripts/bench-proxy-servers.sh
+. scripts/bench-proxy-servers.sh
+bench_start wrk
 UP=18401 NG=18402 CO=18403 BA=18404
 BASELINE=${BASELINE:-}
 servers="nginx corsair"; [ -n "$BASELINE" ] && servers="nginx baseline corsair"
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 mkdir -p "$dir/ng"
-# shellcheck source=scripts/bench-proxy-servers.sh
-. scripts/bench-proxy-servers.sh
 static_upstream "$dir" "$UP"
 # The CORS proxy, as a careful operator writes it (bench-proxy-servers.sh).
 cors_nginx "$dir/ng" "$NG" "$UP" auto
