@@ -26,7 +26,7 @@ bench_cleanup() {
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
-#
+
 # `static_upstream DIR PORT` writes DIR/www (`small`, a 2-byte file; `1k`; `1m`) and starts
 # Debian's nginx serving it on 127.0.0.1:PORT with keep-alive, one worker, its files under
 # DIR/up; its pid is added to the caller's `pids` array.

@@ -11,8 +11,9 @@
 //!
 //! Its thread caches are set when jemalloc is built (`.cargo/config.toml`, through
 //! `JEMALLOC_SYS_WITH_MALLOC_CONF`): at least 64 blocks of each small size (jemalloc's default
-//! keeps 20 of its larger ones) and one tidying step per 2 MiB allocated instead of per 64 KiB. With 256 connections busy, each request in flight holds the 8 KiB buffer hyper
-//! read it into (hyper takes a fresh one for its next read), and the default caches sent those
+//! keeps 20 of its larger ones) and one tidying step per 2 MiB allocated instead of per
+//! 64 KiB. With 256 connections busy, each request in flight holds the 8 KiB buffer hyper read
+//! it into (hyper takes a fresh one for its next read), and the default caches sent those
 //! buffers back to the arena and took new slabs from it about once a request: about 2,400
 //! instructions a request (`scripts/bench-proxy-cache.sh`, BENCHMARKS.md). The memory of
 //! 10,000 idle connections stayed the same (`scripts/bench-proxy.sh`). A build without that

@@ -516,7 +516,7 @@ fn forwarding(
     let Some(uri) = upstream_uri(&upstream.uri, &parts.uri) else {
         return Work::Answer(text(
             StatusCode::BAD_REQUEST,
-            format!("cannot forward to {}\n", target(&upstream, pq.as_ref())),
+            format!("cannot forward to {}\n", target_url(&upstream, pq.as_ref())),
         ));
     };
     // The client's Host, which the upstream's replaces in its place (one look-up for both);
@@ -625,7 +625,7 @@ fn forwarding(
 }
 
 /// The upstream's URL for this request, as the messages name it.
-fn target(upstream: &Upstream, pq: Option<&PathAndQuery>) -> String {
+fn target_url(upstream: &Upstream, pq: Option<&PathAndQuery>) -> String {
     describe(&upstream.uri, pq.map_or("/", PathAndQuery::as_str))
 }
 
@@ -641,7 +641,7 @@ fn settle(
     client_side: Option<hyper::upgrade::OnUpgrade>,
     sent: Option<Instant>,
 ) -> Response<Body> {
-    let target = || target(upstream, pq);
+    let target = || target_url(upstream, pq);
     let failed = |e: &(dyn std::error::Error + 'static)| {
         (
             StatusCode::BAD_GATEWAY,
