@@ -292,6 +292,11 @@ async fn run(
     // (before, shutting it down would close it after its next answer).
     let start = activity.served.load(Ordering::Relaxed);
     let mut armed = start;
+    // Once its first poll has left this task's waker with the channel, the wait for shutdown
+    // is polled again only when the channel has news: a poll of it costs more than the look,
+    // and the connection's task is polled about twice a request.
+    let news = stop.clone();
+    let mut waiting = false;
     let stopped = stop.changed();
     tokio::pin!(stopped);
     loop {
@@ -301,8 +306,11 @@ async fn run(
             if let Poll::Ready(done) = Pin::new(&mut conn).poll(cx) {
                 return Poll::Ready(Next::Done(done.is_ok()));
             }
-            if stopped.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Next::Stop);
+            if !waiting || news.has_changed().unwrap_or(true) {
+                if stopped.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Next::Stop);
+                }
+                waiting = true;
             }
             let idle = activity.idle()
                 && activity.served.load(Ordering::Relaxed) != start
