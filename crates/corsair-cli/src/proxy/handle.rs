@@ -13,7 +13,7 @@ use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reaso
 use http::header::{Entry, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
@@ -148,6 +148,9 @@ pub(super) struct Peer {
     ip: HeaderValue,
     /// `Forwarded` for a request without a host: `for=…;proto=…`.
     forwarded: HeaderValue,
+    /// The last host a request of this connection named, and its `Forwarded` value: a
+    /// connection's requests name one host, so the value is written once, not once a request.
+    forwarded_host: Mutex<Option<(HeaderValue, HeaderValue)>>,
     /// `http` or `https`: what the client spoke to the proxy.
     proto: &'static str,
     /// The tunnel of an upgraded request, which the connection's task runs once hyper has
@@ -182,10 +185,40 @@ impl Peer {
                 .unwrap_or(HeaderValue::from_static("unknown")),
             forwarded: HeaderValue::from_maybe_shared(Bytes::from(forwarded))
                 .unwrap_or(HeaderValue::from_static("for=unknown")),
+            forwarded_host: Mutex::new(None),
             proto,
             tunnel: Mutex::new(None),
             activity,
         }
+    }
+
+    /// `Forwarded` for a request that named `host`: `for=…;proto=…;host="…"`, or without the
+    /// host when it is not text. The last one written is kept for the next request.
+    fn forwarded(&self, host: &HeaderValue) -> HeaderValue {
+        let mut last = self
+            .forwarded_host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((named, value)) = &*last {
+            if named == host {
+                return value.clone();
+            }
+        }
+        let Ok(text) = host.to_str() else {
+            return self.forwarded.clone();
+        };
+        let base = self.forwarded.as_bytes();
+        let mut v = Vec::with_capacity(base.len() + text.len() + 8);
+        v.extend_from_slice(base);
+        v.extend_from_slice(b";host=\"");
+        v.extend_from_slice(text.as_bytes());
+        v.push(b'"');
+        // Visible ASCII and the host's text, which a value allows.
+        let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(v)) else {
+            return self.forwarded.clone();
+        };
+        *last = Some((host.clone(), value.clone()));
+        value
     }
 
     /// Runs the tunnel an upgraded request of this connection left, if any: called by the
@@ -577,25 +610,15 @@ fn forwarding(
             e.insert(peer.ip.clone());
         }
     }
-    let forwarded = match original_host.as_ref().and_then(|h| h.to_str().ok()) {
-        Some(host) => {
-            let base = peer.forwarded.as_bytes();
-            let mut v = Vec::with_capacity(base.len() + host.len() + 8);
-            v.extend_from_slice(base);
-            v.extend_from_slice(b";host=\"");
-            v.extend_from_slice(host.as_bytes());
-            v.push(b'"');
-            HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
-        }
-        None => Some(peer.forwarded.clone()),
+    let forwarded = match &original_host {
+        Some(host) => peer.forwarded(host),
+        None => peer.forwarded.clone(),
     };
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
     if let Some(host) = original_host {
         h.insert(X_FORWARDED_HOST, host);
     }
-    if let Some(v) = forwarded {
-        h.append(http::header::FORWARDED, v);
-    }
+    h.append(http::header::FORWARDED, forwarded);
     // The upstream's own host, as an HTTP client writes it (in the client's Host's place, or
     // last).
     match &upstream.host {
@@ -608,13 +631,19 @@ fn forwarding(
     }
     // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
     parts.version = http::Version::HTTP_11;
-    let body = match peer
-        .activity
-        .as_ref()
-        .and_then(super::conn::Activity::body_end)
-    {
-        Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
-        None => body.boxed(),
+    // A request without a body (one already at its end) goes with an empty one, which boxes
+    // without an allocation.
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        Empty::new().map_err(|e| match e {}).boxed()
+    } else {
+        match peer
+            .activity
+            .as_ref()
+            .and_then(super::conn::Activity::body_end)
+        {
+            Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
+            None => body.boxed(),
+        }
     };
     Work::Forward {
         upstream,
@@ -718,6 +747,27 @@ async fn tunnel(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn forwarded_names_each_request_s_own_host_on_a_connection_that_changes_host() {
+        let peer = Peer::new(SocketAddr::from(([192, 0, 2, 7], 4000)), false, None);
+        let host = |h: &'static [u8]| HeaderValue::from_bytes(h).unwrap();
+        // The same host twice (the second from the kept value), another, the first again.
+        for (h, expected) in [
+            (&b"a.test"[..], r#"for=192.0.2.7;proto=http;host="a.test""#),
+            (b"a.test", r#"for=192.0.2.7;proto=http;host="a.test""#),
+            (
+                b"b.test:8080",
+                r#"for=192.0.2.7;proto=http;host="b.test:8080""#,
+            ),
+            (b"a.test", r#"for=192.0.2.7;proto=http;host="a.test""#),
+            // Not text: no host parameter (a quoted string could not carry it as is).
+            (b"caf\xe9.test", "for=192.0.2.7;proto=http"),
+            (b"a.test", r#"for=192.0.2.7;proto=http;host="a.test""#),
+        ] {
+            assert_eq!(peer.forwarded(&host(h)), expected);
+        }
+    }
 
     #[test]
     fn the_hop_by_hop_match_agrees_with_the_list() {
