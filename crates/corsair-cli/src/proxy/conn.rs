@@ -294,10 +294,12 @@ async fn run(
     let mut armed = start;
     // Once its first poll has left this task's waker with the channel, the wait for shutdown
     // is polled again only when the channel has news: a poll of it costs more than the look,
-    // and the connection's task is polled about twice a request.
+    // and the connection's task is polled about twice a request. Outside tokio's budget, so
+    // that the first poll always leaves the waker (an exhausted budget would make it return
+    // before, and nothing would poll it again).
     let news = stop.clone();
     let mut waiting = false;
-    let stopped = stop.changed();
+    let stopped = tokio::task::coop::unconstrained(stop.changed());
     tokio::pin!(stopped);
     loop {
         // The connection first; then, once it is between requests (which only its own poll can
