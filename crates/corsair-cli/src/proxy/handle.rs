@@ -193,7 +193,10 @@ impl Peer {
     }
 
     /// `Forwarded` for a request that named `host`: `for=…;proto=…;host="…"`, or without the
-    /// host when it is not text. The last one written is kept for the next request.
+    /// host when it is not one a client can name (letters, digits, `-._~`, a port, an IPv6
+    /// literal's brackets and colons, percent-encoding): a Host such as `a";for=1.2.3.4` would
+    /// otherwise end the quoted host and add a parameter of its own. The last one written is
+    /// kept for the next request.
     fn forwarded(&self, host: &HeaderValue) -> HeaderValue {
         let mut last = self
             .forwarded_host
@@ -204,7 +207,11 @@ impl Peer {
                 return value.clone();
             }
         }
-        let Ok(text) = host.to_str() else {
+        let plain = host.as_bytes().iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
+        });
+        let (true, Ok(text)) = (plain, host.to_str()) else {
             return self.forwarded.clone();
         };
         let base = self.forwarded.as_bytes();
@@ -763,6 +770,23 @@ mod tests {
             (b"a.test", r#"for=192.0.2.7;proto=http;host="a.test""#),
             // Not text: no host parameter (a quoted string could not carry it as is).
             (b"caf\xe9.test", "for=192.0.2.7;proto=http"),
+            // A quote would end the host and add a parameter: no host parameter either.
+            (br#"a";for=1.2.3.4"#, "for=192.0.2.7;proto=http"),
+            (b"a;for=1.2.3.4", "for=192.0.2.7;proto=http"),
+            (b"a b", "for=192.0.2.7;proto=http"),
+            // An IPv6 literal with a port, and a percent-encoded name, are hosts.
+            (
+                b"[::1]:8080",
+                r#"for=192.0.2.7;proto=http;host="[::1]:8080""#,
+            ),
+            (
+                b"xn--caf-dma.test",
+                r#"for=192.0.2.7;proto=http;host="xn--caf-dma.test""#,
+            ),
+            (
+                b"caf%C3%A9.test",
+                r#"for=192.0.2.7;proto=http;host="caf%C3%A9.test""#,
+            ),
             (b"a.test", r#"for=192.0.2.7;proto=http;host="a.test""#),
         ] {
             assert_eq!(peer.forwarded(&host(h)), expected);
