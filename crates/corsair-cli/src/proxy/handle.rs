@@ -13,7 +13,7 @@ use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reaso
 use http::header::{Entry, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
@@ -207,20 +207,21 @@ impl Peer {
                 return value.clone();
             }
         }
-        let plain = host.as_bytes().iter().all(|&b| {
+        let host_bytes = host.as_bytes();
+        let plain = host_bytes.iter().all(|&b| {
             b.is_ascii_alphanumeric()
                 || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
         });
-        let (true, Ok(text)) = (plain, host.to_str()) else {
+        if !plain {
             return self.forwarded.clone();
-        };
+        }
         let base = self.forwarded.as_bytes();
-        let mut v = Vec::with_capacity(base.len() + text.len() + 8);
+        let mut v = Vec::with_capacity(base.len() + host_bytes.len() + 8);
         v.extend_from_slice(base);
         v.extend_from_slice(b";host=\"");
-        v.extend_from_slice(text.as_bytes());
+        v.extend_from_slice(host_bytes);
         v.push(b'"');
-        // Visible ASCII and the host's text, which a value allows.
+        // Visible ASCII only, which a value allows.
         let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(v)) else {
             return self.forwarded.clone();
         };
@@ -357,7 +358,7 @@ pub(super) fn handle<B>(
             ),
         )),
         (Action::Respond(status), _) => {
-            let mut r = Response::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed());
+            let mut r = Response::new(super::empty_body());
             *r.status_mut() = status;
             Work::Answer(r)
         }
@@ -641,16 +642,15 @@ fn forwarding(
     // A request without a body (one already at its end) goes with an empty one, which boxes
     // without an allocation.
     let body = if hyper::body::Body::is_end_stream(&body) {
-        Empty::new().map_err(|e| match e {}).boxed()
+        super::empty_body()
+    } else if let Some(end) = peer
+        .activity
+        .as_ref()
+        .and_then(super::conn::Activity::body_end)
+    {
+        super::conn::ReadToEnd::new(body, end).boxed()
     } else {
-        match peer
-            .activity
-            .as_ref()
-            .and_then(super::conn::Activity::body_end)
-        {
-            Some(end) => super::conn::ReadToEnd::new(body, end).boxed(),
-            None => body.boxed(),
-        }
+        body.boxed()
     };
     Work::Forward {
         upstream,

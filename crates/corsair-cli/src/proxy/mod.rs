@@ -232,6 +232,12 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 /// The body type both directions use: streamed, boxed.
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// An empty [`Body`] (boxing it allocates nothing: the body has no size).
+fn empty_body() -> Body {
+    use http_body_util::BodyExt as _;
+    http_body_util::Empty::new().map_err(|e| match e {}).boxed()
+}
+
 /// Whether `polled`, a frame just polled from `body`, ends it: no more frames, trailers (a
 /// chunked body's last frame: the reading side stops asking after them, so waiting for the end
 /// that follows would wait for nothing), or the last bytes of a body with a length. The one

@@ -41,7 +41,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::MaybeHttpsStream;
@@ -189,7 +189,7 @@ impl Replay {
                 HeaderValue::from_bytes(&line[colon + 1..]).ok()?,
             );
         }
-        let mut req = Request::new(Empty::new().map_err(|e| match e {}).boxed());
+        let mut req = Request::new(super::empty_body());
         *req.method_mut() = self.method;
         *req.uri_mut() = match self.target {
             Target::Origin(pq) => super::origin_target(pq)?,
