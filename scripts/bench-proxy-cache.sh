@@ -40,12 +40,7 @@ measure() { # name connections
          --upstream "http://127.0.0.1:$UP" --allow-origin http://localhost:8000 \
          --allow-method PUT --allow-header x-token > /dev/null 2> "$dir/$name.err" & pid=$! ;;
   esac
-  local ok=
-  for _ in $(seq 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$PX/small" 2>/dev/null && { ok=1; break; }
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { cat "$dir/$name.err"; echo "$name under valgrind did not start"; exit 1; }
+  await_answer "$PX" "$dir/$name.err" "$name"
   local h
   h=$(curl -s -D - -o /dev/null -H 'Origin: http://localhost:8000' "http://127.0.0.1:$PX/small" \
       | tr -d '\r')

@@ -28,12 +28,7 @@ run() { # binary label wrk-args...
     --listen "127.0.0.1:$CO" --upstream "http://127.0.0.1:$UP" \
     --allow-origin http://localhost:8000 --allow-method PUT --allow-header x-token \
     > /dev/null 2> "$dir/$label.err" & local pid=$!
-  local ok=
-  for _ in $(seq 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$CO/small" 2>/dev/null && { ok=1; break; }
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { cat "$dir/$label.err"; echo "the proxy under valgrind did not start"; exit 1; }
+  await_answer "$CO" "$dir/$label.err" "the proxy"
   local requests=0
   if [ $# -gt 0 ]; then
     requests=$(wrk -t1 -c10 -d"$DURATION" -H 'Origin: http://localhost:8000' "$@" \

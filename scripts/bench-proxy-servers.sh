@@ -1,5 +1,5 @@
-# Sourced by the proxy benchmarks: their common start, the upstream they all forward to, and
-# the nginx CORS proxy they measure corsair against.
+# Sourced by the proxy benchmarks: their common start, the upstream they all forward to, the
+# nginx CORS proxy they measure corsair against, and the wait for a proxy under valgrind.
 #
 # `bench_start TOOL...` checks that each TOOL and nginx are installed (NGINX: the nginx binary),
 # builds corsair's `dist` profile (release with fat LTO, one codegen unit) unless CORSAIR names
@@ -25,6 +25,17 @@ bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
+}
+
+# `await_answer PORT ERRFILE WHAT` waits up to 30 s (a proxy under valgrind starts slowly) for
+# 127.0.0.1:PORT to answer; then, should it not, prints ERRFILE (the proxy's stderr) and stops.
+await_answer() {
+  local port=$1 err=$2 what=$3
+  for _ in $(seq 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$err"; echo "$what under valgrind did not start"; exit 1
 }
 
 # `static_upstream DIR PORT` writes DIR/www (`small`, a 2-byte file; `1k`; `1m`) and starts
