@@ -1313,20 +1313,13 @@ async fn workers_each_accept_and_serve_their_connections() {
     let proxy = Proxy::allowing(&up, &["--workers", "3"]);
     // A thread names itself as it starts, which may come after the proxy says it listens.
     let workers = || -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        thread_names(&proxy)
+            .into_iter()
             .filter(|n| n.starts_with("worker-"))
             .collect()
     };
-    let mut names = workers();
-    for _ in 0..100 {
-        if names.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        names = workers();
-    }
+    eventually(|| workers().len() >= 3).await;
+    let names = workers();
     assert_eq!(names.len(), 3, "{names:?}");
     let mut held = Vec::new();
     for _ in 0..30 {
@@ -2133,6 +2126,15 @@ fn tcp_sockets(port: u16, local: bool, state: &str) -> usize {
         .count()
 }
 
+/// The names of the proxy's threads (Linux's `comm` of each task).
+fn thread_names(proxy: &Proxy) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
 /// Waits up to 5 s for `done`; whether it came.
 async fn eventually(done: impl Fn() -> bool) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -2281,14 +2283,7 @@ fn the_proxy_returns_freed_memory_from_the_allocators_background_thread() {
         "--allow-origin",
         "http://localhost:8000",
     ]);
-    let threads = || -> Vec<String> {
-        let tasks = format!("/proc/{}/task", proxy.child.id());
-        std::fs::read_dir(tasks)
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
-            .map(|name| name.trim().to_owned())
-            .collect()
-    };
+    let threads = || thread_names(&proxy);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut seen = threads();
     while !seen.iter().any(|t| t == "jemalloc_bg_thd") && std::time::Instant::now() < deadline {
