@@ -471,6 +471,37 @@ async fn failing_and_slow_upstreams_give_502_and_504_with_cors_headers() {
     );
 }
 
+/// A plain HTTP/1.1 connection's requests share one timer for the upstream's answer, set again
+/// for each: a slow request gets the whole timeout from its own start, whether the request
+/// before it was answered just before (its deadline still ahead) or timed out (its timer
+/// fired), and a quick one after a timeout is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_on_a_kept_alive_connection_gets_the_whole_timeout_from_its_own_start() {
+    let up = upstream().await;
+    let proxy = Proxy::allowing(&up, &["--timeout", "0.4"]);
+    let mut tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    assert_eq!(raw_request(&mut tcp, "/echo", "").await.0, 200);
+    // Within the connection's run (released after 250 ms idle): the quick request's deadline,
+    // 0.4 s from its start, is 0.25 s ahead when the slow one starts.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for round in 0..2 {
+        let started = std::time::Instant::now();
+        let (status, body) = raw_request(&mut tcp, "/slow", "").await;
+        let took = started.elapsed();
+        assert_eq!(status, 504, "round {round}: {body}");
+        // The whole 0.4 s (less a timer tick), and not the upstream's 1.5 s.
+        assert!(
+            took >= Duration::from_millis(390) && took < Duration::from_millis(1400),
+            "round {round}: 504 after {took:?}"
+        );
+        assert_eq!(
+            raw_request(&mut tcp, "/echo", "").await.0,
+            200,
+            "round {round}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_a_good_file_and_keeps_the_policy_on_a_bad_one() {
     let up = upstream().await;

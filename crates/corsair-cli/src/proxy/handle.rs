@@ -6,7 +6,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use corsair::server::{answer, answer_upgrade, is_upgrade, Action, Outcome, Reasons};
@@ -160,6 +161,8 @@ pub(super) struct Peer {
     /// A plain HTTP/1.1 connection's state, told when a forwarded request body has been read
     /// to its end (the connection may then be released while idle).
     activity: Option<Arc<super::conn::Activity>>,
+    /// A plain HTTP/1.1 connection's timer for the upstream's answer ([`Peer::deadline`]).
+    timer: Option<Mutex<Pin<Box<tokio::time::Sleep>>>>,
 }
 
 /// A tunnel's copying, to be run by the connection's task.
@@ -188,8 +191,34 @@ impl Peer {
             forwarded_host: Mutex::new(None),
             proto,
             tunnel: Mutex::new(None),
+            // Set before each use; created unset (a timer is registered when first polled).
+            timer: activity
+                .is_some()
+                .then(|| Mutex::new(Box::pin(tokio::time::sleep(Duration::ZERO)))),
             activity,
         }
+    }
+
+    /// The connection's timer for the upstream's answer, set to `deadline`; None when the
+    /// connection has none (HTTP/2 and TLS: each request then has a timer of its own).
+    ///
+    /// An HTTP/1.1 connection has one request in flight at a time, so its requests can share
+    /// one timer, set again for each: a later deadline is one atomic store in tokio's timer,
+    /// where a timer of its own cost each request a registration and a removal under the
+    /// timer wheel's lock (about 400 instructions, BENCHMARKS.md, twelfth pass). Under load the
+    /// timer never fires: when the wheel reaches the deadline it was registered for, it finds
+    /// the later one and moves it there.
+    fn deadline(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Option<&Mutex<Pin<Box<tokio::time::Sleep>>>> {
+        let timer = self.timer.as_ref()?;
+        timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .reset(deadline);
+        Some(timer)
     }
 
     /// `Forwarded` for a request that named `host`: `for=…;proto=…;host="…"`, or without the
@@ -383,7 +412,25 @@ pub(super) fn handle<B>(
                     upstream
                         .pool
                         .send(&state.connector, &upstream.uri, req, &state.metrics.resent);
-                let result = tokio::time::timeout(state.timeout, exchange).await;
+                // The upstream's answer within the timeout, or None.
+                let deadline = tokio::time::Instant::now() + state.timeout;
+                let result = match peer.deadline(deadline) {
+                    Some(timer) => {
+                        let mut exchange = std::pin::pin!(exchange);
+                        std::future::poll_fn(|cx| {
+                            if let Poll::Ready(answer) = exchange.as_mut().poll(cx) {
+                                return Poll::Ready(Some(answer));
+                            }
+                            // Outside tokio's budget, as tokio's own timeout polls its timer
+                            // when the exchange spent the budget: the deadline is always seen.
+                            let mut timer = timer.lock().unwrap_or_else(PoisonError::into_inner);
+                            let mut elapsed = tokio::task::coop::unconstrained(timer.as_mut());
+                            Pin::new(&mut elapsed).poll(cx).map(|()| None)
+                        })
+                        .await
+                    }
+                    None => tokio::time::timeout_at(deadline, exchange).await.ok(),
+                };
                 settle(
                     &state,
                     &upstream,
@@ -666,13 +713,13 @@ fn target_url(upstream: &Upstream, pq: Option<&PathAndQuery>) -> String {
 }
 
 /// The client's answer once the upstream's has come (the tunnel started when both sides
-/// switched protocols), or once the exchange failed or timed out (502 or 504, counted and
-/// logged).
+/// switched protocols), or once the exchange failed or timed out (`None`) (502 or 504, counted
+/// and logged).
 fn settle(
     state: &State,
     upstream: &Upstream,
     peer: &Peer,
-    result: Result<Result<Response<Body>, Failure>, tokio::time::error::Elapsed>,
+    result: Option<Result<Response<Body>, Failure>>,
     pq: Option<&PathAndQuery>,
     client_side: Option<hyper::upgrade::OnUpgrade>,
     sent: Option<Instant>,
@@ -688,7 +735,7 @@ fn settle(
         )
     };
     let (status, message) = match result {
-        Ok(Ok(mut resp)) => {
+        Some(Ok(mut resp)) => {
             if let Some(sent) = sent {
                 state.metrics.upstream_latency(sent.elapsed());
             }
@@ -703,7 +750,7 @@ fn settle(
             }
             return resp;
         }
-        Ok(Err(Failure::HeadOverLimit(size))) => (
+        Some(Err(Failure::HeadOverLimit(size))) => (
             StatusCode::BAD_GATEWAY,
             format!(
                 "corsair proxy: upstream's response head is {size} bytes, over the {} KiB limit: {}",
@@ -711,9 +758,9 @@ fn settle(
                 target()
             ),
         ),
-        Ok(Err(Failure::Connect(e))) => failed(e.as_ref()),
-        Ok(Err(Failure::Http(e))) => failed(&e),
-        Err(_) => (
+        Some(Err(Failure::Connect(e))) => failed(e.as_ref()),
+        Some(Err(Failure::Http(e))) => failed(&e),
+        None => (
             StatusCode::GATEWAY_TIMEOUT,
             format!(
                 "corsair proxy: upstream did not answer within {}s: {}",
