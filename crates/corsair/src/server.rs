@@ -1005,11 +1005,12 @@ pub(crate) fn decide<H: Headers>(
     let mut origins = headers.values(Name::Origin);
     let origin = origins.next();
     let options = H::is_options(method);
-    // Looked up once: its first line decides whether this is a preflight, and the rest
-    // whether the requested method is one token.
-    let mut request_method = headers.values(Name::RequestMethod);
-    let first_method = request_method.next();
-    let preflight = origin.is_some() && options && first_method.is_some();
+    // Looked up once, and only for `OPTIONS` (no other request is a preflight): its first line
+    // decides whether this is a preflight, and the rest whether the requested method is one
+    // token.
+    let mut request_method = options.then(|| headers.values(Name::RequestMethod));
+    let first_method = request_method.as_mut().and_then(Iterator::next);
+    let preflight = origin.is_some() && first_method.is_some();
 
     // The cache rule (Fetch Standard, "CORS protocol and HTTP caches"): an answer that is the
     // same for every origin carries `Access-Control-Allow-Origin: *` on every response, whatever
@@ -1121,7 +1122,7 @@ pub(crate) fn decide<H: Headers>(
 
     let mut rejection = None;
     let (allow_methods, method_rejection) =
-        preflight_methods::<H>(p, first_method, request_method.next());
+        preflight_methods::<H>(p, first_method, request_method.and_then(|mut m| m.next()));
     rejection = rejection.or(method_rejection);
     let (allow_headers, header_rejection) = match (&p.headers, explain) {
         // The configured list is the answer whatever was asked: nothing to read.
