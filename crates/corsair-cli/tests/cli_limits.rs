@@ -126,6 +126,32 @@ fn durations_must_be_positive_numbers_of_seconds() {
 }
 
 #[test]
+fn forwarded_headers_takes_known_names_and_none_alone() {
+    for (bad, says) in [
+        ("none,forwarded", "cannot come with a header's name"),
+        (
+            "x-forwarded-port",
+            "possible values: forwarded, x-forwarded-for",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+            .arg("proxy")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--upstream", "http://127.0.0.1:9"])
+            .args(["--allow-origin", "http://localhost:8000"])
+            .args(["--forwarded-headers", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--forwarded-headers") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn huge_durations_are_capped_not_a_panic() {
     // Duration::from_secs_f64(1e300) would panic: the proxy caps at a day and starts.
     let mut proxy = Command::new(env!("CARGO_BIN_EXE_corsair"))

@@ -325,6 +325,64 @@ async fn a_connection_naming_host_leaves_the_upstream_its_own_host() {
     );
 }
 
+/// `--forwarded-headers` chooses the forwarding headers the upstream gets; a client's own value
+/// of one left out is removed, so the upstream never gets one the client wrote alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_chooses_what_the_upstream_gets_and_removes_the_client_s_others() {
+    let up = upstream().await;
+    let spoofed = [
+        ORIGIN,
+        ("forwarded", "for=6.6.6.6"),
+        ("x-forwarded-for", "192.0.2.1"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.test"),
+    ];
+    let cases: [(&str, [Option<&str>; 4]); 3] = [
+        (
+            "x-forwarded-for,x-forwarded-proto",
+            [None, Some("192.0.2.1, 127.0.0.1"), Some("http"), None],
+        ),
+        ("forwarded", [Some("for=6.6.6.6"), None, None, None]),
+        ("none", [None, None, None, None]),
+    ];
+    for (names, expected) in cases {
+        let proxy = Proxy::allowing(&up, &["--forwarded-headers", names]);
+        let r = client()
+            .send("GET", &proxy.url("/echo"), &spoofed, Client::empty())
+            .await;
+        assert_eq!(r.status(), 200, "{names}");
+        let seen: Vec<(String, String)> = serde_json::from_str(&text(r).await).unwrap();
+        let all = |k: &str| {
+            seen.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        // Forwarded keeps the lines it came with (a list of hops) and adds the proxy's (the
+        // upstream lists the fields sorted).
+        let mut forwarded = match expected[0] {
+            Some(first) => vec![
+                first.to_owned(),
+                format!("for=127.0.0.1;proto=http;host=\"{}\"", proxy.addr),
+            ],
+            None => vec![],
+        };
+        forwarded.sort();
+        assert_eq!(all("forwarded"), forwarded, "{names}");
+        for (name, value) in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"]
+            .into_iter()
+            .zip(&expected[1..])
+        {
+            assert_eq!(
+                all(name),
+                value.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>(),
+                "{names}: {name}"
+            );
+        }
+        assert_eq!(all("host"), [up.trim_start_matches("http://")], "{names}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
     let up = upstream().await;

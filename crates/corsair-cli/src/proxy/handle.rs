@@ -393,7 +393,7 @@ pub(super) fn handle<B>(
         }
         (Action::Forward, Some(upstream)) => {
             let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
-            forwarding(upstream, &peer, req, client_side)
+            forwarding(upstream, state.forwarding, &peer, req, client_side)
         }
         (Action::Forward, None) => Work::Answer(unreachable_forward()),
     };
@@ -595,6 +595,7 @@ fn describe(upstream: &Uri, pq: &str) -> String {
 /// if any); or the answer when it cannot go.
 fn forwarding(
     upstream: Arc<Upstream>,
+    forward: super::Forwarding,
     peer: &Peer,
     req: Request<Incoming>,
     client_side: Option<hyper::upgrade::OnUpgrade>,
@@ -635,10 +636,18 @@ fn forwarding(
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let h = &mut parts.headers;
+    let f = forward;
     // The client's IP ends X-Forwarded-For: after the values it came with, joined, when they
     // are text; in their place when one is not. One look-up finds and replaces it.
-    match h.entry(X_FORWARDED_FOR) {
-        Entry::Occupied(mut e) => {
+    let xff = if f.x_for {
+        Some(h.entry(X_FORWARDED_FOR))
+    } else {
+        h.remove(X_FORWARDED_FOR);
+        None
+    };
+    match xff {
+        None => {}
+        Some(Entry::Occupied(mut e)) => {
             // Several lines are one list (RFC 9110 §5.3): every earlier hop is kept, in order.
             let ip = peer.ip.as_bytes();
             let mut v = Vec::new();
@@ -661,19 +670,29 @@ fn forwarding(
                 e.insert(v);
             }
         }
-        Entry::Vacant(e) => {
+        Some(Entry::Vacant(e)) => {
             e.insert(peer.ip.clone());
         }
     }
-    let forwarded = match &original_host {
-        Some(host) => peer.forwarded(host),
-        None => peer.forwarded.clone(),
-    };
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
-    if let Some(host) = original_host {
-        h.insert(X_FORWARDED_HOST, host);
+    // Each header left out is removed: the upstream never gets one the client wrote alone.
+    if f.forwarded {
+        let forwarded = match &original_host {
+            Some(host) => peer.forwarded(host),
+            None => peer.forwarded.clone(),
+        };
+        h.append(http::header::FORWARDED, forwarded);
+    } else {
+        h.remove(http::header::FORWARDED);
     }
-    h.append(http::header::FORWARDED, forwarded);
+    if f.x_proto {
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
+    } else {
+        h.remove(X_FORWARDED_PROTO);
+    }
+    match original_host {
+        Some(host) if f.x_host => h.insert(X_FORWARDED_HOST, host),
+        _ => h.remove(X_FORWARDED_HOST),
+    };
     // The upstream's own host, as an HTTP client writes it (in the client's Host's place, or
     // last).
     match &upstream.host {

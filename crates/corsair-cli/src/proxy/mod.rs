@@ -168,6 +168,88 @@ pub struct Args {
     /// connections [default: one a CPU the proxy may run on].
     #[arg(long, env = "CORSAIR_WORKERS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: Option<u32>,
+    /// The forwarding headers the proxy writes into each request it forwards (comma-separated):
+    /// forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded (the three
+    /// X- ones), or none. A client's own value of one left out is removed, never passed on.
+    #[arg(
+        long,
+        env = "CORSAIR_FORWARDED_HEADERS",
+        value_name = "NAMES",
+        value_delimiter = ',',
+        default_value = "forwarded,x-forwarded"
+    )]
+    pub forwarded_headers: Vec<ForwardedHeader>,
+}
+
+/// A name `--forwarded-headers` takes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `Forwarded` (RFC 7239): `for`, `proto` and `host`.
+    Forwarded,
+    /// `X-Forwarded-For`: the client's address, after those the request came with.
+    XForwardedFor,
+    /// `X-Forwarded-Proto`: `http` or `https`, as the client spoke to the proxy.
+    XForwardedProto,
+    /// `X-Forwarded-Host`: the `Host` the client named.
+    XForwardedHost,
+    /// The three `X-Forwarded-` headers.
+    XForwarded,
+    /// No forwarding header.
+    None,
+}
+
+/// Which forwarding headers go upstream ([`Args::forwarded_headers`]); those not sent are
+/// removed from the client's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // four independent headers, each on or off
+pub struct Forwarding {
+    /// `Forwarded`.
+    pub forwarded: bool,
+    /// `X-Forwarded-For`.
+    pub x_for: bool,
+    /// `X-Forwarded-Proto`.
+    pub x_proto: bool,
+    /// `X-Forwarded-Host`.
+    pub x_host: bool,
+}
+
+impl Forwarding {
+    /// Every forwarding header (the default).
+    pub const ALL: Forwarding = Forwarding {
+        forwarded: true,
+        x_for: true,
+        x_proto: true,
+        x_host: true,
+    };
+
+    /// The headers `names` choose; an error when `none` comes with another name.
+    ///
+    /// # Errors
+    /// `none` together with a header's name.
+    pub fn from_names(names: &[ForwardedHeader]) -> Result<Self, Error> {
+        let mut f = Forwarding {
+            forwarded: false,
+            x_for: false,
+            x_proto: false,
+            x_host: false,
+        };
+        for name in names {
+            match name {
+                ForwardedHeader::Forwarded => f.forwarded = true,
+                ForwardedHeader::XForwardedFor => f.x_for = true,
+                ForwardedHeader::XForwardedProto => f.x_proto = true,
+                ForwardedHeader::XForwardedHost => f.x_host = true,
+                ForwardedHeader::XForwarded => (f.x_for, f.x_proto, f.x_host) = (true, true, true),
+                ForwardedHeader::None => {}
+            }
+        }
+        if names.contains(&ForwardedHeader::None) && names.len() > 1 {
+            return Err(Error::Usage(
+                "--forwarded-headers: `none` sends no forwarding header, so it cannot come with a header's name; give either `none` or the names".to_owned(),
+            ));
+        }
+        Ok(f)
+    }
 }
 
 /// Runs `corsair proxy` until SIGTERM or SIGINT.
@@ -200,6 +282,7 @@ pub fn main(args: Args) -> Result<Verdict, Error> {
         max_connections: args.max_connections as usize,
         max_header_bytes: args.max_header_bytes as usize,
         workers: args.workers.map_or_else(default_workers, |n| n as usize),
+        forwarding: Forwarding::from_names(&args.forwarded_headers)?,
     };
     run(args)?;
     Ok(Verdict::Pass)
@@ -317,6 +400,8 @@ pub struct ProxyArgs {
     pub max_header_bytes: usize,
     /// Threads serving client connections (one at least).
     pub workers: usize,
+    /// The forwarding headers sent upstream.
+    pub forwarding: Forwarding,
 }
 
 struct State {
@@ -332,6 +417,7 @@ struct State {
     timeout: Duration,
     dev: bool,
     max_header_bytes: usize,
+    forwarding: Forwarding,
     metrics: Arc<metrics::Metrics>,
     tls: Option<tls::Tls>,
     /// Work out every request's CORS outcome (for the access log or the metrics).
@@ -468,6 +554,7 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
         timeout: args.timeout,
         dev: args.dev,
         max_header_bytes: args.max_header_bytes,
+        forwarding: args.forwarding,
         metrics,
         tls,
         exact: args.log.is_some() || args.metrics.is_some(),
