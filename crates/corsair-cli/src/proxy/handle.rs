@@ -408,10 +408,13 @@ pub(super) fn handle<B>(
                 client_side,
             } => {
                 let sent = state.metrics_on.then(Instant::now);
-                let exchange =
-                    upstream
-                        .pool
-                        .send(&state.connector, &upstream.uri, req, &state.metrics.resent);
+                let exchange = upstream.pool.send(
+                    &state.connector,
+                    &upstream.uri,
+                    req,
+                    client_side.is_some(),
+                    &state.metrics.resent,
+                );
                 // The upstream's answer within the timeout, or None.
                 let deadline = tokio::time::Instant::now() + state.timeout;
                 let result = match peer.deadline(deadline) {

@@ -28,19 +28,21 @@
 //! that got part of a response: those failures are a 502. hyper reports a close before the
 //! response and a close within its head alike, so each connection counts the bytes read from it
 //! (above TLS: a `close_notify` is no response). Each request sent again is counted
-//! (`corsair_proxy_upstream_resent_total`).
+//! (`corsair_proxy_upstream_resent_total`). What is sent again is the request's head as it was
+//! written to the lost connection, kept by the connection's stream as it writes it and read
+//! back into a request: one copy of the bytes, where a copy of the request's fields cost two
+//! short copies a field (BENCHMARKS.md, twelfth pass).
 use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::uri::PathAndQuery;
-use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -90,12 +92,52 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// One connection to an upstream: hyper's handle on it, the count of bytes read from it, and
-/// the fields of the request it carries when that request may be sent again.
+/// One connection to an upstream: hyper's handle on it, and what its stream shares.
 struct Conn {
     send: SendRequest<Body>,
-    read: Arc<AtomicU64>,
-    head: Vec<u8>,
+    shared: Arc<Shared>,
+}
+
+/// What an upstream connection's stream ([`Counted`], in the connection's task) shares with
+/// the requests sent on it.
+struct Shared {
+    /// The bytes read from the connection (after TLS). Written only by the stream.
+    read: AtomicU64,
+    /// Whether the request going out may be sent again: its head is then kept, as written.
+    keep: AtomicBool,
+    /// That head: the bytes the connection took, then those a failed write was offered.
+    written: Mutex<Vec<u8>>,
+}
+
+impl Shared {
+    /// Keeps what a write of `bufs` took of them (all of them when it failed: the rest of the
+    /// head, which a resend writes again).
+    fn wrote(&self, bufs: &[io::IoSlice<'_>], polled: &Poll<io::Result<usize>>) {
+        let mut take = match polled {
+            Poll::Ready(Ok(n)) => *n,
+            Poll::Ready(Err(_)) => usize::MAX,
+            Poll::Pending => return,
+        };
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        for buf in bufs {
+            if take == 0 {
+                break;
+            }
+            let part = buf.get(..take.min(buf.len())).unwrap_or(buf);
+            written.extend_from_slice(part);
+            take -= part.len().min(take);
+        }
+    }
+
+    /// Stops keeping heads, and forgets the one kept (a large buffer with it).
+    fn forget(&self) {
+        self.keep.store(false, Ordering::Relaxed);
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        written.clear();
+        if written.capacity() > HEAD_BUFFER_KEPT {
+            *written = Vec::new();
+        }
+    }
 }
 
 struct Idle {
@@ -113,92 +155,57 @@ pub(super) enum Failure {
     HeadOverLimit(usize),
 }
 
-/// What a resend needs of a request besides its fields, which [`Replay::copy`] writes into
-/// the connection's buffer. Its body is empty (only such requests are sent again), so an empty
-/// body goes with it, which hyper frames as it framed the first (no body, the request's own
-/// `Content-Length: 0` if it had one).
-struct Replay {
-    method: Method,
-    target: Target,
-    version: Version,
-}
-
-/// A request's target as a resend needs it: an origin-form target (a path and query, as every
-/// forwarded request has) is kept as that part alone, a reference count where the whole `Uri`
-/// was three parts to copy.
-enum Target {
-    Origin(PathAndQuery),
-    Uri(Uri),
-}
-
-/// A connection's head buffer beyond this is not kept once the response has come: 256 idle
+/// A connection's kept head beyond this is not kept once the response has come: 256 idle
 /// connections keep at most 4 MiB between them.
 const HEAD_BUFFER_KEPT: usize = 16 * 1024;
 
-impl Replay {
-    /// When `req` may be sent again after its connection closes before the response (an
-    /// idempotent method, RFC 9110 §9.2.2, an empty body, and no `Upgrade`: a request asking
-    /// to switch protocols, which the proxy passes only for those), its fields are written into
-    /// `buf` as `name:value` lines. Bytes rather than a clone of the `HeaderMap`: a clone cost
-    /// two allocations and a reference count per field on every forwarded request; cloned names
-    /// beside a buffer of the values cost more than the names' text, in the `dist` profile.
-    fn copy(req: &Request<Body>, buf: &mut Vec<u8>) -> Option<Replay> {
-        let idempotent = matches!(
-            *req.method(),
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        );
-        if !idempotent || !req.body().is_end_stream() {
-            return None;
-        }
-        buf.clear();
-        for (name, value) in req.headers() {
-            if name == http::header::UPGRADE {
-                return None;
-            }
-            // A name has no colon, a value no line feed (hyper and `HeaderValue` refuse them).
-            buf.extend_from_slice(name.as_str().as_bytes());
-            buf.push(b':');
-            buf.extend_from_slice(value.as_bytes());
-            buf.push(b'\n');
-        }
-        let uri = req.uri();
-        let target = match super::origin_form(uri) {
-            Some(pq) => Target::Origin(pq.clone()),
-            None => Target::Uri(uri.clone()),
-        };
-        Some(Replay {
-            method: req.method().clone(),
-            target,
-            version: req.version(),
-        })
-    }
+/// Whether `req` may be sent again after its connection closes before the response: an
+/// idempotent method (RFC 9110 §9.2.2), an empty body, and no `upgrade` asked for (a request
+/// asking to switch protocols, which is the only one the proxy passes `Upgrade` for).
+fn replayable(req: &Request<Body>, upgrade: bool) -> bool {
+    matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    ) && req.body().is_end_stream()
+        && !upgrade
+}
 
-    /// The request again, its fields read back from `buf` in their order; None should they not
-    /// read back (they always do: they were fields).
-    fn request(self, buf: &[u8]) -> Option<Request<Body>> {
-        let mut headers = HeaderMap::new();
-        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let colon = line.iter().position(|&b| b == b':')?;
-            headers.append(
-                HeaderName::from_bytes(&line[..colon]).ok()?,
-                HeaderValue::from_bytes(&line[colon + 1..]).ok()?,
-            );
-        }
-        let mut req = Request::new(super::empty_body());
-        *req.method_mut() = self.method;
-        *req.uri_mut() = match self.target {
-            Target::Origin(pq) => super::origin_target(pq)?,
-            Target::Uri(uri) => uri,
-        };
-        *req.version_mut() = self.version;
-        *req.headers_mut() = headers;
-        Some(req)
+/// The request whose head is `head`, as a connection wrote it, to be sent again (with an
+/// empty body, which hyper frames as it framed the first: no body, the request's own
+/// `Content-Length: 0` if it had one); None unless `head` is one whole request head, as it is
+/// unless the connection failed before taking it all and hyper offered the rest to no write.
+///
+/// The head is hyper's writing of a request: a request line, then `name: value` lines, each
+/// ended by CRLF, then CRLF. Each part is checked again as `http`'s types read it. (httparse,
+/// hyper's parser, would read it too, but a second caller of it stops the compiler from
+/// inlining it into hyper's own, which then costs each request more than this rare read saves.)
+fn replay(head: &[u8]) -> Option<Request<Body>> {
+    let head = head.strip_suffix(b"\r\n\r\n")?;
+    // No part has a line feed or a carriage return (`HeaderValue` refuses them), so each line
+    // feed ends a line.
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut line = lines.next()?.splitn(3, |&b| b == b' ');
+    let mut req = Request::new(super::empty_body());
+    *req.method_mut() = Method::from_bytes(line.next()?).ok()?;
+    *req.uri_mut() = Uri::try_from(line.next()?).ok()?;
+    *req.version_mut() = match line.next()? {
+        b"HTTP/1.1" => Version::HTTP_11,
+        b"HTTP/1.0" => Version::HTTP_10,
+        _ => return None,
+    };
+    let headers = req.headers_mut();
+    for field in lines {
+        let colon = field.iter().position(|&b| b == b':')?;
+        let (name, value) = field.split_at(colon);
+        let value = value.get(1..)?;
+        headers.append(
+            HeaderName::from_bytes(name).ok()?,
+            HeaderValue::from_bytes(value.strip_prefix(b" ").unwrap_or(value)).ok()?,
+        );
     }
+    Some(req)
 }
 
 /// Whether `e` says the connection closed or was reset, rather than that the upstream sent
@@ -287,27 +294,32 @@ impl Pool {
     /// Sends `req` (its URI in origin form) to the upstream at `base`, on a connection of this
     /// worker's pool or a new one. The response's body returns the connection here once it has
     /// been read. A request a pooled connection lost before any response is sent again on a new
-    /// one, when that is safe (see the module's documentation); each request sent again adds
-    /// one to `resent`.
+    /// one, when that is safe (see the module's documentation: `upgrade` says whether it asks
+    /// to switch protocols); each request sent again adds one to `resent`.
     #[allow(clippy::manual_async_fn)] // An `async fn` would hold the request twice.
     pub(super) fn send<'a>(
         self: &'a Arc<Self>,
         connector: &'a Connector,
         base: &'a Uri,
         mut req: Request<Body>,
+        upgrade: bool,
         resent: &'a AtomicU64,
     ) -> impl std::future::Future<Output = Result<Response<Body>, Failure>> + Send + 'a {
         async move {
             let worker = WORKER.with(Cell::get);
             let mut resending = false;
             while let Some(mut conn) = self.take(worker) {
-                let replay = Replay::copy(&req, &mut conn.head);
+                // Its head is kept as the connection writes it (the kept one is empty: it is
+                // forgotten when a response comes). The request reaches the connection's task
+                // through a channel, which orders this store before the stream's load.
+                let keep = replayable(&req, upgrade);
+                conn.shared.keep.store(keep, Ordering::Relaxed);
                 // Bytes read before the request goes out: any more are its response's.
-                let read = conn.read.load(Ordering::Relaxed);
+                let read = conn.shared.read.load(Ordering::Relaxed);
                 match conn.send.try_send_request(req).await {
                     Ok(resp) => {
-                        if conn.head.capacity() > HEAD_BUFFER_KEPT {
-                            conn.head = Vec::new();
+                        if keep {
+                            conn.shared.forget();
                         }
                         let over = over_limit(&resp, &conn, read);
                         return checked(self.wrap(resp, conn, worker), over);
@@ -317,14 +329,18 @@ impl Pool {
                         Some(unsent) => req = unsent,
                         None => {
                             let e = e.into_error();
-                            let again = match replay {
-                                Some(replay)
-                                    if closed_or_reset(&e)
-                                        && conn.read.load(Ordering::Relaxed) == read =>
-                                {
-                                    replay.request(&conn.head)
-                                }
-                                _ => None,
+                            let again = if keep
+                                && closed_or_reset(&e)
+                                && conn.shared.read.load(Ordering::Relaxed) == read
+                            {
+                                let written = conn
+                                    .shared
+                                    .written
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner);
+                                replay(&written)
+                            } else {
+                                None
                             };
                             match again {
                                 Some(again) => {
@@ -346,7 +362,7 @@ impl Pool {
                 // Counted once it goes out again: a resend whose connection fails is a 502 only.
                 resent.fetch_add(1, Ordering::Relaxed);
             }
-            let read = conn.read.load(Ordering::Relaxed);
+            let read = conn.shared.read.load(Ordering::Relaxed);
             match conn.send.send_request(req).await {
                 Ok(resp) => {
                     let over = over_limit(&resp, &conn, read);
@@ -383,13 +399,17 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
         .call(base.clone())
         .await
         .map_err(Failure::Connect)?;
-    let read = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Shared {
+        read: AtomicU64::new(0),
+        keep: AtomicBool::new(false),
+        written: Mutex::new(Vec::new()),
+    });
     let io = Counted {
         stream: match stream {
             MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
             MaybeHttpsStream::Https(tls) => Stream::Tls(Box::new(tls.into_inner())),
         },
-        read: read.clone(),
+        shared: shared.clone(),
     };
     let (send, conn) = http1::Builder::new()
         // Each connection reads at most this much ahead of the client (hyper's default, 400 KiB,
@@ -403,11 +423,7 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    Ok(Conn {
-        send,
-        read,
-        head: Vec::new(),
-    })
+    Ok(Conn { send, shared })
 }
 
 /// The connector's stream, unwrapped from hyper's I/O traits to tokio's (which show how many
@@ -418,11 +434,13 @@ enum Stream {
 }
 
 /// An upstream connection's stream, counting the bytes read from it (after TLS): a request
-/// lost with its connection may be sent again only if none of a response had come.
+/// lost with its connection may be sent again only if none of a response had come; and
+/// keeping the head of a request that may be sent again as it writes it.
 struct Counted {
     stream: Stream,
-    /// Written only by the connection's task (or its tunnel), read by the request's.
-    read: Arc<AtomicU64>,
+    /// Its count is written only by the connection's task (or its tunnel), read by the
+    /// request's.
+    shared: Arc<Shared>,
 }
 
 impl AsyncRead for Counted {
@@ -439,8 +457,8 @@ impl AsyncRead for Counted {
         let n = (buf.filled().len() - before) as u64;
         if n > 0 {
             // One writer: a load and a store, no read-modify-write needed.
-            self.read
-                .store(self.read.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+            let read = &self.shared.read;
+            read.store(read.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         }
         polled
     }
@@ -452,10 +470,14 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.stream {
+        let polled = match &mut self.stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        if self.shared.keep.load(Ordering::Relaxed) {
+            self.shared.wrote(&[io::IoSlice::new(buf)], &polled);
         }
+        polled
     }
 
     fn poll_write_vectored(
@@ -463,10 +485,14 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.stream {
+        let polled = match &mut self.stream {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        if self.shared.keep.load(Ordering::Relaxed) {
+            self.shared.wrote(bufs, &polled);
         }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -517,7 +543,11 @@ fn checked(resp: Response<Body>, over: Option<usize>) -> Result<Response<Body>, 
 /// form, with a reason of at most 64): a response that brought fewer than half the limit's
 /// bytes is within it, without counting its fields one by one.
 fn over_limit(resp: &Response<Incoming>, conn: &Conn, read: u64) -> Option<usize> {
-    let since = conn.read.load(Ordering::Relaxed).saturating_sub(read);
+    let since = conn
+        .shared
+        .read
+        .load(Ordering::Relaxed)
+        .saturating_sub(read);
     if since <= HEAD_SURELY_WITHIN {
         None
     } else {
@@ -587,6 +617,76 @@ impl Drop for Pooled {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            read: AtomicU64::new(0),
+            keep: AtomicBool::new(true),
+            written: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn kept(s: &Shared) -> Vec<u8> {
+        s.written.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn the_kept_head_is_what_writes_took_then_what_a_failed_write_was_offered() {
+        let s = shared();
+        let (a, b) = (
+            io::IoSlice::new(b"GET / HT"),
+            io::IoSlice::new(b"TP/1.1\r\n"),
+        );
+        // Nothing taken while the socket is not ready.
+        s.wrote(&[a, b], &Poll::Pending);
+        assert_eq!(kept(&s), b"");
+        // Part of the first buffer, then the rest of it and part of the second.
+        s.wrote(&[a, b], &Poll::Ready(Ok(3)));
+        assert_eq!(kept(&s), b"GET");
+        let (a, b) = (io::IoSlice::new(b" / HT"), io::IoSlice::new(b"TP/1.1\r\n"));
+        s.wrote(&[a, b], &Poll::Ready(Ok(7)));
+        assert_eq!(kept(&s), b"GET / HTTP");
+        // A write that fails was offered the rest: all of it is kept.
+        let rest = io::IoSlice::new(b"/1.1\r\n");
+        s.wrote(&[rest], &Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())));
+        assert_eq!(kept(&s), b"GET / HTTP/1.1\r\n");
+        s.forget();
+        assert_eq!(kept(&s), b"");
+        assert!(!s.keep.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_kept_head_reads_back_into_the_same_request_and_a_partial_one_into_none() {
+        let head = b"PUT /a/b?c=d HTTP/1.1\r\nhost: up.test:9000\r\nx-a: 1\r\n\
+                     content-length: 0\r\nx-a: 2\r\nforwarded: for=192.0.2.7;proto=http\r\n\r\n";
+        let req = replay(head).unwrap();
+        assert_eq!(req.method(), Method::PUT);
+        assert_eq!(req.uri(), "/a/b?c=d");
+        assert_eq!(req.version(), Version::HTTP_11);
+        let fields: Vec<(&str, &[u8])> = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("host", &b"up.test:9000"[..]),
+                ("x-a", b"1"),
+                ("x-a", b"2"),
+                ("content-length", b"0"),
+                ("forwarded", b"for=192.0.2.7;proto=http"),
+            ]
+        );
+        assert!(req.body().is_end_stream());
+        // Cut anywhere, or with bytes after it, it is no request to send again.
+        for cut in [0, 5, 30, head.len() - 2, head.len() - 1] {
+            assert!(replay(&head[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = head.to_vec();
+        longer.extend_from_slice(b"abc");
+        assert!(replay(&longer).is_none());
+    }
 
     /// A response, and its head's bytes as an upstream may send it at its shortest:
     /// the status line `HTTP/1.1 511` and a line feed, each field `name:value` and a line
