@@ -407,16 +407,20 @@ pub(super) fn handle<B>(
                 pq,
                 client_side,
             } => {
-                let sent = state.metrics_on.then(Instant::now);
+                // One reading of the clock: the timeout's start, the pool's look at how long
+                // its connections have been idle, and the latency's start.
+                let now = tokio::time::Instant::now();
+                let sent = state.metrics_on.then(|| now.into_std());
                 let exchange = upstream.pool.send(
                     &state.connector,
                     &upstream.uri,
                     req,
                     client_side.is_some(),
+                    now.into_std(),
                     &state.metrics.resent,
                 );
                 // The upstream's answer within the timeout, or None.
-                let deadline = tokio::time::Instant::now() + state.timeout;
+                let deadline = now + state.timeout;
                 let result = match peer.deadline(deadline) {
                     Some(timer) => {
                         let mut exchange = std::pin::pin!(exchange);
@@ -495,14 +499,12 @@ fn finish(
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    let upstream_names: Vec<HeaderName> = if state.dev {
-        response.headers().keys().cloned().collect()
-    } else {
-        Vec::new()
-    };
+    let upstream_names: Option<Vec<HeaderName>> = state
+        .dev
+        .then(|| response.headers().keys().cloned().collect());
     cors_headers.apply(response.headers_mut());
-    if state.dev {
-        expose_all(response.headers_mut(), &upstream_names);
+    if let Some(names) = upstream_names {
+        expose_all(response.headers_mut(), &names);
     }
     // RFC 9110 §7.6.3: an intermediary adds itself to Via; `corsair check` recognizes it.
     response

@@ -251,13 +251,13 @@ impl Pool {
     /// The most recently returned connection of worker `index` that can take a request now.
     /// Closed and expired ones are dropped; those still finishing their previous exchange stay
     /// for later, in their places.
-    fn take(&self, index: usize) -> Option<Conn> {
+    fn take(&self, index: usize, now: Instant) -> Option<Conn> {
         let mut idle = self.idle(index);
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
             let c = &idle[i];
-            if c.conn.send.is_closed() || c.since.elapsed() > IDLE_TIMEOUT {
+            if c.conn.send.is_closed() || now.saturating_duration_since(c.since) > IDLE_TIMEOUT {
                 idle.remove(i);
             } else if c.conn.send.is_ready() {
                 // The top of the stack in the common case: no element moves.
@@ -295,7 +295,8 @@ impl Pool {
     /// worker's pool or a new one. The response's body returns the connection here once it has
     /// been read. A request a pooled connection lost before any response is sent again on a new
     /// one, when that is safe (see the module's documentation: `upgrade` says whether it asks
-    /// to switch protocols); each request sent again adds one to `resent`.
+    /// to switch protocols); each request sent again adds one to `resent`. `now`: the time
+    /// the request goes, which tells how long pooled connections have been idle.
     #[allow(clippy::manual_async_fn)] // An `async fn` would hold the request twice.
     pub(super) fn send<'a>(
         self: &'a Arc<Self>,
@@ -303,12 +304,13 @@ impl Pool {
         base: &'a Uri,
         mut req: Request<Body>,
         upgrade: bool,
+        now: Instant,
         resent: &'a AtomicU64,
     ) -> impl std::future::Future<Output = Result<Response<Body>, Failure>> + Send + 'a {
         async move {
             let worker = WORKER.with(Cell::get);
             let mut resending = false;
-            while let Some(mut conn) = self.take(worker) {
+            while let Some(mut conn) = self.take(worker, now) {
                 // Its head is kept as the connection writes it (the kept one is empty: it is
                 // forgotten when a response comes). The request reaches the connection's task
                 // through a channel, which orders this store before the stream's load.
