@@ -191,7 +191,7 @@ impl Peer {
             forwarded_host: Mutex::new(None),
             proto,
             tunnel: Mutex::new(None),
-            // Set before each use; created unset (a timer is registered when first polled).
+            // Set before each use (the first setting registers it with the timer wheel).
             timer: activity
                 .is_some()
                 .then(|| Mutex::new(Box::pin(tokio::time::sleep(Duration::ZERO)))),
@@ -203,11 +203,13 @@ impl Peer {
     /// connection has none (HTTP/2 and TLS: each request then has a timer of its own).
     ///
     /// An HTTP/1.1 connection has one request in flight at a time, so its requests can share
-    /// one timer, set again for each: a later deadline is one atomic store in tokio's timer,
-    /// where a timer of its own cost each request a registration and a removal under the
-    /// timer wheel's lock (about 400 instructions, BENCHMARKS.md, twelfth pass). Under load the
-    /// timer never fires: when the wheel reaches the deadline it was registered for, it finds
-    /// the later one and moves it there.
+    /// one timer, set again for each. While the last deadline has not passed, as under load, a
+    /// later one is an atomic store in tokio's timer; a timer of its own cost each request a
+    /// registration and a removal under the timer wheel's lock (about 320 instructions,
+    /// BENCHMARKS.md, twelfth pass), which the shared one pays only at the first request of a
+    /// run (a connection's run ends when it has been idle for 250 ms), after a timeout, and
+    /// after an idle gap longer than the timeout. When the wheel reaches the deadline the timer
+    /// was registered for, it finds the later one and moves the timer there.
     fn deadline(
         &self,
         deadline: tokio::time::Instant,

@@ -105,37 +105,62 @@ struct Shared {
     read: AtomicU64,
     /// Whether the request going out may be sent again: its head is then kept, as written.
     keep: AtomicBool,
-    /// That head: the bytes the connection took, then those a failed write was offered.
-    written: Mutex<Vec<u8>>,
+    /// That head.
+    written: Mutex<Written>,
+}
+
+/// A head as a connection writes it: hyper offers each write the whole rest of it (the
+/// upstream connection writes with a queue of buffers, [`connect`], and the head of a request
+/// without a body is one buffer), so what the writes took, then what the last write not taken
+/// was offered, is the whole head, however the connection fails.
+#[derive(Default)]
+struct Written {
+    /// The bytes the connection took, then those a failed write was offered.
+    taken: Vec<u8>,
+    /// What the last write the connection was not ready for was offered (copied only then):
+    /// should the connection fail before the next write, the rest of the head.
+    waiting: Vec<u8>,
 }
 
 impl Shared {
     /// Keeps what a write of `bufs` took of them (all of them when it failed: the rest of the
-    /// head, which a resend writes again).
+    /// head, which a resend writes again), or, when the connection was not ready, what it was
+    /// offered.
     fn wrote(&self, bufs: &[io::IoSlice<'_>], polled: &Poll<io::Result<usize>>) {
-        let mut take = match polled {
-            Poll::Ready(Ok(n)) => *n,
-            Poll::Ready(Err(_)) => usize::MAX,
-            Poll::Pending => return,
+        let mut guard = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = &mut *guard;
+        w.waiting.clear();
+        let (mut take, kept) = match polled {
+            Poll::Ready(Ok(n)) => (*n, &mut w.taken),
+            Poll::Ready(Err(_)) => (usize::MAX, &mut w.taken),
+            Poll::Pending => (usize::MAX, &mut w.waiting),
         };
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         for buf in bufs {
             if take == 0 {
                 break;
             }
             let part = buf.get(..take.min(buf.len())).unwrap_or(buf);
-            written.extend_from_slice(part);
+            kept.extend_from_slice(part);
             take -= part.len().min(take);
         }
+    }
+
+    /// The head kept: what the writes took, then what a write not taken was offered.
+    fn head(&self) -> Vec<u8> {
+        let w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        [&w.taken[..], &w.waiting[..]].concat()
     }
 
     /// Stops keeping heads, and forgets the one kept (a large buffer with it).
     fn forget(&self) {
         self.keep.store(false, Ordering::Relaxed);
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        written.clear();
-        if written.capacity() > HEAD_BUFFER_KEPT {
-            *written = Vec::new();
+        let mut guard = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = &mut *guard;
+        for kept in [&mut w.taken, &mut w.waiting] {
+            kept.clear();
+            if kept.capacity() > HEAD_BUFFER_KEPT {
+                *kept = Vec::new();
+            }
         }
     }
 }
@@ -335,12 +360,7 @@ impl Pool {
                                 && closed_or_reset(&e)
                                 && conn.shared.read.load(Ordering::Relaxed) == read
                             {
-                                let written = conn
-                                    .shared
-                                    .written
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner);
-                                replay(&written)
+                                replay(&conn.shared.head())
                             } else {
                                 None
                             };
@@ -404,7 +424,7 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
     let shared = Arc::new(Shared {
         read: AtomicU64::new(0),
         keep: AtomicBool::new(false),
-        written: Mutex::new(Vec::new()),
+        written: Mutex::new(Written::default()),
     });
     let io = Counted {
         stream: match stream {
@@ -414,6 +434,11 @@ async fn connect(connector: &Connector, base: &Uri) -> Result<Conn, Failure> {
         shared: shared.clone(),
     };
     let (send, conn) = http1::Builder::new()
+        // A queue of buffers, which the stream writes with one system call when it can, and
+        // whatever the stream: a request's head stays a buffer of its own, never joined to the
+        // end of the last request's body, so the head kept for a resend is that head alone
+        // ([`Written`]).
+        .writev(true)
         // Each connection reads at most this much ahead of the client (hyper's default, 400 KiB,
         // made a 1 MiB body cost about half a MiB a connection while it streamed); it also
         // bounds an upstream's response head, as nginx's proxy_buffer_size does.
@@ -624,36 +649,37 @@ mod tests {
         Shared {
             read: AtomicU64::new(0),
             keep: AtomicBool::new(true),
-            written: Mutex::new(Vec::new()),
+            written: Mutex::new(Written::default()),
         }
     }
 
-    fn kept(s: &Shared) -> Vec<u8> {
-        s.written.lock().unwrap().clone()
-    }
-
     #[test]
-    fn the_kept_head_is_what_writes_took_then_what_a_failed_write_was_offered() {
+    fn the_kept_head_is_what_writes_took_then_what_the_last_write_not_taken_was_offered() {
         let s = shared();
         let (a, b) = (
             io::IoSlice::new(b"GET / HT"),
             io::IoSlice::new(b"TP/1.1\r\n"),
         );
-        // Nothing taken while the socket is not ready.
+        // Not ready: the whole rest is kept aside, as the head should the connection fail now.
         s.wrote(&[a, b], &Poll::Pending);
-        assert_eq!(kept(&s), b"");
+        assert_eq!(s.head(), b"GET / HTTP/1.1\r\n");
         // Part of the first buffer, then the rest of it and part of the second.
         s.wrote(&[a, b], &Poll::Ready(Ok(3)));
-        assert_eq!(kept(&s), b"GET");
+        assert_eq!(s.head(), b"GET");
         let (a, b) = (io::IoSlice::new(b" / HT"), io::IoSlice::new(b"TP/1.1\r\n"));
         s.wrote(&[a, b], &Poll::Ready(Ok(7)));
-        assert_eq!(kept(&s), b"GET / HTTP");
-        // A write that fails was offered the rest: all of it is kept.
+        assert_eq!(s.head(), b"GET / HTTP");
+        // Not ready for the rest, which is offered again later: taken, then what waits.
         let rest = io::IoSlice::new(b"/1.1\r\n");
+        s.wrote(&[rest], &Poll::Pending);
+        assert_eq!(s.head(), b"GET / HTTP/1.1\r\n");
+        s.wrote(&[rest], &Poll::Pending);
+        assert_eq!(s.head(), b"GET / HTTP/1.1\r\n");
+        // A write that fails was offered the rest: all of it is kept, once.
         s.wrote(&[rest], &Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())));
-        assert_eq!(kept(&s), b"GET / HTTP/1.1\r\n");
+        assert_eq!(s.head(), b"GET / HTTP/1.1\r\n");
         s.forget();
-        assert_eq!(kept(&s), b"");
+        assert_eq!(s.head(), b"");
         assert!(!s.keep.load(Ordering::Relaxed));
     }
 
