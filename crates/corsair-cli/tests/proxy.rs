@@ -383,6 +383,37 @@ async fn forwarded_headers_chooses_what_the_upstream_gets_and_removes_the_client
     }
 }
 
+/// An upstream that reads header names as CGI does (`HTTP_X_FORWARDED_FOR`) would take a
+/// client's `X_Forwarded_For` for the proxy's own: such names are removed; others with
+/// underscores pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn underscore_variants_of_the_forwarding_headers_are_removed() {
+    let up = upstream().await;
+    let proxy = Proxy::allowing(&up, &[]);
+    let r = client()
+        .send(
+            "GET",
+            &proxy.url("/echo"),
+            &[
+                ORIGIN,
+                ("x_forwarded_for", "6.6.6.6"),
+                ("x-forwarded_proto", "https"),
+                ("x_forwarded-host", "evil.test"),
+                ("x_request_id", "7"),
+            ],
+            Client::empty(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen: Vec<(String, String)> = serde_json::from_str(&text(r).await).unwrap();
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    for gone in ["x_forwarded_for", "x-forwarded_proto", "x_forwarded-host"] {
+        assert!(!names.contains(&gone), "{gone} passed: {names:?}");
+    }
+    assert!(names.contains(&"x_request_id"), "{names:?}");
+    assert!(seen.contains(&("x-forwarded-for".to_owned(), "127.0.0.1".to_owned())));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_streams_both_ways_in_bounded_memory() {
     let up = upstream().await;

@@ -265,6 +265,34 @@ async fn h2c_with_prior_knowledge_and_http1_for_an_h2c_upgrade_offer() {
     );
 }
 
+/// HTTP/2 may carry Cookie in several fields; the HTTP/1.1 upstream gets one, the fields
+/// joined with "; " (RFC 9113 §8.2.3), where it might otherwise read only the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_cookie_fields_reach_the_http1_upstream_as_one() {
+    let app = Router::new().fallback(any(|h: HeaderMap| async move {
+        h.get_all("cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("|")
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let proxy = Proxy::start(&["--upstream", &up, "--allow-origin", "http://localhost:3000"]);
+    let url = format!("http://127.0.0.1:{}/api", proxy.port);
+    let args = |extra: &[&str]| {
+        let mut args = vec!["--http2-prior-knowledge".to_owned(), url.clone()];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    let (_, status, _, body) = curl(args(&["-H", "Cookie: a=1", "-H", "Cookie: b=2"])).await;
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/2 200", "a=1; b=2"));
+    // One field stays as it is.
+    let (_, _, _, body) = curl(args(&["-H", "Cookie: a=1; b=2"])).await;
+    assert_eq!(body, "a=1; b=2");
+}
+
 #[test]
 fn a_bad_certificate_or_key_is_a_usage_error_naming_the_file() {
     let dir = std::env::temp_dir().join(format!("corsair-proxy-badtls-{}", std::process::id()));

@@ -644,6 +644,7 @@ fn forwarding(
     }
     let h = &mut parts.headers;
     let f = forward;
+    remove_underscored_forwarding(h);
     // The client's IP ends X-Forwarded-For: after the values it came with, joined, when they
     // are text; in their place when one is not. One look-up finds and replaces it.
     let xff = if f.x_for {
@@ -710,7 +711,12 @@ fn forwarding(
     if let Target::New(uri) = uri {
         parts.uri = uri;
     }
-    // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy.
+    // The upstream is spoken to in HTTP/1.1, whatever the client spoke to the proxy. HTTP/2
+    // may split Cookie into several fields, which HTTP/1.1 carries as one, joined with "; "
+    // (RFC 9113 §8.2.3): an HTTP/1.1 server may read only the first line.
+    if parts.version == http::Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
     parts.version = http::Version::HTTP_11;
     // A request without a body (one already at its end) goes with an empty one, which boxes
     // without an allocation.
@@ -730,6 +736,56 @@ fn forwarding(
         req: Request::from_parts(parts, body),
         pq,
         client_side,
+    }
+}
+
+/// Joins the fields of an HTTP/2 request's `Cookie` into one, with "; " (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let Entry::Occupied(mut cookies) = headers.entry(http::header::COOKIE) else {
+        return;
+    };
+    if cookies.iter().nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for (i, cookie) in cookies.iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(cookie.as_bytes());
+    }
+    // Fields joined by a visible separator are a field (each was one).
+    if let Ok(joined) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
+        cookies.insert(joined);
+    }
+}
+
+/// Removes a client's `X_Forwarded_For`, `X-Forwarded_Host` and the like: an upstream that
+/// reads header names as CGI does (`HTTP_X_FORWARDED_FOR`, as PHP and WSGI servers do) would
+/// take one for the proxy's own. Only names of those lengths are compared.
+fn remove_underscored_forwarding(headers: &mut HeaderMap) {
+    let is_variant = |name: &str| {
+        [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST]
+            .iter()
+            .any(|ours| {
+                let ours = ours.as_str().as_bytes();
+                let name = name.as_bytes();
+                name.len() == ours.len()
+                    && name.contains(&b'_')
+                    && name
+                        .iter()
+                        .zip(ours)
+                        .all(|(&n, &o)| n == o || (n == b'_' && o == b'-'))
+            })
+    };
+    // Rare: most requests have none, and then nothing is allocated.
+    let variants: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| matches!(name.as_str().len(), 15..=17) && is_variant(name.as_str()))
+        .cloned()
+        .collect();
+    for name in variants {
+        headers.remove(name);
     }
 }
 
