@@ -66,10 +66,18 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The place of `name` in [`HOP_BY_HOP`]: a match on the name (by its length, then its bytes)
-/// rather than nine comparisons for each header.
+/// What [`hop_by_hop_index`] says of a name that is no hop-by-hop header but an underscore
+/// spelling of a forwarding header (`X_Forwarded_For`), which an upstream that reads names as
+/// CGI does (`HTTP_X_FORWARDED_FOR`, as PHP and WSGI servers do) would take for the proxy's own.
+const UNDERSCORED: usize = HOP_BY_HOP.len();
+
+/// The place of `name` in [`HOP_BY_HOP`], or [`UNDERSCORED`]: a match on the name (by its
+/// length, then its bytes) rather than nine comparisons for each header.
 fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
     Some(match name.as_str() {
+        "x_forwarded_for" | "x-forwarded_for" | "x_forwarded-for" | "x_forwarded_proto"
+        | "x-forwarded_proto" | "x_forwarded-proto" | "x_forwarded_host" | "x-forwarded_host"
+        | "x_forwarded-host" => UNDERSCORED,
         "connection" => 0,
         "keep-alive" => 1,
         "proxy-authenticate" => 2,
@@ -83,15 +91,23 @@ fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
     })
 }
 
-/// Removes the hop-by-hop headers, and those `Connection` names. One pass over the names finds
-/// which are there: most requests have none, and most responses only `Connection`. Whether
-/// `Connection` named any header (which may then have gone).
-fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+/// Removes the hop-by-hop headers, and those `Connection` names; from a `request`, the
+/// underscore spellings of the forwarding headers too ([`UNDERSCORED`]). One pass over the
+/// names finds which are there: most requests have none, and most responses only
+/// `Connection`. Whether `Connection` named any header (which may then have gone).
+fn strip_hop_by_hop(headers: &mut HeaderMap, request: bool) -> bool {
     let mut present = 0u16;
+    let mut underscored = Vec::new();
     for name in headers.keys() {
-        if let Some(i) = hop_by_hop_index(name) {
-            present |= 1 << i;
+        match hop_by_hop_index(name) {
+            Some(UNDERSCORED) if request => underscored.push(name.clone()),
+            Some(UNDERSCORED) | None => {}
+            Some(i) => present |= 1 << i,
         }
+    }
+    // Rare: a Vec that stays empty allocates nothing.
+    for name in underscored {
+        headers.remove(name);
     }
     if present == 0 {
         return false;
@@ -491,7 +507,7 @@ fn finish(
     } else {
         None
     };
-    strip_hop_by_hop(response.headers_mut());
+    strip_hop_by_hop(response.headers_mut(), false);
     if switching {
         // The one hop-by-hop exchange that passes: the upstream accepted the upgrade.
         if let Some(p) = protocol {
@@ -634,7 +650,7 @@ fn forwarding(
         None
     };
     // Host among the names Connection gave would have gone: then it is added again below.
-    let named = strip_hop_by_hop(&mut parts.headers);
+    let named = strip_hop_by_hop(&mut parts.headers, true);
     if let Some(p) = protocol {
         // An upgrade asks the upstream to switch protocols: the two headers that say so pass.
         parts.headers.insert(UPGRADE, p);
@@ -644,7 +660,6 @@ fn forwarding(
     }
     let h = &mut parts.headers;
     let f = forward;
-    remove_underscored_forwarding(h);
     // The client's IP ends X-Forwarded-For: after the values it came with, joined, when they
     // are text; in their place when one is not. One look-up finds and replaces it.
     let xff = if f.x_for {
@@ -757,35 +772,6 @@ fn join_cookies(headers: &mut HeaderMap) {
     // Fields joined by a visible separator are a field (each was one).
     if let Ok(joined) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
         cookies.insert(joined);
-    }
-}
-
-/// Removes a client's `X_Forwarded_For`, `X-Forwarded_Host` and the like: an upstream that
-/// reads header names as CGI does (`HTTP_X_FORWARDED_FOR`, as PHP and WSGI servers do) would
-/// take one for the proxy's own. Only names of those lengths are compared.
-fn remove_underscored_forwarding(headers: &mut HeaderMap) {
-    let is_variant = |name: &str| {
-        [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST]
-            .iter()
-            .any(|ours| {
-                let ours = ours.as_str().as_bytes();
-                let name = name.as_bytes();
-                name.len() == ours.len()
-                    && name.contains(&b'_')
-                    && name
-                        .iter()
-                        .zip(ours)
-                        .all(|(&n, &o)| n == o || (n == b'_' && o == b'-'))
-            })
-    };
-    // Rare: most requests have none, and then nothing is allocated.
-    let variants: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| matches!(name.as_str().len(), 15..=17) && is_variant(name.as_str()))
-        .cloned()
-        .collect();
-    for name in variants {
-        headers.remove(name);
     }
 }
 
@@ -931,11 +917,30 @@ mod tests {
             "host",
             "origin",
             "x-forwarded-for",
+            "x-forwarded-host",
             "content-length",
             "tee",
             "upgrades",
+            "x_request_id",
+            "x_forwarded_fo",
+            "x__forwarded_for",
         ] {
             assert_eq!(hop_by_hop_index(&HeaderName::from_static(name)), None);
+        }
+        // Every underscore spelling of the three X-Forwarded- names, written out by hand.
+        for name in [
+            "x_forwarded_for",
+            "x-forwarded_for",
+            "x_forwarded-for",
+            "x_forwarded_proto",
+            "x-forwarded_proto",
+            "x_forwarded-proto",
+            "x_forwarded_host",
+            "x-forwarded_host",
+            "x_forwarded-host",
+        ] {
+            let n = HeaderName::from_static(name);
+            assert_eq!(hop_by_hop_index(&n), Some(UNDERSCORED), "{name}");
         }
     }
 
@@ -945,7 +950,7 @@ mod tests {
         h.insert(CONNECTION, HeaderValue::from_static("Keep-Alive"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-a", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-a"], "1");
         let mut h = HeaderMap::new();
@@ -954,7 +959,7 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("1"));
         h.insert("x-b", HeaderValue::from_static("2"));
         h.insert(http::header::TE, HeaderValue::from_static("trailers"));
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-b"], "2");
     }
