@@ -16,9 +16,14 @@
 //! it into (hyper takes a fresh one for its next read), and the default caches sent those
 //! buffers back to the arena and took new slabs from it about once a request: about 2,400
 //! instructions a request (`scripts/bench-proxy-cache.sh`, BENCHMARKS.md). The memory of
-//! 10,000 idle connections stayed the same (`scripts/bench-proxy.sh`). A build without that
-//! file (`cargo install` from a registry) gets jemalloc's defaults: the same proxy, slower
-//! with many connections busy.
+//! 10,000 idle connections stayed the same (`scripts/bench-proxy.sh`). The sizes from 4 to
+//! 16 KiB (hyper's buffers among them) come from slabs of 64 KiB, several blocks each, where
+//! jemalloc's own are one or two blocks (an 8 KiB block is a slab of its own): each batch the
+//! thread cache took or gave back was a slab taken from or given back to the arena per block.
+//! With 256 connections busy, jemalloc's own work a request went from about 3,000 instructions
+//! to 1,600 (1,100 with 10 connections; BENCHMARKS.md, twelfth pass), and the memory of 10,000
+//! idle connections after a request each stayed within that of jemalloc's own slabs. A build without that file (`cargo install` from a registry)
+//! gets jemalloc's defaults: the same proxy, slower with many connections busy.
 //!
 //! jemalloc takes the page size of the machine that builds it: a binary built on a 4 KiB-page
 //! machine for a kernel with larger pages (16 or 64 KiB, some aarch64 distributions) stops at
