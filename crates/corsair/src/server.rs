@@ -90,6 +90,16 @@ pub trait Headers: sealed::Sealed {
     fn insert(&mut self, name: Name, value: Self::Value);
     #[doc(hidden)]
     fn append(&mut self, name: Name, value: Self::Value);
+    /// Inserts `value` when the map has no `name`; whether it did. A map with an entry API
+    /// looks the name up once.
+    #[doc(hidden)]
+    fn insert_if_absent(&mut self, name: Name, value: Self::Value) -> bool {
+        if self.values(name).next().is_some() {
+            return false;
+        }
+        self.insert(name, value);
+        true
+    }
 }
 
 pub(crate) use sealed::{Constant, Name, PolicyValue};
@@ -246,7 +256,7 @@ pub(crate) use constant_value;
 /// types; `$name` turns a [`Name`] into the map's header name and `$field` picks the
 /// [`PolicyValue`] of the map's value type.
 macro_rules! impl_headers {
-    ($map:ty, $value:ty, $method:ty, $name:path, $field:ident) => {
+    ($map:ty, $value:ty, $method:ty, $name:path, $field:ident $(, $more:item)*) => {
         impl $crate::server::sealed::Sealed for $map {}
 
         impl $crate::server::Headers for $map {
@@ -299,13 +309,30 @@ macro_rules! impl_headers {
             fn append(&mut self, name: $crate::server::Name, value: $value) {
                 <$map>::append(self, $name(name), value);
             }
+            $($more)*
         }
     };
 }
 #[allow(unused_imports)] // for the adapters behind features
 pub(crate) use impl_headers;
 
-impl_headers!(HeaderMap, HeaderValue, Method, http_name, http);
+impl_headers!(
+    HeaderMap,
+    HeaderValue,
+    Method,
+    http_name,
+    http,
+    #[inline]
+    fn insert_if_absent(&mut self, name: Name, value: HeaderValue) -> bool {
+        match self.entry(http_name(name)) {
+            http::header::Entry::Vacant(e) => {
+                e.insert(value);
+                true
+            }
+            http::header::Entry::Occupied(_) => false,
+        }
+    }
+);
 
 /// `http` 1's name for a header the engine reads or writes.
 #[inline]
@@ -626,8 +653,7 @@ fn add_vary<M: Headers>(headers: &mut M, vary: Vary) {
     let (tokens, Some(joined)) = vary.tokens() else {
         return;
     };
-    if headers.values(Name::Vary).next().is_none() {
-        headers.insert(Name::Vary, M::constant(joined));
+    if headers.insert_if_absent(Name::Vary, M::constant(joined)) {
         return;
     }
     for &token in tokens {
