@@ -659,46 +659,33 @@ fn forwarding(
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let h = &mut parts.headers;
-    let f = forward;
     // The client's IP ends X-Forwarded-For: after the values it came with, joined, when they
-    // are text; in their place when one is not. One look-up finds and replaces it.
-    let xff = if f.x_for {
-        Some(h.entry(X_FORWARDED_FOR))
-    } else {
+    // are text; in their place when one is not. One look-up finds and replaces it. Each
+    // forwarding header left out is removed: the upstream never gets one the client wrote
+    // alone.
+    if !forward.x_for {
         h.remove(X_FORWARDED_FOR);
-        None
-    };
-    match xff {
-        None => {}
-        Some(Entry::Occupied(mut e)) => {
-            // Several lines are one list (RFC 9110 §5.3): every earlier hop is kept, in order.
-            let ip = peer.ip.as_bytes();
-            let mut v = Vec::new();
-            let mut text = true;
-            for prev in e.iter() {
-                if prev.to_str().is_err() {
-                    text = false;
-                    break;
+    } else {
+        match h.entry(X_FORWARDED_FOR) {
+            Entry::Occupied(mut e) => {
+                // Several lines are one list (RFC 9110 §5.3): every earlier hop is kept, in
+                // order.
+                let xff = if e.iter().all(|prev| prev.to_str().is_ok()) {
+                    let hops = joined(e.iter().chain([&peer.ip]), b", ");
+                    HeaderValue::from_maybe_shared(Bytes::from(hops)).ok()
+                } else {
+                    Some(peer.ip.clone())
+                };
+                if let Some(v) = xff {
+                    e.insert(v);
                 }
-                v.extend_from_slice(prev.as_bytes());
-                v.extend_from_slice(b", ");
             }
-            let xff = if text {
-                v.extend_from_slice(ip);
-                HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
-            } else {
-                Some(peer.ip.clone())
-            };
-            if let Some(v) = xff {
-                e.insert(v);
+            Entry::Vacant(e) => {
+                e.insert(peer.ip.clone());
             }
-        }
-        Some(Entry::Vacant(e)) => {
-            e.insert(peer.ip.clone());
         }
     }
-    // Each header left out is removed: the upstream never gets one the client wrote alone.
-    if f.forwarded {
+    if forward.forwarded {
         let forwarded = match &original_host {
             Some(host) => peer.forwarded(host),
             None => peer.forwarded.clone(),
@@ -707,13 +694,13 @@ fn forwarding(
     } else {
         h.remove(http::header::FORWARDED);
     }
-    if f.x_proto {
+    if forward.x_proto {
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
     } else {
         h.remove(X_FORWARDED_PROTO);
     }
     match original_host {
-        Some(host) if f.x_host => h.insert(X_FORWARDED_HOST, host),
+        Some(host) if forward.x_host => h.insert(X_FORWARDED_HOST, host),
         _ => h.remove(X_FORWARDED_HOST),
     };
     // The upstream's own host, as an HTTP client writes it (in the client's Host's place, or
@@ -762,17 +749,22 @@ fn join_cookies(headers: &mut HeaderMap) {
     if cookies.iter().nth(1).is_none() {
         return;
     }
-    let mut joined = Vec::new();
-    for (i, cookie) in cookies.iter().enumerate() {
-        if i > 0 {
-            joined.extend_from_slice(b"; ");
-        }
-        joined.extend_from_slice(cookie.as_bytes());
-    }
     // Fields joined by a visible separator are a field (each was one).
-    if let Ok(joined) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
-        cookies.insert(joined);
+    if let Ok(one) = HeaderValue::from_maybe_shared(Bytes::from(joined(cookies.iter(), b"; "))) {
+        cookies.insert(one);
     }
+}
+
+/// The bytes of `lines`, the lines of one field, joined with `separator` into one line.
+fn joined<'a>(lines: impl Iterator<Item = &'a HeaderValue>, separator: &[u8]) -> Vec<u8> {
+    let mut one = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if i > 0 {
+            one.extend_from_slice(separator);
+        }
+        one.extend_from_slice(line.as_bytes());
+    }
+    one
 }
 
 /// The upstream's URL for this request, as the messages name it.

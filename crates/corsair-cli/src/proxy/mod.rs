@@ -214,14 +214,6 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-    /// Every forwarding header (the default).
-    pub const ALL: Forwarding = Forwarding {
-        forwarded: true,
-        x_for: true,
-        x_proto: true,
-        x_host: true,
-    };
-
     /// The headers `names` choose; an error when `none` comes with another name.
     ///
     /// # Errors

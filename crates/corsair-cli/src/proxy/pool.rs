@@ -136,12 +136,9 @@ impl Shared {
             Poll::Pending => (usize::MAX, &mut w.waiting),
         };
         for buf in bufs {
-            if take == 0 {
-                break;
-            }
-            let part = buf.get(..take.min(buf.len())).unwrap_or(buf);
-            kept.extend_from_slice(part);
-            take -= part.len().min(take);
+            let n = take.min(buf.len());
+            kept.extend_from_slice(&buf[..n]);
+            take -= n;
         }
     }
 
