@@ -254,7 +254,8 @@ pub(crate) use constant_value;
 /// The [`Headers`] implementation of an `http`-shaped header map: `http` 1's here, actix-web's
 /// (`http` 0.2) in the actix adapter. The two maps have the same methods but are different
 /// types; `$name` turns a [`Name`] into the map's header name and `$field` picks the
-/// [`PolicyValue`] of the map's value type.
+/// [`PolicyValue`] of the map's value type. Any items after those replace default methods of
+/// the trait (http 1's map does its `insert_if_absent` with its entry API).
 macro_rules! impl_headers {
     ($map:ty, $value:ty, $method:ty, $name:path, $field:ident $(, $more:item)*) => {
         impl $crate::server::sealed::Sealed for $map {}
