@@ -11,9 +11,9 @@
 //! - An unreachable or failing upstream gives 502, a slow one 504, both with the CORS headers an
 //!   allowed origin needs, so the browser shows the real error rather than a CORS error.
 //! - Client connections are served by workers, one a CPU by default (`--workers`): threads with
-//!   an event loop each (tokio's current-thread runtime) and a listener each on the address
-//!   (`SO_REUSEPORT`), each serving the connections it accepted and keeping its own upstream
-//!   connections, as nginx's worker processes do. No request moves between threads. The
+//!   an event loop each (tokio's current-thread runtime), all polling the one listener, each
+//!   serving the connections it accepted and keeping its own upstream connections, as nginx's
+//!   worker processes do. No request moves between threads. The
 //!   policy, its reloads, the TLS certificate, the metrics and the connection limit are shared
 //!   by all; signals, reloads and the metrics listener are the main thread's.
 //! - SIGTERM or SIGINT: stop accepting, finish the requests in flight and wait for the open
@@ -467,7 +467,7 @@ pub fn run(args: ProxyArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// What [`start`] made: a bound listener for each worker, the shared state, and the signals,
+/// What [`start`] made: a handle on the bound listener for each worker, the shared state, and the signals,
 /// listened for before the proxy says it is listening.
 struct Started {
     listeners: Vec<std::net::TcpListener>,
@@ -481,7 +481,7 @@ struct Signals {
     hup: tokio::signal::unix::Signal,
 }
 
-/// Checks the arguments, binds the listeners, starts the metrics listener, probes the
+/// Checks the arguments, binds the listener, starts the metrics listener, probes the
 /// upstreams.
 async fn start(args: &ProxyArgs) -> Result<Started, Error> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -565,26 +565,30 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
     })
 }
 
-/// One listener a worker, all on `addr` with `SO_REUSEPORT`: the kernel spreads new
-/// connections over them (by a hash of their addresses). A plain bind first, released at
-/// once, keeps "address in use" for a port that another process listens on (another corsair
-/// among them), and picks the port for port 0.
+/// The listener on `addr`, one handle a worker: each worker's event loop polls it and accepts
+/// when it is woken, so a worker that is idle takes the new connections, as nginx's workers
+/// sharing one socket do. (`SO_REUSEPORT`, a listener a worker, was tried before: the kernel
+/// then shares connections out by a hash of their addresses whatever each worker's load, and
+/// with 10 busy connections on two cores each request cost 4 µs more: BENCHMARKS.md,
+/// thirteenth pass.) A worker woken for a connection another took finds nothing to accept.
 fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
-    (0..workers)
-        .map(|_| {
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
-            socket.set_reuseaddr(true)?;
-            socket.set_reuseport(true)?;
-            socket.bind(addr)?;
-            // tokio's own backlog for `TcpListener::bind`.
-            socket.listen(1024)?.into_std()
-        })
-        .collect()
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `std::net::TcpListener::bind` does: a port whose earlier connections linger in
+    // TIME_WAIT can be bound again; one another socket listens on cannot.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // tokio's own backlog for `TcpListener::bind`.
+    let listener = socket.listen(1024)?.into_std()?;
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 1..workers {
+        handles.push(listener.try_clone()?);
+    }
+    handles.push(listener);
+    Ok(handles)
 }
 
 /// Starts worker `index`: a thread whose event loop accepts from `listener` and serves the
