@@ -780,6 +780,28 @@ fn bad_arguments_exit_two() {
         format!("error: cannot listen on {taken}: Address already in use (os error 98)\n")
     );
     drop(held);
+    // Taken by another proxy whose listeners share the address (more than two workers,
+    // `SO_REUSEPORT`): one with the same option must still be refused, not join them.
+    let first = Proxy::allowing(up, &["--workers", "3"]);
+    let out = run_bounded(&[
+        "proxy",
+        "--listen",
+        &first.addr,
+        "--upstream",
+        up,
+        "--allow-origin",
+        o,
+        "--workers",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: cannot listen on {}: Address already in use (os error 98)\n",
+            first.addr
+        )
+    );
 }
 
 /// A WebSocket upstream: `/ws` echoes each text message as `echo: …`; counts handshakes.
@@ -1422,14 +1444,15 @@ async fn too_many_connections_get_503_and_oversized_headers_431_disturbing_nothi
     );
 }
 
-/// `--workers N`: N event-loop threads, each accepting on its own listener; connections spread
-/// over all of them, and each is served (a worker that did not accept, or whose connections
-/// stalled, would leave some of 30 connections unanswered: the kernel gives each listener a
+/// `--workers N`: N event-loop threads; with more than two, a listener on the address for
+/// each two (6 workers: 3 listeners), among which the kernel shares connections out. Each of
+/// 30 connections is served: a listener that neither of its workers accepted from, or whose
+/// connections stalled, would leave some unanswered (the kernel gives each of the three a
 /// connection with probability 1 - (2/3)^30 at least).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_each_accept_and_serve_their_connections() {
+async fn each_listener_of_many_workers_gets_connections_and_they_are_served() {
     let up = upstream().await;
-    let proxy = Proxy::allowing(&up, &["--workers", "3"]);
+    let proxy = Proxy::allowing(&up, &["--workers", "6"]);
     // A thread names itself as it starts, which may come after the proxy says it listens.
     let workers = || -> Vec<String> {
         thread_names(&proxy)
@@ -1437,9 +1460,9 @@ async fn workers_each_accept_and_serve_their_connections() {
             .filter(|n| n.starts_with("worker-"))
             .collect()
     };
-    eventually(|| workers().len() >= 3).await;
+    eventually(|| workers().len() >= 6).await;
     let names = workers();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     let mut held = Vec::new();
     for _ in 0..30 {
         held.push(tokio::net::TcpStream::connect(&proxy.addr).await.unwrap());

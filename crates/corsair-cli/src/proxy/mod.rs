@@ -11,11 +11,11 @@
 //! - An unreachable or failing upstream gives 502, a slow one 504, both with the CORS headers an
 //!   allowed origin needs, so the browser shows the real error rather than a CORS error.
 //! - Client connections are served by workers, one a CPU by default (`--workers`): threads with
-//!   an event loop each (tokio's current-thread runtime), all polling the one listener, each
-//!   serving the connections it accepted and keeping its own upstream connections, as nginx's
-//!   worker processes do. No request moves between threads. The
-//!   policy, its reloads, the TLS certificate, the metrics and the connection limit are shared
-//!   by all; signals, reloads and the metrics listener are the main thread's.
+//!   an event loop each (tokio's current-thread runtime) polling a listener that two share
+//!   (`bind`), each serving the connections it accepted and keeping its own upstream
+//!   connections, as nginx's worker processes do. No request moves between threads. The policy,
+//!   its reloads, the TLS certificate, the metrics and the connection limit are shared by all;
+//!   signals, reloads and the metrics listener are the main thread's.
 //! - SIGTERM or SIGINT: stop accepting, finish the requests in flight and wait for the open
 //!   tunnels to close (both up to `--drain-timeout`), exit. SIGHUP, or a change
 //!   of the file under `--watch`: reload the policy file; an invalid new file is logged and the
@@ -467,8 +467,8 @@ pub fn run(args: ProxyArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// What [`start`] made: a handle on the bound listener for each worker, the shared state, and the signals,
-/// listened for before the proxy says it is listening.
+/// What [`start`] made: a handle on a bound listener for each worker, the shared state, and
+/// the signals, listened for before the proxy says it is listening.
 struct Started {
     listeners: Vec<std::net::TcpListener>,
     state: Arc<State>,
@@ -481,7 +481,7 @@ struct Signals {
     hup: tokio::signal::unix::Signal,
 }
 
-/// Checks the arguments, binds the listener, starts the metrics listener, probes the
+/// Checks the arguments, binds the listeners, starts the metrics listener, probes the
 /// upstreams.
 async fn start(args: &ProxyArgs) -> Result<Started, Error> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -565,30 +565,51 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
     })
 }
 
-/// The listener on `addr`, one handle a worker: each worker's event loop polls it and accepts
-/// when it is woken, so a worker that is idle takes the new connections, as nginx's workers
-/// sharing one socket do. (`SO_REUSEPORT`, a listener a worker, was tried before: the kernel
-/// then shares connections out by a hash of their addresses whatever each worker's load, and
-/// with 10 busy connections on two cores each request cost 4 µs more: BENCHMARKS.md,
-/// thirteenth pass.) A worker woken for a connection another took finds nothing to accept.
+/// The most workers that poll one listener ([`bind`]).
+const WORKERS_A_LISTENER: usize = 2;
+
+/// The listeners on `addr`, one handle a worker. Workers share a listener, two of them (up to
+/// [`WORKERS_A_LISTENER`]): both poll it, both are woken by a new connection, and the first to
+/// accept takes it (the other finds nothing to accept), usually one that was idle. A listener
+/// of each worker's own (`SO_REUSEPORT`) is filled by a hash of each connection's addresses
+/// whatever the worker's load, and with 10 busy connections on two cores cost 4 to 5 µs more
+/// CPU a request; but each worker woken for a connection it does not get costs CPU too (eight
+/// workers on two cores, a new connection a request: 56 to 64 µs a request with a listener
+/// each, 65 to 70 with one for two, 73 to 76 with one for four, 89 to 91 with one for all:
+/// BENCHMARKS.md, thirteenth pass). So more workers than two have a listener for each two, on
+/// the address with `SO_REUSEPORT`; before those binds, a plain one, released at once, keeps
+/// "address in use" for a port that another process listens on (`SO_REUSEPORT` would share it
+/// with another corsair), and picks the port for port 0.
 fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
+    let groups = workers.div_ceil(WORKERS_A_LISTENER).max(1);
+    let shared_port = groups > 1;
+    let addr = if shared_port {
+        std::net::TcpListener::bind(addr)?.local_addr()?
     } else {
-        tokio::net::TcpSocket::new_v6()?
+        addr
     };
-    // As `std::net::TcpListener::bind` does: a port whose earlier connections linger in
-    // TIME_WAIT can be bound again; one another socket listens on cannot.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    // tokio's own backlog for `TcpListener::bind`.
-    let listener = socket.listen(1024)?.into_std()?;
-    let mut handles = Vec::with_capacity(workers);
-    for _ in 1..workers {
-        handles.push(listener.try_clone()?);
+    let mut listeners = Vec::with_capacity(groups);
+    for _ in 0..groups {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `std::net::TcpListener::bind` does: a port whose earlier connections linger in
+        // TIME_WAIT can be bound again; one another socket listens on cannot.
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(shared_port)?;
+        socket.bind(addr)?;
+        // tokio's own backlog for `TcpListener::bind`.
+        listeners.push(socket.listen(1024)?.into_std()?);
     }
-    handles.push(listener);
-    Ok(handles)
+    // Worker i polls listener i % groups.
+    listeners
+        .iter()
+        .cycle()
+        .take(workers.max(1))
+        .map(std::net::TcpListener::try_clone)
+        .collect()
 }
 
 /// Starts worker `index`: a thread whose event loop accepts from `listener` and serves the
