@@ -26,6 +26,9 @@ UP=18431 PX=18432
 static_upstream "$dir" "$UP"
 mkdir -p "$dir/ng"
 cors_nginx "$dir/ng" "$PX" "$UP" 1 off
+# The same work: corsair sends the upstream nginx's two forwarding headers (X-Forwarded-For,
+# X-Forwarded-Proto), not its default four (ignored by builds from before 74a5061).
+export CORSAIR_FORWARDED_HEADERS=x-forwarded-for,x-forwarded-proto
 
 # One proxy under cachegrind, one load: prints "instructions L1d-misses LL-read LL-write" per
 # request.
