@@ -574,9 +574,10 @@ const WORKERS_A_LISTENER: usize = 2;
 /// of each worker's own (`SO_REUSEPORT`) is filled by a hash of each connection's addresses
 /// whatever the worker's load, and with 10 busy connections on two cores cost 4 to 5 µs more
 /// CPU a request; but each worker woken for a connection it does not get costs CPU too (eight
-/// workers on two cores, a new connection a request: 56 to 64 µs a request with a listener
-/// each, 65 to 70 with one for two, 73 to 76 with one for four, 89 to 91 with one for all:
-/// BENCHMARKS.md, thirteenth pass). So more workers than two have a listener for each two, on
+/// workers on two cores, a new connection a request, µs a request: in one run 66 to 70 with a
+/// listener each, 77 to 83 with one for four, 89 to 91 with one for all; in another 56 to 64
+/// with a listener each, 65 to 70 with one for two, 73 to 76 with one for four: BENCHMARKS.md,
+/// thirteenth pass). So more workers than two have a listener for each two, on
 /// the address with `SO_REUSEPORT`; before those binds, a plain one, released at once, keeps
 /// "address in use" for a port that another process listens on (`SO_REUSEPORT` would share it
 /// with another corsair), and picks the port for port 0.
