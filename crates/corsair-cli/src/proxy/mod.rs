@@ -568,19 +568,19 @@ async fn start(args: &ProxyArgs) -> Result<Started, Error> {
 /// The most workers that poll one listener ([`bind`]).
 const WORKERS_A_LISTENER: usize = 2;
 
-/// The listeners on `addr`, one handle a worker. Workers share a listener, two of them (up to
-/// [`WORKERS_A_LISTENER`]): both poll it, both are woken by a new connection, and the first to
-/// accept takes it (the other finds nothing to accept), usually one that was idle. A listener
-/// of each worker's own (`SO_REUSEPORT`) is filled by a hash of each connection's addresses
-/// whatever the worker's load, and with 10 busy connections on two cores cost 4 to 5 µs more
-/// CPU a request; but each worker woken for a connection it does not get costs CPU too (eight
-/// workers on two cores, a new connection a request, µs a request: in one run 66 to 70 with a
-/// listener each, 77 to 83 with one for four, 89 to 91 with one for all; in another 56 to 64
-/// with a listener each, 65 to 70 with one for two, 73 to 76 with one for four: BENCHMARKS.md,
-/// thirteenth pass). So more workers than two have a listener for each two, on
-/// the address with `SO_REUSEPORT`; before those binds, a plain one, released at once, keeps
-/// "address in use" for a port that another process listens on (`SO_REUSEPORT` would share it
-/// with another corsair), and picks the port for port 0.
+/// The listeners on `addr`, one handle a worker. Up to [`WORKERS_A_LISTENER`] workers poll a
+/// listener: a new connection wakes them all, and the first to accept takes it (the others find
+/// nothing to accept), usually one that was idle. A listener of each worker's own
+/// (`SO_REUSEPORT`) is filled by a hash of each connection's addresses whatever the worker's
+/// load, and with 10 busy connections on two cores cost 4 to 5 µs more CPU a request; but each
+/// worker woken for a connection it does not get costs CPU too (eight workers on two cores, a
+/// new connection a request, µs a request: in one run 66 to 70 with a listener each, 77 to 83
+/// with one for four, 89 to 91 with one for all; in another 56 to 64 with a listener each, 65
+/// to 70 with one for two, 73 to 76 with one for four: BENCHMARKS.md, thirteenth pass). So
+/// more workers have several listeners on the address, with `SO_REUSEPORT`; before those binds,
+/// a plain one, released at once, keeps "address in use" for a port that another process
+/// listens on (`SO_REUSEPORT` would share it with another corsair), and picks the port for
+/// port 0.
 fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     let groups = workers.div_ceil(WORKERS_A_LISTENER).max(1);
     let shared_port = groups > 1;
