@@ -3,7 +3,8 @@
 #
 # `bench_start TOOL...` checks that each TOOL and nginx are installed (NGINX: the nginx binary),
 # builds corsair's `dist` profile (release with fat LTO, one codegen unit) unless CORSAIR names
-# a binary, and makes a scratch directory `dir`, removed at exit with the processes in `pids`.
+# a binary (with PGO=1, the profile-guided build of scripts/build-pgo.sh), and makes a scratch
+# directory `dir`, removed at exit with the processes in `pids`.
 bench_start() {
   local tool
   for tool in "$@"; do
@@ -11,7 +12,9 @@ bench_start() {
   done
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
-  if [ -z "${CORSAIR:-}" ]; then
+  if [ -z "${CORSAIR:-}" ] && [ "${PGO:-0}" = 1 ]; then
+    CORSAIR=$(bash scripts/build-pgo.sh)
+  elif [ -z "${CORSAIR:-}" ]; then
     cargo build --profile dist -q -p corsair-cli
     CORSAIR=${CARGO_TARGET_DIR:-target}/dist/corsair
   fi

@@ -17,8 +17,9 @@
 # Needs Debian's nginx and wrk (apt-get install -y nginx-light wrk). DURATION (10s), ROUNDS (3),
 # CASES (the loads, "simple preflight 1k 1m")
 # and IDLE (10000) tune it; ROUNDS=0 runs only the idle part, IDLE=0 only the loads.
-# CORSAIR=path uses that build instead of building one; BASELINE=path
-# runs another corsair build (an earlier one) beside them, in the same rounds and tables.
+# CORSAIR=path uses that build instead of building one (the `dist` profile; PGO=1 builds the
+# profile-guided one, scripts/build-pgo.sh); BASELINE=path runs another corsair build (an
+# earlier one, or the plain `dist` one beside the profile-guided) in the same rounds and tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
