@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # How many cache misses a forwarded request costs corsair proxy and nginx, with few and with
-# many connections busy, in caches simulated by cachegrind (valgrind): a 32 KiB L1 data cache
-# and a 512 KiB last level (the L2 of one core of this machine's AMD EPYC; its L3 is shared
-# with other tenants). One worker each, simple GETs through the proxy to the static upstream,
-# 10 then 256 connections (wrk, one thread). Prints a Markdown table for BENCHMARKS.md: per
-# request, instructions, L1 data misses, and last-level read and write misses.
+# many connections busy, in caches simulated by cachegrind (valgrind): 32 KiB L1 instruction
+# and data caches and a 512 KiB last level (the L2 of one core of the AMD EPYC this script was
+# written on; kept so that its figures compare across passes). One worker each, simple GETs
+# through the proxy to the static upstream, 10 then 256 connections (wrk, one thread). Prints a
+# Markdown table for BENCHMARKS.md: per request, instructions, L1 instruction misses, L1 data
+# misses, and last-level read and write misses.
 #
 # Why: this VM's load runs vary by 20% from one run to the next, and with 256 connections a
 # request's time goes to data that has left the caches since the connection's last request
@@ -30,11 +31,12 @@ cors_nginx "$dir/ng" "$PX" "$UP" 1 off
 # X-Forwarded-Proto), not its default four (ignored by builds from before 74a5061).
 export CORSAIR_FORWARDED_HEADERS=x-forwarded-for,x-forwarded-proto
 
-# One proxy under cachegrind, one load: prints "instructions L1d-misses LL-read LL-write" per
-# request.
+# One proxy under cachegrind, one load: prints "instructions L1i-misses L1d-misses LL-read
+# LL-write" per request.
 measure() { # name connections
   local name=$1 conns=$2 out="$dir/$1.$2.cg" pid
-  local sim=(valgrind --tool=cachegrind --cache-sim=yes --D1=32768,8,64 --LL=524288,8,64
+  local sim=(valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64
+             --LL=524288,8,64
              --cachegrind-out-file="$out")
   case $name in
     nginx) "${sim[@]}" "$NGINX" -p "$dir/ng" -c "$dir/ng/nginx.conf" 2> "$dir/$name.err" & pid=$! ;;
@@ -55,16 +57,16 @@ measure() { # name connections
   # nginx stops gracefully on QUIT, corsair on TERM; either way cachegrind writes its counts.
   if [ "$name" = nginx ]; then kill -QUIT "$pid"; else kill -TERM "$pid"; fi
   wait "$pid" || true
-  cg_annotate --show=Ir,D1mr,D1mw,DLmr,DLmw "$out" | awk -v n="$n" '/PROGRAM TOTALS/ {
-    gsub(",", ""); printf "%.0f %.0f %.1f %.1f\n", $1 / n, ($3 + $5) / n, $7 / n, $9 / n }'
+  cg_annotate --show=Ir,I1mr,D1mr,D1mw,DLmr,DLmw "$out" | awk -v n="$n" '/PROGRAM TOTALS/ {
+    gsub(",", ""); printf "%.0f %.0f %.0f %.1f %.1f\n", $1 / n, $3 / n, ($5 + $7) / n, $9 / n, $11 / n }'
 }
 
 proxies="nginx corsair"; [ -n "${BASELINE:-}" ] && proxies="nginx baseline corsair"
-echo "| proxy | connections | instructions | L1d misses | last-level read misses | last-level write misses |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| proxy | connections | instructions | L1i misses | L1d misses | last-level read misses | last-level write misses |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for conns in 10 256; do
   for name in $proxies; do
-    read -r ir d1 llr llw < <(measure "$name" "$conns")
-    echo "| $name | $conns | $ir | $d1 | $llr | $llw |"
+    read -r ir i1 d1 llr llw < <(measure "$name" "$conns")
+    echo "| $name | $conns | $ir | $i1 | $d1 | $llr | $llw |"
   done
 done
