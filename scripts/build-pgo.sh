@@ -14,7 +14,8 @@
 # Code no training request reaches (a WebSocket tunnel, an upstream over TLS, a reload) is
 # built as code that rarely runs: correct, and smaller rather than faster.
 #
-# Prints the optimized binary's path last. Needs, besides Rust:
+# Then runs the proxy's tests against the optimized binary (TESTS=0 skips them), and prints its
+# path last. Needs, besides Rust:
 # - llvm-profdata of rustc's own LLVM major version (`rustc -vV` names it): on Debian
 #   `apt-get install -y llvm-N`, or `rustup component add llvm-tools`; LLVM_PROFDATA=path names
 #   one elsewhere;
@@ -61,12 +62,12 @@ flags=${RUSTFLAGS:-}
 
 # --target: the flags then apply to corsair and its dependencies, not to build scripts and
 # procedural macros (which would leave counts of their own).
-echo "== 1/3: the dist build with counters" >&2
+echo "== 1/4: the dist build with counters" >&2
 RUSTFLAGS="$flags -Cprofile-generate=$profiles" cargo build --profile dist --locked -q \
   -p corsair-cli --target "$host" --target-dir "$target/pgo-train"
 trainee="$target/pgo-train/$host/dist/corsair"
 
-echo "== 2/3: the training load" >&2
+echo "== 2/4: the training load" >&2
 # shellcheck source=scripts/bench-proxy-servers.sh
 . scripts/bench-proxy-servers.sh
 dir=$(mktemp -d)
@@ -136,8 +137,17 @@ load h2load -c10 -m10 -n50000 "${origin[@]}" "$url/small"
 load h2load -c10 -m10 -n200 "${origin[@]}" "$url/1m"
 stop
 
-echo "== 3/3: the dist build from the counts" >&2
+echo "== 3/4: the dist build from the counts" >&2
 "$profdata" merge -o "$target/pgo-train/corsair.profdata" "$profiles"
 RUSTFLAGS="$flags -Cprofile-use=$target/pgo-train/corsair.profdata" cargo build --profile dist \
   --locked -q -p corsair-cli --target "$host" --target-dir "$target/pgo"
-echo "$target/pgo/$host/dist/corsair"
+binary="$target/pgo/$host/dist/corsair"
+
+# The build that is measured and deployed is one that passed the proxy's tests (CORSAIR_BIN:
+# corsair_testkit::corsair_bin); TESTS=0 skips them.
+if [ "${TESTS:-1}" != 0 ]; then
+  echo "== 4/4: the proxy's tests, against the optimized binary" >&2
+  CORSAIR_BIN="$binary" cargo test --locked -q -p corsair-cli --test proxy --test proxy_resend \
+    --test proxy_tls --test proxy_upstream_tls --test cli_limits >&2
+fi
+echo "$binary"

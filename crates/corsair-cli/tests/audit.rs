@@ -550,7 +550,7 @@ async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
     args.extend(common.iter().map(|s| (*s).to_owned()));
     let o = tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        let mut child = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(&args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -573,10 +573,14 @@ async fn many_targets_from_a_file_or_stdin_give_one_json_line_each() {
     // terminal (every run above), none does.
     let mut args: Vec<String> = vec!["audit".into(), "--input".into(), list.display().to_string()];
     args.extend(common.iter().map(|s| (*s).to_owned()));
-    let line = std::iter::once(env!("CARGO_BIN_EXE_corsair").to_owned())
-        .chain(args.iter().map(|a| format!("'{a}'")))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let line = std::iter::once(
+        corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair"))
+            .to_string_lossy()
+            .into_owned(),
+    )
+    .chain(args.iter().map(|a| format!("'{a}'")))
+    .collect::<Vec<_>>()
+    .join(" ");
     let o = tokio::task::spawn_blocking(move || {
         Command::new("script")
             .args(["-qec", &line, "/dev/null"])

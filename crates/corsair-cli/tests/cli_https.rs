@@ -75,7 +75,7 @@ async fn https_with_a_trusted_local_ca() {
     let run = |extra: Vec<String>| {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_corsair"))
+            Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
                 .args([
                     "check",
                     &url,

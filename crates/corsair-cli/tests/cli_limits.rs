@@ -39,7 +39,7 @@ impl Proxy {
     fn start(upstream: u16) -> Proxy {
         Proxy(
             corsair_testkit::ProxyProcess::start(
-                env!("CARGO_BIN_EXE_corsair"),
+                corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
                 &[
                     "--upstream",
                     &format!("http://127.0.0.1:{upstream}"),
@@ -107,7 +107,7 @@ fn a_request_head_of_64_kib_passes_one_byte_more_gets_431_and_1_mib_gets_431_fro
 fn durations_must_be_positive_numbers_of_seconds() {
     for flag in ["--connect-timeout", "--timeout", "--drain-timeout"] {
         for bad in ["0", "-1", "NaN", "inf"] {
-            let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+            let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
                 .arg("proxy")
                 .args(["--listen", "127.0.0.1:0"])
                 .args(["--upstream", "http://127.0.0.1:9"])
@@ -134,7 +134,7 @@ fn forwarded_headers_takes_known_names_and_none_alone() {
             "possible values: forwarded, x-forwarded-for",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .arg("proxy")
             .args(["--listen", "127.0.0.1:0"])
             .args(["--upstream", "http://127.0.0.1:9"])
@@ -154,7 +154,7 @@ fn forwarded_headers_takes_known_names_and_none_alone() {
 #[test]
 fn huge_durations_are_capped_not_a_panic() {
     // Duration::from_secs_f64(1e300) would panic: the proxy caps at a day and starts.
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let mut proxy = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .arg("proxy")
         .args(["--listen", "127.0.0.1:0"])
         .args(["--upstream", "http://127.0.0.1:9"])
@@ -176,7 +176,7 @@ fn huge_durations_are_capped_not_a_panic() {
         "{first:?}"
     );
     // `corsair check` caps at a day too: a refused connection is still reported as one.
-    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args([
             "check",
             "http://127.0.0.1:9/",

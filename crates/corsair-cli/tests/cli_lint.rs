@@ -8,7 +8,7 @@ fn lint(source: &str, name: &str) -> (Option<i32>, String) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("policy.toml");
     std::fs::write(&file, source).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .arg("lint")
         .arg(&file)
         .output()
@@ -50,7 +50,7 @@ fn every_problem_with_line_code_and_fix() {
 
 #[test]
 fn a_missing_file_is_reported() {
-    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args(["lint", "/nonexistent/policy.toml"])
         .output()
         .unwrap();
@@ -175,7 +175,7 @@ fn risky_settings_are_warnings_and_deny_warnings_fails_on_them() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("policy.toml");
     std::fs::write(&path, file).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args(["lint", "--deny-warnings"])
         .arg(&path)
         .output()

@@ -18,7 +18,7 @@ fn https_against_plain_http_suggests_http() {
             let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
         }
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args([
             "check",
             &format!("https://127.0.0.1:{port}/api"),

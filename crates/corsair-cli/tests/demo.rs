@@ -532,7 +532,7 @@ struct Demo {
 }
 
 fn start_demo() -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let mut child = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args(["demo", "--app-port", "0", "--api-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -1016,7 +1016,7 @@ fn a_taken_port_is_a_clear_error_naming_the_port_and_its_flag() {
         } else {
             "--app-port"
         };
-        let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(["demo", flag, &port, other, "0"])
             .output()
             .unwrap();
@@ -1032,7 +1032,7 @@ fn a_taken_port_is_a_clear_error_naming_the_port_and_its_flag() {
 /// Runs `corsair demo --open` with `PATH` set to `path`; returns its first `n` lines of output.
 fn demo_open_with_path(path: &Path, n: usize) -> Vec<String> {
     let mut child = Reaper(
-        Command::new(env!("CARGO_BIN_EXE_corsair"))
+        Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(["demo", "--open", "--app-port", "0", "--api-port", "0"])
             .env("PATH", path)
             .stdout(Stdio::piped())

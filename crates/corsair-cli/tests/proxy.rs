@@ -34,7 +34,13 @@ impl std::ops::DerefMut for Proxy {
 
 impl Proxy {
     fn start(args: &[&str]) -> Proxy {
-        Proxy(corsair_testkit::ProxyProcess::start(env!("CARGO_BIN_EXE_corsair"), args).unwrap())
+        Proxy(
+            corsair_testkit::ProxyProcess::start(
+                corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
+                args,
+            )
+            .unwrap(),
+        )
     }
 
     /// The proxy most tests run: in front of `upstream`, allowing `http://localhost:3000`
@@ -711,7 +717,7 @@ async fn dev_mode_allows_any_method_and_header_with_a_warning() {
 /// that stopped refusing would leave the proxy serving, and the test must then fail, not hang.
 fn run_bounded(args: &[&str]) -> std::process::Output {
     corsair_testkit::proxy::output_within(
-        Command::new(env!("CARGO_BIN_EXE_corsair")).args(args),
+        Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair"))).args(args),
         Duration::from_secs(10),
     )
     .unwrap()
@@ -1110,7 +1116,7 @@ allow_origins = ["*"]
 /// printed; one that starts listening is killed after its first line.
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     use std::io::Read;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
+    let mut cmd = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")));
     cmd.arg("proxy").args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -1171,7 +1177,7 @@ fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flag_also_comes_from_the_environment() {
     let up = upstream().await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
+    let mut cmd = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")));
     cmd.arg("proxy")
         .env("CORSAIR_LISTEN", "127.0.0.1:0")
         .env("CORSAIR_UPSTREAM", &up)

@@ -28,7 +28,7 @@ async fn through_proxy(browser: Headless) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("policy.toml");
     std::fs::write(&file, policy_file(pages.port())).unwrap();
-    let lint = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let lint = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .arg("lint")
         .arg(&file)
         .output()
@@ -39,7 +39,7 @@ async fn through_proxy(browser: Headless) {
         String::from_utf8_lossy(&lint.stdout)
     );
 
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_corsair"))
+    let mut proxy = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
         .args([
             "proxy",
             "--listen",

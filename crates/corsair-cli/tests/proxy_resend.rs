@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 /// it comes on another client connection.
 fn proxy(upstream: &str) -> corsair_testkit::ProxyProcess {
     corsair_testkit::ProxyProcess::start(
-        env!("CARGO_BIN_EXE_corsair"),
+        corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
         &[
             "--upstream",
             upstream,

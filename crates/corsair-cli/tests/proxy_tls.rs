@@ -57,7 +57,7 @@ struct Proxy {
 
 impl Proxy {
     fn start(args: &[&str]) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        let mut child = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(["proxy", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
@@ -302,7 +302,7 @@ fn a_bad_certificate_or_key_is_a_usage_error_naming_the_file() {
     let key = write(&dir, "key.pem", &key);
     let junk = write(&dir, "junk.pem", "not pem\n");
     let run = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_corsair"))
+        let out = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args([
                 "proxy",
                 "--listen",

@@ -138,7 +138,11 @@ fn proxy(upstream: &str, extra: &[&str]) -> corsair_testkit::ProxyProcess {
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
-    corsair_testkit::ProxyProcess::start(env!("CARGO_BIN_EXE_corsair"), &args).unwrap()
+    corsair_testkit::ProxyProcess::start(
+        corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
+        &args,
+    )
+    .unwrap()
 }
 
 /// The value of `name` (unlabelled) on the proxy's `--metrics` listener now.
@@ -236,7 +240,7 @@ fn a_bad_upstream_ca_file_is_a_usage_error() {
     )
     .unwrap();
     let run = |flag: bool, file: &PathBuf| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corsair"));
+        let mut cmd = Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")));
         cmd.args([
             "proxy",
             "--listen",

@@ -95,7 +95,7 @@ async fn a_websocket_through_the_proxy_from_chromium() {
     let port = serve_loopback(pages, "pages").await.unwrap();
     let allowed = format!("http://localhost:{port}");
     let proxy = ProxyProcess::start(
-        env!("CARGO_BIN_EXE_corsair"),
+        corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
         &[
             "--upstream",
             &format!("http://127.0.0.1:{up_port}"),

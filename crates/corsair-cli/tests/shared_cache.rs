@@ -317,7 +317,7 @@ async fn public_origin() -> (u16, corsair_testkit::ProxyProcess) {
         .await
         .unwrap();
     let proxy = corsair_testkit::ProxyProcess::start(
-        env!("CARGO_BIN_EXE_corsair"),
+        corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
         &[
             "--upstream",
             &format!("http://127.0.0.1:{up}"),

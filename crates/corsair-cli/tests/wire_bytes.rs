@@ -963,7 +963,7 @@ async fn a_nul_is_each_engines_network_error_in_its_own_words() {
 /// Runs the built `corsair` with `args` (bytes as the shell passes them), off the runtime.
 async fn corsair(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_corsair"))
+        std::process::Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(&args)
             .output()
             .unwrap()

@@ -24,6 +24,19 @@ pub use browser::Headless;
 pub use pages::{Case, Frame, PageOptions, PageServer, Run, Seen};
 pub use proxy::ProxyProcess;
 
+/// The `corsair` binary a test runs: the one `CORSAIR_BIN` names when it is set (another build
+/// of the same source, such as the profile-guided one of `scripts/build-pgo.sh`, which runs the
+/// proxy's tests against it), else `built`, the test's `env!("CARGO_BIN_EXE_corsair")`.
+///
+/// ```
+/// let bin = corsair_testkit::corsair_bin("target/debug/corsair");
+/// assert!(!bin.is_empty());
+/// ```
+#[must_use]
+pub fn corsair_bin(built: &str) -> std::ffi::OsString {
+    std::env::var_os("CORSAIR_BIN").unwrap_or_else(|| built.into())
+}
+
 /// Serves `app` on an ephemeral 127.0.0.1 port in the background; returns the port.
 ///
 /// # Errors

@@ -21,7 +21,7 @@ pub struct ProxyProcess {
 
 impl ProxyProcess {
     /// Runs `corsair proxy --listen 127.0.0.1:0 ARGS…` with the binary at `corsair` (a test's
-    /// `env!("CARGO_BIN_EXE_corsair")`) and waits up to 10 s for it to say where it listens.
+    /// [`corsair_bin`](crate::corsair_bin)) and waits up to 10 s for it to say where it listens.
     ///
     /// # Errors
     /// When it cannot be started or does not start listening, with what it printed.

@@ -27,7 +27,7 @@ pub fn closed_port() -> u16 {
 pub async fn corsair(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_corsair"))
+        Command::new(corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")))
             .args(&args)
             .output()
             .unwrap()
@@ -59,7 +59,7 @@ impl Proxy {
     pub fn start(args: &[&str]) -> Proxy {
         Proxy(
             corsair_testkit::ProxyProcess::start_listening_as_given(
-                env!("CARGO_BIN_EXE_corsair"),
+                corsair_testkit::corsair_bin(env!("CARGO_BIN_EXE_corsair")),
                 args,
             )
             .unwrap(),
