@@ -1,14 +1,16 @@
 # Sourced by the proxy benchmarks: their common start, the upstream they all forward to, the
 # nginx CORS proxy they measure corsair against, and the wait for a proxy under valgrind.
 #
-# `bench_start TOOL...` checks that each TOOL and nginx are installed (NGINX: the nginx binary),
+# `bench_start TOOL...` checks that each TOOL and nginx are installed (NGINX: the nginx binary;
+# TOOL:PACKAGE names the Debian package of a tool named otherwise),
 # builds corsair's `dist` profile (release with fat LTO, one codegen unit) unless CORSAIR names
 # a binary (with PGO=1, the profile-guided build of scripts/build-pgo.sh), and makes a scratch
 # directory `dir`, removed at exit with the processes in `pids`.
 bench_start() {
-  local tool
-  for tool in "$@"; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool"; exit 2; }
+  local spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null \
+      || { echo "${spec%%:*} is missing: apt-get install -y ${spec#*:}"; exit 2; }
   done
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }

@@ -46,15 +46,16 @@ if [ -z "$profdata" ]; then
        "or rustup component add llvm-tools, or LLVM_PROFDATA=path"
   exit 2
 fi
-for tool in wrk h2load openssl curl; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y nginx-light wrk nghttp2-client openssl curl"; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light"; exit 2; }
 
 target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target"
 target=$(cd "$target" && pwd)
+trainee="$target/pgo-train/$host/dist/corsair"
+# The training's tools and scratch directory, checked and made before the builds; CORSAIR set,
+# bench_start builds nothing.
+# shellcheck source=scripts/bench-proxy-servers.sh
+. scripts/bench-proxy-servers.sh
+CORSAIR=$trainee bench_start wrk h2load:nghttp2-client openssl curl
 profiles="$target/pgo-train/profiles"
 rm -rf "$profiles"
 mkdir -p "$profiles"
@@ -65,14 +66,8 @@ flags=${RUSTFLAGS:-}
 echo "== 1/4: the dist build with counters" >&2
 RUSTFLAGS="$flags -Cprofile-generate=$profiles" cargo build --profile dist --locked -q \
   -p corsair-cli --target "$host" --target-dir "$target/pgo-train"
-trainee="$target/pgo-train/$host/dist/corsair"
 
 echo "== 2/4: the training load" >&2
-# shellcheck source=scripts/bench-proxy-servers.sh
-. scripts/bench-proxy-servers.sh
-dir=$(mktemp -d)
-pids=()
-trap bench_cleanup EXIT
 UP=18531 PX=18532
 static_upstream "$dir" "$UP"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
