@@ -3,8 +3,9 @@
 # profile (fat LTO, one codegen unit) built once with counters, run under a training load that
 # covers what the proxy does, and built again from the counts that run left, so that LLVM
 # inlines, orders and places the code as it ran (the hot path together, the cold aside).
-# BENCHMARKS.md ("Profile-guided build") has what it changes against the plain `dist` build and
-# nginx; the binary behaves the same, only its speed differs.
+# BENCHMARKS.md ("Fourteenth pass: a profile-guided build") has what it changes against the
+# `dist` build and nginx; the binary behaves the same (step 4 runs the proxy's tests against it),
+# only its speed differs.
 #
 # The training load, on loopback in front of Debian's nginx serving static files:
 # - plain HTTP/1.1 (wrk): simple GETs with 10 and 256 connections, preflights, 1 KiB and 1 MiB
